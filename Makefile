@@ -1,0 +1,40 @@
+# One venv per checkout; every target creates it on demand.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+DEMO_DUMP ?= fixtures/drupal7-broken.sql.gz
+DEMO_OUT ?= demo-output
+
+.PHONY: install demo test lint format typecheck bench clean
+
+$(BIN)/drupal-migrate: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/drupal-migrate
+
+## demo: inspect and audit the bundled broken site from its dump file, no server needed
+demo: install
+	$(BIN)/drupal-migrate inspect --dump $(DEMO_DUMP)
+	$(BIN)/drupal-migrate audit --dump $(DEMO_DUMP) --format html --output $(DEMO_OUT)/audit.html --fail-on never
+	@echo "Audit report: $(abspath $(DEMO_OUT))/audit.html"
+
+## test: the whole suite against the real MariaDB on 127.0.0.1:3306 (TEST_MYSQL_URL to change)
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check migrate tests bench
+	$(BIN)/ruff format --check migrate tests bench
+
+format: install
+	$(BIN)/ruff format migrate tests bench
+	$(BIN)/ruff check --fix migrate tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

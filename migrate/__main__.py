@@ -1,0 +1,3 @@
+from migrate.cli import run
+
+run()

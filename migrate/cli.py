@@ -1,0 +1,201 @@
+"""The ``drupal-migrate`` command line: options in, one library call, rendered result out.
+
+Every ``MigrateError`` the library raises becomes one line on stderr and the
+exit code the error carries, here and only here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from migrate import api
+from migrate.errors import MigrateError
+from migrate.source import SourceSpec
+
+EXIT_CODES = """\b
+Exit codes: 0 ok; 1 findings at or above --fail-on / general error; 2 bad input;
+3 cannot connect; 4 not Drupal 7; 5 schema problem; 6 bad dump file;
+7 database changed since the plan; 8 export state forbids it; 130 interrupted."""
+
+
+class MigrateGroup(click.Group):
+    """Turns library errors into one-line messages with their exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MigrateError as exc:
+            if ctx.params.get("debug") or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            click.echo(f"drupal-migrate: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("drupal-migrate: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=MigrateGroup, epilog=EXIT_CODES)
+@click.option("--debug", is_flag=True, help="Show a traceback instead of a one-line error.")
+@click.version_option(package_name="drupal-migrate")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Audit, repair and export a Drupal 7 site whose taxonomy has dangling terms."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say where the Drupal data is, folded into one ``spec`` argument."""
+    options = [
+        click.option(
+            "--db",
+            metavar="URL",
+            help="mysql://user:pass@host:port/db[?prefix=..] (default: $DRUPAL_DB_URL).",
+        ),
+        click.option(
+            "--settings",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Drupal's settings.php to take the credentials from.",
+        ),
+        click.option(
+            "--defaults-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="MySQL option file ([client] user/password/host/database).",
+        ),
+        click.option(
+            "--dump",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Read a mysqldump file (.sql or .sql.gz) instead of a server.",
+        ),
+        click.option("--prefix", help="Drupal table prefix (overrides the one found)."),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Where the SQLite copy of a dump is cached.",
+        ),
+        click.option("--refresh", is_flag=True, help="Rebuild the cached copy of a dump."),
+        click.option("--all-tables", is_flag=True, help="Load every table of a dump."),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        keys = (
+            "db",
+            "settings",
+            "defaults_file",
+            "dump",
+            "prefix",
+            "cache_dir",
+            "refresh",
+            "all_tables",
+        )
+        spec = api.source_spec(**{k: kwargs.pop(k) for k in keys})
+        return command(spec=spec, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
+    """A plain aligned text table, measured in characters (Vietnamese is fine)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+    lines.insert(1, indent + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+
+
+@main.command()
+@source_options
+@FORMAT
+def inspect(spec: SourceSpec, fmt: str) -> None:
+    """Show versions, content types, vocabularies, fields, formats and modules."""
+    report = api.inspect(spec)
+    if fmt == "json":
+        emit_json(report.to_dict())
+        return
+    out = [
+        f"Source:        {report.source}",
+        f"Drupal core:   {report.core_version or 'unknown'}"
+        f" (system schema {report.schema_version})",
+        f"Table prefix:  {report.prefix or '(none)'}",
+        f"Charset:       {report.charset or 'unknown'}",
+        f"Site name:     {report.site_name or ''}",
+        "",
+        "Content types:",
+        render_table(
+            ["type", "name", "published", "unpublished"],
+            [(c.type, c.name, c.published, c.unpublished) for c in report.content_types],
+        ),
+        "",
+        "Vocabularies:",
+        render_table(
+            ["vid", "machine name", "name", "terms", "depth"],
+            [(v.vid, v.machine_name, v.name, v.terms, v.depth) for v in report.vocabularies],
+        ),
+        "",
+        "Term-reference fields:",
+        render_table(
+            ["field", "column", "vocabularies", "cardinality", "bundles"],
+            [
+                (
+                    f.field_name,
+                    f.column,
+                    ",".join(f.vocabularies) or "-",
+                    "unlimited" if f.cardinality == -1 else f.cardinality,
+                    ",".join(f.bundles),
+                )
+                for f in report.term_reference_fields
+            ],
+        ),
+        "",
+        "Text and file fields:",
+        render_table(
+            ["field", "type", "bundles"],
+            [
+                (f.field_name, f.type, ",".join(f.bundles))
+                for f in report.text_fields + report.file_fields
+            ],
+        ),
+        "",
+        "Text formats (node bodies using them):",
+        render_table(
+            ["format", "name", "nodes"], [(f.format, f.name, f.nodes) for f in report.text_formats]
+        ),
+        "",
+        "Modules:",
+        render_table(
+            ["module", "enabled", "version"],
+            [(m.name, "yes" if m.enabled else "no", m.version or "") for m in report.modules],
+        ),
+    ]
+    click.echo("\n".join(out))
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    main.main(args=list(argv) if argv is not None else None, prog_name="drupal-migrate")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])

@@ -1,0 +1,62 @@
+"""The toolkit's own error types.
+
+The library raises only these; the CLI turns each into a one-line message and
+the exit code it carries, in one place (``migrate.cli``).
+"""
+
+from __future__ import annotations
+
+
+class MigrateError(Exception):
+    """Base class: a problem the user can act on, never a bug."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadInput(MigrateError):
+    """Input the user gave us is malformed: an option, a file, a mapping."""
+
+    exit_code = 2
+
+
+class ConnectionFailed(MigrateError):
+    """The database could not be reached or refused the credentials."""
+
+    exit_code = 3
+
+
+class NotDrupal7(MigrateError):
+    """The database (or dump) is not a Drupal 7 site."""
+
+    exit_code = 4
+
+
+class SchemaError(MigrateError):
+    """A Drupal 7 site whose schema lacks what we need, or holds undecodable data."""
+
+    exit_code = 5
+
+
+class DumpError(MigrateError):
+    """A dump file that cannot be read: truncated, bad charset, not SQL."""
+
+    exit_code = 6
+
+
+class PreconditionFailed(MigrateError):
+    """The database changed since a plan was made; nothing was written."""
+
+    exit_code = 7
+
+
+class StateError(MigrateError):
+    """An export directory or journal whose state forbids the request."""
+
+    exit_code = 8

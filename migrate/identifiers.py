@@ -1,0 +1,46 @@
+"""Names that reach SQL text: validated here, once, before any interpolation.
+
+Values are always bound parameters; only identifiers (table prefix, table and
+field names read from the database or given by users) are ever written into a
+statement, and only after passing this check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from migrate.errors import BadInput
+
+IDENTIFIER = re.compile(r"^[a-z0-9_]+$")
+
+
+def check_identifier(name: str, what: str = "identifier") -> str:
+    """Refuse any table/column/prefix name that could carry SQL."""
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        raise BadInput(f"invalid {what} {name!r}: only a-z, 0-9 and _ are allowed")
+    return name
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Drupal's table prefix: one string, or a per-table map with a default."""
+
+    default: str = ""
+    per_table: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for value in (self.default, *self.per_table.values()):
+            if value:
+                check_identifier(value, "table prefix")
+        for table in self.per_table:
+            check_identifier(table, "table name in prefix map")
+
+    def apply(self, table: str) -> str:
+        return self.per_table.get(table, self.default) + table
+
+    def describe(self) -> str:
+        if not self.per_table:
+            return self.default
+        pairs = ", ".join(f"{t}={p}" for t, p in sorted(self.per_table.items()))
+        return f"{self.default} ({pairs})" if self.default else pairs

@@ -1,0 +1,51 @@
+"""Progress for long work: a bar on a terminal, JSON lines or silence when piped.
+
+The library reports progress through a plain callback (``Progress``); only the
+CLI decides how it looks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+Progress = Callable[[int, int | None], None]
+"""Called as ``progress(done, total)``; ``total`` may be unknown (None)."""
+
+
+def _silent(done: int, total: int | None) -> None:
+    return None
+
+
+@contextmanager
+def progress_for(label: str, *, json_lines: bool = False) -> Iterator[Progress]:
+    """A callback that draws a bar on a TTY, emits JSON on demand, else says nothing."""
+    if sys.stderr.isatty():
+        with click.progressbar(length=1, label=label, file=sys.stderr, show_pos=True) as bar:
+            state = {"done": 0}
+
+            def draw(done: int, total: int | None) -> None:
+                if total is not None and bar.length != total:
+                    bar.length = total
+                bar.update(done - state["done"])
+                state["done"] = done
+
+            yield draw
+        return
+    if not json_lines:
+        yield _silent
+        return
+    start = time.monotonic()
+
+    def emit(done: int, total: int | None) -> None:
+        event: dict[str, Any] = {"event": "progress", "task": label, "done": done, "total": total}
+        event["seconds"] = round(time.monotonic() - start, 3)
+        click.echo(json.dumps(event), err=True)
+
+    yield emit
