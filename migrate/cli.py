@@ -25,6 +25,10 @@ Exit codes: 0 ok; 1 findings at or above --fail-on / general error; 2 bad input;
 7 database changed since the plan; 8 export state forbids it; 130 interrupted."""
 
 
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.obj and ctx.obj.get("debug"))
+
+
 class MigrateGroup(click.Group):
     """Turns library errors into one-line messages with their exit codes."""
 
@@ -32,10 +36,16 @@ class MigrateGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MigrateError as exc:
-            if ctx.params.get("debug") or (ctx.obj and ctx.obj.get("debug")):
+            if _debugging(ctx):
                 raise
             click.echo(f"drupal-migrate: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            if _debugging(ctx):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"drupal-migrate: error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("drupal-migrate: interrupted", err=True)
             ctx.exit(130)
