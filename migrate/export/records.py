@@ -1,0 +1,273 @@
+"""The export bundle's records: what the reader produces and every writer consumes.
+
+These frozen dataclasses are the only thing that crosses from ``reader`` to a
+writer, so a target (JSONL, WordPress WXR, Hugo, redirects) never sees a raw
+row. The JSONL bundle is exactly ``to_dict(record)`` per line and is described
+by ``bundle.schema.json``; change both together.
+
+Conventions: ids are Drupal's (nid, tid, uid, fid, cid); ``path``/``url`` fields
+are the *new* site's URLs as given by the writer's ``UrlScheme``; ``aliases``
+are the old site's paths without a leading slash; bodies are already cleaned
+(``migrate.export.clean``); anything that could not be exported faithfully is a
+``Problem`` on the record, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something about a record the operator should know (dangling ref, missing file...)."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A text value after cleaning; ``format`` is the Drupal text format it was written in."""
+
+    value: str
+    summary: str = ""
+    format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextValue:
+    """A value of a text field other than the body."""
+
+    field: str
+    delta: int
+    value: str
+    format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TermRef:
+    """A node's reference to a term that exists (dangling ones become Problems)."""
+
+    field: str
+    vocabulary: str
+    tid: int
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file or image attached to a node through a file/image field."""
+
+    field: str
+    delta: int
+    fid: int
+    uri: str | None
+    url: str | None
+    mime: str | None
+    size: int | None
+    alt: str = ""
+    title: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRecord:
+    """A comment of a node; ``thread`` is Drupal's vancode, so sorting by it gives the tree."""
+
+    cid: int
+    pid: int
+    thread: str
+    uid: int
+    name: str
+    subject: str
+    body: Body | None
+    created: int
+    changed: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRecord:
+    """One revision of a node (only with ``--revisions all``)."""
+
+    vid: int
+    uid: int
+    title: str
+    log: str
+    timestamp: int
+    status: int
+    body: Body | None
+    terms: tuple[TermRef, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VocabularyRecord:
+    KIND: ClassVar[str] = "vocabulary"
+
+    vid: int
+    machine_name: str
+    name: str
+    description: str
+    hierarchy: int
+    weight: int
+    target: str
+
+    @property
+    def key(self) -> str:
+        return str(self.vid)
+
+
+@dataclass(frozen=True, slots=True)
+class TermRecord:
+    """A term; ``parents`` lists existing parent tids only (parents are always emitted first)."""
+
+    KIND: ClassVar[str] = "term"
+
+    tid: int
+    vid: int
+    vocabulary: str
+    name: str
+    description: str
+    format: str | None
+    weight: int
+    parents: tuple[int, ...]
+    slug: str
+    path: str
+    aliases: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return str(self.tid)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorRecord:
+    """A user who can be an author; never a password hash, an email only when asked."""
+
+    KIND: ClassVar[str] = "author"
+
+    uid: int
+    name: str
+    display_name: str
+    created: int
+    status: int
+    email: str | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.uid)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A file_managed row; ``exported_path`` is bundle-relative when the file was copied."""
+
+    KIND: ClassVar[str] = "file"
+
+    fid: int
+    uri: str
+    filename: str
+    mime: str
+    size: int
+    status: int
+    timestamp: int
+    uid: int
+    relative_path: str | None
+    public_url: str | None
+    url: str | None
+    exported_path: str | None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return str(self.fid)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A node at its current revision, with everything that hangs off it."""
+
+    KIND: ClassVar[str] = "node"
+
+    nid: int
+    vid: int
+    type: str
+    target_type: str
+    language: str
+    title: str
+    slug: str
+    path: str
+    status: int
+    promote: int
+    sticky: int
+    created: int
+    changed: int
+    author: int
+    body: Body | None
+    fields: tuple[TextValue, ...] = ()
+    terms: tuple[TermRef, ...] = ()
+    files: tuple[FileRef, ...] = ()
+    aliases: tuple[str, ...] = ()
+    comments: tuple[CommentRecord, ...] = ()
+    revisions: tuple[RevisionRecord, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    cleaning: dict[str, int] = field(default_factory=dict, hash=False)
+
+    @property
+    def key(self) -> str:
+        return str(self.nid)
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectRecord:
+    """An old path (no leading slash) that must now answer with ``target``."""
+
+    KIND: ClassVar[str] = "redirect"
+
+    source: str
+    target: str
+    entity: str
+    entity_id: int
+    kind: str
+
+    @property
+    def key(self) -> str:
+        return self.source
+
+
+Record = VocabularyRecord | TermRecord | AuthorRecord | FileRecord | NodeRecord | RedirectRecord
+
+RECORD_TYPES: dict[str, type[Any]] = {
+    cls.KIND: cls
+    for cls in (
+        VocabularyRecord,
+        TermRecord,
+        AuthorRecord,
+        FileRecord,
+        NodeRecord,
+        RedirectRecord,
+    )
+}
+"""Record class by kind, in the order the engine exports them."""
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    """The record as plain JSON data, with its ``kind`` first (one JSONL line)."""
+    data: dict[str, Any] = {"kind": record.KIND}
+    data.update(_plain(record))
+    return data
