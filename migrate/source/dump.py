@@ -1,0 +1,739 @@
+"""Open a mysqldump/phpMyAdmin file (plain or gzip) as a ``Source``, with no MySQL server.
+
+The dump is streamed once into an SQLite file cached under a key made of the dump's
+sha256, the loader version and the table selection, so the next run opens instantly.
+The cache is built in a temporary file and renamed only when complete: a bad dump
+never leaves a half-built cache behind.
+
+Values are converted the way MariaDB stores them and pymysql returns them: integers
+as int, blob columns as the exact bytes, text decoded with the dump's client charset.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import sqlite3
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from migrate.errors import BadInput, DumpError, NotDrupal7
+from migrate.identifiers import IDENTIFIER, Prefix
+from migrate.source.sqldump_parser import Column, DumpReader, Statement, TableDef
+from migrate.source.sqlite import SQLiteSource
+
+LOADER_VERSION = "1"
+
+# Tables the toolkit reads, unprefixed. Extend here; cache_* tables are deliberately absent.
+NEEDED_TABLES = frozenset(
+    {
+        "node",
+        "node_revision",
+        "node_type",
+        "users",
+        "comment",
+        "field_config",
+        "field_config_instance",
+        "taxonomy_vocabulary",
+        "taxonomy_term_data",
+        "taxonomy_term_hierarchy",
+        "taxonomy_index",
+        "taxonomy_breadcrumb_term",
+        "taxonomy_breadcrumb_vocabulary",
+        "url_alias",
+        "menu_links",
+        "menu_custom",
+        "variable",
+        "system",
+        "filter",
+        "filter_format",
+        "file_managed",
+        "file_usage",
+        "watchdog",
+        "redirect",
+    }
+)
+NEEDED_TABLE_PREFIXES = ("field_data_", "field_revision_")
+# Drupal 6 and 8+ marker tables: their schema lets detection say what the dump holds.
+MARKER_TABLES = frozenset({"term_data", "term_node", "config", "key_value"})
+
+DATA, SCHEMA = "data", "schema"
+_NO_PREFIX = Prefix()
+
+
+def default_cache_dir() -> Path:
+    """$DRUPAL_MIGRATE_CACHE, else the XDG cache directory."""
+    if env := os.environ.get("DRUPAL_MIGRATE_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "drupal-migrate"
+
+
+def open_dump(
+    path: Path,
+    *,
+    prefix: Prefix = _NO_PREFIX,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
+    all_tables: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SQLiteSource:
+    """Open a dump as a read-only Source, building its SQLite cache on first use.
+
+    An empty ``prefix`` means "detect": tables are matched with or without a prefix
+    and the prefix of the ``system`` table becomes the source's prefix.
+    ``progress(done, total)`` reports bytes of the file read while building.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such dump file")
+    auto = prefix == Prefix()
+    selection = "all" if all_tables else "detect" if auto else f"prefix={prefix.describe()}"
+    digest = _file_sha256(path)
+    key = hashlib.sha256(f"{digest}|{LOADER_VERSION}|{selection}".encode()).hexdigest()
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{directory}: cannot create the dump cache directory: {exc}") from None
+    target = directory / f"{key[:32]}.sqlite"
+    if refresh or not target.exists():
+        meta = {"dump": str(path), "sha256": digest, "loader": LOADER_VERSION}
+        meta["selection"] = selection
+        _build(path, target, _Selector(prefix, auto, all_tables), meta, progress)
+    source = SQLiteSource(target, prefix, label=str(path))
+    if auto:
+        source.prefix = _detected_prefix(source, path)
+    return source
+
+
+def _detected_prefix(source: SQLiteSource, path: Path) -> Prefix:
+    found = source.meta().get("prefixes", "")
+    prefixes = found.split(",") if found else []
+    if len(prefixes) > 1:
+        shown = ", ".join(repr(p) for p in prefixes)
+        raise BadInput(
+            f"{path}: the dump holds several Drupal sites (table prefixes {shown}); "
+            "choose one with --prefix"
+        )
+    return Prefix(prefixes[0]) if prefixes else Prefix()
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class _Selector:
+    """Which tables of the dump to load: data, schema only, or not at all."""
+
+    def __init__(self, prefix: Prefix, auto: bool, all_tables: bool) -> None:
+        self.prefix = prefix
+        self.auto = auto
+        self.all_tables = all_tables
+        self.seen: set[str] = set()
+
+    def candidates(self, name: str) -> Iterator[tuple[str, str]]:
+        """(unprefixed name, prefix) readings of a physical table name."""
+        if not self.auto:
+            default = self.prefix.default
+            if name.startswith(default) and self.prefix.apply(name[len(default) :]) == name:
+                yield name[len(default) :], default
+            for table, table_prefix in self.prefix.per_table.items():
+                if table_prefix + table == name:
+                    yield table, table_prefix
+            return
+        yield name, ""
+        for i, char in enumerate(name):
+            # "cache_filter" is not table "filter" with prefix "cache_": table "cache" exists.
+            if char == "_" and 0 < i < len(name) - 1 and name[:i] not in self.seen:
+                yield name[i + 1 :], name[: i + 1]
+
+    def role(self, name: str) -> str | None:
+        self.seen.add(name)
+        role = None
+        for table, _ in self.candidates(name):
+            if table in NEEDED_TABLES or table.startswith(NEEDED_TABLE_PREFIXES):
+                return DATA
+            if table in MARKER_TABLES:
+                role = SCHEMA
+        if self.all_tables and IDENTIFIER.match(name):
+            return DATA
+        return role
+
+    def drupal_prefixes(self, loaded: set[str]) -> list[str]:
+        return sorted({p for name in loaded for t, p in self.candidates(name) if t == "system"})
+
+
+@contextmanager
+def _open_stream(path: Path) -> Iterator[tuple[BinaryIO, Callable[[], int]]]:
+    """The dump's bytes, gunzipped when the content (not the name) says gzip."""
+    raw = path.open("rb")
+    try:
+        is_gzip = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        if is_gzip:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped, raw.tell  # type: ignore[misc]
+        else:
+            yield raw, raw.tell
+    finally:
+        raw.close()
+
+
+def _build(
+    path: Path,
+    target: Path,
+    selector: _Selector,
+    meta: dict[str, str],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        for pragma in (
+            "journal_mode = OFF",
+            "synchronous = OFF",
+            "locking_mode = EXCLUSIVE",
+            "cache_size = -65536",
+            "temp_store = FILE",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("CREATE TABLE _dm_meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(
+            "CREATE TABLE _dm_tables (name TEXT PRIMARY KEY, engine TEXT, collation TEXT, "
+            "loaded INTEGER, rows INTEGER, line INTEGER)"
+        )
+        conn.execute("BEGIN")
+        total = path.stat().st_size
+        with _open_stream(path) as (fh, position):
+            report = (lambda done: progress(done, total)) if progress else None
+            reader = DumpReader(fh, str(path), position=position, progress=report)
+            loader = _Loader(conn, reader, selector)
+            reader.plan = loader.plan
+            try:
+                for statement in reader.statements():
+                    loader.handle(statement)
+            except (EOFError, OSError, zlib.error) as exc:
+                end = reader.base + len(reader.buf)
+                raise DumpError(
+                    f"{path}: {reader.where(end)} of the SQL text (byte {position()} of the "
+                    f"file): truncated or corrupt gzip data ({exc})"
+                ) from None
+        loaded = loader.finish()
+        if not loaded:
+            names = ", ".join(sorted(selector.seen)[:8]) or "none"
+            raise NotDrupal7(
+                f"{path}: no Drupal tables in this dump (tables found: {names}"
+                f"{', ...' if len(selector.seen) > 8 else ''})"
+            )
+        meta["prefixes"] = ",".join(selector.drupal_prefixes(loaded))
+        meta["built_at"] = f"{time.time():.6f}"
+        meta["client_charset"] = reader.charset
+        conn.executemany("INSERT INTO _dm_meta VALUES (?, ?)", meta.items())
+        conn.execute("COMMIT")
+        conn.close()
+        os.replace(tmp, target)
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _Table:
+    """A table of the dump while it is being loaded."""
+
+    def __init__(self, tabledef: TableDef, role: str) -> None:
+        self.tabledef = tabledef
+        self.role = role
+        self.rows = 0
+        self.by_name = {c.name.lower(): c for c in tabledef.columns}
+        self.statements: dict[tuple[Any, ...], tuple[str, list[Callable[[bytes], Any]]]] = {}
+        self.extra_keys: list[tuple[str, str, list[str]]] = []
+
+
+class _Loader:
+    """Turns parsed statements into SQLite tables and rows."""
+
+    def __init__(self, conn: sqlite3.Connection, reader: DumpReader, selector: _Selector):
+        self.conn = conn
+        self.reader = reader
+        self.selector = selector
+        self.tables: dict[str, _Table] = {}
+        self.declared: dict[str, TableDef] = {}
+
+    def handle(self, st: Statement) -> None:
+        if st.kind in ("insert", "replace", "ignore"):
+            table = self.tables.get(st.table)
+            if table is not None and table.role == DATA:
+                self._insert(table, st)
+            elif table is None and st.table not in self.declared and st.first:
+                raise self.reader.error(
+                    st.start, f"INSERT INTO `{st.table}` before its CREATE TABLE"
+                )
+        elif st.kind == "create":
+            self._create(st)
+        elif st.kind == "drop":
+            self._drop(st.table)
+        elif st.kind == "alter" and st.table in self.tables:
+            self.tables[st.table].extra_keys.extend(st.keys)
+
+    def _drop(self, name: str) -> None:
+        if self.tables.pop(name, None) is not None:
+            self.conn.execute(f'DROP TABLE "{name}"')
+
+    def _create(self, st: Statement) -> None:
+        tabledef = st.tabledef
+        assert tabledef is not None
+        self._drop(tabledef.name)
+        role = self.selector.role(tabledef.name)
+        self.declared[tabledef.name] = tabledef
+        if role is None:
+            return
+        self.conn.execute(_ddl(tabledef))
+        self.tables[tabledef.name] = _Table(tabledef, role)
+
+    def _prepared(self, table: _Table, st: Statement) -> tuple[str, list[Callable[[bytes], Any]]]:
+        cache_key = (st.kind, tuple(st.columns) if st.columns is not None else None, st.charset)
+        found = table.statements.get(cache_key)
+        if found is not None:
+            return found
+        if st.columns is None:
+            columns = table.tabledef.columns
+        else:
+            try:
+                columns = [table.by_name[name.lower()] for name in st.columns]
+            except KeyError as exc:
+                raise self.reader.error(
+                    st.start, f"INSERT INTO `{st.table}` names unknown column {exc}"
+                ) from None
+        verb = {"insert": "INSERT", "replace": "INSERT OR REPLACE", "ignore": "INSERT OR IGNORE"}
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        sql = f'{verb[st.kind]} INTO "{table.tabledef.name}" ({names}) VALUES ({marks})'
+        client = _decoder(st.charset, self.reader, st.start)
+        converters = [_converter(c, table.tabledef, client, self.reader, st.start) for c in columns]
+        table.statements[cache_key] = (sql, converters)
+        return sql, converters
+
+    def plan(self, name: str, columns: list[str] | None) -> int | None:
+        """The reader's question: how many values per row, or None to skip the rows."""
+        table = self.tables.get(name)
+        if table is None:
+            if name not in self.declared:
+                raise self.reader.error(
+                    self.reader.base + self.reader.pos,
+                    f"INSERT INTO `{name}` comes before its CREATE TABLE (data-only dump?)",
+                )
+            return None
+        if table.role != DATA:
+            return None
+        return len(columns) if columns is not None else len(table.tabledef.columns)
+
+    def _insert(self, table: _Table, st: Statement) -> None:
+        sql, converters = self._prepared(table, st)
+        width, flat = st.width, st.values
+        try:
+            columns = [_convert_all(c, flat[j::width]) for j, c in enumerate(converters)]
+        except (ValueError, UnicodeDecodeError):
+            raise self._locate_bad_value(table, st, converters) from None
+        try:
+            self.conn.executemany(sql, zip(*columns, strict=True))
+        except sqlite3.IntegrityError as exc:
+            raise self.reader.error(
+                st.start, f"INSERT INTO `{st.table}` (statement at line {st.line}): {exc}"
+            ) from None
+        except OverflowError:
+            raise self.reader.error(
+                st.start, f"INSERT INTO `{st.table}`: an integer does not fit in 64 bits"
+            ) from None
+        table.rows += len(flat) // width if width else 0
+
+    def _locate_bad_value(
+        self, table: _Table, st: Statement, converters: list[Callable[[bytes], Any]]
+    ) -> DumpError:
+        names = [c.name for c in table.tabledef.columns] if st.columns is None else st.columns
+        for row in st.rows:
+            for name, convert, token in zip(names, converters, row, strict=True):
+                try:
+                    convert(token)
+                except UnicodeDecodeError as exc:
+                    offset = self._offset(st, token) + exc.start + 1
+                    return self.reader.error(
+                        offset,
+                        f"bytes not valid in the dump's charset {st.charset} in "
+                        f"`{st.table}`.`{name}` ({exc.reason})",
+                    )
+                except ValueError as exc:
+                    return self.reader.error(
+                        self._offset(st, token), f"bad value for `{st.table}`.`{name}`: {exc}"
+                    )
+        return self.reader.error(st.start, f"cannot read a row of `{st.table}`")
+
+    def _offset(self, st: Statement, token: bytes) -> int:
+        rel = self.reader.buf.find(token, max(0, st.start - self.reader.base))
+        return self.reader.base + rel if rel >= 0 else st.start
+
+    def finish(self) -> set[str]:
+        """Create the declared keys (after the rows: faster) and record every table."""
+        for name, table in self.tables.items():
+            td = table.tabledef
+            keys: list[tuple[str, str, list[str]]] = []
+            if td.primary and not _inline_primary(td):
+                keys.append(("primary", "PRIMARY", td.primary))
+            keys += [("unique" if u else "index", n, cols) for n, u, cols in td.indexes]
+            keys += [(kind, n, cols) for kind, n, cols in table.extra_keys]
+            for i, (kind, key_name, cols) in enumerate(keys):
+                if not cols or any(c.lower() not in table.by_name for c in cols):
+                    continue
+                index = f'"{name}__{i}_{key_name}"'
+                columns = ", ".join(f'"{c}"' for c in cols)
+                unique = "UNIQUE " if kind in ("primary", "unique") else ""
+                try:
+                    self.conn.execute(f'CREATE {unique}INDEX {index} ON "{name}" ({columns})')
+                except sqlite3.IntegrityError:
+                    self.conn.execute(f'CREATE INDEX {index} ON "{name}" ({columns})')
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO _dm_tables VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    name,
+                    td.engine,
+                    _table_collation(td),
+                    int(name in self.tables and self.tables[name].role == DATA),
+                    self.tables[name].rows if name in self.tables else 0,
+                    td.line,
+                )
+                for name, td in self.declared.items()
+            ],
+        )
+        return set(self.tables)
+
+
+# --- DDL -------------------------------------------------------------------------------------
+
+_DECLARED = {
+    "int": "INTEGER",
+    "real": "REAL",
+    "decimal": "DM_DECIMAL_TEXT",
+    "blob": "BLOB",
+    "date": "DM_DATE_TEXT",
+    "datetime": "DM_DATETIME_TEXT",
+    "timestamp": "DM_TIMESTAMP_TEXT",
+    "time": "DM_TIME_TEXT",
+}
+
+
+def _case_insensitive(column: Column, table: TableDef) -> bool:
+    """Whether MySQL compares this column case-insensitively (its collation ends in _ci)."""
+    collation = column.collation
+    if collation is None and column.charset is None:
+        collation = table.collation
+        charset = table.charset
+    else:
+        charset = column.charset
+    if collation is None:
+        return charset != "binary"
+    return collation.endswith("_ci")
+
+
+_DEFAULT_COLLATIONS = {"utf8mb3": "utf8mb3_general_ci", "latin1": "latin1_swedish_ci"}
+
+
+def _table_collation(table: TableDef) -> str | None:
+    """The collation MariaDB reports for the table (utf8 is spelled utf8mb3 since 10.6)."""
+    collation = table.collation
+    if collation is None and table.charset is not None:
+        charset = "utf8mb3" if table.charset == "utf8" else table.charset
+        collation = _DEFAULT_COLLATIONS.get(charset, f"{charset}_general_ci")
+    if collation is not None and collation.startswith("utf8_"):
+        collation = "utf8mb3_" + collation[5:]
+    return collation
+
+
+def _inline_primary(table: TableDef) -> bool:
+    if len(table.primary) != 1:
+        return False
+    column = next((c for c in table.columns if c.name == table.primary[0]), None)
+    return column is not None and column.kind == "int"
+
+
+def _ddl(table: TableDef) -> str:
+    inline = _inline_primary(table)
+    parts = []
+    for column in table.columns:
+        if column.kind in ("text", "char"):
+            declared = "TEXT COLLATE NOCASE" if _case_insensitive(column, table) else "TEXT"
+        else:
+            declared = _DECLARED[column.kind]
+        text = f'"{column.name}" {declared}'
+        if inline and column.name == table.primary[0]:
+            text += " PRIMARY KEY"
+        if column.default is not None:
+            text += f" DEFAULT {_sqlite_default(column, table)}"
+        parts.append(text)
+    return f'CREATE TABLE "{table.name}" ({", ".join(parts)})'
+
+
+def _sqlite_default(column: Column, table: TableDef) -> str:
+    raw = column.default or b"NULL"
+    if column.default_is_expression:
+        word = raw.upper().split(b"(")[0]
+        return "CURRENT_TIMESTAMP" if word.startswith(b"CURRENT_TIMESTAMP") else "NULL"
+    value = _converter(column, table, _decoder("utf8mb4"), None, 0)(raw)
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"X'{value.hex()}'"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+# --- values ----------------------------------------------------------------------------------
+
+_MYSQL_ESCAPES = {b"0": b"\0", b"b": b"\b", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a"}
+_SIMPLE_ESCAPES = tuple(
+    (b"\\" + char, plain) for char, plain in [*_MYSQL_ESCAPES.items(), (b"'", b"'"), (b'"', b'"')]
+)
+_SQ_ESCAPE_RE = re.compile(rb"\\(.)|''", re.S)
+_DQ_ESCAPE_RE = re.compile(rb'\\(.)|""', re.S)
+_INTRODUCER_RE = re.compile(rb"_([A-Za-z0-9]+)\s*(.*)", re.S)
+_LEADING_NUMBER_RE = re.compile(rb"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_FOUR_BYTE_RE = re.compile(rb"[\xf0-\xf7]")
+_MYSQL_LATIN1 = {
+    i: b.decode("cp1252")
+    for i in range(0x80, 0xA0)
+    if (b := bytes([i])) not in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+}
+_CODECS = {
+    "utf8mb4": "utf-8",
+    "ascii": "ascii",
+    "latin2": "iso8859-2",
+    "greek": "iso8859-7",
+    "hebrew": "iso8859-8",
+    "latin5": "iso8859-9",
+    "latin7": "iso8859-13",
+    "cp1250": "cp1250",
+    "cp1251": "cp1251",
+    "cp1256": "cp1256",
+    "cp1257": "cp1257",
+    "cp850": "cp850",
+    "cp852": "cp852",
+    "cp866": "cp866",
+    "koi8r": "koi8-r",
+    "koi8u": "koi8-u",
+    "sjis": "shift_jis",
+    "cp932": "cp932",
+    "ujis": "euc-jp",
+    "gbk": "gbk",
+    "gb2312": "gb2312",
+    "big5": "big5",
+    "euckr": "euc-kr",
+    "tis620": "tis-620",
+    "ucs2": "utf-16-be",
+    "utf16": "utf-16-be",
+    "utf16le": "utf-16-le",
+    "utf32": "utf-32-be",
+}
+
+
+def _replace_escape(m: re.Match[bytes]) -> bytes:
+    char = m.group(1)
+    if char is None:
+        return m.group(0)[:1]
+    if char in (b"%", b"_"):
+        return b"\\" + char
+    return _MYSQL_ESCAPES.get(char, char)
+
+
+def _unescape(inner: bytes, quote: int = 39) -> bytes:
+    """MySQL string escapes: \\0 \\n \\Z \\' \\\\ ..., doubled quotes; \\% and \\_ stay.
+
+    Fast path: split on escaped backslashes, then every remaining backslash escapes
+    the byte after it, so plain replaces are exact; rare escapes fall back to a regex.
+    """
+    doubled = b"''" if quote == 39 else b'""'
+    pattern = _SQ_ESCAPE_RE if quote == 39 else _DQ_ESCAPE_RE
+    if b"\\" not in inner:
+        return inner.replace(doubled, doubled[:1])
+    if doubled in inner:
+        return pattern.sub(_replace_escape, inner)
+    parts = inner.split(b"\\\\")
+    for i, part in enumerate(parts):
+        if b"\\" in part:
+            for escaped, plain in _SIMPLE_ESCAPES:
+                part = part.replace(escaped, plain)
+            if b"\\" in part:
+                part = pattern.sub(_replace_escape, part)
+            parts[i] = part
+    return b"\\".join(parts)
+
+
+def _utf8mb3(raw: bytes) -> str:
+    text = raw.decode("utf-8")
+    if len(text) != len(raw) and (m := _FOUR_BYTE_RE.search(raw)):
+        raise UnicodeDecodeError(
+            "utf8mb3", raw, m.start(), m.start() + 4, "4-byte character not valid in utf8mb3"
+        )
+    return text
+
+
+def _utf8mb4(raw: bytes) -> str:
+    return raw.decode("utf-8")
+
+
+def _latin1(raw: bytes) -> str:
+    """MySQL's latin1 is Windows-1252 with the five undefined bytes passed through."""
+    return raw.decode("latin-1").translate(_MYSQL_LATIN1)
+
+
+def _decoder(
+    charset: str | None, reader: DumpReader | None = None, offset: int = 0
+) -> Callable[[bytes], str]:
+    name = (charset or "utf8mb4").lower()
+    if name in ("utf8", "utf8mb3"):
+        return _utf8mb3
+    if name == "utf8mb4":
+        return _utf8mb4
+    if name in ("latin1", "binary"):
+        return _latin1
+    codec = _CODECS.get(name)
+    if codec is None:
+        message = f"unsupported character set {name!r}"
+        raise reader.error(offset, message) if reader else DumpError(message)
+    return lambda raw: raw.decode(codec)
+
+
+def _literal(token: bytes, client: Callable[[bytes], str]) -> tuple[str, Any]:
+    """Any literal -> ("null"|"num"|"str"|"bin", value): the slow, general path."""
+    first = token[:1]
+    if first in (b"'", b'"'):
+        return "str", _unescape(token[1:-1], first[0])
+    upper = token.upper()
+    if upper == b"NULL":
+        return "null", None
+    if upper in (b"TRUE", b"FALSE"):
+        return "num", b"1" if upper == b"TRUE" else b"0"
+    if upper.startswith(b"0X") or upper.startswith(b"X'"):
+        digits = token[2:] if upper.startswith(b"0X") else token[2:-1]
+        return "bin", bytes.fromhex(("0" if len(digits) % 2 else "") + digits.decode())
+    if upper.startswith(b"0B") or upper.startswith(b"B'"):
+        bits = token[2:] if upper.startswith(b"0B") else token[2:-1]
+        number = int(bits or b"0", 2)
+        return "bin", number.to_bytes((len(bits) + 7) // 8, "big")
+    if first == b"_":
+        m = _INTRODUCER_RE.match(token)
+        assert m is not None
+        kind, value = _literal(m.group(2), client)
+        if m.group(1).lower() != b"binary" and kind == "str":
+            return "str:" + m.group(1).decode().lower(), value
+        return "bin", value
+    return "num", token
+
+
+def _mysql_number(kind: str, value: Any) -> Decimal:
+    """What MySQL makes of a literal used as a number: leading digits, else 0."""
+    if kind == "bin":
+        return Decimal(int.from_bytes(value, "big"))
+    m = _LEADING_NUMBER_RE.match(value)
+    try:
+        return Decimal(m.group(0).strip().decode()) if m else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _convert_all(convert: Callable[[bytes], Any], tokens: list[bytes]) -> list[Any]:
+    """Convert one column of a batch; integer columns without NULLs never enter Python code."""
+    fast = getattr(convert, "fast", None)
+    if fast is not None:
+        try:
+            return list(map(fast, tokens))
+        except ValueError:
+            pass
+    return list(map(convert, tokens))
+
+
+def _converter(
+    column: Column,
+    table: TableDef,
+    client: Callable[[bytes], str],
+    reader: DumpReader | None,
+    offset: int,
+) -> Callable[[bytes], Any]:
+    """A function from a literal token to the Python value pymysql would return."""
+    kind = column.kind
+    own = _decoder(column.charset or table.charset, reader, offset)
+
+    def general(token: bytes) -> Any:
+        what, value = _literal(token, client)
+        if what == "null":
+            return None
+        if kind == "blob":
+            return value
+        if kind == "int":
+            return int(_mysql_number(what, value).to_integral_value(ROUND_HALF_UP))
+        if kind == "real":
+            return float(_mysql_number(what, value))
+        if kind == "decimal":
+            return str(_mysql_number(what, value))
+        if what == "num":
+            return value.decode("ascii")
+        if what == "bin":
+            text = own(value)
+        elif what.startswith("str:"):
+            text = _decoder(what[4:], reader, offset)(value)
+        else:
+            text = client(value)
+        return text.rstrip(" ") if kind == "char" else text
+
+    if kind == "int":
+
+        def convert_int(token: bytes) -> Any:
+            try:
+                return int(token)
+            except ValueError:
+                return general(token)
+
+        convert_int.fast = int  # type: ignore[attr-defined]
+        return convert_int
+    if kind == "real":
+
+        def convert_real(token: bytes) -> Any:
+            if token[:1] in b"'\"_xXbBnNtTfF" or token[:2] in (b"0x", b"0b"):
+                return general(token)
+            return float(token)
+
+        convert_real.fast = float  # type: ignore[attr-defined]
+        return convert_real
+    if kind == "blob":
+
+        def convert_blob(token: bytes) -> Any:
+            if token[:1] == b"'":
+                inner = token[1:-1]
+                if b"\\" in inner or b"''" in inner:
+                    return _unescape(inner)
+                return inner
+            return general(token)
+
+        return convert_blob
+    if kind == "text":
+
+        def convert_text(token: bytes) -> Any:
+            if token[:1] == b"'":
+                inner = token[1:-1]
+                if b"\\" in inner or b"''" in inner:
+                    inner = _unescape(inner)
+                return client(inner)
+            return general(token)
+
+        return convert_text
+    return general
