@@ -1,0 +1,1 @@
+"""Repairing dangling taxonomy: recover evidence, plan, apply with a journal, undo."""

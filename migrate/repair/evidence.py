@@ -1,0 +1,569 @@
+"""Recovering what was deleted: names, vocabularies, parents and weights of missing terms.
+
+Drupal forgets a term's row but not every trace of it. Each trace becomes an
+``Evidence`` record naming where it was found and how far to trust it:
+
+* ``high``: the site said so itself (watchdog messages with the tid in their
+  link, surviving hierarchy rows, a field that allows exactly one vocabulary);
+* ``medium``: an editor typed it next to the term's path (a menu link title, the
+  text of a body link to ``taxonomy/term/N`` or to the term's old alias);
+* ``low``: reconstructed (a name rebuilt from the alias slug and the search
+  index, which stores text lower-cased).
+
+The planner restores a term only from ``medium`` or better names.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate.phpdata import unserialize
+from migrate.schema import Drupal7
+
+CONFIDENCE = {"high": 3, "medium": 2, "low": 1}
+
+_TERM_PATH = re.compile(r"taxonomy/term/(\d+)")
+_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']([^\"']*)[\"'][^>]*>(.*?)</a>", re.I | re.S)
+_TAGS = re.compile(r"<[^>]+>")
+_VOCAB_LINK = re.compile(r"admin/structure/taxonomy/([a-z0-9_]+)")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One trace of a missing term: where it was found and what it says."""
+
+    source: str
+    detail: str
+    confidence: str
+    name: str | None = None
+    vocabulary: str | None = None
+    parent: int | None = None
+    weight: int | None = None
+    alias: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class MissingTerm:
+    """A tid that is referenced but does not load, with everything known about it."""
+
+    tid: int
+    state: str
+    vid: int | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def _best(self, attr: str, minimum: str = "low") -> Evidence | None:
+        found = [
+            e
+            for e in self.evidence
+            if getattr(e, attr) is not None and CONFIDENCE[e.confidence] >= CONFIDENCE[minimum]
+        ]
+        return max(found, key=lambda e: CONFIDENCE[e.confidence]) if found else None
+
+    def name(self, minimum: str = "medium") -> str | None:
+        best = self._best("name", minimum)
+        return best.name if best else None
+
+    @property
+    def name_confidence(self) -> str | None:
+        best = self._best("name")
+        return best.confidence if best else None
+
+    @property
+    def vocabulary(self) -> str | None:
+        best = self._best("vocabulary")
+        return best.vocabulary if best else None
+
+    @property
+    def parents(self) -> list[int]:
+        """Own hierarchy rows win; otherwise the best single guess; otherwise the root."""
+        strong = sorted(
+            {e.parent for e in self.evidence if e.parent is not None and e.confidence == "high"}
+        )
+        if strong:
+            return strong
+        best = self._best("parent")
+        return [best.parent] if best and best.parent is not None else [0]
+
+    @property
+    def weight(self) -> int:
+        best = self._best("weight")
+        return best.weight if best and best.weight is not None else 0
+
+    @property
+    def alias(self) -> str | None:
+        best = self._best("alias")
+        return best.alias if best else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tid": self.tid,
+            "state": self.state,
+            "name": self.name("low"),
+            "name_confidence": self.name_confidence,
+            "vocabulary": self.vocabulary,
+            "parents": self.parents,
+            "weight": self.weight,
+            "alias": self.alias,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass
+class MissingVocabulary:
+    """A vid that terms still carry but ``taxonomy_vocabulary`` lost."""
+
+    vid: int
+    machine_name: str | None
+    name: str | None
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vid": self.vid,
+            "machine_name": self.machine_name,
+            "name": self.name,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass
+class Recovery:
+    terms: dict[int, MissingTerm]
+    vocabularies: dict[int, MissingVocabulary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terms": [t.to_dict() for t in self.terms.values()],
+            "vocabularies": [v.to_dict() for v in self.vocabularies.values()],
+        }
+
+
+def fold(text: str) -> str:
+    """ASCII words the way pathauto makes slugs: 'Sinh viên 5 tốt' → 'sinh-vien-5-tot'."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    ).lower()
+    return "-".join(re.findall(r"[a-z0-9]+", plain))
+
+
+def _anchor_text(raw: str) -> str:
+    text = html.unescape(_TAGS.sub("", raw)).replace("\xa0", " ")
+    return " ".join(text.strip().lstrip("»›>").split())
+
+
+def _path_of(href: str) -> str:
+    """The Drupal path of a same-site href, without query, fragment or slashes."""
+    href = html.unescape(href.strip())
+    match = re.search(r"[?&]q=([^&#]*)", href)
+    if match:
+        return match.group(1).strip("/")
+    href = re.sub(r"^[a-z]+://[^/]+", "", href, flags=re.I)
+    return href.split("#", 1)[0].split("?", 1)[0].strip("/")
+
+
+class _Recoverer:
+    def __init__(self, site: Drupal7, missing: dict[int, str]) -> None:
+        self.site = site
+        self.src = site.source
+        self.terms = {tid: MissingTerm(tid, state) for tid, state in sorted(missing.items())}
+        self.vocabularies: dict[int, MissingVocabulary] = {}
+        self.existing_vids = set(site.vocabularies)
+        self.machine = {v.vid: v.machine_name for v in site.vocabularies.values()}
+        self.vocabulary_names: dict[str, tuple[str, int]] = {}
+        self.aliases: dict[str, str] = {}
+        if site.optional_table("url_alias"):
+            self.aliases = {
+                str(alias): str(src)
+                for src, alias in self.src.rows("SELECT source, alias FROM {url_alias}")
+            }
+
+    def add(self, tid: int, evidence: Evidence) -> None:
+        if tid in self.terms and evidence not in self.terms[tid].evidence:
+            self.terms[tid].evidence.append(evidence)
+
+    def term_of_alias(self, alias: str) -> int | None:
+        source = self.aliases.get(alias)
+        if source is not None:
+            match = _TERM_PATH.fullmatch(source)
+            return int(match.group(1)) if match else None
+        for term in self.terms.values():
+            if term.alias == alias:
+                return term.tid
+        return None
+
+    def run(self) -> Recovery:
+        self.term_rows()
+        self.watchdog()
+        self.hierarchy()
+        self.fields()
+        self.menu_links()
+        self.url_aliases()
+        self.breadcrumbs()
+        self.body_links()
+        self.alias_parents()
+        self.search_index()
+        self.missing_vocabularies()
+        return Recovery(self.terms, self.vocabularies)
+
+    def term_rows(self) -> None:
+        """Terms whose row survives (their vocabulary went) keep their own name."""
+        for tid, vid, name, weight in self.src.rows(
+            "SELECT tid, vid, name, weight FROM {taxonomy_term_data}"
+        ):
+            if int(tid) in self.terms:
+                term = self.terms[int(tid)]
+                term.vid = int(vid)
+                self.add(
+                    term.tid,
+                    Evidence(
+                        "taxonomy_term_data",
+                        f"term row, vid {vid}",
+                        "high",
+                        name=str(name),
+                        weight=int(weight),
+                    ),
+                )
+
+    def watchdog(self) -> None:
+        if not self.site.optional_table("watchdog"):
+            return
+        for wid, message, variables, link in self.src.rows(
+            "SELECT wid, message, variables, link FROM {watchdog} WHERE type = ? ORDER BY wid",
+            ("taxonomy",),
+        ):
+            values = unserialize(variables, f"watchdog row wid={wid}") or {}
+            if not isinstance(values, dict):
+                continue
+            name = values.get("%term") or values.get("%name")
+            vocab = _VOCAB_LINK.search(str(link or ""))
+            if "vocabulary" in str(message) and vocab and name:
+                self.vocabulary_names[vocab.group(1)] = (str(name), int(wid))
+                continue
+            match = _TERM_PATH.search(str(link or ""))
+            if match and name:
+                self.add(
+                    int(match.group(1)),
+                    Evidence("watchdog", f"wid {wid}: {message}", "high", name=str(name)),
+                )
+
+    def hierarchy(self) -> None:
+        for tid, parent in self.src.rows("SELECT tid, parent FROM {taxonomy_term_hierarchy}"):
+            tid, parent = int(tid), int(parent)
+            if tid in self.terms:
+                self.add(
+                    tid,
+                    Evidence(
+                        "taxonomy_term_hierarchy",
+                        f"own row {tid} → {parent}",
+                        "high",
+                        parent=parent,
+                    ),
+                )
+            if parent in self.terms:
+                vocab = self.src.scalar(
+                    "SELECT v.machine_name FROM {taxonomy_term_data} t"
+                    " JOIN {taxonomy_vocabulary} v ON v.vid = t.vid WHERE t.tid = ?",
+                    (tid,),
+                )
+                self.add(
+                    parent,
+                    Evidence(
+                        "taxonomy_term_hierarchy",
+                        f"child {tid} still points here",
+                        "high",
+                        vocabulary=vocab,
+                    ),
+                )
+
+    def fields(self) -> None:
+        for info in self.site.term_reference_fields:
+            column = info.storage.column("tid")
+            for table in (info.storage.data_table, info.storage.revision_table):
+                if not self.src.has_table(table):
+                    continue
+                for tid, count in self.src.rows(
+                    f"SELECT `{column}`, COUNT(*) FROM {{{table}}} GROUP BY `{column}`"
+                ):
+                    if int(tid) not in self.terms:
+                        continue
+                    vocab = (
+                        info.allowed_vocabularies[0]
+                        if len(info.allowed_vocabularies) == 1
+                        else None
+                    )
+                    self.add(
+                        int(tid),
+                        Evidence(
+                            "field",
+                            f"{table}: {count} row(s); {info.field_name} allows "
+                            + (",".join(info.allowed_vocabularies) or "any vocabulary"),
+                            "high" if vocab else "low",
+                            vocabulary=vocab,
+                        ),
+                    )
+
+    def menu_links(self) -> None:
+        if not self.site.optional_table("menu_links"):
+            return
+        paths = {
+            int(mlid): str(path)
+            for mlid, path in self.src.rows("SELECT mlid, link_path FROM {menu_links}")
+        }
+        for mlid, plid, path, title, weight, menu in self.src.rows(
+            "SELECT mlid, plid, link_path, link_title, weight, menu_name FROM {menu_links}"
+            " WHERE link_path LIKE ?",
+            ("taxonomy/term/%",),
+        ):
+            match = _TERM_PATH.fullmatch(str(path))
+            if not match or int(match.group(1)) not in self.terms:
+                continue
+            parent_match = _TERM_PATH.fullmatch(paths.get(int(plid), ""))
+            self.add(
+                int(match.group(1)),
+                Evidence(
+                    "menu_links",
+                    f"mlid {mlid} in {menu}: title, weight, parent link",
+                    "medium",
+                    name=str(title),
+                    weight=int(weight),
+                    parent=int(parent_match.group(1)) if parent_match else None,
+                ),
+            )
+
+    def url_aliases(self) -> None:
+        for alias, source in self.aliases.items():
+            match = _TERM_PATH.fullmatch(source)
+            if match and int(match.group(1)) in self.terms:
+                self.add(
+                    int(match.group(1)),
+                    Evidence("url_alias", f"alias {alias!r} still stored", "high", alias=alias),
+                )
+
+    def breadcrumbs(self) -> None:
+        if not self.site.optional_table("taxonomy_breadcrumb_term"):
+            return
+        for tid, path in self.src.rows("SELECT tid, path FROM {taxonomy_breadcrumb_term}"):
+            if int(tid) in self.terms:
+                self.add(
+                    int(tid),
+                    Evidence(
+                        "taxonomy_breadcrumb_term",
+                        f"breadcrumb path {path!r}",
+                        "medium",
+                        alias=str(path),
+                    ),
+                )
+
+    def body_links(self) -> None:
+        """Link texts next to term paths; lost aliases are matched to tids via the linking nodes."""
+        node_tids = self._node_missing_tids()
+        unresolved: dict[str, list[tuple[int, str]]] = {}
+        for table in ("field_data_body", "field_revision_body"):
+            if not self.src.has_table(table):
+                continue
+            for nid, body in self.src.rows(
+                f"SELECT entity_id, body_value FROM {{{table}}} WHERE entity_type = ?"
+                " AND body_value LIKE ?",
+                ("node", "%<a %"),
+            ):
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+                for href, inner in _ANCHOR.findall(text):
+                    path = _path_of(href)
+                    label = _anchor_text(inner)
+                    if not label:
+                        continue
+                    match = _TERM_PATH.fullmatch(path)
+                    if match:
+                        self.add(
+                            int(match.group(1)),
+                            Evidence(
+                                "body link", f"node {nid}: <a href={href!r}>", "medium", name=label
+                            ),
+                        )
+                    elif (
+                        path
+                        and path not in self.aliases
+                        and "/" in path
+                        and not path.startswith(("node/", "sites/", "user", "files/"))
+                    ):
+                        unresolved.setdefault(path, []).append((int(nid), label))
+        self._assign_paths(unresolved, node_tids)
+
+    def _node_missing_tids(self) -> dict[int, set[int]]:
+        found: dict[int, set[int]] = {}
+        for info in self.site.term_reference_fields:
+            column = info.storage.column("tid")
+            for nid, tid in self.src.rows(
+                f"SELECT entity_id, `{column}` FROM {{{info.storage.revision_table}}}"
+                " WHERE entity_type = ?",
+                ("node",),
+            ):
+                if int(tid) in self.terms:
+                    found.setdefault(int(nid), set()).add(int(tid))
+        return found
+
+    def _assign_paths(
+        self, unresolved: dict[str, list[tuple[int, str]]], node_tids: dict[int, set[int]]
+    ) -> None:
+        """A lost alias belongs to the one missing term every node linking it references."""
+        pending = dict(unresolved)
+        progress = True
+        while pending and progress:
+            progress = False
+            taken = {t.alias for t in self.terms.values() if t.alias}
+            for path, uses in list(pending.items()):
+                label = Counter(lbl for _, lbl in uses).most_common(1)[0][0]
+                named = [t for t in self.terms.values() if t.name() == label and not t.alias]
+                if len(named) == 1:
+                    cands = {named[0].tid}
+                    how = "link text equals the name recovered for it"
+                else:
+                    cands = set.intersection(*(node_tids.get(nid, set()) for nid, _ in uses))
+                    cands = {
+                        t
+                        for t in cands
+                        if not self.terms[t].alias and self.terms[t].name() in (None, label)
+                    }
+                    how = f"the only missing term all {len(uses)} linking node(s) reference"
+                if path in taken or len(cands) != 1:
+                    continue
+                tid = cands.pop()
+                nodes = ",".join(str(n) for n in sorted({n for n, _ in uses}))
+                self.add(
+                    tid,
+                    Evidence(
+                        "body link",
+                        f"lost alias {path!r} in node(s) {nodes}; {how}",
+                        "medium",
+                        name=label,
+                        alias=path,
+                    ),
+                )
+                del pending[path]
+                progress = True
+
+    def alias_parents(self) -> None:
+        """An alias 'a/b/c' sits under the term whose alias is 'a/b' (pathauto's pattern)."""
+        for term in self.terms.values():
+            alias = term.alias
+            if not alias or "/" not in alias or any(e.parent is not None for e in term.evidence):
+                continue
+            prefix = alias.rsplit("/", 1)[0]
+            parent = self.term_of_alias(prefix)
+            if parent is not None:
+                self.add(
+                    term.tid,
+                    Evidence(
+                        "url_alias",
+                        f"alias prefix {prefix!r} is term {parent}",
+                        "medium",
+                        parent=parent,
+                    ),
+                )
+
+    def search_index(self) -> None:
+        """Names rebuilt from the alias slug and the (lower-cased) search index of its nodes."""
+        if not self.site.optional_table("search_dataset"):
+            return
+        node_tids = self._node_missing_tids()
+        for term in self.terms.values():
+            if term.name("low") or not term.alias:
+                continue
+            slug = term.alias.rsplit("/", 1)[-1]
+            size = len(slug.split("-"))
+            nids = [nid for nid, tids in node_tids.items() if term.tid in tids][:20]
+            found: Counter[str] = Counter()
+            for nid in nids:
+                data = self.src.scalar(
+                    "SELECT data FROM {search_dataset} WHERE sid = ? AND type = ?", (nid, "node")
+                )
+                words = str(data or "").split()
+                for i in range(len(words) - size + 1):
+                    phrase = " ".join(words[i : i + size])
+                    if fold(phrase) == slug:
+                        found[phrase] += 1
+            if found:
+                phrase, hits = found.most_common(1)[0]
+                self.add(
+                    term.tid,
+                    Evidence(
+                        "search_dataset",
+                        f"slug {slug!r} matches {hits} indexed phrase(s); the index is lower-case",
+                        "low",
+                        name=phrase,
+                    ),
+                )
+
+    def missing_vocabularies(self) -> None:
+        """A vid terms carry without a vocabulary row: named by the field that still allows it."""
+        lost = sorted(
+            {t.vid for t in self.terms.values() if t.vid is not None} - self.existing_vids
+        )
+        known = set(self.machine.values())
+        names = self.vocabulary_names
+        for vid in lost:
+            members = [t for t in self.terms.values() if t.vid == vid]
+            machine: str | None = None
+            evidence: list[Evidence] = []
+            for info in self.site.term_reference_fields:
+                column = info.storage.column("tid")
+                orphan_allowed = [v for v in info.allowed_vocabularies if v not in known]
+                used = self.src.scalar(
+                    f"SELECT COUNT(*) FROM {{{info.storage.revision_table}}}"
+                    f" WHERE `{column}` IN ({','.join('?' for _ in members)})",
+                    [t.tid for t in members],
+                )
+                if len(orphan_allowed) == 1 and used:
+                    machine = orphan_allowed[0]
+                    label = self._instance_label(info.field_name)
+                    evidence.append(
+                        Evidence(
+                            "field_config",
+                            f"{info.field_name} allows {machine!r}, which has no row,"
+                            f" and references {used} row(s) of vid {vid}",
+                            "high",
+                            vocabulary=machine,
+                            name=label,
+                        )
+                    )
+            name = None
+            if machine and machine in names:
+                name, wid = names[machine]
+                evidence.append(
+                    Evidence("watchdog", f"wid {wid}: vocabulary created", "high", name=name)
+                )
+            elif evidence:
+                name = next((e.name for e in evidence if e.name), None)
+            self.vocabularies[vid] = MissingVocabulary(vid, machine, name, evidence)
+            for term in members:
+                if machine:
+                    self.add(
+                        term.tid,
+                        Evidence(
+                            "field_config", f"vid {vid} is {machine!r}", "high", vocabulary=machine
+                        ),
+                    )
+
+    def _instance_label(self, field_name: str) -> str | None:
+        for (data,) in self.src.rows(
+            "SELECT data FROM {field_config_instance} WHERE field_name = ? AND deleted = 0",
+            (field_name,),
+        ):
+            config = unserialize(data, f"field_config_instance {field_name}") or {}
+            if isinstance(config, dict) and config.get("label"):
+                return str(config["label"])
+        return None
+
+
+def recover_terms(site: Drupal7, missing: dict[int, str]) -> Recovery:
+    """Every piece of evidence for each missing tid (``tid → state``) and lost vocabulary."""
+    return _Recoverer(site, missing).run()
