@@ -1,0 +1,245 @@
+"""The audit: read-only checks registered by id, run against one Drupal 7 site.
+
+A check is a function ``(ctx: AuditContext) -> Iterator[Finding]`` decorated
+with ``@check("area.name", severity=..., title=...)``; adding a check means
+writing one such function in the module of its concern. The modules are
+imported in ``_load_checks`` and nowhere else.
+
+Findings are kept in memory up to a threshold per check and spilled to a
+temporary file beyond it, so a million-node audit keeps a flat footprint while
+the report stays complete for the JSON and HTML writers.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from migrate.audit.context import AuditContext
+from migrate.audit.findings import Finding, Severity
+from migrate.errors import BadInput
+from migrate.progress import Progress
+from migrate.schema import Drupal7
+
+CheckFunction = Callable[[AuditContext], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A registered check: its stable id, default severity, title and why it matters."""
+
+    id: str
+    severity: Severity
+    title: str
+    description: str
+    run: CheckFunction
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(
+    check_id: str, *, severity: Severity | str, title: str
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check function under a stable id; its docstring becomes the description."""
+
+    def register(func: CheckFunction) -> CheckFunction:
+        if check_id in REGISTRY and REGISTRY[check_id].run is not func:
+            raise ValueError(f"check id {check_id!r} registered twice")
+        doc = " ".join((func.__doc__ or "").split())
+        REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func)
+        return func
+
+    return register
+
+
+def _load_checks() -> dict[str, CheckSpec]:
+    """Import every check module once; importing registers its checks."""
+    from migrate.audit import breadcrumb, content, links, taxonomy  # noqa: F401
+
+    return REGISTRY
+
+
+def available_checks() -> list[CheckSpec]:
+    return [spec for _, spec in sorted(_load_checks().items())]
+
+
+def select_checks(selection: Sequence[str] = ("*",)) -> list[CheckSpec]:
+    """The checks matching any of the glob patterns (``taxonomy.*``), sorted by id."""
+    specs = available_checks()
+    chosen = [s for s in specs if any(fnmatch.fnmatchcase(s.id, pat) for pat in selection)]
+    unmatched = [p for p in selection if not any(fnmatch.fnmatchcase(s.id, p) for s in specs)]
+    if unmatched:
+        known = ", ".join(s.id for s in specs)
+        raise BadInput(f"--check {unmatched[0]!r} matches no check (known: {known})")
+    return chosen
+
+
+class FindingStore:
+    """The findings of one check: a list while small, a temporary JSON-lines file beyond."""
+
+    LIMIT = 5000
+
+    def __init__(self) -> None:
+        self._items: list[Finding] = []
+        self._spill: IO[str] | None = None
+        self.count = 0
+
+    def add(self, finding: Finding) -> None:
+        self.count += 1
+        if self._spill is None and len(self._items) < self.LIMIT:
+            self._items.append(finding)
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._spill.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
+
+    def __iter__(self) -> Iterator[Finding]:
+        yield from self._items
+        if self._spill is not None:
+            self._spill.flush()
+            self._spill.seek(0)
+            for line in self._spill:
+                data = json.loads(line)
+                yield Finding(
+                    data["check"],
+                    Severity(data["severity"]),
+                    data["message"],
+                    data["entity"],
+                    data["hint"],
+                )
+            self._spill.seek(0, 2)
+
+    def head(self, n: int) -> list[Finding]:
+        return self._items[:n]
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+
+@dataclass
+class CheckResult:
+    """What one check found: counts by severity and the findings in a stable order."""
+
+    id: str
+    title: str
+    severity: Severity
+    description: str
+    store: FindingStore = field(default_factory=FindingStore, repr=False)
+    by_severity: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return self.store.count
+
+    @property
+    def findings(self) -> list[Finding]:
+        """All findings as a list; for large results iterate ``iter_findings`` instead."""
+        return list(self.store)
+
+    def iter_findings(self) -> Iterator[Finding]:
+        return iter(self.store)
+
+    def examples(self, n: int = 5) -> list[Finding]:
+        return self.store.head(n)
+
+    def worst(self) -> Severity | None:
+        present = [Severity(s) for s, c in self.by_severity.items() if c]
+        return max(present, key=lambda s: s.rank) if present else None
+
+
+@dataclass
+class AuditReport:
+    """The whole audit: one result per selected check, in check-id order."""
+
+    source: str
+    core_version: str | None
+    checks: list[CheckResult]
+    selection: tuple[str, ...] = ("*",)
+
+    def result(self, check_id: str) -> CheckResult:
+        for result in self.checks:
+            if result.id == check_id:
+                return result
+        raise KeyError(check_id)
+
+    @property
+    def total(self) -> int:
+        return sum(r.count for r in self.checks)
+
+    def by_severity(self) -> dict[str, int]:
+        totals = {s.value: 0 for s in Severity}
+        for result in self.checks:
+            for sev, n in result.by_severity.items():
+                totals[sev] += n
+        return totals
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "checks": len(self.checks),
+            "checks_with_findings": sum(1 for r in self.checks if r.count),
+            "findings": self.total,
+            "by_severity": self.by_severity(),
+        }
+
+    def fails(self, level: str) -> bool:
+        """Whether any finding is at or above ``level`` (error, warning, notice; never)."""
+        if level == "never":
+            return False
+        threshold = Severity(level).rank
+        return any(
+            Severity(sev).rank >= threshold and n
+            for r in self.checks
+            for sev, n in r.by_severity.items()
+        )
+
+    def close(self) -> None:
+        for result in self.checks:
+            result.store.close()
+
+
+def run_audit(
+    site: Drupal7,
+    selection: Sequence[str] = ("*",),
+    progress: Progress | None = None,
+    *,
+    base_hosts: Sequence[str] | None = None,
+) -> AuditReport:
+    """Run the selected checks read-only; findings of each check arrive in a stable order."""
+    specs = select_checks(selection)
+    ctx = AuditContext(site, base_hosts=base_hosts)
+    results: list[CheckResult] = []
+    if progress:
+        progress(0, len(specs))
+    for done, spec in enumerate(specs, start=1):
+        result = CheckResult(spec.id, spec.title, spec.severity, spec.description)
+        counts = {s.value: 0 for s in Severity}
+        for finding in spec.run(ctx):
+            result.store.add(finding)
+            counts[finding.severity.value] += 1
+        result.by_severity = counts
+        results.append(result)
+        if progress:
+            progress(done, len(specs))
+    return AuditReport(site.source.label, site.core_version, results, tuple(selection))
+
+
+__all__ = [
+    "REGISTRY",
+    "AuditContext",
+    "AuditReport",
+    "CheckResult",
+    "CheckSpec",
+    "Finding",
+    "Severity",
+    "available_checks",
+    "check",
+    "run_audit",
+    "select_checks",
+]

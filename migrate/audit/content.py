@@ -1,0 +1,134 @@
+"""Supporting checks a migration needs: authors, revisions, aliases, text formats.
+
+None of these cause the line-92 warning, but each one stops an exporter or
+a repair from treating the data as consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrate.audit import check
+from migrate.audit.context import AuditContext
+from migrate.audit.findings import Finding, Severity
+
+_TEXT_TYPES = ("text_with_summary", "text_long", "text")
+
+
+@check("content.missing_author", severity=Severity.WARNING, title="Nodes whose author is gone")
+def missing_author(ctx: AuditContext) -> Iterator[Finding]:
+    """Nodes whose uid has no users row; exports need an author to attribute them to."""
+    for nid, uid, title in ctx.source.stream(
+        "SELECT n.nid, n.uid, n.title FROM {node} n LEFT JOIN {users} u ON u.uid = n.uid"
+        " WHERE u.uid IS NULL ORDER BY n.nid"
+    ):
+        yield Finding(
+            "content.missing_author",
+            Severity.WARNING,
+            f"node {nid} ({title}): author uid {uid} does not exist",
+            {"nid": int(nid), "uid": int(uid), "title": title},
+            "reassign the node to an existing user (e.g. uid 1) before exporting",
+        )
+
+
+@check(
+    "content.missing_current_revision",
+    severity=Severity.ERROR,
+    title="Nodes with no current revision",
+)
+def missing_current_revision(ctx: AuditContext) -> Iterator[Finding]:
+    """Nodes whose node.vid has no node_revision row of the same node; node_load() fails."""
+    for nid, vid, title in ctx.source.stream(
+        "SELECT n.nid, n.vid, n.title FROM {node} n"
+        " LEFT JOIN {node_revision} r ON r.vid = n.vid AND r.nid = n.nid"
+        " WHERE r.vid IS NULL ORDER BY n.nid"
+    ):
+        yield Finding(
+            "content.missing_current_revision",
+            Severity.ERROR,
+            f"node {nid} ({title}): current revision {vid} does not exist",
+            {"nid": int(nid), "vid": int(vid), "title": title},
+            "point node.vid at the node's latest existing revision",
+        )
+
+
+@check(
+    "content.alias_to_missing_node",
+    severity=Severity.WARNING,
+    title="URL aliases of nodes that do not exist",
+)
+def alias_to_missing_node(ctx: AuditContext) -> Iterator[Finding]:
+    """url_alias rows for ``node/N`` where node N is gone; they lead to a 404."""
+    if not ctx.has("url_alias"):
+        return
+    nid_of = ctx.int_of("SUBSTR(a.source, 6)")
+    for pid, src, alias in ctx.source.stream(
+        "SELECT a.pid, a.source, a.alias FROM {url_alias} a"
+        f" LEFT JOIN {{node}} n ON n.nid = {nid_of}"
+        " WHERE a.source LIKE 'node/%' AND a.source NOT LIKE 'node/%/%' AND n.nid IS NULL"
+        " ORDER BY a.pid"
+    ):
+        yield Finding(
+            "content.alias_to_missing_node",
+            Severity.WARNING,
+            f"url_alias {pid} /{alias} → {src}, which does not exist",
+            {"table": "url_alias", "pid": int(pid), "source": src, "alias": alias},
+            "delete the alias or redirect it to a live page",
+        )
+
+
+@check("content.duplicate_alias", severity=Severity.WARNING, title="Aliases used more than once")
+def duplicate_alias(ctx: AuditContext) -> Iterator[Finding]:
+    """The same alias (per language) stored for several sources; only one of them wins."""
+    if not ctx.has("url_alias"):
+        return
+    for alias, language, rows, first, last in ctx.source.stream(
+        "SELECT alias, language, COUNT(*), MIN(pid), MAX(pid) FROM {url_alias}"
+        " GROUP BY alias, language HAVING COUNT(*) > 1 ORDER BY alias, language"
+    ):
+        yield Finding(
+            "content.duplicate_alias",
+            Severity.WARNING,
+            f"alias /{alias} ({language}) is stored {rows} times (pid {first}..{last})",
+            {"table": "url_alias", "alias": alias, "language": language, "rows": int(rows)},
+            "keep one alias per path; redirect the others",
+        )
+
+
+@check(
+    "content.unknown_text_format",
+    severity=Severity.WARNING,
+    title="Text stored in a format that no longer exists",
+)
+def unknown_text_format(ctx: AuditContext) -> Iterator[Finding]:
+    """Current text field values whose format has no filter_format row; Drupal shows nothing."""
+    if not ctx.has("filter_format"):
+        return
+    fields = sorted(ctx.site.fields_of_type(*_TEXT_TYPES), key=lambda f: f.field_name)
+    for info in fields:
+        col = info.storage.columns.get("format")
+        if not col or not info.bundles_of("node"):
+            continue
+        table = info.storage.data_table
+        for nid, rev, lang, delta, fmt in ctx.source.stream(
+            f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}"
+            f" FROM {{{table}}} b LEFT JOIN {{filter_format}} ff ON ff.format = b.{col}"
+            f" WHERE b.entity_type = 'node' AND b.deleted = 0 AND b.{col} IS NOT NULL"
+            " AND ff.format IS NULL ORDER BY b.entity_id, b.revision_id, b.delta, b.language"
+        ):
+            yield Finding(
+                "content.unknown_text_format",
+                Severity.WARNING,
+                f"node {nid} revision {rev}: {info.field_name}[{lang}][{delta}] uses text"
+                f" format {fmt!r}, which does not exist",
+                {
+                    "table": table,
+                    "nid": int(nid),
+                    "vid": int(rev),
+                    "field": info.field_name,
+                    "language": str(lang),
+                    "delta": int(delta),
+                    "format": fmt,
+                },
+                "map the format to an existing one (e.g. filtered_html) before exporting",
+            )

@@ -1,0 +1,214 @@
+"""What several checks need, computed once per audit and kept small.
+
+Sets and maps keyed by term id are held in memory (a site has thousands of
+terms, not millions); anything per node or per field row is streamed by the
+checks themselves. ``cached`` memoises a derived value so checks that share an
+expensive scan (the body-link scan) run it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+from migrate.links import AliasResolver, term_id_of
+from migrate.records import FieldInfo
+from migrate.schema import Drupal7
+from migrate.source.base import Source
+
+T = TypeVar("T")
+
+TERM_ROW_MISSING = "term_row_missing"
+VOCABULARY_MISSING = "vocabulary_missing"
+
+
+@dataclass(frozen=True)
+class TermRow:
+    tid: int
+    vid: int
+    name: str
+    weight: int
+
+
+class AuditContext:
+    """The site under audit plus the shared, term-sized facts about it."""
+
+    def __init__(self, site: Drupal7, *, base_hosts: Sequence[str] | None = None) -> None:
+        self.site = site
+        self.source: Source = site.source
+        self.base_hosts = list(base_hosts) if base_hosts else None
+        self._memo: dict[str, Any] = {}
+        self.aliases = AliasResolver(self.source)
+        # Loaded up front: checks consult them while a streaming query is open.
+        self.prime = (len(self.terms), len(self.loadable_tids), len(self.node_term_fields))
+        self.prime += (len(site.vocabularies),)
+
+    def cached(self, key: str, factory: Callable[[], T]) -> T:
+        if key not in self._memo:
+            self._memo[key] = factory()
+        value: T = self._memo[key]
+        return value
+
+    def has(self, table: str) -> bool:
+        return self.source.has_table(table)
+
+    def int_of(self, expr: str) -> str:
+        """SQL turning a numeric string expression into an integer, per backend."""
+        kind = "UNSIGNED" if self.source.dialect == "mysql" else "INTEGER"
+        return f"CAST({expr} AS {kind})"
+
+    @cached_property
+    def terms(self) -> dict[int, TermRow]:
+        """Every row of taxonomy_term_data, loadable or not."""
+        return {
+            int(tid): TermRow(int(tid), int(vid), str(name), int(weight))
+            for tid, vid, name, weight in self.source.rows(
+                "SELECT tid, vid, name, weight FROM {taxonomy_term_data} ORDER BY tid"
+            )
+        }
+
+    @cached_property
+    def loadable_tids(self) -> frozenset[int]:
+        """Terms taxonomy_term_load() returns: the row exists and so does its vocabulary."""
+        return frozenset(
+            int(r[0])
+            for r in self.source.rows(
+                "SELECT t.tid FROM {taxonomy_term_data} t"
+                " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid ORDER BY t.tid"
+            )
+        )
+
+    def loadable(self, tid: int | None) -> bool:
+        return tid is not None and tid in self.loadable_tids
+
+    def term_state(self, tid: int) -> str:
+        """``loadable``, ``vocabulary_missing`` or ``term_row_missing``."""
+        if tid in self.loadable_tids:
+            return "loadable"
+        return VOCABULARY_MISSING if tid in self.terms else TERM_ROW_MISSING
+
+    def term_label(self, tid: int) -> str:
+        row = self.terms.get(tid)
+        return f"term {tid} ({row.name})" if row else f"term {tid}"
+
+    @cached_property
+    def vocabulary_weights(self) -> dict[str, int]:
+        return {v.machine_name: v.weight for v in self.site.vocabularies.values()}
+
+    @cached_property
+    def node_term_fields(self) -> list[FieldInfo]:
+        """Term-reference fields (sorted by name) discovered from field_config."""
+        return sorted(self.site.term_reference_fields, key=lambda f: f.field_name)
+
+    def dangling_join(self, alias: str, column: str) -> str:
+        """LEFT JOINs that leave ``v.vid`` NULL exactly when the referenced term won't load."""
+        return (
+            f" LEFT JOIN {{taxonomy_term_data}} t ON t.tid = {alias}.{column}"
+            " LEFT JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+        )
+
+    @cached_property
+    def term_aliases(self) -> dict[str, str]:
+        """alias → source for every alias of a term path (few: one per term)."""
+        if not self.has("url_alias"):
+            return {}
+        return self.aliases.preload("taxonomy/term/%")
+
+    @cached_property
+    def term_alias_rows(self) -> list[tuple[int, str, str, str]]:
+        """(pid, source, alias, language) of term aliases, by pid."""
+        if not self.has("url_alias"):
+            return []
+        return [
+            (int(pid), str(src), str(alias), str(lang))
+            for pid, src, alias, lang in self.source.rows(
+                "SELECT pid, source, alias, language FROM {url_alias}"
+                " WHERE source LIKE ? ORDER BY pid",
+                ("taxonomy/term/%",),
+            )
+        ]
+
+    @cached_property
+    def aliased_tids(self) -> frozenset[int]:
+        return frozenset(
+            tid for _, src, _, _ in self.term_alias_rows if (tid := term_id_of(src)) is not None
+        )
+
+    @cached_property
+    def term_menu_links(self) -> list[dict[str, Any]]:
+        """Menu links whose path is a term page (few), by mlid."""
+        if not self.has("menu_links"):
+            return []
+        return [
+            {
+                "mlid": int(mlid),
+                "menu_name": str(menu),
+                "link_path": str(path),
+                "link_title": str(title),
+                "hidden": int(hidden),
+                "tid": term_id_of(str(path)),
+            }
+            for mlid, menu, path, title, hidden in self.source.rows(
+                "SELECT mlid, menu_name, link_path, link_title, hidden FROM {menu_links}"
+                " WHERE link_path LIKE ? ORDER BY mlid",
+                ("taxonomy/term/%",),
+            )
+        ]
+
+    @cached_property
+    def dangling_current_by_node(self) -> dict[int, frozenset[int]]:
+        """nid → unloadable tids its current revision references (size of the breakage)."""
+        found: dict[int, set[int]] = {}
+        for info in self.node_term_fields:
+            col = info.storage.column("tid")
+            for nid, tid in self.source.stream(
+                f"SELECT f.entity_id, f.{col} FROM {{{info.storage.data_table}}} f"
+                + self.dangling_join("f", col)
+                + " WHERE v.vid IS NULL AND f.entity_type = 'node' AND f.deleted = 0"
+                " ORDER BY f.entity_id, f.delta"
+            ):
+                found.setdefault(int(nid), set()).add(int(tid))
+        return {nid: frozenset(tids) for nid, tids in sorted(found.items())}
+
+    @cached_property
+    def referenced_unloadable_tids(self) -> frozenset[int]:
+        """Unloadable tids anything still points at: fields, index, aliases, menus, hierarchy."""
+        tids: set[int] = set()
+        for info in self.node_term_fields:
+            col = info.storage.column("tid")
+            for table in (info.storage.data_table, info.storage.revision_table):
+                tids.update(
+                    int(r[0])
+                    for r in self.source.rows(
+                        f"SELECT DISTINCT f.{col} FROM {{{table}}} f"
+                        + self.dangling_join("f", col)
+                        + f" WHERE v.vid IS NULL AND f.deleted = 0 ORDER BY f.{col}"
+                    )
+                )
+        if self.has("taxonomy_index"):
+            tids.update(
+                int(r[0])
+                for r in self.source.rows(
+                    "SELECT DISTINCT i.tid FROM {taxonomy_index} i"
+                    + self.dangling_join("i", "tid")
+                    + " WHERE v.vid IS NULL ORDER BY i.tid"
+                )
+            )
+        for tid, parent in self.source.rows(
+            "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
+        ):
+            tids.update(t for t in (int(tid), int(parent)) if t and not self.loadable(t))
+        tids.update(t for t in self.aliased_tids if not self.loadable(t))
+        tids.update(
+            m["tid"] for m in self.term_menu_links if m["tid"] and not self.loadable(m["tid"])
+        )
+        if self.has("taxonomy_breadcrumb_term"):
+            tids.update(
+                int(r[0])
+                for r in self.source.rows("SELECT tid FROM {taxonomy_breadcrumb_term}")
+                if not self.loadable(int(r[0]))
+            )
+        tids.update(t for t in self.terms if not self.loadable(t))
+        return frozenset(tids)

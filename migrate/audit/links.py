@@ -1,0 +1,252 @@
+"""Checks about the ways visitors still reach broken term pages.
+
+Leftover aliases, menu links, taxonomy_breadcrumb_term rows and links inside
+node bodies. Bodies are streamed; only a body that can matter (it mentions a
+term path or a dead term's alias, or its node references a dead term) is
+parsed with lxml, so the scan costs one regex search per body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import lxml.etree
+import lxml.html
+
+from migrate.audit import check
+from migrate.audit.context import AuditContext
+from migrate.audit.findings import Finding, Severity
+from migrate.links import is_system_path, parse_internal_path, term_id_of
+
+NORMAL_PATH = "normal_path"
+ALIAS_PRESENT = "alias_still_present"
+ALIAS_REMOVED = "alias_removed"
+
+_TEXT_TYPES = ("text_with_summary", "text_long", "text")
+
+
+@dataclass
+class BodyLink:
+    """One ``<a href>`` in a node's text field that leads to an unloadable term."""
+
+    table: str
+    field: str
+    nid: int
+    vid: int
+    current: bool
+    language: str
+    delta: int
+    position: int
+    href: str
+    path: str
+    text: str
+    title: str | None
+    tid: int | None = None
+    kind: str = NORMAL_PATH
+    candidates: list[int] = field(default_factory=list)
+
+    @property
+    def shows_warning(self) -> bool:
+        """Dead aliases give a plain 404; the other two reach line 92."""
+        return self.kind != ALIAS_REMOVED
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.field, self.table, self.nid, self.vid, self.delta, self.language, self.position)
+
+
+def body_links(ctx: AuditContext) -> list[BodyLink]:
+    """Every body link to an unloadable term, found once per audit and shared."""
+    return ctx.cached("body_links", lambda: _scan(ctx))
+
+
+def _text_tables(ctx: AuditContext) -> Iterator[tuple[str, str, str]]:
+    for info in sorted(ctx.site.fields_of_type(*_TEXT_TYPES), key=lambda f: f.field_name):
+        if not info.bundles_of("node"):
+            continue
+        col = info.storage.column("value")
+        for table in (info.storage.data_table, info.storage.revision_table):
+            if ctx.has(table):
+                yield info.field_name, table, col
+
+
+def _scan(ctx: AuditContext) -> list[BodyLink]:
+    dead_aliases = {a: s for a, s in ctx.term_aliases.items() if not ctx.loadable(term_id_of(s))}
+    dangling = ctx.dangling_current_by_node
+    words = ["taxonomy/term/", *sorted(dead_aliases)]
+    interesting = re.compile("|".join(re.escape(w) for w in words))
+    found: list[BodyLink] = []
+    pending: list[BodyLink] = []
+    for field_name, table, col in _text_tables(ctx):
+        sql = (
+            f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}, n.vid, n.title"
+            f" FROM {{{table}}} b LEFT JOIN {{node}} n ON n.nid = b.entity_id"
+            " WHERE b.entity_type = 'node' AND b.deleted = 0"
+            " ORDER BY b.entity_id, b.revision_id, b.delta, b.language"
+        )
+        for nid, rev, lang, delta, body, cur_vid, title in ctx.source.stream(sql):
+            nid = int(nid)
+            if not body or not (nid in dangling or interesting.search(body)):
+                continue
+            for position, (href, text) in enumerate(_anchors(body)):
+                path = parse_internal_path(href, ctx.base_hosts)
+                if path is None:
+                    continue
+                link = BodyLink(
+                    table, field_name, nid, int(rev), cur_vid is not None and int(rev) == int(cur_vid),
+                    str(lang), int(delta), position, href, path, text, title,
+                )
+                tid = term_id_of(path)
+                if tid is not None:
+                    if not ctx.loadable(tid):
+                        link.tid = tid
+                        found.append(link)
+                elif path in ctx.term_aliases:
+                    tid = term_id_of(ctx.term_aliases[path])
+                    if tid is not None and not ctx.loadable(tid):
+                        link.tid, link.kind = tid, ALIAS_PRESENT
+                        found.append(link)
+                elif nid in dangling and not is_system_path(path):
+                    link.kind = ALIAS_REMOVED
+                    pending.append(link)
+    found.extend(_dead_aliases(ctx, pending))
+    return sorted(found, key=BodyLink.sort_key)
+
+
+def _anchors(body: str) -> list[tuple[str, str]]:
+    try:
+        root = lxml.html.fragment_fromstring(body, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    return [
+        (str(a.get("href")), " ".join(a.text_content().split()))
+        for a in root.iter("a", "area")
+        if a.get("href")
+    ]
+
+
+def _dead_aliases(ctx: AuditContext, pending: list[BodyLink]) -> list[BodyLink]:
+    """Links to paths that are no alias any more, attributed to the term they once named.
+
+    A deleted term's alias goes with it, so the tid is inferred: the path must
+    have named one of the dead terms every linking node still references, and
+    not one whose alias survives; a tid pinned to one path is ruled out for the
+    others. Paths with no candidate are ordinary broken links, not ours.
+    """
+    resolved = ctx.aliases.resolve_many({link.path for link in pending})
+    unresolved = [link for link in pending if link.path not in resolved]
+    candidates: dict[str, set[int]] = {}
+    for link in unresolved:
+        mine = set(ctx.dangling_current_by_node.get(link.nid, ())) - ctx.aliased_tids
+        candidates[link.path] = candidates.get(link.path, mine) & mine
+    changed = True
+    while changed:
+        changed = False
+        pinned = {next(iter(c)): p for p, c in candidates.items() if len(c) == 1}
+        for path, cands in candidates.items():
+            drop = {t for t, owner in pinned.items() if owner != path and t in cands}
+            if drop and len(cands) > 1:
+                cands -= drop
+                changed = True
+    out = []
+    for link in unresolved:
+        cands = candidates[link.path]
+        if not cands:
+            continue
+        link.candidates = sorted(cands)
+        link.tid = link.candidates[0] if len(cands) == 1 else None
+        out.append(link)
+    return out
+
+
+def _term_finding(ctx: AuditContext, tid: int, what: str, entity: dict[str, Any], hint: str) -> Finding:
+    state = ctx.term_state(tid)
+    return Finding(
+        "links.broken_term_routes",
+        Severity.ERROR,
+        f"{what} → {ctx.term_label(tid)}: {state.replace('_', ' ')}",
+        {**entity, "tid": tid, "term_state": state},
+        hint,
+    )
+
+
+@check(
+    "links.broken_term_routes",
+    severity=Severity.ERROR,
+    title="Aliases, menu links, breadcrumb paths and body links to broken term pages",
+)
+def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
+    """Every stored route that leads a visitor to a term that does not load.
+
+    url_alias rows, menu_links, taxonomy_breadcrumb_term rows, and links in node
+    text fields (by path, ``?q=``, absolute URL of the site, or alias, including
+    aliases Drupal already deleted).
+    """
+    for pid, src, alias, lang in ctx.term_alias_rows:
+        tid = term_id_of(src)
+        if tid is not None and not ctx.loadable(tid):
+            yield _term_finding(
+                ctx,
+                tid,
+                f"url_alias {pid} /{alias} (source {src})",
+                {"table": "url_alias", "pid": pid, "source": src, "alias": alias,
+                 "language": lang, "kind": "url_alias"},
+                f"delete the alias or point it at a live page (a redirect from /{alias})",
+            )
+    for link in ctx.term_menu_links:
+        tid = link["tid"]
+        if tid is not None and not ctx.loadable(tid):
+            yield _term_finding(
+                ctx,
+                tid,
+                f"menu link {link['mlid']} '{link['link_title']}' in {link['menu_name']}"
+                f" ({link['link_path']})",
+                {"table": "menu_links", "mlid": link["mlid"], "menu_name": link["menu_name"],
+                 "path": link["link_path"], "title": link["link_title"], "kind": "menu_link"},
+                "delete the menu link or point it at a live term",
+            )
+    if ctx.has("taxonomy_breadcrumb_term"):
+        for tid, path in ctx.source.rows(
+            "SELECT tid, path FROM {taxonomy_breadcrumb_term} ORDER BY tid"
+        ):
+            if not ctx.loadable(int(tid)):
+                yield _term_finding(
+                    ctx,
+                    int(tid),
+                    f"taxonomy_breadcrumb_term row for tid {tid} (path {path})",
+                    {"table": "taxonomy_breadcrumb_term", "path": str(path),
+                     "kind": "breadcrumb_path"},
+                    "delete the taxonomy_breadcrumb_term row",
+                )
+    for link in body_links(ctx):
+        where = "current" if link.current else "old"
+        target = ctx.term_label(link.tid) if link.tid is not None else (
+            f"one of terms {link.candidates}"
+        )
+        effect = "404 + line-92 warning" if link.shows_warning else "plain 404 (alias gone)"
+        yield Finding(
+            "links.broken_term_routes",
+            Severity.ERROR if link.current else Severity.WARNING,
+            f"node {link.nid} {where} revision {link.vid}: {link.field} links to {link.href}"
+            f" → {target}: {effect}",
+            {
+                "table": link.table,
+                "nid": link.nid,
+                "vid": link.vid,
+                "field": link.field,
+                "language": link.language,
+                "delta": link.delta,
+                "href": link.href,
+                "path": link.path,
+                "text": link.text,
+                "title": link.title,
+                "tid": link.tid,
+                "candidates": link.candidates,
+                "kind": link.kind,
+                "current": link.current,
+                "term_state": None if link.tid is None else ctx.term_state(link.tid),
+            },
+            "rewrite the link to a live page or remove it (drupal-migrate repair / export)",
+        )

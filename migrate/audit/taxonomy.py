@@ -1,0 +1,430 @@
+"""Checks about terms, their hierarchy, the references to them and taxonomy_index.
+
+"Unloadable" follows taxonomy_term_load(): a term loads only when its
+taxonomy_term_data row exists *and* its vocabulary row does (the loader INNER
+JOINs taxonomy_vocabulary). Every query is one set-based statement per field
+table, ordered so the findings come out identically from MariaDB and SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrate.audit import check
+from migrate.audit.context import VOCABULARY_MISSING, AuditContext
+from migrate.audit.findings import Finding, Severity
+from migrate.records import FieldInfo
+
+_REPAIR = "drupal-migrate repair"
+
+
+def _entity(
+    entity_type: str, entity_id: int, extra: dict[str, object] | None = None
+) -> dict[str, object]:
+    key = "nid" if entity_type == "node" else "entity_id"
+    return {"entity_type": entity_type, key: entity_id, **(extra or {})}
+
+
+@check(
+    "taxonomy.dangling_field_ref",
+    severity=Severity.ERROR,
+    title="Term references to terms that do not load",
+)
+def dangling_field_ref(ctx: AuditContext) -> Iterator[Finding]:
+    """Rows of every term-reference field (data and revision tables) whose tid is unloadable.
+
+    Current-revision rows are errors; rows only in old revisions are warnings.
+    Drupal's own taxonomy_term_delete() leaves these behind.
+    """
+    for info in ctx.node_term_fields:
+        col = info.storage.column("tid")
+        for table in (info.storage.data_table, info.storage.revision_table):
+            yield from _dangling_rows(ctx, info, table, col)
+
+
+def _dangling_rows(ctx: AuditContext, info: FieldInfo, table: str, col: str) -> Iterator[Finding]:
+    sql = (
+        f"SELECT f.entity_type, f.bundle, f.entity_id, f.revision_id, f.language, f.delta,"
+        f" f.{col}, t.tid, n.vid, n.status, n.title FROM {{{table}}} f"
+        + ctx.dangling_join("f", col)
+        + " LEFT JOIN {node} n ON f.entity_type = 'node' AND n.nid = f.entity_id"
+        " WHERE v.vid IS NULL AND f.deleted = 0"
+        " ORDER BY f.entity_type, f.entity_id, f.revision_id, f.delta, f.language"
+    )
+    for etype, bundle, eid, rev, lang, delta, tid, term_row, cur_vid, status, title in (
+        ctx.source.stream(sql)
+    ):
+        tid = int(tid)
+        current = cur_vid is not None and int(rev) == int(cur_vid)
+        state = VOCABULARY_MISSING if term_row is not None else "term_row_missing"
+        entity = _entity(
+            str(etype),
+            int(eid),
+            {
+                "table": table,
+                "bundle": str(bundle),
+                "vid": int(rev),
+                "field": info.field_name,
+                "language": str(lang),
+                "delta": int(delta),
+                "tid": tid,
+                "kind": state,
+                "current": current,
+                "status": None if status is None else int(status),
+                "title": title,
+            },
+        )
+        where = "current revision" if current else "old revision"
+        published = {1: "published", 0: "unpublished"}.get(
+            None if status is None else int(status), "missing node"
+        )
+        yield Finding(
+            "taxonomy.dangling_field_ref",
+            Severity.ERROR if current else Severity.WARNING,
+            f"{etype} {eid} ({published}) {where} {rev}: {info.field_name}[{lang}][{delta}]"
+            f" → {ctx.term_label(tid)}: {state.replace('_', ' ')}",
+            entity,
+            f"remove this reference or remap tid {tid} to a live term ({_REPAIR})",
+        )
+
+
+@check(
+    "taxonomy.old_revision_only_ref",
+    severity=Severity.NOTICE,
+    title="Dangling references found only in old revisions",
+)
+def old_revision_only_ref(ctx: AuditContext) -> Iterator[Finding]:
+    """Node/field/tid references to unloadable terms that the current revision no longer has.
+
+    They do not affect visitors; a revision revert would bring them back.
+    """
+    for info in ctx.node_term_fields:
+        col = info.storage.column("tid")
+        table = info.storage.revision_table
+        sql = (
+            f"SELECT f.entity_id, f.{col}, COUNT(*), MIN(f.revision_id), MAX(f.revision_id)"
+            f" FROM {{{table}}} f"
+            + ctx.dangling_join("f", col)
+            + " INNER JOIN {node} n ON n.nid = f.entity_id"
+            " WHERE v.vid IS NULL AND f.deleted = 0 AND f.entity_type = 'node'"
+            " AND f.revision_id <> n.vid"
+            f" AND NOT EXISTS (SELECT 1 FROM {{{table}}} c WHERE c.entity_type = 'node'"
+            f" AND c.entity_id = f.entity_id AND c.revision_id = n.vid AND c.{col} = f.{col}"
+            " AND c.deleted = 0)"
+            f" GROUP BY f.entity_id, f.{col} ORDER BY f.entity_id, f.{col}"
+        )
+        for nid, tid, rows, first, last in ctx.source.stream(sql):
+            yield Finding(
+                "taxonomy.old_revision_only_ref",
+                Severity.NOTICE,
+                f"node {nid}: {info.field_name} → {ctx.term_label(int(tid))} only in old"
+                f" revision(s) {first}..{last} ({rows} row(s))",
+                {
+                    "nid": int(nid),
+                    "field": info.field_name,
+                    "tid": int(tid),
+                    "table": table,
+                    "rows": int(rows),
+                    "kind": "old_revision_only",
+                },
+                "harmless for visitors; drop the rows or remap them with the current revision",
+            )
+
+
+@check(
+    "taxonomy.unloadable_term",
+    severity=Severity.ERROR,
+    title="Terms whose vocabulary is gone; fields allowing a missing vocabulary",
+)
+def unloadable_term(ctx: AuditContext) -> Iterator[Finding]:
+    """Term rows whose vocabulary row is missing, so taxonomy_term_load() returns FALSE.
+
+    Also every term-reference field whose allowed-values setting names a
+    vocabulary that no longer exists.
+    """
+    for tid, vid, name in ctx.source.rows(
+        "SELECT t.tid, t.vid, t.name FROM {taxonomy_term_data} t"
+        " LEFT JOIN {taxonomy_vocabulary} v ON v.vid = t.vid WHERE v.vid IS NULL ORDER BY t.tid"
+    ):
+        yield Finding(
+            "taxonomy.unloadable_term",
+            Severity.ERROR,
+            f"term {tid} ({name}) belongs to vocabulary {vid}, which no longer exists",
+            {"tid": int(tid), "vid": int(vid), "name": str(name), "kind": VOCABULARY_MISSING},
+            f"recreate vocabulary {vid} or move term {tid} into an existing vocabulary",
+        )
+    machine_names = {v.machine_name for v in ctx.site.vocabularies.values()}
+    for info in ctx.node_term_fields:
+        for vocabulary in info.allowed_vocabularies:
+            if vocabulary not in machine_names:
+                yield Finding(
+                    "taxonomy.unloadable_term",
+                    Severity.ERROR,
+                    f"field {info.field_name} allows vocabulary {vocabulary!r},"
+                    " which no longer exists",
+                    {
+                        "field": info.field_name,
+                        "vocabulary": vocabulary,
+                        "kind": "field_allows_missing_vocabulary",
+                    },
+                    "recreate the vocabulary or point the field's allowed values elsewhere",
+                )
+
+
+@check(
+    "taxonomy.orphan_hierarchy",
+    severity=Severity.WARNING,
+    title="Broken term hierarchy",
+)
+def orphan_hierarchy(ctx: AuditContext) -> Iterator[Finding]:
+    """Hierarchy rows whose term or parent won't load, terms without hierarchy rows,
+    terms unreachable from the root, and cycles.
+
+    Terms cut off from the root vanish from taxonomy_get_tree() and the admin overview.
+    """
+    parents: dict[int, list[int]] = {}
+    rows = ctx.source.rows(
+        "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
+    )
+    for tid, parent in rows:
+        tid, parent = int(tid), int(parent)
+        parents.setdefault(tid, []).append(parent)
+        if not ctx.loadable(tid):
+            state = ctx.term_state(tid)
+            yield Finding(
+                "taxonomy.orphan_hierarchy",
+                Severity.WARNING,
+                f"hierarchy row {tid} → {parent}: term {tid} does not load"
+                f" ({state.replace('_', ' ')})",
+                {"tid": tid, "parent": parent, "kind": "term_unloadable", "term_state": state},
+                "delete the hierarchy row (or restore the term)",
+            )
+        elif parent and not ctx.loadable(parent):
+            state = ctx.term_state(parent)
+            yield Finding(
+                "taxonomy.orphan_hierarchy",
+                Severity.WARNING,
+                f"hierarchy row {tid} → {parent}: parent {parent} does not load"
+                f" ({state.replace('_', ' ')})",
+                {"tid": tid, "parent": parent, "kind": "parent_unloadable", "term_state": state},
+                f"re-parent {ctx.term_label(tid)} (to 0 = root, or a live term)",
+            )
+    for tid in sorted(ctx.loadable_tids):
+        if tid not in parents:
+            yield Finding(
+                "taxonomy.orphan_hierarchy",
+                Severity.WARNING,
+                f"{ctx.term_label(tid)} has no hierarchy row",
+                {"tid": tid, "kind": "no_hierarchy_row"},
+                f"insert a hierarchy row ({tid}, 0) so the term is a root",
+            )
+    yield from _reachability(ctx, parents)
+
+
+def _reachability(ctx: AuditContext, parents: dict[int, list[int]]) -> Iterator[Finding]:
+    """Walk down from the root (parent 0) over loadable terms; report the rest and cycles."""
+    children: dict[int, list[int]] = {}
+    for tid, ps in parents.items():
+        if ctx.loadable(tid):
+            for parent in ps:
+                children.setdefault(parent, []).append(tid)
+    reached: set[int] = set()
+    stack = [0]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in reached:
+                reached.add(child)
+                stack.append(child)
+    for tid in sorted(t for t in ctx.loadable_tids if t in parents and t not in reached):
+        cycle = _cycle_from(tid, parents)
+        kind = "cycle" if cycle else "unreachable"
+        why = (
+            "is in a parent cycle " + " → ".join(map(str, cycle))
+            if cycle
+            else "cannot be reached from the root (an ancestor is missing)"
+        )
+        yield Finding(
+            "taxonomy.orphan_hierarchy",
+            Severity.WARNING,
+            f"{ctx.term_label(tid)} {why}; it disappears from the vocabulary overview",
+            {"tid": tid, "kind": kind, "parents": sorted(parents[tid]), "cycle": cycle},
+            "re-parent the term (or its missing ancestor's children) to a live term or to 0",
+        )
+
+
+def _cycle_from(start: int, parents: dict[int, list[int]]) -> list[int]:
+    """A parent cycle through ``start``, if there is one (depth-first, small graphs)."""
+    path: list[int] = []
+    seen: set[int] = set()
+
+    def walk(tid: int) -> list[int]:
+        if tid == start and path:
+            return [*path, start]
+        if tid in seen or tid == 0:
+            return []
+        seen.add(tid)
+        path.append(tid)
+        for parent in sorted(parents.get(tid, ())):
+            found = walk(parent)
+            if found:
+                return found
+        path.pop()
+        return []
+
+    return walk(start)
+
+
+@check(
+    "taxonomy.index_dangling",
+    severity=Severity.WARNING,
+    title="taxonomy_index rows for missing terms or nodes",
+)
+def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
+    """taxonomy_index rows whose term does not load or whose node is gone.
+
+    They make term listings and "related content" views count ghosts.
+    """
+    if not ctx.has("taxonomy_index"):
+        return
+    sql = (
+        "SELECT i.nid, i.tid, i.sticky, i.created, t.tid, n.nid FROM {taxonomy_index} i"
+        + ctx.dangling_join("i", "tid")
+        + " LEFT JOIN {node} n ON n.nid = i.nid"
+        " WHERE v.vid IS NULL OR n.nid IS NULL ORDER BY i.nid, i.tid"
+    )
+    for nid, tid, sticky, created, term_row, node in ctx.source.stream(sql):
+        tid = int(tid)
+        if node is None:
+            kind, why = "node_missing", f"node {nid} does not exist"
+        else:
+            kind = VOCABULARY_MISSING if term_row is not None else "term_row_missing"
+            why = f"{ctx.term_label(tid)} does not load ({kind.replace('_', ' ')})"
+        yield Finding(
+            "taxonomy.index_dangling",
+            Severity.WARNING,
+            f"taxonomy_index ({nid}, {tid}): {why}",
+            {
+                "table": "taxonomy_index",
+                "nid": int(nid),
+                "tid": tid,
+                "sticky": int(sticky),
+                "created": int(created),
+                "kind": kind,
+            },
+            "delete the index row (core rebuilds it when the node is saved)",
+        )
+
+
+def _index_fields(ctx: AuditContext) -> list[tuple[FieldInfo, str]]:
+    return [(info, info.storage.column("tid")) for info in ctx.node_term_fields]
+
+
+@check(
+    "taxonomy.index_stale",
+    severity=Severity.WARNING,
+    title="taxonomy_index disagrees with the current revisions",
+)
+def index_stale(ctx: AuditContext) -> Iterator[Finding]:
+    """Index rows core would not build, and rows it would build but are missing.
+
+    Core indexes published nodes only, from the current revision's term fields;
+    unloadable terms are left to taxonomy.index_dangling.
+    """
+    if not ctx.has("taxonomy_index") or not ctx.node_term_fields:
+        return
+    fields = _index_fields(ctx)
+    for info, col in fields:
+        sql = (
+            f"SELECT DISTINCT f.entity_id, f.{col} FROM {{{info.storage.data_table}}} f"
+            " INNER JOIN {node} n ON n.nid = f.entity_id AND n.status = 1"
+            f" INNER JOIN {{taxonomy_term_data}} t ON t.tid = f.{col}"
+            " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+            " LEFT JOIN {taxonomy_index} i ON i.nid = f.entity_id"
+            f" AND i.tid = f.{col}"
+            " WHERE f.entity_type = 'node' AND f.deleted = 0 AND i.nid IS NULL"
+            f" ORDER BY f.entity_id, f.{col}"
+        )
+        for nid, tid in ctx.source.stream(sql):
+            yield Finding(
+                "taxonomy.index_stale",
+                Severity.WARNING,
+                f"taxonomy_index lacks ({nid}, {tid}) from {info.field_name} of published"
+                f" node {nid}",
+                {"table": "taxonomy_index", "nid": int(nid), "tid": int(tid),
+                 "field": info.field_name, "kind": "missing_row"},
+                "re-save the node or insert the index row",
+            )
+    not_referenced = " AND ".join(
+        f"NOT EXISTS (SELECT 1 FROM {{{info.storage.data_table}}} f WHERE"
+        f" f.entity_type = 'node' AND f.entity_id = i.nid AND f.{col} = i.tid AND f.deleted = 0)"
+        for info, col in fields
+    )
+    sql = (
+        "SELECT i.nid, i.tid, n.status FROM {taxonomy_index} i"
+        " INNER JOIN {node} n ON n.nid = i.nid"
+        " INNER JOIN {taxonomy_term_data} t ON t.tid = i.tid"
+        " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+        f" WHERE n.status <> 1 OR ({not_referenced}) ORDER BY i.nid, i.tid"
+    )
+    for nid, tid, status in ctx.source.stream(sql):
+        if int(status) != 1:
+            kind, why = "unpublished_node", f"node {nid} is unpublished"
+        else:
+            kind, why = "not_in_current_revision", f"node {nid}'s current revision lacks it"
+        yield Finding(
+            "taxonomy.index_stale",
+            Severity.WARNING,
+            f"taxonomy_index ({nid}, {tid}) should not exist: {why}",
+            {"table": "taxonomy_index", "nid": int(nid), "tid": int(tid), "kind": kind},
+            "delete the index row",
+        )
+
+
+@check(
+    "taxonomy.wrong_vocabulary",
+    severity=Severity.WARNING,
+    title="References to terms of a vocabulary the field does not allow",
+)
+def wrong_vocabulary(ctx: AuditContext) -> Iterator[Finding]:
+    """Loadable terms referenced from a field whose settings do not allow their vocabulary.
+
+    Drupal's widgets would reject them on the next edit of the node.
+    """
+    for info in ctx.node_term_fields:
+        if not info.allowed_vocabularies:
+            continue
+        col = info.storage.column("tid")
+        marks = ", ".join("?" for _ in info.allowed_vocabularies)
+        for table in (info.storage.data_table, info.storage.revision_table):
+            sql = (
+                f"SELECT f.entity_type, f.entity_id, f.revision_id, f.language, f.delta,"
+                f" f.{col}, v.machine_name FROM {{{table}}} f"
+                f" INNER JOIN {{taxonomy_term_data}} t ON t.tid = f.{col}"
+                " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+                f" WHERE f.deleted = 0 AND v.machine_name NOT IN ({marks})"
+                " ORDER BY f.entity_type, f.entity_id, f.revision_id, f.delta, f.language"
+            )
+            for etype, eid, rev, lang, delta, tid, vocabulary in ctx.source.stream(
+                sql, info.allowed_vocabularies
+            ):
+                yield Finding(
+                    "taxonomy.wrong_vocabulary",
+                    Severity.WARNING,
+                    f"{etype} {eid} revision {rev}: {info.field_name}[{lang}][{delta}] →"
+                    f" {ctx.term_label(int(tid))} of vocabulary {vocabulary!r}, not allowed"
+                    f" ({', '.join(info.allowed_vocabularies)})",
+                    _entity(
+                        str(etype),
+                        int(eid),
+                        {
+                            "table": table,
+                            "vid": int(rev),
+                            "field": info.field_name,
+                            "language": str(lang),
+                            "delta": int(delta),
+                            "tid": int(tid),
+                            "vocabulary": str(vocabulary),
+                        },
+                    ),
+                    "move the reference to a field that allows the vocabulary, or remap it",
+                )
