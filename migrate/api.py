@@ -6,14 +6,16 @@ returns typed results. Nothing here prints or exits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from migrate import config
+from migrate.audit import AuditReport, run_audit
 from migrate.errors import BadInput
 from migrate.identifiers import Prefix
 from migrate.inspect import InspectReport, inspect_site
+from migrate.progress import Progress
 from migrate.schema import Drupal7
 from migrate.source import DumpSpec, SourceSpec, open_source
 
@@ -50,3 +52,19 @@ def connect(spec: SourceSpec, *, readonly: bool = True) -> Iterator[Drupal7]:
 def inspect(spec: SourceSpec) -> InspectReport:
     with connect(spec) as site:
         return inspect_site(site)
+
+
+def audit(
+    spec: SourceSpec,
+    checks: Sequence[str] = ("*",),
+    *,
+    base_hosts: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """Run the selected audit checks (glob patterns) read-only against the site.
+
+    ``base_hosts`` are the site's own host names, for recognising absolute links
+    in bodies; without them any http(s) host counts as the site.
+    """
+    with connect(spec, readonly=True) as site:
+        return run_audit(site, checks, progress, base_hosts=base_hosts)

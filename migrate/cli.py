@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -200,6 +201,128 @@ def inspect(spec: SourceSpec, fmt: str) -> None:
         ),
     ]
     click.echo("\n".join(out))
+
+
+@main.command()
+@source_options
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="GLOB",
+    help="Run only checks whose id matches (repeatable), e.g. 'taxonomy.*'. Default: all.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="table: summary and first examples; json: complete streamed report; html: one page.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to this file instead of stdout.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "never"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option("--base-url", help="The site's URL, for node links in the HTML report.")
+@click.option(
+    "--site-host",
+    "site_hosts",
+    multiple=True,
+    help="The site's own host name(s) (old and new), for absolute links in bodies."
+    " Default: any host.",
+)
+@click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    spec: SourceSpec,
+    checks: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    base_url: str | None,
+    site_hosts: tuple[str, ...],
+    list_checks: bool,
+) -> None:
+    """Read-only audit: what is broken, why, where visitors hit it, what a repair would do.
+
+    Safe on production: it only SELECTs, inside one read-only snapshot.
+    """
+    from migrate.audit import available_checks, select_checks
+    from migrate.progress import progress_for
+    from migrate.report.html import write_html
+    from migrate.report.jsonout import write_json
+
+    if list_checks:
+        rows = [(c.id, c.severity.value, c.title) for c in available_checks()]
+        click.echo(render_table(["check", "severity", "title"], rows))
+        return
+    selection = checks or ("*",)
+    select_checks(selection)
+    with progress_for("Auditing") as progress:
+        report = api.audit(spec, selection, base_hosts=site_hosts or None, progress=progress)
+    try:
+        with _report_stream(output) as out:
+            if fmt == "json":
+                write_json(report, out)
+            elif fmt == "html":
+                write_html(report, out, base_url=base_url)
+            else:
+                out.write(_audit_table(report) + "\n")
+    finally:
+        report.close()
+    if output is not None:
+        click.echo(f"Audit report written to {output}", err=True)
+    if report.fails(fail_on):
+        ctx.exit(1)
+
+
+@contextmanager
+def _report_stream(output: Path | None) -> Iterator[IO[str]]:
+    if output is None:
+        yield sys.stdout
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as fh:
+        yield fh
+
+
+def _audit_table(report: Any, examples: int = 3) -> str:
+    totals = report.by_severity()
+    lines = [
+        f"Source: {report.source}",
+        "",
+        render_table(
+            ["check", "severity", "count", "title"],
+            [(r.id, r.severity.value, r.count, r.title) for r in report.checks],
+        ),
+        "",
+    ]
+    for result in report.checks:
+        if not result.count:
+            continue
+        lines.append(f"{result.id} ({result.count}):")
+        for finding in result.examples(examples):
+            lines.append(f"  [{finding.severity.value}] {finding.message}")
+            if finding.hint:
+                lines.append(f"      fix: {finding.hint}")
+        if result.count > examples:
+            lines.append(f"  … and {result.count - examples} more (--format json for all)")
+        lines.append("")
+    lines.append(
+        f"{report.total} findings: "
+        + ", ".join(f"{n} {sev}" for sev, n in totals.items())
+    )
+    return "\n".join(lines)
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -95,7 +95,7 @@ class FindingStore:
             self._items.append(finding)
             return
         if self._spill is None:
-            self._spill = tempfile.TemporaryFile("w+", encoding="utf-8")
+            self._spill = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._spill.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
 
     def __iter__(self) -> Iterator[Finding]:

@@ -69,26 +69,33 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
             )
     breadcrumb_rows: set[int] = set()
     if ctx.has("taxonomy_breadcrumb_term"):
-        breadcrumb_rows = {int(r[0]) for r in ctx.source.rows(
-            "SELECT tid FROM {taxonomy_breadcrumb_term} ORDER BY tid")}
+        breadcrumb_rows = {
+            int(r[0])
+            for r in ctx.source.rows("SELECT tid FROM {taxonomy_breadcrumb_term} ORDER BY tid")
+        }
     tagged = _nodes_per_tid(ctx)
     aliases: dict[int, list[str]] = {}
-    for _, src, alias, _ in ctx.term_alias_rows:
+    for _, src, alias_path, _ in ctx.term_alias_rows:
         tid = term_id_of(src)
         if tid is not None and src == f"taxonomy/term/{tid}":
-            aliases.setdefault(tid, []).append(alias)
+            aliases.setdefault(tid, []).append(alias_path)
     for tid in sorted(ctx.referenced_unloadable_tids):
         state = ctx.term_state(tid)
         system = f"taxonomy/term/{tid}"
-        urls = [(f"/{system}", None), *((f"/{a}", system) for a in sorted(aliases.get(tid, [])))]
+        urls: list[tuple[str, str | None]] = [(f"/{system}", None)]
+        urls += [(f"/{a}", system) for a in sorted(aliases.get(tid, []))]
         for url, alias_of in urls:
             alias = url.lstrip("/") if alias_of else None
-            linking = sorted({
-                link.nid for link in links
-                if link.tid == tid and link.kind != ALIAS_REMOVED
-                and (link.path == alias if alias else link.path.startswith(system))
-            })
-            entity = {
+            linking = sorted(
+                {
+                    link.nid
+                    for link in links
+                    if link.tid == tid
+                    and link.kind != ALIAS_REMOVED
+                    and (link.path == alias if alias else link.path.startswith(system))
+                }
+            )
+            entity: dict[str, Any] = {
                 "path": url,
                 "tid": tid,
                 "term_state": state,
@@ -169,11 +176,11 @@ def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     meta: tuple[str, int, str] = ("", 0, "")
     for nid, tid, field_name, ntype, status, title in ctx.source.stream(sql):
         if nid != current:
-            if current is not None and (meta[0] in types) == include:
+            if current is not None and meta[1] == 1 and (meta[0] in types) == include:
                 yield from _judge(ctx, current, refs, meta, allowed, broken_chain)
             current, refs, meta = int(nid), [], (str(ntype), int(status), str(title))
         refs.append(_Ref(int(tid), str(field_name)))
-    if current is not None and (meta[0] in types) == include:
+    if current is not None and meta[1] == 1 and (meta[0] in types) == include:
         yield from _judge(ctx, current, refs, meta, allowed, broken_chain)
 
 
@@ -233,14 +240,16 @@ def _judge(
         default=None,
     )
     now_weight = None if lightest is None else _weight_of(ctx, lightest, allowed)
-    lost = [
-        r for r in dead
-        if now_weight is None or (w := _weight_of(ctx, r, allowed)) is None or w <= now_weight
-    ]
+    weights = [(r, _weight_of(ctx, r, allowed)) for r in dead]
+    lost = [r for r, w in weights if now_weight is None or (w is not None and w < now_weight)]
+    tied = [r for r, w in weights if now_weight is not None and w == now_weight]
     if lost:
         kind = "falls_back_to_home" if lightest is None else "lightest_term_gone"
     elif lightest is not None and lightest.tid in broken_chain:
         kind = "ancestor_gone"
+    elif tied:
+        # Same vocabulary: the order depended on the dead term's weight, which is gone.
+        kind, lost = "may_have_changed", tied
     else:
         return []
     ntype, status, title = meta
@@ -248,7 +257,7 @@ def _judge(
     return [
         Finding(
             "breadcrumb.silent_changes",
-            Severity.WARNING,
+            Severity.NOTICE if kind == "may_have_changed" else Severity.WARNING,
             f"/node/{nid} ({title}): breadcrumb changed silently ({kind.replace('_', ' ')});"
             f" it now follows {now}",
             {

@@ -41,9 +41,12 @@ class AuditContext:
         self.base_hosts = list(base_hosts) if base_hosts else None
         self._memo: dict[str, Any] = {}
         self.aliases = AliasResolver(self.source)
-        # Loaded up front: checks consult them while a streaming query is open.
-        self.prime = (len(self.terms), len(self.loadable_tids), len(self.node_term_fields))
-        self.prime += (len(site.vocabularies),)
+        self._load_term_facts()
+
+    def _load_term_facts(self) -> None:
+        """Read the term-sized facts now: checks consult them while a stream is open,
+        and a MariaDB connection cannot run a second query in the middle of one."""
+        _ = (self.terms, self.loadable_tids, self.node_term_fields, self.site.vocabularies)
 
     def cached(self, key: str, factory: Callable[[], T]) -> T:
         if key not in self._memo:

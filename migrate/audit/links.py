@@ -33,7 +33,7 @@ class BodyLink:
     """One ``<a href>`` in a node's text field that leads to an unloadable term."""
 
     table: str
-    field: str
+    field_name: str
     nid: int
     vid: int
     current: bool
@@ -54,7 +54,15 @@ class BodyLink:
         return self.kind != ALIAS_REMOVED
 
     def sort_key(self) -> tuple[Any, ...]:
-        return (self.field, self.table, self.nid, self.vid, self.delta, self.language, self.position)
+        return (
+            self.field_name,
+            self.table,
+            self.nid,
+            self.vid,
+            self.delta,
+            self.language,
+            self.position,
+        )
 
 
 def body_links(ctx: AuditContext) -> list[BodyLink]:
@@ -95,8 +103,18 @@ def _scan(ctx: AuditContext) -> list[BodyLink]:
                 if path is None:
                     continue
                 link = BodyLink(
-                    table, field_name, nid, int(rev), cur_vid is not None and int(rev) == int(cur_vid),
-                    str(lang), int(delta), position, href, path, text, title,
+                    table,
+                    field_name,
+                    nid,
+                    int(rev),
+                    cur_vid is not None and int(rev) == int(cur_vid),
+                    str(lang),
+                    int(delta),
+                    position,
+                    href,
+                    path,
+                    text,
+                    title,
                 )
                 tid = term_id_of(path)
                 if tid is not None:
@@ -161,7 +179,9 @@ def _dead_aliases(ctx: AuditContext, pending: list[BodyLink]) -> list[BodyLink]:
     return out
 
 
-def _term_finding(ctx: AuditContext, tid: int, what: str, entity: dict[str, Any], hint: str) -> Finding:
+def _term_finding(
+    ctx: AuditContext, tid: int, what: str, entity: dict[str, Any], hint: str
+) -> Finding:
     state = ctx.term_state(tid)
     return Finding(
         "links.broken_term_routes",
@@ -191,20 +211,32 @@ def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
                 ctx,
                 tid,
                 f"url_alias {pid} /{alias} (source {src})",
-                {"table": "url_alias", "pid": pid, "source": src, "alias": alias,
-                 "language": lang, "kind": "url_alias"},
+                {
+                    "table": "url_alias",
+                    "pid": pid,
+                    "source": src,
+                    "alias": alias,
+                    "language": lang,
+                    "kind": "url_alias",
+                },
                 f"delete the alias or point it at a live page (a redirect from /{alias})",
             )
-    for link in ctx.term_menu_links:
-        tid = link["tid"]
+    for menu in ctx.term_menu_links:
+        tid = menu["tid"]
         if tid is not None and not ctx.loadable(tid):
             yield _term_finding(
                 ctx,
                 tid,
-                f"menu link {link['mlid']} '{link['link_title']}' in {link['menu_name']}"
-                f" ({link['link_path']})",
-                {"table": "menu_links", "mlid": link["mlid"], "menu_name": link["menu_name"],
-                 "path": link["link_path"], "title": link["link_title"], "kind": "menu_link"},
+                f"menu link {menu['mlid']} '{menu['link_title']}' in {menu['menu_name']}"
+                f" ({menu['link_path']})",
+                {
+                    "table": "menu_links",
+                    "mlid": menu["mlid"],
+                    "menu_name": menu["menu_name"],
+                    "path": menu["link_path"],
+                    "title": menu["link_title"],
+                    "kind": "menu_link",
+                },
                 "delete the menu link or point it at a live term",
             )
     if ctx.has("taxonomy_breadcrumb_term"):
@@ -216,26 +248,31 @@ def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
                     ctx,
                     int(tid),
                     f"taxonomy_breadcrumb_term row for tid {tid} (path {path})",
-                    {"table": "taxonomy_breadcrumb_term", "path": str(path),
-                     "kind": "breadcrumb_path"},
+                    {
+                        "table": "taxonomy_breadcrumb_term",
+                        "path": str(path),
+                        "kind": "breadcrumb_path",
+                    },
                     "delete the taxonomy_breadcrumb_term row",
                 )
     for link in body_links(ctx):
         where = "current" if link.current else "old"
-        target = ctx.term_label(link.tid) if link.tid is not None else (
-            f"one of terms {link.candidates}"
+        target = (
+            ctx.term_label(link.tid)
+            if link.tid is not None
+            else (f"one of terms {link.candidates}")
         )
         effect = "404 + line-92 warning" if link.shows_warning else "plain 404 (alias gone)"
         yield Finding(
             "links.broken_term_routes",
             Severity.ERROR if link.current else Severity.WARNING,
-            f"node {link.nid} {where} revision {link.vid}: {link.field} links to {link.href}"
+            f"node {link.nid} {where} revision {link.vid}: {link.field_name} links to {link.href}"
             f" → {target}: {effect}",
             {
                 "table": link.table,
                 "nid": link.nid,
                 "vid": link.vid,
-                "field": link.field,
+                "field": link.field_name,
                 "language": link.language,
                 "delta": link.delta,
                 "href": link.href,

@@ -51,9 +51,19 @@ def _dangling_rows(ctx: AuditContext, info: FieldInfo, table: str, col: str) -> 
         " WHERE v.vid IS NULL AND f.deleted = 0"
         " ORDER BY f.entity_type, f.entity_id, f.revision_id, f.delta, f.language"
     )
-    for etype, bundle, eid, rev, lang, delta, tid, term_row, cur_vid, status, title in (
-        ctx.source.stream(sql)
-    ):
+    for (
+        etype,
+        bundle,
+        eid,
+        rev,
+        lang,
+        delta,
+        tid,
+        term_row,
+        cur_vid,
+        status,
+        title,
+    ) in ctx.source.stream(sql):
         tid = int(tid)
         current = cur_vid is not None and int(rev) == int(cur_vid)
         state = VOCABULARY_MISSING if term_row is not None else "term_row_missing"
@@ -75,8 +85,8 @@ def _dangling_rows(ctx: AuditContext, info: FieldInfo, table: str, col: str) -> 
             },
         )
         where = "current revision" if current else "old revision"
-        published = {1: "published", 0: "unpublished"}.get(
-            None if status is None else int(status), "missing node"
+        published = (
+            "missing node" if status is None else "published" if int(status) else "unpublished"
         )
         yield Finding(
             "taxonomy.dangling_field_ref",
@@ -183,9 +193,7 @@ def orphan_hierarchy(ctx: AuditContext) -> Iterator[Finding]:
     Terms cut off from the root vanish from taxonomy_get_tree() and the admin overview.
     """
     parents: dict[int, list[int]] = {}
-    rows = ctx.source.rows(
-        "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
-    )
+    rows = ctx.source.rows("SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent")
     for tid, parent in rows:
         tid, parent = int(tid), int(parent)
         parents.setdefault(tid, []).append(parent)
@@ -350,8 +358,13 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
                 Severity.WARNING,
                 f"taxonomy_index lacks ({nid}, {tid}) from {info.field_name} of published"
                 f" node {nid}",
-                {"table": "taxonomy_index", "nid": int(nid), "tid": int(tid),
-                 "field": info.field_name, "kind": "missing_row"},
+                {
+                    "table": "taxonomy_index",
+                    "nid": int(nid),
+                    "tid": int(tid),
+                    "field": info.field_name,
+                    "kind": "missing_row",
+                },
                 "re-save the node or insert the index row",
             )
     not_referenced = " AND ".join(

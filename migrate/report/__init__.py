@@ -1,0 +1,1 @@
+"""Renderers of an ``AuditReport``: streamed JSON (``jsonout``) and one HTML page (``html``)."""
