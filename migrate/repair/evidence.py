@@ -567,3 +567,28 @@ class _Recoverer:
 def recover_terms(site: Drupal7, missing: dict[int, str]) -> Recovery:
     """Every piece of evidence for each missing tid (``tid → state``) and lost vocabulary."""
     return _Recoverer(site, missing).run()
+
+
+@dataclass
+class RecoverReport:
+    """The recovery, and (given a reference site) which names it got exactly right."""
+
+    recovery: Recovery
+    reference: dict[int, str] = field(default_factory=dict)
+
+    def outcome(self, term: MissingTerm) -> str:
+        """exact / differs / no evidence (or 'unchecked' without a reference)."""
+        name = term.name("low")
+        if name is None:
+            return "no evidence"
+        if not self.reference:
+            return "unchecked"
+        return "exact" if self.reference.get(term.tid) == name else "differs"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.recovery.to_dict()
+        for entry, term in zip(data["terms"], self.recovery.terms.values(), strict=True):
+            entry["outcome"] = self.outcome(term)
+            if self.reference:
+                entry["reference_name"] = self.reference.get(term.tid)
+        return data

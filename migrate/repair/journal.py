@@ -124,10 +124,9 @@ class Journal:
         return bool(self.header.get("transactional"))
 
     def to_reverse(self) -> Iterator[JournalRecord]:
-        """The records undo replays, newest first."""
-        for record in reversed(self.records):
-            if not self.transactional or record.batch in self.committed:
-                yield record
+        """Every record, newest first: replay is idempotent, so a batch that was rolled
+        back (or committed just before a crash, its commit record unwritten) is safe."""
+        yield from reversed(self.records)
 
 
 def read_journal(path: Path) -> Journal:
@@ -195,3 +194,32 @@ def append_mark(path: Path, kind: str, **data: Any) -> None:
         fh.write(json.dumps({"type": kind, "at": _now(), **data}, ensure_ascii=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+@dataclass
+class UndoReport:
+    journal: Path
+    records: int
+    tables: list[str]
+    complete: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "journal": str(self.journal),
+            "records": self.records,
+            "tables": self.tables,
+            "apply_was_complete": self.complete,
+        }
+
+
+def undo_journal(source: Source, path: Path) -> UndoReport:
+    """Restore every row the journal touched, in one transaction; refuse to undo twice."""
+    journal = read_journal(path)
+    if journal.undone:
+        raise StateError(f"{path}: this journal was already undone")
+    records = list(journal.to_reverse())
+    with source.transaction():
+        for record in records:
+            undo_record(source, record)
+    append_mark(path, "undone", records=len(records))
+    return UndoReport(path, len(records), sorted({r.table for r in records}), journal.finished)

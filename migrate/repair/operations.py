@@ -111,6 +111,7 @@ class Operation:
     rows: int = 0
     reason: str = ""
     tid: int | None = None
+    after_prior: bool = False
 
     @property
     def new_key(self) -> dict[str, Any]:
@@ -136,6 +137,7 @@ class Operation:
             rows=int(data.get("rows", 0)),
             reason=data.get("reason", ""),
             tid=data.get("tid"),
+            after_prior=bool(data.get("after_prior", False)),
         )
 
 

@@ -1,0 +1,598 @@
+"""Findings + evidence + mapping + overrides → a Plan of row operations.
+
+The planner decides per missing tid (restore, remap or drop; every choice and
+its reason kept in the plan), then derives the rows to change from the
+findings' tids: term-reference rows (deltas compacted as Drupal keeps them),
+hierarchy, menu links, aliases, breadcrumb rows and a taxonomy_index rebuilt
+the way ``taxonomy_build_node_index()`` does. It only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from migrate.audit.findings import Finding
+from migrate.errors import BadInput
+from migrate.repair.evidence import Recovery, recover_terms
+from migrate.repair.mapping import Mapping
+from migrate.repair.operations import Decision, Operation, Plan, fingerprint, read_rows
+from migrate.schema import Drupal7
+
+REPAIR_CHECKS = [
+    "taxonomy.dangling_field_ref",
+    "taxonomy.unloadable_term",
+    "taxonomy.orphan_hierarchy",
+    "taxonomy.index_dangling",
+    "taxonomy.index_stale",
+    "taxonomy.wrong_vocabulary",
+    "links.broken_term_routes",
+]
+ACTIONS = ("restore", "remap", "drop")
+TERM_STATES = ("term_row_missing", "vocabulary_missing")
+
+
+def missing_terms(findings: Iterable[Finding]) -> tuple[dict[int, str], set[int]]:
+    """Unloadable tids (with their state) and the nodes whose index needs a rebuild."""
+    missing: dict[int, str] = {}
+    nodes: set[int] = set()
+    for f in findings:
+        e = f.entity
+        state = e.get("term_state") or e.get("kind")
+        if f.check.startswith("taxonomy.index_"):
+            nodes.add(int(e["nid"]))
+        if f.check == "taxonomy.orphan_hierarchy":
+            if e.get("kind") == "term_unloadable":
+                missing[int(e["tid"])] = str(state)
+            elif e.get("kind") == "parent_unloadable":
+                missing[int(e["parent"])] = str(state)
+            continue
+        if state in TERM_STATES and e.get("tid") is not None:
+            missing[int(e["tid"])] = str(state)
+    return dict(sorted(missing.items())), nodes
+
+
+@dataclass
+class _Terms:
+    """Live terms: tid → (vocabulary machine name, name)."""
+
+    by_tid: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def find(self, vocabulary: str, name: str) -> int | None:
+        for tid, (vocab, term) in self.by_tid.items():
+            if vocab == vocabulary and term.casefold() == name.casefold():
+                return tid
+        return None
+
+
+def _live_terms(site: Drupal7) -> _Terms:
+    rows = site.source.rows(
+        "SELECT t.tid, v.machine_name, t.name FROM {taxonomy_term_data} t"
+        " JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+    )
+    return _Terms({int(t): (str(v), str(n)) for t, v, n in rows})
+
+
+def _field_vocabularies(site: Drupal7, missing: Iterable[int]) -> dict[int, list[tuple[str, ...]]]:
+    """For each missing tid, the allowed vocabularies of every field referencing it."""
+    wanted = set(missing)
+    found: dict[int, list[tuple[str, ...]]] = {}
+    for info in site.term_reference_fields:
+        column = info.storage.column("tid")
+        for (tid,) in site.source.rows(
+            f"SELECT DISTINCT `{column}` FROM {{{info.storage.revision_table}}}"
+        ):
+            if int(tid) in wanted:
+                found.setdefault(int(tid), []).append(info.allowed_vocabularies)
+    return found
+
+
+def _resolve_mapping(
+    mapping: Mapping, site: Drupal7, missing: MappingType[int, str], live: _Terms
+) -> dict[int, Decision]:
+    decided: dict[int, Decision] = {}
+    allowed = _field_vocabularies(site, missing)
+    for tid, entry in mapping.entries.items():
+        where = mapping.where(tid)
+        if tid not in missing:
+            raise BadInput(f"{where}: unknown tid {tid}: not a missing term of this site")
+        if entry.action == "drop":
+            decided[tid] = Decision(tid, "drop", f"mapping {where}")
+            continue
+        if entry.action == "restore":
+            decided[tid] = Decision(tid, "restore", f"mapping {where}", name=str(entry.target))
+            continue
+        target = entry.target
+        if isinstance(target, str):
+            vocabulary, _, name = target.partition(":")
+            found = live.find(vocabulary.strip(), name.strip())
+            if found is None:
+                raise BadInput(f"{where}: unknown term {target!r}")
+            target = found
+        if isinstance(target, int) and target in mapping.entries:
+            chain = [tid, target]
+            while chain[-1] in mapping.entries and mapping.entries[chain[-1]].action == "remap":
+                nxt = mapping.entries[chain[-1]].target
+                if not isinstance(nxt, int) or nxt in chain:
+                    chain.append(nxt)  # type: ignore[arg-type]
+                    break
+                chain.append(nxt)
+            raise BadInput(
+                f"{where}: remap cycle or chain {' → '.join(str(t) for t in chain)}"
+                " (targets must be live terms)"
+            )
+        if not isinstance(target, int) or target not in live.by_tid:
+            raise BadInput(f"{where}: unknown tid {target} (no live term has it)")
+        vocab, name = live.by_tid[target]
+        for vocabularies in allowed.get(tid, []):
+            if vocabularies and vocab not in vocabularies:
+                raise BadInput(
+                    f"{where}: target {target} '{name}' is in vocabulary {vocab!r}, which a"
+                    f" field referencing tid {tid} does not allow ({', '.join(vocabularies)})"
+                )
+        decided[tid] = Decision(
+            tid, "remap", f"mapping {where}", name=name, vocabulary=vocab, target=target
+        )
+    return decided
+
+
+def parse_strategies(items: Iterable[str]) -> dict[str, str]:
+    """``--strategy 35=drop``, ``--strategy default=drop``: overrides by tid or for all."""
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, action = item.partition("=")
+        key, action = key.strip(), action.strip()
+        if not sep or action not in ACTIONS or not (key.isdigit() or key == "default"):
+            raise BadInput(
+                f"--strategy {item!r}: use TID=ACTION or default=ACTION"
+                f" (ACTION: {', '.join(ACTIONS)})"
+            )
+        found[key] = action
+    return found
+
+
+class Planner:
+    def __init__(
+        self,
+        site: Drupal7,
+        findings: list[Finding],
+        *,
+        mapping: Mapping | None = None,
+        strategies: MappingType[str, str] | None = None,
+    ) -> None:
+        self.site = site
+        self.src = site.source
+        self.missing, self.index_nodes = missing_terms(findings)
+        self.mapping = mapping
+        self.strategies = dict(strategies or {})
+        self.live = _live_terms(site)
+        self.recovery: Recovery = recover_terms(site, self.missing)
+        self.ops: list[Operation] = []
+        self.notes: list[str] = []
+        self.touched: set[tuple[str, str]] = set()
+        self.field_nodes: set[int] = set()
+
+    # -- decisions ---------------------------------------------------------
+    def decide(self) -> dict[int, Decision]:
+        mapped = (
+            _resolve_mapping(self.mapping, self.site, self.missing, self.live)
+            if self.mapping
+            else {}
+        )
+        decisions: dict[int, Decision] = {}
+        for tid, state in self.missing.items():
+            term = self.recovery.terms[tid]
+            evidence = tuple(f"{e.source} ({e.confidence})" for e in term.evidence)
+            override = self.strategies.get(str(tid)) or self.strategies.get("default")
+            name = term.name()
+            vocab = term.vocabulary
+            restorable = name is not None and vocab is not None
+            if state == "vocabulary_missing":
+                lost = self.recovery.vocabularies.get(term.vid or -1)
+                restorable = bool(lost and lost.machine_name)
+            choice = mapped.get(tid)
+            if choice and choice.action == "restore" and state == "term_row_missing":
+                choice = Decision(tid, "restore", choice.reason, choice.name, vocab, None, evidence)
+                restorable = vocab is not None
+            if override:
+                action, reason = (
+                    override,
+                    f"--strategy {tid if str(tid) in self.strategies else 'default'}={override}",
+                )
+            elif choice:
+                action, reason = choice.action, choice.reason
+            elif restorable:
+                action, reason = (
+                    "restore",
+                    "name recovered" if state != "vocabulary_missing" else "vocabulary recovered",
+                )
+            else:
+                action, reason = "drop", "no name recovered and no mapping"
+            if action == "restore" and not restorable:
+                raise BadInput(f"tid {tid}: cannot restore: no name or vocabulary recovered")
+            if action == "remap" and not (choice and choice.action == "remap"):
+                raise BadInput(f"tid {tid}: remap needs a target in the mapping file")
+            if action == "remap" and choice:
+                decisions[tid] = Decision(
+                    tid, "remap", reason, choice.name, choice.vocabulary, choice.target, evidence
+                )
+            elif action == "restore":
+                restored_name = choice.name if choice and choice.action == "restore" else name
+                decisions[tid] = Decision(
+                    tid, "restore", reason, restored_name, vocab, None, evidence
+                )
+            else:
+                decisions[tid] = Decision(
+                    tid, "drop", reason, term.name("low"), vocab, None, evidence
+                )
+        return decisions
+
+    # -- operations --------------------------------------------------------
+    def op(
+        self,
+        kind: str,
+        table: str,
+        key: dict[str, Any],
+        reason: str,
+        tid: int | None,
+        after: dict[str, Any] | None = None,
+        *,
+        after_prior: bool = False,
+    ) -> None:
+        rows = [] if after_prior else read_rows(self.src, table, key)
+        if kind == "insert" and rows:
+            raise BadInput(f"{table} {key}: row already exists; cannot insert")
+        self.ops.append(
+            Operation(
+                kind=kind,  # type: ignore[arg-type]
+                table=table,
+                key=key,
+                before=None if kind == "insert" or after_prior else fingerprint(rows),
+                after=after or {},
+                rows=len(rows),
+                reason=reason,
+                tid=tid,
+                after_prior=after_prior,
+            )
+        )
+        self.touched.add((table, repr(sorted(key.items()))))
+
+    def build(self) -> Plan:
+        decisions = self.decide()
+        self.vocabularies(decisions)
+        for tid, d in decisions.items():
+            if d.action == "restore" and self.missing[tid] == "term_row_missing":
+                self.restore_term(d)
+        self.field_rows(decisions)
+        self.hierarchy(decisions)
+        self.routes(decisions)
+        self.reindex(decisions)
+        return Plan(
+            source=self.src.label,
+            decisions=list(decisions.values()),
+            operations=self.ops,
+            checks=list(REPAIR_CHECKS),
+            notes=self.notes,
+            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+
+    def vid_of(self, machine: str | None) -> int | None:
+        for vocab in self.site.vocabularies.values():
+            if vocab.machine_name == machine:
+                return vocab.vid
+        for lost in self.recovery.vocabularies.values():
+            if lost.machine_name == machine:
+                return lost.vid
+        return None
+
+    def vocabularies(self, decisions: dict[int, Decision]) -> None:
+        for vid, lost in self.recovery.vocabularies.items():
+            users = [
+                d
+                for d in decisions.values()
+                if d.action == "restore" and self.recovery.terms[d.tid].vid == vid
+            ]
+            if not users or not lost.machine_name:
+                continue
+            self.op(
+                "insert",
+                "taxonomy_vocabulary",
+                {"vid": vid},
+                f"restore vocabulary {vid}",
+                None,
+                {
+                    "vid": vid,
+                    "name": lost.name or lost.machine_name,
+                    "machine_name": lost.machine_name,
+                    "description": "",
+                    "hierarchy": 0,
+                    "module": "taxonomy",
+                    "weight": 0,
+                },
+            )
+
+    def restore_term(self, d: Decision) -> None:
+        term = self.recovery.terms[d.tid]
+        vid = self.vid_of(d.vocabulary)
+        reason = f"restore tid {d.tid}"
+        self.op(
+            "insert",
+            "taxonomy_term_data",
+            {"tid": d.tid},
+            reason,
+            d.tid,
+            {
+                "tid": d.tid,
+                "vid": vid,
+                "name": d.name,
+                "description": "",
+                "format": None,
+                "weight": term.weight,
+            },
+        )
+        own = {
+            int(p)
+            for (p,) in self.src.rows(
+                "SELECT parent FROM {taxonomy_term_hierarchy} WHERE tid = ?", (d.tid,)
+            )
+        }
+        if not own:
+            for parent in term.parents:
+                ok = parent == 0 or parent in self.live.by_tid or parent in self.missing
+                row = {"tid": d.tid, "parent": parent if ok else 0}
+                self.op("insert", "taxonomy_term_hierarchy", row, reason, d.tid, dict(row))
+        alias = term.alias
+        source = f"taxonomy/term/{d.tid}"
+        if alias and self.site.optional_table("url_alias"):
+            exists = self.src.scalar(
+                "SELECT COUNT(*) FROM {url_alias} WHERE source = ? OR alias = ?", (source, alias)
+            )
+            if not exists:
+                pid = int(self.src.scalar("SELECT COALESCE(MAX(pid), 0) FROM {url_alias}") or 0)
+                pid += 1 + sum(1 for o in self.ops if o.table == "url_alias" and o.kind == "insert")
+                self.op(
+                    "insert",
+                    "url_alias",
+                    {"pid": pid},
+                    reason,
+                    d.tid,
+                    {"pid": pid, "source": source, "alias": alias, "language": "und"},
+                )
+
+    def field_rows(self, decisions: dict[int, Decision]) -> None:
+        """Drop and remap inside each (entity, revision, language) list, deltas kept 0..n-1."""
+        change = {t: d for t, d in decisions.items() if d.action in ("drop", "remap")}
+        if not change:
+            return
+        marks = ",".join("?" for _ in change)
+        for info in self.site.term_reference_fields:
+            col = info.storage.column("tid")
+            for table, group in (
+                (info.storage.data_table, ("entity_type", "entity_id", "language")),
+                (
+                    info.storage.revision_table,
+                    ("entity_type", "entity_id", "revision_id", "language"),
+                ),
+            ):
+                keys = self.src.rows(
+                    f"SELECT DISTINCT {', '.join(group)} FROM {{{table}}}"
+                    f" WHERE deleted = 0 AND `{col}` IN ({marks}) ORDER BY {', '.join(group)}",
+                    list(change),
+                )
+                pk = ("entity_type", "entity_id", "deleted", "delta", "language")
+                if "revision_id" in group:
+                    pk = ("entity_type", "entity_id", "revision_id", "deleted", "delta", "language")
+                for values in keys:
+                    selector = dict(zip(group, values, strict=True)) | {"deleted": 0}
+                    rows = sorted(
+                        read_rows(self.src, table, selector), key=lambda r: int(r["delta"])
+                    )
+                    self._compact(table, col, pk, rows, change)
+                    if values[0] == "node":
+                        self.field_nodes.add(int(values[1]))
+
+    def _compact(
+        self,
+        table: str,
+        col: str,
+        pk: tuple[str, ...],
+        rows: list[dict[str, Any]],
+        change: dict[int, Decision],
+    ) -> None:
+        kept: list[int] = []
+        updates: list[tuple[dict[str, Any], dict[str, Any], str, int]] = []
+        for row in rows:
+            key = {c: row[c] for c in pk}
+            tid = int(row[col])
+            d = change.get(tid)
+            new_tid = d.target if d and d.action == "remap" else (None if d else tid)
+            if new_tid is None or new_tid in kept:
+                why = "drop" if new_tid is None else "remap"
+                what = f"tid {tid}" if new_tid is None else f"tid {tid} → {new_tid} (duplicate)"
+                self.op("delete", table, key, f"{why} {what}", tid)
+                continue
+            after: dict[str, Any] = {}
+            if new_tid != tid:
+                after[col] = new_tid
+            if int(row["delta"]) != len(kept):
+                after["delta"] = len(kept)
+            kept.append(int(new_tid))
+            if after:
+                label = "remap" if col in after else "compact"
+                updates.append(
+                    (
+                        key,
+                        after,
+                        f"{label} tid {tid}" + (f" → {new_tid}" if col in after else " delta"),
+                        tid,
+                    )
+                )
+        for key, after, reason, tid in updates:
+            self.op("update", table, key, reason, tid, after)
+
+    def hierarchy(self, decisions: dict[int, Decision]) -> None:
+        gone = {t: d for t, d in decisions.items() if d.action in ("drop", "remap")}
+        if not gone:
+            return
+        rows = self.src.rows(
+            "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
+        )
+        parents: dict[int, list[int]] = {}
+        for tid, parent in rows:
+            parents.setdefault(int(tid), []).append(int(parent))
+        for tid, plist in parents.items():
+            if tid in gone:
+                for parent in plist:
+                    self.op(
+                        "delete",
+                        "taxonomy_term_hierarchy",
+                        {"tid": tid, "parent": parent},
+                        f"{gone[tid].action} tid {tid}",
+                        tid,
+                    )
+                continue
+            bad = [p for p in plist if p in gone]
+            good = [p for p in plist if p not in gone]
+            for parent in bad:
+                d = gone[parent]
+                new = 0
+                if d.action == "remap" and d.target is not None:
+                    mine = self.live.by_tid.get(tid, (None, ""))[0]
+                    if self.live.by_tid[d.target][0] == mine:
+                        new = d.target
+                key = {"tid": tid, "parent": parent}
+                if new in good or (new == 0 and good):
+                    self.op(
+                        "delete",
+                        "taxonomy_term_hierarchy",
+                        key,
+                        f"reparent {tid}: parent {parent} gone, other parents remain",
+                        parent,
+                    )
+                else:
+                    self.op(
+                        "update",
+                        "taxonomy_term_hierarchy",
+                        key,
+                        f"reparent {tid}: {parent} → {new}",
+                        parent,
+                        {"parent": new},
+                    )
+                    good.append(new)
+        for tid in gone:
+            if self.missing[tid] == "vocabulary_missing":
+                self.op("delete", "taxonomy_term_data", {"tid": tid}, f"drop tid {tid}", tid)
+
+    def routes(self, decisions: dict[int, Decision]) -> None:
+        for tid, d in decisions.items():
+            if d.action == "restore":
+                continue
+            path = f"taxonomy/term/{tid}"
+            if self.site.optional_table("menu_links"):
+                for (mlid,) in self.src.rows(
+                    "SELECT mlid FROM {menu_links} WHERE link_path = ? ORDER BY mlid", (path,)
+                ):
+                    if d.action == "remap":
+                        self.op(
+                            "update",
+                            "menu_links",
+                            {"mlid": int(mlid)},
+                            f"remap tid {tid} menu link",
+                            tid,
+                            {"link_path": f"taxonomy/term/{d.target}"},
+                        )
+                    else:
+                        self.op(
+                            "delete",
+                            "menu_links",
+                            {"mlid": int(mlid)},
+                            f"drop tid {tid} menu link",
+                            tid,
+                        )
+            if self.site.optional_table("url_alias"):
+                for pid, alias in self.src.rows(
+                    "SELECT pid, alias FROM {url_alias}"
+                    " WHERE source = ? OR source LIKE ? ORDER BY pid",
+                    (path, path + "/%"),
+                ):
+                    self.op(
+                        "delete", "url_alias", {"pid": int(pid)}, f"{d.action} tid {tid} alias", tid
+                    )
+                    if d.action == "remap":
+                        self.notes.append(
+                            f"/{alias} was the alias of tid {tid}; add a redirect to"
+                            f" taxonomy/term/{d.target} (no redirect module table)"
+                        )
+            if self.site.optional_table("taxonomy_breadcrumb_term") and self.src.scalar(
+                "SELECT COUNT(*) FROM {taxonomy_breadcrumb_term} WHERE tid = ?", (tid,)
+            ):
+                self.op(
+                    "delete",
+                    "taxonomy_breadcrumb_term",
+                    {"tid": tid},
+                    f"{d.action} tid {tid} breadcrumb",
+                    tid,
+                )
+
+    def reindex(self, decisions: dict[int, Decision]) -> None:
+        """Rebuild taxonomy_index rows of affected nodes exactly as taxonomy_build_node_index()."""
+        if not self.site.optional_table("taxonomy_index"):
+            return
+        nodes = set(self.index_nodes) | self.field_nodes
+        live_now = {t for t, d in decisions.items() if d.action in ("restore",)}
+        fields = self.site.term_reference_fields
+        per_node: dict[int, set[int]] = {}
+        for info in fields:
+            col = info.storage.column("tid")
+            for nid, tid in self.src.rows(
+                f"SELECT entity_id, `{col}` FROM {{{info.storage.data_table}}}"
+                " WHERE entity_type = 'node' AND deleted = 0"
+            ):
+                per_node.setdefault(int(nid), set()).add(int(tid))
+        for nid, tids in per_node.items():
+            if tids & live_now:
+                nodes.add(nid)
+        for nid in sorted(nodes):
+            node = self.src.one("SELECT status, sticky, created FROM {node} WHERE nid = ?", (nid,))
+            expected: list[dict[str, Any]] = []
+            if node is not None and int(node[0]) == 1:
+                final: list[int] = []
+                for tid in sorted(per_node.get(nid, set())):
+                    d = decisions.get(tid)
+                    new = tid if d is None or d.action == "restore" else d.target
+                    if new is not None and new not in final:
+                        final.append(int(new))
+                expected = [
+                    {"nid": nid, "tid": t, "sticky": int(node[1]), "created": int(node[2])}
+                    for t in final
+                ]
+            current = read_rows(self.src, "taxonomy_index", {"nid": nid})
+            if fingerprint(current) == fingerprint(expected):
+                continue
+            reason = f"reindex node {nid}"
+            if current:
+                self.op("delete", "taxonomy_index", {"nid": nid}, reason, None)
+            for row in expected:
+                self.op(
+                    "insert",
+                    "taxonomy_index",
+                    dict(row),
+                    reason,
+                    int(row["tid"]),
+                    dict(row),
+                    after_prior=True,
+                )
+
+
+def build_plan(
+    site: Drupal7,
+    findings: list[Finding],
+    *,
+    mapping: Mapping | None = None,
+    strategies: MappingType[str, str] | None = None,
+) -> Plan:
+    """The plan for these findings; reads the site, writes nothing."""
+    return Planner(site, findings, mapping=mapping, strategies=strategies).build()
