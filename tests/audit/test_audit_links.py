@@ -1,0 +1,106 @@
+"""Every stored route to a broken term page is found: aliases, menus, breadcrumb paths, bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrate.links import is_system_path, node_id_of, parse_internal_path, term_id_of
+
+HOST = ["www.example.edu.vn"]
+
+
+@pytest.mark.parametrize(
+    ("href", "hosts", "path"),
+    [
+        ("/taxonomy/term/5", None, "taxonomy/term/5"),
+        ("taxonomy/term/5/feed", None, "taxonomy/term/5/feed"),
+        ("/index.php?q=taxonomy/term/9", None, "taxonomy/term/9"),
+        ("/?q=node/13", None, "node/13"),
+        ("http://www.example.edu.vn/index.php?q=node/8", HOST, "node/8"),
+        ("https://example.edu.vn/tin-tuc/tin-dang-uy/", HOST, "tin-tuc/tin-dang-uy"),
+        ("http://elsewhere.org/taxonomy/term/5", HOST, None),
+        ("http://elsewhere.org/taxonomy/term/5", None, "taxonomy/term/5"),
+        ("/tin-t%E1%BB%A9c", None, "tin-tức"),
+        ("mailto:webmaster@example.edu.vn", None, None),
+        ("#top", None, None),
+        ("", None, None),
+        ("/", None, ""),
+    ],
+)
+def test_parse_internal_path(href, hosts, path):
+    assert parse_internal_path(href, hosts) == path
+
+
+def test_term_and_node_ids():
+    assert term_id_of("taxonomy/term/12/edit") == 12
+    assert term_id_of("taxonomy/term/abc") is None
+    assert node_id_of("node/7") == 7
+    assert is_system_path("sites/default/files/a.pdf")
+    assert not is_system_path("tin-tuc/tin-dao-tao")
+
+
+def _route(report, table):
+    return [
+        f.entity
+        for f in report.result("links.broken_term_routes").findings
+        if f.entity["table"] == table
+    ]
+
+
+def test_leftover_term_aliases(broken_report, ground_truth):
+    found = {
+        (e["pid"], e["source"], e["alias"], e["tid"]) for e in _route(broken_report, "url_alias")
+    }
+    assert found == {
+        (r["pid"], r["source"], r["alias"], r["tid"])
+        for r in ground_truth["url_alias_to_unloadable_terms"]
+    }
+
+
+def test_menu_links_to_deleted_terms(broken_report, ground_truth):
+    found = {
+        (e["mlid"], e["path"], e["menu_name"], e["tid"])
+        for e in _route(broken_report, "menu_links")
+    }
+    assert found == {
+        (r["mlid"], r["link_path"], r["menu_name"], r["tid"])
+        for r in ground_truth["menu_links_to_unloadable_terms"]
+    }
+
+
+def test_orphan_taxonomy_breadcrumb_term_rows(broken_report, ground_truth):
+    found = {(e["tid"], e["path"]) for e in _route(broken_report, "taxonomy_breadcrumb_term")}
+    assert found == {
+        (r["tid"], r["path"]) for r in ground_truth["taxonomy_breadcrumb_term_orphans"]
+    }
+
+
+def test_body_links_to_broken_term_pages(broken_report, ground_truth):
+    findings = [
+        f
+        for f in broken_report.result("links.broken_term_routes").findings
+        if f.entity["table"].endswith("_body")
+    ]
+    found = {
+        (e["table"], e["nid"], e["vid"], e["href"], e["tid"], e["kind"], e["current"])
+        for e in (f.entity for f in findings)
+    }
+    expected = {
+        (
+            r["table"],
+            r["nid"],
+            r["vid"],
+            r["href"],
+            r["tid"],
+            r["link_kind"],
+            r["is_current_revision"],
+        )
+        for r in ground_truth["body_links_to_broken_term_pages"]
+    }
+    assert found == expected
+    assert len(findings) == 30
+    assert all(f.entity["title"] for f in findings)
+
+
+def test_clean_site_has_no_broken_routes(clean_report):
+    assert clean_report.result("links.broken_term_routes").count == 0
