@@ -225,7 +225,11 @@ class NodeRecord:
 
 @dataclass(frozen=True, slots=True)
 class RedirectRecord:
-    """An old path (no leading slash) that must now answer with ``target``."""
+    """An old path (no leading slash) that must now answer with ``target``.
+
+    ``origin`` is ``alias`` (a url_alias row) or ``system_path`` (``node/N``,
+    ``taxonomy/term/N``); it is not called ``kind`` because that names the record.
+    """
 
     KIND: ClassVar[str] = "redirect"
 
@@ -233,7 +237,7 @@ class RedirectRecord:
     target: str
     entity: str
     entity_id: int
-    kind: str
+    origin: str
 
     @property
     def key(self) -> str:

@@ -1,0 +1,528 @@
+"""The export engine: phases, batches, resume, idempotence, rollback and reconciliation.
+
+Entities go out in the order their references need: vocabularies and terms
+(parents first) → authors → files → nodes (with their comments and revisions)
+→ redirects. Each phase is cut into batches; a batch is handed to the writer,
+and only after the writer returns (its output durable) is the batch marked
+complete in the state store, together with its id-map rows and the run's
+cursor, in one SQLite transaction. So:
+
+* killed mid-batch → the next run with the same options discards that batch's
+  leftovers and resumes after the last complete batch (same batch numbers, so
+  the output is identical to an uninterrupted run);
+* re-run → every record is hashed (sha256 of its JSON); unchanged items are
+  skipped, changed ones are rewritten with ``update`` (else reported), new ones
+  added;
+* rollback → the writer removes exactly the items the state says a batch wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+from migrate.errors import BadInput, MigrateError, StateError
+from migrate.export import ItemRef, Writer, WriterOptions, get_writer
+from migrate.export.mapping import ExportMapping, load_mapping
+from migrate.export.reader import NodeBatch, Reader, Selection, Skipped
+from migrate.export.records import NodeRecord, Record, TermRecord, to_dict
+from migrate.export.state import StateStore
+from migrate.progress import Progress
+from migrate.schema import Drupal7
+
+RECONCILIATION_FILE = "reconciliation.json"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything ``drupal-migrate export`` can be told; see its ``--help``."""
+
+    to: str = "jsonl"
+    selection: Selection = field(default_factory=Selection)
+    changed_since: bool = False
+    batch_size: int = 500
+    revisions: str = "current"
+    files_dir: Path | None = None
+    base_url: str | None = None
+    mapping: Path | None = None
+    include_emails: bool = False
+    update: bool = False
+    allow_scripts: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise BadInput("--batch-size must be at least 1")
+        if self.revisions not in ("current", "all"):
+            raise BadInput("--revisions must be current or all")
+        if self.selection.limit is not None and self.selection.limit < 0:
+            raise BadInput("--limit must not be negative")
+
+    def fingerprint(self) -> str:
+        """What must match for an interrupted run to be resumed rather than restarted."""
+        data = self.as_dict()
+        data.pop("update")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("files_dir", "mapping"):
+            data[key] = None if data[key] is None else str(data[key])
+        return data
+
+
+def parse_ids(text: str) -> tuple[tuple[int, int], ...]:
+    """``1,5,10-20`` → ((1, 1), (5, 5), (10, 20))."""
+    ranges: list[tuple[int, int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise BadInput(f"--ids: {part!r} is not a number or a range like 10-20") from None
+        if first > last or first < 0:
+            raise BadInput(f"--ids: {part!r} is not a valid range")
+        ranges.append((first, last))
+    return tuple(ranges)
+
+
+def id_ranges(ids: Iterable[int]) -> str:
+    """Sorted ids as compact ranges: 1,2,3,7 → '1-3,7'."""
+    out: list[str] = []
+    start = prev = None
+    for n in sorted(ids):
+        if prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = n
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(out)
+
+
+@dataclass
+class ExportSummary:
+    out_dir: Path
+    run_id: int
+    resumed: bool
+    batches: int = 0
+    added: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    not_updated: Counter[str] = field(default_factory=Counter)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    nodes_read: int = 0
+    seconds: float = 0.0
+    highwater: int | None = None
+    reconciliation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nodes_per_second(self) -> float:
+        return self.nodes_read / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "run": self.run_id,
+            "resumed": self.resumed,
+            "batches": self.batches,
+            "added": dict(self.added),
+            "updated": dict(self.updated),
+            "unchanged": dict(self.unchanged),
+            "not_updated": dict(self.not_updated),
+            "failed": [{"kind": k, "id": i, "reason": r} for k, i, r in self.failed],
+            "nodes_read": self.nodes_read,
+            "seconds": round(self.seconds, 3),
+            "nodes_per_second": round(self.nodes_per_second, 1),
+            "highwater": self.highwater,
+            "reconciled": self.reconciliation.get("reconciled"),
+        }
+
+
+def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def content_hash(record: Record) -> str:
+    data = json.dumps(to_dict(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _detail(record: Record) -> dict[str, Any]:
+    if isinstance(record, NodeRecord):
+        return {
+            "type": record.type,
+            "status": record.status,
+            "changed": record.changed,
+            "comments": len(record.comments),
+            "revisions": len(record.revisions) or 1,
+            "aliases": len(record.aliases),
+            "terms": len(record.terms),
+            "files": len(record.files),
+            "problems": len(record.problems),
+        }
+    if isinstance(record, TermRecord):
+        return {"vocabulary": record.vocabulary}
+    return {}
+
+
+def _num(key: str) -> int | None:
+    return int(key) if key.isdigit() else None
+
+
+class _Run:
+    """One export run against one state store and writer."""
+
+    def __init__(
+        self,
+        site: Drupal7,
+        state: StateStore,
+        writer: Writer,
+        options: ExportOptions,
+        summary: ExportSummary,
+        cursor: dict[str, Any],
+        progress: Progress | None,
+    ) -> None:
+        self.site = site
+        self.state = state
+        self.writer = writer
+        self.options = options
+        self.summary = summary
+        self.cursor = cursor
+        self.progress = progress
+        mapping = load_mapping(options.mapping) if options.mapping else ExportMapping()
+        self.reader = Reader(
+            site,
+            state,
+            writer.urls,
+            selection=options.selection,
+            mapping=mapping,
+            base_url=options.base_url,
+            files_dir=options.files_dir,
+            revisions=options.revisions,
+            include_emails=options.include_emails,
+            allow_scripts=options.allow_scripts,
+        )
+
+    def execute(self) -> None:
+        taxonomy = self.reader.load_taxonomy()
+        self._phase("taxonomy", [*taxonomy.vocabularies, *taxonomy.terms])
+        self.reader.load_aliases()
+        self.reader.assign_node_slugs()
+        self.reader.build_links()
+        self._phase("authors", self.reader.authors())
+        self._phase("files", self.reader.files())
+        self._nodes()
+        self._redirects()
+
+    def _phase(self, phase: str, records: Iterable[Record]) -> None:
+        for chunk in _chunks(records, self.options.batch_size):
+            self._batch(phase, chunk, [])
+
+    def _nodes(self) -> None:
+        limit = self.options.selection.limit
+        after = int(self.cursor.get("node_after", 0))
+        done = int(self.cursor.get("node_done", 0))
+        total = self.reader.count_nodes()
+        if limit is not None:
+            total = min(total, limit)
+        if self.progress:
+            self.progress(done, total)
+        while limit is None or done < limit:
+            size = (
+                self.options.batch_size
+                if limit is None
+                else min(self.options.batch_size, limit - done)
+            )
+            batch: NodeBatch | None = self.reader.node_batch(after, size)
+            if batch is None:
+                break
+            count = len(batch.records) + len(batch.failures)
+            done += count
+            after = batch.last_nid
+            self.summary.nodes_read += count
+            events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
+            self.summary.failed.extend((k, i, r) for k, i, _, r in events)
+            self.cursor.update(node_after=after, node_done=done)
+            self._batch("nodes", batch.records, events, highwater=batch.max_changed)
+            if self.progress:
+                self.progress(done, total)
+
+    def _redirects(self) -> None:
+        records: list[Record] = []
+        events: list[tuple[str, str, str, str]] = []
+        for item in self.reader.redirects():
+            if isinstance(item, Skipped):
+                events.append((item.kind, item.source_id, "skipped", item.reason))
+            else:
+                records.append(item)
+            if len(records) >= self.options.batch_size:
+                self._batch("redirects", records, events)
+                records, events = [], []
+        if records or events:
+            self._batch("redirects", records, events)
+
+    def _batch(
+        self,
+        phase: str,
+        records: Sequence[Record],
+        events: list[tuple[str, str, str, str]],
+        highwater: int | None = None,
+    ) -> None:
+        """Write the new and changed records of one batch and record it durably."""
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for record in records:
+            by_kind[record.KIND].append(record.key)
+        known = {kind: self.state.hashes(kind, keys) for kind, keys in by_kind.items()}
+        to_write: list[Record] = []
+        hashes: dict[tuple[str, str], str] = {}
+        stale: list[ItemRef] = []
+        for record in records:
+            digest = content_hash(record)
+            old = known[record.KIND].get(record.key)
+            if old is None:
+                self.summary.added[record.KIND] += 1
+            elif old.hash == digest:
+                self.summary.unchanged[record.KIND] += 1
+                continue
+            elif self.options.update:
+                self.summary.updated[record.KIND] += 1
+                stale.append(ItemRef(record.KIND, record.key, old.target))
+            else:
+                self.summary.not_updated[record.KIND] += 1
+                events.append(
+                    (record.KIND, record.key, "not_updated", "changed since exported; use --update")
+                )
+                continue
+            to_write.append(record)
+            hashes[(record.KIND, record.key)] = digest
+        run_id = self.summary.run_id
+        if not to_write:
+            with self.state.transaction():
+                for kind, key, status, reason in events:
+                    self.state.add_event(run_id, None, kind, key, status, reason)
+                self.state.save_cursor(run_id, self.cursor)
+            return
+        batch_no = self.state.begin_batch(run_id, phase, to_write[0].key, to_write[-1].key)
+        try:
+            refs = self.writer.write_batch(batch_no, to_write)
+            if stale:
+                self.writer.remove(stale)
+        except MigrateError as exc:
+            self.state.fail_batch(batch_no, str(exc))
+            raise
+        except OSError as exc:
+            self.state.fail_batch(batch_no, str(exc))
+            raise StateError(f"batch {batch_no}: writing failed: {exc}") from None
+        details = {(r.KIND, r.key): _detail(r) for r in to_write}
+        written = [
+            (
+                ref.kind,
+                ref.source_id,
+                _num(ref.source_id),
+                ref.target,
+                hashes.get((ref.kind, ref.source_id), ""),
+                json.dumps(details.get((ref.kind, ref.source_id), {})),
+            )
+            for ref in refs
+        ]
+        self.state.complete_batch(
+            run_id, batch_no, written, len(stale), self.cursor, highwater, events
+        )
+        self.summary.batches += 1
+
+
+def _open_run(
+    state: StateStore, writer: Writer, name: str, source: str, options: ExportOptions
+) -> tuple[int, dict[str, Any], bool]:
+    """Resume the last run if it was interrupted with the same options, else start one."""
+    for batch in state.unfinished_batches():
+        writer.discard_batch(batch.batch_no)
+        state.forget_batch(batch.batch_no)
+    last = state.last_run()
+    fingerprint = options.fingerprint()
+    if last is not None and last.status != "complete":
+        if last.fingerprint == fingerprint and last.writer == name:
+            state.reopen_run(last.run_id)
+            return last.run_id, dict(last.cursor), True
+        state.end_run(last.run_id, "abandoned", "superseded by a run with other options")
+    run = state.start_run(name, source, options.as_dict(), fingerprint)
+    return run.run_id, {}, False
+
+
+def export(
+    site: Drupal7, out_dir: Path, options: ExportOptions, progress: Progress | None = None
+) -> ExportSummary:
+    """Export the site into ``out_dir`` with the writer ``options.to`` (see module docstring)."""
+    started = time.monotonic()
+    writer = get_writer(options.to)
+    with StateStore(out_dir) as state:
+        state.lock()
+        stored = state.meta("writer")
+        if stored is not None and stored != options.to:
+            raise StateError(
+                f"{out_dir} holds a {stored} export; use another --out for {options.to}"
+            )
+        state.set_meta("writer", options.to)
+        if options.changed_since:
+            mark = state.last_highwater()
+            if mark is not None:
+                since = max(mark, options.selection.since or 0)
+                options = replace(options, selection=replace(options.selection, since=since))
+        writer.begin(
+            out_dir,
+            WriterOptions(
+                files_dir=options.files_dir,
+                base_url=options.base_url,
+                include_emails=options.include_emails,
+            ),
+        )
+        run_id, cursor, resumed = _open_run(state, writer, options.to, site.source.label, options)
+        summary = ExportSummary(out_dir, run_id, resumed)
+        run = _Run(site, state, writer, options, summary, cursor, progress)
+        try:
+            run.execute()
+            from migrate.export.reconcile import reconcile
+
+            summary.reconciliation = reconcile(site, state, run.reader, options, run_id)
+            _write_json(out_dir / RECONCILIATION_FILE, summary.reconciliation)
+            summary.seconds = time.monotonic() - started
+            writer.finish({"counts": state.item_counts(), "run": run_id})
+        except KeyboardInterrupt:
+            state.end_run(run_id, "interrupted", "interrupted by the user")
+            raise
+        except MigrateError as exc:
+            state.end_run(run_id, "failed", str(exc))
+            raise
+        latest = state.run(run_id)
+        summary.highwater = latest.highwater if latest else None
+        state.end_run(run_id, "complete")
+    return summary
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------- status and rollback
+
+
+@dataclass
+class StatusReport:
+    out_dir: Path
+    writer: str | None
+    runs: list[dict[str, Any]]
+    batches: dict[str, int]
+    counts: dict[str, int]
+    nodes_by_type: dict[str, int]
+    failed_batches: list[dict[str, Any]]
+    failures: list[dict[str, str]]
+    highwater: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out_dir"] = str(self.out_dir)
+        return data
+
+
+def status(out_dir: Path) -> StatusReport:
+    """What an export directory holds: runs, batches, counts, failures, highwater."""
+    with StateStore(out_dir, create=False) as state:
+        runs = [
+            {
+                "run": r.run_id,
+                "status": r.status,
+                "writer": r.writer,
+                "started": r.started,
+                "finished": r.finished,
+                "highwater": r.highwater,
+                "message": r.message,
+                "options": r.options,
+            }
+            for r in state.runs()
+        ]
+        batches = state.batches()
+        by_status = Counter(b.status for b in batches)
+        types: Counter[str] = Counter()
+        for _, detail in state.node_details():
+            types[str(detail.get("type"))] += 1
+        return StatusReport(
+            out_dir=out_dir,
+            writer=state.meta("writer"),
+            runs=runs,
+            batches=dict(by_status),
+            counts=state.item_counts(),
+            nodes_by_type=dict(types),
+            failed_batches=[
+                {"batch": b.batch_no, "phase": b.phase, "message": b.message}
+                for b in batches
+                if b.status == "failed"
+            ],
+            failures=[
+                {"kind": k, "id": i, "status": s, "reason": r}
+                for k, i, s, r in state.events()
+                if s == "failed"
+            ],
+            highwater=state.last_highwater(),
+        )
+
+
+@dataclass
+class RollbackSummary:
+    out_dir: Path
+    batches: list[int]
+    removed: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "batches": self.batches, "removed": self.removed}
+
+
+def rollback(out_dir: Path, batch: int | None = None, all: bool = False) -> RollbackSummary:
+    """Remove exactly what the given batch (or every batch) wrote, newest first."""
+    if (batch is None) == (not all):
+        raise BadInput("give either --batch N or --all")
+    with StateStore(out_dir, create=False) as state:
+        state.lock()
+        name = state.meta("writer")
+        if name is None:
+            raise StateError(f"{out_dir}: nothing was exported here")
+        writer = get_writer(name)
+        writer.begin(out_dir, WriterOptions())
+        for pending in state.unfinished_batches():
+            writer.discard_batch(pending.batch_no)
+            state.forget_batch(pending.batch_no)
+        done = [b for b in state.batches() if b.status == "complete"]
+        if batch is not None:
+            done = [b for b in done if b.batch_no == batch]
+            if not done:
+                raise StateError(f"{out_dir}: batch {batch} is not a complete batch")
+        nos = sorted((b.batch_no for b in done), reverse=True)
+        removed: Counter[str] = Counter()
+        for no in nos:
+            items = state.items_of_batches([no])
+            writer.remove([ItemRef(i.kind, i.source_id, i.target) for i in items])
+            removed.update(i.kind for i in items)
+            state.mark_rolled_back([no])
+        last = state.last_run()
+        if last is not None and last.status != "complete":
+            state.end_run(last.run_id, "abandoned", "rolled back")
+        return RollbackSummary(out_dir, sorted(nos), dict(removed))

@@ -1,0 +1,172 @@
+"""The JSONL bundle: one file per batch per kind, each line ``records.to_dict(record)``.
+
+Layout of an export directory::
+
+    vocabularies/ terms/ authors/ files/ nodes/ redirects/   batch-000001.jsonl ...
+    media/<relative path>      copies from --files-dir (FileRecord.exported_path)
+    bundle.schema.json         the JSON Schema every line validates against
+    manifest.json              counts per kind, written by finish()
+
+Every file is written to a temp name, fsynced, renamed, and the directory
+fsynced, so a batch file either exists whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import StateError
+from migrate.export import ItemRef, PathUrls, UrlScheme, WriterOptions, register_writer
+from migrate.export.records import FileRecord, Record, to_dict
+
+SCHEMA_NAME = "bundle.schema.json"
+KIND_DIRS = {
+    "vocabulary": "vocabularies",
+    "term": "terms",
+    "author": "authors",
+    "file": "files",
+    "node": "nodes",
+    "redirect": "redirects",
+}
+_KEY_FIELDS = {
+    "vocabulary": "vid",
+    "term": "tid",
+    "author": "uid",
+    "file": "fid",
+    "node": "nid",
+    "redirect": "source",
+}
+
+
+def batch_name(batch_no: int) -> str:
+    return f"batch-{batch_no:06d}.jsonl"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Temp file + fsync + rename + directory fsync."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _dumps(record: Record) -> str:
+    return json.dumps(to_dict(record), ensure_ascii=False, separators=(",", ":"))
+
+
+@register_writer("jsonl")
+class JsonlWriter:
+    """Writes the bundle described in the module docstring."""
+
+    urls: UrlScheme = PathUrls()
+
+    def __init__(self) -> None:
+        self.out_dir = Path()
+        self.options = WriterOptions()
+
+    def begin(self, out_dir: Path, options: WriterOptions) -> None:
+        self.out_dir = out_dir
+        self.options = options
+        try:
+            for name in KIND_DIRS.values():
+                (out_dir / name).mkdir(parents=True, exist_ok=True)
+            schema = resources.files("migrate.export").joinpath(SCHEMA_NAME).read_bytes()
+            target = out_dir / SCHEMA_NAME
+            if not target.exists() or target.read_bytes() != schema:
+                write_durably(target, schema)
+        except OSError as exc:
+            raise StateError(f"{out_dir}: cannot prepare the bundle ({exc})") from None
+
+    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
+        groups: dict[str, list[Record]] = defaultdict(list)
+        for record in records:
+            groups[record.KIND].append(record)
+        refs: list[ItemRef] = []
+        for kind, group in groups.items():
+            if kind == "file":
+                for record in group:
+                    assert isinstance(record, FileRecord)
+                    self._copy(record)
+            rel = f"{KIND_DIRS[kind]}/{batch_name(batch_no)}"
+            lines = "".join(_dumps(r) + "\n" for r in group)
+            write_durably(self.out_dir / rel, lines.encode("utf-8"))
+            refs.extend(ItemRef(kind, r.key, rel) for r in group)
+        return refs
+
+    def _copy(self, record: FileRecord) -> None:
+        if record.exported_path is None or record.relative_path is None:
+            return
+        if self.options.files_dir is None:
+            return
+        src = self.options.files_dir / record.relative_path
+        dest = self.out_dir / record.exported_path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+
+    def remove(self, items: Sequence[ItemRef]) -> None:
+        by_file: dict[str, set[str]] = defaultdict(set)
+        for item in items:
+            by_file[item.target].add(item.source_id)
+        for rel, keys in by_file.items():
+            path = self.out_dir / rel
+            if not path.exists():
+                continue
+            kept: list[str] = []
+            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+                data: dict[str, Any] = json.loads(line)
+                key = str(data.get(_KEY_FIELDS.get(str(data.get("kind")), ""), ""))
+                if key in keys:
+                    self._unlink_copy(data)
+                else:
+                    kept.append(line)
+            if kept:
+                write_durably(path, "".join(kept).encode("utf-8"))
+            else:
+                path.unlink()
+                _fsync_dir(path.parent)
+
+    def _unlink_copy(self, data: Mapping[str, Any]) -> None:
+        exported = data.get("exported_path")
+        if data.get("kind") == "file" and exported:
+            (self.out_dir / str(exported)).unlink(missing_ok=True)
+
+    def discard_batch(self, batch_no: int) -> None:
+        name = batch_name(batch_no)
+        for sub in KIND_DIRS.values():
+            folder = self.out_dir / sub
+            for stray in (folder / name, folder / f".{name}.tmp"):
+                stray.unlink(missing_ok=True)
+
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        manifest = {
+            "format": "drupal-migrate-jsonl",
+            "version": 1,
+            "schema": SCHEMA_NAME,
+            "directories": KIND_DIRS,
+            "counts": dict(sorted(dict(summary.get("counts", {})).items())),
+        }
+        data = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        write_durably(self.out_dir / "manifest.json", data.encode("utf-8"))

@@ -1,0 +1,847 @@
+"""Drupal 7 → export records, a batch at a time.
+
+Nodes are read by keyset pagination on nid; for each batch a fixed handful of
+``IN (?, ...)`` queries fetch bodies, text fields, term references, files,
+aliases, comments and (when asked) revisions for all of the batch's nodes, so
+the query count grows with the number of batches, never with the number of
+nodes, and memory holds one batch. Vocabularies and terms (small) are loaded
+whole and ordered parents first; authors, files and aliases are streamed.
+
+Target URLs come from the writer's ``UrlScheme`` and the slugs the engine
+stored in the state, so body links to ``node/N``, to aliases and to files are
+rewritten to where those items live on the new site.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from migrate.export import UrlScheme
+from migrate.export.clean import InternalLink, MapLinkResolver, Resolution, clean_body
+from migrate.export.mapping import ExportMapping
+from migrate.export.records import (
+    AuthorRecord,
+    Body,
+    CommentRecord,
+    FileRecord,
+    FileRef,
+    NodeRecord,
+    Problem,
+    RedirectRecord,
+    RevisionRecord,
+    TermRecord,
+    TermRef,
+    TextValue,
+    VocabularyRecord,
+)
+from migrate.export.state import StateStore
+from migrate.records import TextFormat
+from migrate.schema import Drupal7
+from migrate.source.base import Row
+
+_NODE_COLUMNS = (
+    "n.nid, n.vid, n.type, n.language, n.title, n.uid, n.status, n.created, n.changed,"
+    " n.promote, n.sticky"
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which nodes an export takes (``--types``, ``--ids``, ``--since``, unpublished, limit)."""
+
+    types: tuple[str, ...] = ()
+    ids: tuple[tuple[int, int], ...] = ()
+    since: int | None = None
+    include_unpublished: bool = False
+    limit: int | None = None
+
+    def where(self, *, for_slugs: bool = False) -> tuple[str, list[Any]]:
+        """SQL conditions on ``{node} n``; slugs ignore ids/since so links resolve later too."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if not self.include_unpublished:
+            clauses.append("n.status = 1")
+        if self.types:
+            clauses.append(f"n.type IN ({_marks(self.types)})")
+            params.extend(self.types)
+        if not for_slugs:
+            if self.ids:
+                clauses.append("(" + " OR ".join("n.nid BETWEEN ? AND ?" for _ in self.ids) + ")")
+                params.extend(v for pair in self.ids for v in pair)
+            if self.since is not None:
+                clauses.append("n.changed >= ?")
+                params.append(self.since)
+        return (" AND ".join(clauses) or "1 = 1"), params
+
+    def excludes(self, nid: int, ntype: str, status: int, changed: int) -> str | None:
+        """Why this selection leaves a node out, or None when it takes it."""
+        if not self.include_unpublished and not status:
+            return "unpublished (use --include-unpublished)"
+        if self.types and ntype not in self.types:
+            return f"type {ntype} not in --types"
+        if self.ids and not any(lo <= nid <= hi for lo, hi in self.ids):
+            return "not in --ids"
+        if self.since is not None and changed < self.since:
+            return "not changed since --since/--changed-since"
+        return None
+
+
+@dataclass(frozen=True)
+class TermInfo:
+    vocabulary: str
+    name: str
+    path: str
+
+
+@dataclass
+class Taxonomy:
+    """Every loadable term (parents first) and why the others cannot be exported."""
+
+    vocabularies: list[VocabularyRecord]
+    terms: list[TermRecord]
+    info: dict[int, TermInfo]
+    unloadable: dict[int, str]
+
+
+@dataclass
+class NodeBatch:
+    records: list[NodeRecord]
+    failures: list[tuple[int, str]]
+    last_nid: int
+    max_changed: int
+
+
+@dataclass
+class Skipped:
+    kind: str
+    source_id: str
+    reason: str
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def normalize_alias(alias: str) -> str:
+    """The form body links are compared in: unquoted, NFC, no surrounding slashes."""
+    return unicodedata.normalize("NFC", unquote(alias)).strip("/")
+
+
+class _NodeUrls(Mapping[int, str]):
+    """nid → target URL, looked up in the state's slug table (never all in memory)."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    def __getitem__(self, nid: int) -> str:
+        path = self.state.path_of("node", nid)
+        if path is None:
+            raise KeyError(nid)
+        return path
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return self.state.slug_count("node")
+
+
+class StateLinkResolver:
+    """A LinkResolver whose alias table lives in the state store, so it scales to 1M aliases."""
+
+    def __init__(self, inner: MapLinkResolver, state: StateStore) -> None:
+        self.inner = inner
+        self.state = state
+
+    def parse(self, href: str) -> InternalLink | None:
+        return self.inner.parse(href)
+
+    def resolve(self, path: str) -> Resolution:
+        return self.inner.resolve(self.state.alias_source(path) or path)
+
+
+@dataclass
+class Reader:
+    """Reads one Drupal 7 site into records for one export run."""
+
+    site: Drupal7
+    state: StateStore
+    urls: UrlScheme
+    selection: Selection = field(default_factory=Selection)
+    mapping: ExportMapping = field(default_factory=ExportMapping)
+    base_url: str | None = None
+    files_dir: Path | None = None
+    revisions: str = "current"
+    include_emails: bool = False
+    allow_scripts: bool = False
+
+    def __post_init__(self) -> None:
+        self.source = self.site.source
+        self.formats: dict[str, TextFormat] = self.site.text_formats
+        self.files_path = str(
+            self.site.variable("file_public_path", "sites/default/files") or ""
+        ).strip("/")
+        node_bundles = ("node",)
+        fields = self.site.fields
+        self.term_fields = [
+            f for f in fields.values() if f.is_term_reference and f.bundles_of("node")
+        ]
+        self.file_fields = [
+            f for f in fields.values() if f.type in ("image", "file") and f.bundles_of("node")
+        ]
+        self.text_fields = [
+            f
+            for f in fields.values()
+            if f.type in ("text", "text_long", "text_with_summary")
+            and f.field_name != "body"
+            and any(e in node_bundles for e, _ in f.bundles)
+        ]
+        self.has_body = "body" in fields
+        self.has_comments = self.source.has_table("comment")
+        self.has_comment_body = "comment_body" in fields
+        self.taxonomy: Taxonomy | None = None
+        self.links: StateLinkResolver | None = None
+
+    # ------------------------------------------------------------------ taxonomy
+
+    def load_taxonomy(self) -> Taxonomy:
+        """Vocabularies and terms; unloadable terms (vocabulary gone) are listed, not exported."""
+        vocabularies = self.site.vocabularies
+        vocab_records = [
+            VocabularyRecord(
+                vid=v.vid,
+                machine_name=v.machine_name,
+                name=v.name,
+                description=str(
+                    self.source.scalar(
+                        "SELECT description FROM {taxonomy_vocabulary} WHERE vid = ?", (v.vid,)
+                    )
+                    or ""
+                ),
+                hierarchy=v.hierarchy,
+                weight=v.weight,
+                target=self.mapping.vocabulary(v.machine_name),
+            )
+            for v in vocabularies.values()
+        ]
+        rows = self.source.rows(
+            "SELECT tid, vid, name, description, format, weight FROM {taxonomy_term_data}"
+            " ORDER BY tid"
+        )
+        parents: dict[int, list[int]] = defaultdict(list)
+        for tid, parent in self.source.rows(
+            "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
+        ):
+            parents[int(tid)].append(int(parent))
+        aliases: dict[int, list[str]] = defaultdict(list)
+        for src, alias in self.source.rows(
+            "SELECT source, alias FROM {url_alias} WHERE source LIKE ? ORDER BY pid",
+            ("taxonomy/term/%",),
+        ):
+            tail = str(src)[len("taxonomy/term/") :]
+            if tail.isdigit():
+                aliases[int(tail)].append(str(alias))
+        unloadable: dict[int, str] = {}
+        loadable: dict[int, Row] = {}
+        for row in rows:
+            tid, vid = int(row[0]), int(row[1])
+            if vid in vocabularies:
+                loadable[tid] = row
+            else:
+                unloadable[tid] = f"vocabulary {vid} does not exist (term cannot be loaded)"
+        info: dict[int, TermInfo] = {}
+        terms: list[TermRecord] = []
+        for tid in _parents_first(loadable, parents):
+            _, vid, name, description, fmt, weight = loadable[tid]
+            vocab = vocabularies[int(vid)]
+            target_vocab = self.mapping.vocabulary(vocab.machine_name)
+            slug, path = self._term_slug(tid, target_vocab, str(name))
+            problems = tuple(
+                Problem("dangling_parent", f"parent term {p} does not exist")
+                for p in parents.get(tid, [])
+                if p and p not in loadable
+            )
+            terms.append(
+                TermRecord(
+                    tid=tid,
+                    vid=int(vid),
+                    vocabulary=vocab.machine_name,
+                    name=str(name),
+                    description=str(description or ""),
+                    format=fmt,
+                    weight=int(weight),
+                    parents=tuple(p for p in parents.get(tid, []) if p in loadable),
+                    slug=slug,
+                    path=path,
+                    aliases=tuple(aliases.get(tid, ())),
+                    problems=problems,
+                )
+            )
+            info[tid] = TermInfo(vocab.machine_name, str(name), path)
+        self.taxonomy = Taxonomy(vocab_records, terms, info, unloadable)
+        return self.taxonomy
+
+    def _term_slug(self, tid: int, scope: str, name: str) -> tuple[str, str]:
+        found = self.state.slug_of("term", tid)
+        if found is not None:
+            return found
+        return self._claim("term", tid, scope, name, lambda s: self.urls.term_url(scope, s, tid))
+
+    def _claim(
+        self, kind: str, source_id: int, scope: str, title: str, url: Any, fallback: str = ""
+    ) -> tuple[str, str]:
+        from migrate.export.clean import slugify_vi
+
+        base = slugify_vi(title) or fallback or f"{kind}-{source_id}"
+        slug = base
+        n = self._next_suffix.get((kind, scope, base), 2)
+        while not self.state.claim_slug(kind, source_id, scope, slug, url(slug)):
+            suffix = f"-{n}"
+            slug = base[: 80 - len(suffix)].rstrip("-") + suffix
+            n += 1
+        if slug != base:
+            self._next_suffix[(kind, scope, base)] = n
+        return slug, url(slug)
+
+    @property
+    def _next_suffix(self) -> dict[tuple[str, str, str], int]:
+        if not hasattr(self, "_suffixes"):
+            self._suffixes: dict[tuple[str, str, str], int] = {}
+        return self._suffixes
+
+    def referenced_missing_tids(self) -> set[int]:
+        """Tids that node fields, hierarchy rows or aliases point at but that cannot be loaded."""
+        assert self.taxonomy is not None
+        seen: set[int] = set(self.taxonomy.unloadable)
+        for f in self.term_fields:
+            col = f.storage.column("tid")
+            for table in (f.storage.data_table, f.storage.revision_table):
+                seen.update(
+                    int(r[0]) for r in self.source.rows(f"SELECT DISTINCT {col} FROM {{{table}}}")
+                )
+        seen.update(
+            int(r[0])
+            for r in self.source.rows("SELECT DISTINCT parent FROM {taxonomy_term_hierarchy}")
+        )
+        return {t for t in seen if t and t not in self.taxonomy.info}
+
+    # ------------------------------------------------------------------ slugs and links
+
+    def assign_node_slugs(self) -> int:
+        """Give every node the run may export (or link to) a stable slug and URL; count new ones."""
+        where, params = self.selection.where(for_slugs=True)
+        added = 0
+        after = 0
+        while True:
+            rows = self.source.rows(
+                f"SELECT n.nid, n.type, n.title FROM {{node}} n WHERE n.nid > ? AND {where}"
+                " ORDER BY n.nid LIMIT 2000",
+                (after, *params),
+            )
+            if not rows:
+                return added
+            after = int(rows[-1][0])
+            done = self.state.slugged("node", [int(r[0]) for r in rows])
+            with self.state.transaction():
+                for nid, ntype, title in rows:
+                    if int(nid) in done:
+                        continue
+                    scope = self.mapping.content_type(str(ntype))
+                    self._claim(
+                        "node",
+                        int(nid),
+                        scope,
+                        str(title),
+                        lambda s, scope=scope, nid=int(nid): self.urls.node_url(scope, s, nid),
+                        fallback=f"node-{nid}",
+                    )
+                    added += 1
+
+    def load_aliases(self) -> None:
+        """Snapshot url_alias into the state for link rewriting."""
+        self.state.replace_aliases(
+            (normalize_alias(str(alias)), str(src))
+            for src, alias in self.source.stream("SELECT source, alias FROM {url_alias}")
+        )
+
+    def build_links(self) -> StateLinkResolver:
+        assert self.taxonomy is not None
+        info = self.taxonomy.info
+        base_urls = [self.base_url] if self.base_url else []
+        inner = MapLinkResolver(
+            base_urls,
+            _NodeUrls(self.state),
+            file_url=self.file_url_of,
+            term_urls={tid: t.path for tid, t in info.items()},
+            missing_tids=frozenset(self.referenced_missing_tids()),
+            files_path=self.files_path or "sites/default/files",
+            home_url="/",
+        )
+        self.links = StateLinkResolver(inner, self.state)
+        return self.links
+
+    def file_url_of(self, uri: str) -> str | None:
+        rel = self.relative_path(uri)
+        return None if rel is None else self.urls.file_url(rel)
+
+    @staticmethod
+    def relative_path(uri: str) -> str | None:
+        return uri[len("public://") :] if uri.startswith("public://") else None
+
+    # ------------------------------------------------------------------ authors and files
+
+    def authors(self) -> Iterator[AuthorRecord]:
+        for uid, name, created, status, mail in self.source.stream(
+            "SELECT uid, name, created, status, mail FROM {users} WHERE uid > 0 ORDER BY uid"
+        ):
+            yield AuthorRecord(
+                uid=int(uid),
+                name=str(name),
+                display_name=str(name),
+                created=int(created),
+                status=int(status),
+                email=(str(mail) if mail else None) if self.include_emails else None,
+            )
+
+    def files(self) -> Iterator[FileRecord]:
+        base = (self.base_url or "").rstrip("/")
+        for fid, uid, filename, uri, mime, size, status, timestamp in self.source.stream(
+            "SELECT fid, uid, filename, uri, filemime, filesize, status, timestamp"
+            " FROM {file_managed} ORDER BY fid"
+        ):
+            uri = str(uri)
+            rel = self.relative_path(uri)
+            problems: list[Problem] = []
+            exported: str | None = None
+            if rel is None:
+                problems.append(Problem("not_public", f"{uri} is not a public:// file"))
+            elif self.files_dir is not None:
+                if (self.files_dir / rel).is_file():
+                    exported = f"media/{rel}"
+                else:
+                    problems.append(Problem("missing_file", f"{rel} not found in --files-dir"))
+            public = f"{base}/{self.files_path}/{rel}" if rel is not None else None
+            yield FileRecord(
+                fid=int(fid),
+                uri=uri,
+                filename=str(filename),
+                mime=str(mime),
+                size=int(size or 0),
+                status=int(status),
+                timestamp=int(timestamp),
+                uid=int(uid),
+                relative_path=rel,
+                public_url=public,
+                url=None if rel is None else self.urls.file_url(rel),
+                exported_path=exported,
+                problems=tuple(problems),
+            )
+
+    # ------------------------------------------------------------------ nodes
+
+    def count_nodes(self) -> int:
+        where, params = self.selection.where()
+        return int(self.source.scalar(f"SELECT COUNT(*) FROM {{node}} n WHERE {where}", params))
+
+    def node_batch(self, after: int, size: int) -> NodeBatch | None:
+        """The next ``size`` selected nodes after nid ``after``, fully built."""
+        where, params = self.selection.where()
+        rows = self.source.rows(
+            f"SELECT {_NODE_COLUMNS} FROM {{node}} n WHERE n.nid > ? AND {where}"
+            " ORDER BY n.nid LIMIT ?",
+            (after, *params, size),
+        )
+        if not rows:
+            return None
+        nids = [int(r[0]) for r in rows]
+        vids = [int(r[1]) for r in rows]
+        revs = self._revision_rows(nids, vids)
+        bodies = self._bodies(nids, revision=False)
+        texts = self._text_fields(nids)
+        terms = self._term_rows(nids, revision=False)
+        files = self._file_refs(nids)
+        aliases = self._aliases(nids)
+        comments = self._comments(nids)
+        history = self._history(nids) if self.revisions == "all" else {}
+        records: list[NodeRecord] = []
+        failures: list[tuple[int, str]] = []
+        for nid, vid, ntype, lang, title, uid, status, created, changed, promote, sticky in rows:
+            nid, vid = int(nid), int(vid)
+            if vid not in revs:
+                failures.append((nid, f"current revision {vid} is missing from node_revision"))
+                continue
+            problems: list[Problem] = []
+            stats: dict[str, int] = {}
+            body = self._clean_body(bodies.get(nid), stats, problems)
+            refs, dangling = self._term_refs(terms.get(nid, []))
+            problems.extend(dangling)
+            file_refs, file_problems = files.get(nid, ([], []))
+            problems.extend(file_problems)
+            slug_path = self.state.slug_of("node", nid)
+            target_type = self.mapping.content_type(str(ntype))
+            if slug_path is None:
+                slug = f"node-{nid}"
+                slug_path = (slug, self.urls.node_url(target_type, slug, nid))
+            records.append(
+                NodeRecord(
+                    nid=nid,
+                    vid=vid,
+                    type=str(ntype),
+                    target_type=target_type,
+                    language=str(lang),
+                    title=str(title),
+                    slug=slug_path[0],
+                    path=slug_path[1],
+                    status=int(status),
+                    promote=int(promote),
+                    sticky=int(sticky),
+                    created=int(created),
+                    changed=int(changed),
+                    author=int(uid),
+                    body=body,
+                    fields=tuple(
+                        TextValue(name, delta, self._clean(value, fmt, stats, problems), fmt)
+                        for name, delta, value, fmt in texts.get(nid, [])
+                    ),
+                    terms=tuple(refs),
+                    files=tuple(file_refs),
+                    aliases=tuple(aliases.get(nid, ())),
+                    comments=tuple(self._comment_records(comments.get(nid, []), stats, problems)),
+                    revisions=tuple(self._revision_records(history.get(nid, []), stats)),
+                    problems=tuple(problems),
+                    cleaning=stats,
+                )
+            )
+        return NodeBatch(records, failures, nids[-1], max(int(r[8]) for r in rows))
+
+    def _clean(
+        self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]
+    ) -> str:
+        if value is None or value == "":
+            return ""
+        result = clean_body(
+            value,
+            self.formats.get(fmt) if fmt else None,
+            links=self.links,
+            allow_scripts=self.allow_scripts,
+        )
+        for kind, n in result.stats.items():
+            stats[kind] = stats.get(kind, 0) + n
+        problems.extend(Problem("cleaning", p) for p in result.problems)
+        return result.html
+
+    def _clean_body(
+        self, row: tuple[Any, Any, Any] | None, stats: dict[str, int], problems: list[Problem]
+    ) -> Body | None:
+        if row is None:
+            return None
+        value, summary, fmt = row
+        return Body(
+            self._clean(value, fmt, stats, problems),
+            self._clean(summary, fmt, stats, problems),
+            fmt,
+        )
+
+    def _revision_rows(self, nids: list[int], vids: list[int]) -> set[int]:
+        return {
+            int(r[0])
+            for r in self.source.rows(
+                f"SELECT vid FROM {{node_revision}} WHERE vid IN ({_marks(vids)})", vids
+            )
+        }
+
+    def _bodies(self, ids: list[int], *, revision: bool) -> dict[int, tuple[Any, Any, Any]]:
+        if not self.has_body:
+            return {}
+        table, key = (
+            ("field_revision_body", "revision_id") if revision else ("field_data_body", "entity_id")
+        )
+        return {
+            int(k): (value, summary, fmt)
+            for k, value, summary, fmt in self.source.rows(
+                f"SELECT {key}, body_value, body_summary, body_format FROM {{{table}}}"
+                f" WHERE entity_type = ? AND deleted = 0 AND delta = 0 AND {key}"
+                f" IN ({_marks(ids)})",
+                ("node", *ids),
+            )
+        }
+
+    def _text_fields(self, nids: list[int]) -> dict[int, list[tuple[str, int, Any, Any]]]:
+        found: dict[int, list[tuple[str, int, Any, Any]]] = defaultdict(list)
+        for f in self.text_fields:
+            cols = f.storage.columns
+            fmt = cols.get("format")
+            for nid, delta, value, vformat in self.source.rows(
+                f"SELECT entity_id, delta, {cols['value']}, {fmt or 'NULL'}"
+                f" FROM {{{f.storage.data_table}}} WHERE entity_type = ? AND deleted = 0"
+                f" AND entity_id IN ({_marks(nids)}) ORDER BY entity_id, delta",
+                ("node", *nids),
+            ):
+                found[int(nid)].append((f.field_name, int(delta), value, vformat))
+        return found
+
+    def _term_rows(
+        self, ids: list[int], *, revision: bool
+    ) -> dict[int, list[tuple[str, int, int]]]:
+        """(field, delta, tid) per node (or per revision when ``revision``)."""
+        if not self.term_fields:
+            return {}
+        key = "revision_id" if revision else "entity_id"
+        parts: list[str] = []
+        params: list[Any] = []
+        for f in self.term_fields:
+            table = f.storage.revision_table if revision else f.storage.data_table
+            parts.append(
+                f"SELECT ? AS field, {key} AS k, delta, {f.storage.column('tid')} AS tid"
+                f" FROM {{{table}}} WHERE entity_type = ? AND deleted = 0"
+                f" AND {key} IN ({_marks(ids)})"
+            )
+            params.extend([f.field_name, "node", *ids])
+        found: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+        for fname, k, delta, tid in self.source.rows(
+            " UNION ALL ".join(parts) + " ORDER BY k, field, delta", params
+        ):
+            found[int(k)].append((str(fname), int(delta), int(tid)))
+        return found
+
+    def _term_refs(self, rows: list[tuple[str, int, int]]) -> tuple[list[TermRef], list[Problem]]:
+        assert self.taxonomy is not None
+        info = self.taxonomy.info
+        refs: list[TermRef] = []
+        problems: list[Problem] = []
+        for fname, delta, tid in rows:
+            term = info.get(tid)
+            if term is None:
+                why = self.taxonomy.unloadable.get(tid, "term does not exist")
+                problems.append(
+                    Problem("dangling_term_ref", f"{fname}[{delta}]: term {tid}: {why}")
+                )
+            else:
+                refs.append(TermRef(fname, term.vocabulary, tid, term.name, term.path))
+        return refs, problems
+
+    def _file_refs(self, nids: list[int]) -> dict[int, tuple[list[FileRef], list[Problem]]]:
+        if not self.file_fields:
+            return {}
+        parts: list[str] = []
+        params: list[Any] = []
+        for f in self.file_fields:
+            cols = f.storage.columns
+            alt = cols.get("alt", "NULL")
+            title = cols.get("title", "NULL")
+            desc = cols.get("description", "NULL")
+            parts.append(
+                f"SELECT ? AS field, entity_id, delta, {cols['fid']} AS fid, {alt} AS alt,"
+                f" {title} AS title, {desc} AS description FROM {{{f.storage.data_table}}}"
+                f" WHERE entity_type = ? AND deleted = 0 AND entity_id IN ({_marks(nids)})"
+            )
+            params.extend([f.field_name, "node", *nids])
+        rows = self.source.rows(
+            " UNION ALL ".join(parts) + " ORDER BY entity_id, field, delta", params
+        )
+        fids = sorted({int(r[3]) for r in rows})
+        managed: dict[int, tuple[str, str, int]] = {}
+        if fids:
+            managed = {
+                int(fid): (str(uri), str(mime), int(size or 0))
+                for fid, uri, mime, size in self.source.rows(
+                    f"SELECT fid, uri, filemime, filesize FROM {{file_managed}}"
+                    f" WHERE fid IN ({_marks(fids)})",
+                    fids,
+                )
+            }
+        found: dict[int, tuple[list[FileRef], list[Problem]]] = {}
+        for fname, nid, delta, fid, alt, title, desc in rows:
+            refs, problems = found.setdefault(int(nid), ([], []))
+            meta = managed.get(int(fid))
+            if meta is None:
+                problems.append(
+                    Problem("missing_file", f"{fname}[{delta}]: file {fid} is not in file_managed")
+                )
+                continue
+            uri, mime, size = meta
+            refs.append(
+                FileRef(
+                    field=str(fname),
+                    delta=int(delta),
+                    fid=int(fid),
+                    uri=uri,
+                    url=self.file_url_of(uri),
+                    mime=mime,
+                    size=size,
+                    alt=str(alt or ""),
+                    title=str(title or ""),
+                    description=str(desc or ""),
+                )
+            )
+        return found
+
+    def _aliases(self, nids: list[int]) -> dict[int, list[str]]:
+        sources = [f"node/{n}" for n in nids]
+        found: dict[int, list[str]] = defaultdict(list)
+        for src, alias in self.source.rows(
+            f"SELECT source, alias FROM {{url_alias}} WHERE source IN ({_marks(sources)})"
+            " ORDER BY pid",
+            sources,
+        ):
+            found[int(str(src)[5:])].append(str(alias))
+        return found
+
+    def _comments(self, nids: list[int]) -> dict[int, list[Row]]:
+        if not self.has_comments:
+            return {}
+        body = (
+            "b.comment_body_value, b.comment_body_format" if self.has_comment_body else "NULL, NULL"
+        )
+        join = (
+            " LEFT JOIN {field_data_comment_body} b ON b.entity_type = ? AND b.entity_id = c.cid"
+            " AND b.deleted = 0 AND b.delta = 0"
+            if self.has_comment_body
+            else ""
+        )
+        params: list[Any] = (["comment"] if self.has_comment_body else []) + nids
+        found: dict[int, list[Row]] = defaultdict(list)
+        for row in self.source.rows(
+            "SELECT c.nid, c.cid, c.pid, c.thread, c.uid, c.name, c.subject, c.created,"
+            f" c.changed, c.status, {body} FROM {{comment}} c{join}"
+            f" WHERE c.nid IN ({_marks(nids)})",
+            params,
+        ):
+            found[int(row[0])].append(row)
+        return found
+
+    def _comment_records(
+        self, rows: list[Row], stats: dict[str, int], problems: list[Problem]
+    ) -> list[CommentRecord]:
+        out: list[CommentRecord] = []
+        for row in rows:
+            _, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt = row
+            mine: list[Problem] = []
+            body = None if value is None else Body(self._clean(value, fmt, stats, mine), "", fmt)
+            problems.extend(Problem(p.kind, f"comment {cid}: {p.detail}") for p in mine)
+            out.append(
+                CommentRecord(
+                    cid=int(cid),
+                    pid=int(pid),
+                    thread=str(thread),
+                    uid=int(uid),
+                    name=str(name or ""),
+                    subject=str(subject or ""),
+                    body=body,
+                    created=int(created),
+                    changed=int(changed),
+                    status=int(status),
+                )
+            )
+        out.sort(key=lambda c: c.thread.rstrip("/"))
+        return out
+
+    def _history(self, nids: list[int]) -> dict[int, list[tuple[Row, Any, list[Any]]]]:
+        revs = self.source.rows(
+            "SELECT nid, vid, uid, title, log, timestamp, status FROM {node_revision}"
+            f" WHERE nid IN ({_marks(nids)}) ORDER BY nid, vid",
+            nids,
+        )
+        vids = [int(r[1]) for r in revs]
+        bodies = self._bodies(vids, revision=True) if vids else {}
+        terms = self._term_rows(vids, revision=True) if vids else {}
+        found: dict[int, list[tuple[Row, Any, list[Any]]]] = defaultdict(list)
+        for row in revs:
+            vid = int(row[1])
+            found[int(row[0])].append((row, bodies.get(vid), terms.get(vid, [])))
+        return found
+
+    def _revision_records(
+        self, items: list[tuple[Row, Any, list[Any]]], stats: dict[str, int]
+    ) -> Iterator[RevisionRecord]:
+        for (_, vid, uid, title, log, timestamp, status), body, terms in items:
+            problems: list[Problem] = []
+            refs, dangling = self._term_refs(terms)
+            problems.extend(dangling)
+            yield RevisionRecord(
+                vid=int(vid),
+                uid=int(uid),
+                title=str(title),
+                log=str(log or ""),
+                timestamp=int(timestamp),
+                status=int(status),
+                body=self._clean_body(body, stats, problems),
+                terms=tuple(refs),
+                problems=tuple(problems),
+            )
+
+    # ------------------------------------------------------------------ redirects
+
+    def redirects(self) -> Iterator[RedirectRecord | Skipped]:
+        """Old paths → new URLs: every alias, plus ``node/N`` and ``taxonomy/term/N``.
+
+        Aliases are read in alias order so duplicates (one alias, several languages)
+        collapse to the first without a set of every alias in memory.
+        """
+        assert self.taxonomy is not None
+        info = self.taxonomy.info
+        for tid, term in info.items():
+            yield RedirectRecord(f"taxonomy/term/{tid}", term.path, "term", tid, "system_path")
+        previous: str | None = None
+        for src, alias in self.source.stream(
+            "SELECT source, alias FROM {url_alias} ORDER BY alias, pid"
+        ):
+            alias, src = str(alias).strip("/"), str(src)
+            if alias == previous:
+                continue
+            previous = alias
+            if src.startswith("node/") and src[5:].isdigit():
+                nid = int(src[5:])
+                path = self._exported_node_path(nid)
+                if path is None:
+                    yield Skipped("redirect", alias, f"node {nid} is not in the export")
+                else:
+                    yield RedirectRecord(alias, path, "node", nid, "alias")
+            elif src.startswith("taxonomy/term/") and src[14:].isdigit():
+                tid = int(src[14:])
+                target = info.get(tid)
+                if target is None:
+                    why = self.taxonomy.unloadable.get(tid, "term does not exist")
+                    yield Skipped("redirect", alias, f"alias of term {tid}: {why}")
+                else:
+                    yield RedirectRecord(alias, target.path, "term", tid, "alias")
+            else:
+                yield Skipped("redirect", alias, f"alias of {src}: not exported content")
+        after = 0
+        while chunk := self.state.node_paths(after, 1000):
+            for nid, path in chunk:
+                yield RedirectRecord(f"node/{nid}", path, "node", nid, "system_path")
+            after = chunk[-1][0]
+
+    def _exported_node_path(self, nid: int) -> str | None:
+        if not self.state.hashes("node", [str(nid)]):
+            return None
+        return self.state.path_of("node", nid)
+
+
+def _parents_first(terms: Mapping[int, Row], parents: Mapping[int, list[int]]) -> list[int]:
+    """Tids ordered so that every existing parent comes before its children (cycles broken)."""
+    order: list[int] = []
+    state: dict[int, int] = {}
+    for start in sorted(terms):
+        if start in state:
+            continue
+        stack: list[tuple[int, Iterator[int]]] = [(start, iter(sorted(parents.get(start, []))))]
+        state[start] = 1
+        while stack:
+            tid, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[tid] = 2
+                order.append(tid)
+            elif nxt in terms and nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(sorted(parents.get(nxt, [])))))
+    return order

@@ -1,0 +1,473 @@
+"""The export state store: one SQLite file in the output directory.
+
+It is what makes an export resumable, idempotent and reversible: ``runs`` (with
+their options, cursor and highwater), ``batches`` (a batch is ``complete`` only
+after the writer made its output durable), ``items`` (the id map: source kind +
+id → target, content hash, batch), ``events`` (skipped and failed items with
+their reasons), ``slugs`` (stable target URLs, assigned once) and ``aliases`` (a
+per-run snapshot of url_alias used to rewrite body links without holding it in
+memory). A lock file keeps two exports from writing the same directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import StateError
+
+STATE_FILE = "state.sqlite"
+LOCK_FILE = ".export.lock"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    writer TEXT NOT NULL,
+    source TEXT NOT NULL,
+    options TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    cursor TEXT NOT NULL DEFAULT '{}',
+    highwater INTEGER,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_no INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    first_key TEXT,
+    last_key TEXT,
+    added INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS items (
+    kind TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    num INTEGER,
+    target TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    batch_no INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (kind, source_id)
+);
+CREATE INDEX IF NOT EXISTS items_batch ON items (batch_no);
+CREATE INDEX IF NOT EXISTS items_num ON items (kind, num);
+CREATE TABLE IF NOT EXISTS events (
+    run_id INTEGER NOT NULL,
+    batch_no INTEGER,
+    kind TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slugs (
+    kind TEXT NOT NULL,
+    source_id INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (kind, source_id),
+    UNIQUE (kind, scope, slug)
+);
+CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, source TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: int
+    status: str
+    writer: str
+    source: str
+    options: dict[str, Any]
+    fingerprint: str
+    started: float
+    finished: float | None
+    cursor: dict[str, Any]
+    highwater: int | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_no: int
+    run_id: int
+    phase: str
+    status: str
+    started: float
+    finished: float | None
+    first_key: str | None
+    last_key: str | None
+    added: int
+    updated: int
+    message: str | None
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    kind: str
+    source_id: str
+    target: str
+    hash: str
+    batch_no: int
+
+
+class StateStore:
+    """The SQLite state of one export directory (see the module docstring)."""
+
+    def __init__(self, out_dir: Path, *, create: bool = True) -> None:
+        self.out_dir = out_dir
+        path = out_dir / STATE_FILE
+        if not path.exists() and not create:
+            raise StateError(f"{out_dir}: not an export directory (no {STATE_FILE})")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            found = self.meta("schema_version")
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"{path}: cannot open the export state ({exc})") from None
+        if found is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif found != str(SCHEMA_VERSION):
+            raise StateError(f"{path}: state schema {found}, this version needs {SCHEMA_VERSION}")
+        self._lock_fd: int | None = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def lock(self) -> None:
+        """Take the directory's exclusive lock; another live export makes this fail."""
+        fd = os.open(self.out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(f"{self.out_dir}: another export is running in it") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ runs
+
+    def last_run(self) -> Run | None:
+        row = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+        return None if row is None else _run(row)
+
+    def runs(self) -> list[Run]:
+        return [_run(r) for r in self.db.execute("SELECT * FROM runs ORDER BY run_id")]
+
+    def start_run(self, writer: str, source: str, options: dict[str, Any], fingerprint: str) -> Run:
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO runs (status, writer, source, options, fingerprint, started)"
+                " VALUES ('running', ?, ?, ?, ?, ?)",
+                (writer, source, json.dumps(options, sort_keys=True), fingerprint, time.time()),
+            )
+        run = self.run(int(cur.lastrowid or 0))
+        assert run is not None
+        return run
+
+    def run(self, run_id: int) -> Run | None:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _run(row)
+
+    def reopen_run(self, run_id: int) -> None:
+        self.db.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
+
+    def end_run(self, run_id: int, status: str, message: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE runs SET status = ?, finished = ?, message = ? WHERE run_id = ?",
+            (status, time.time(), message, run_id),
+        )
+
+    def save_cursor(self, run_id: int, cursor: dict[str, Any]) -> None:
+        self.db.execute("UPDATE runs SET cursor = ? WHERE run_id = ?", (json.dumps(cursor), run_id))
+
+    def last_highwater(self) -> int | None:
+        row = self.db.execute(
+            "SELECT MAX(highwater) FROM runs WHERE status = 'complete'"
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # ------------------------------------------------------------------ batches
+
+    def unfinished_batches(self) -> list[Batch]:
+        return [
+            _batch(r)
+            for r in self.db.execute(
+                "SELECT * FROM batches WHERE status = 'running' ORDER BY batch_no"
+            )
+        ]
+
+    def forget_batch(self, batch_no: int) -> None:
+        """Drop an interrupted batch (its output was discarded) so its number is reused."""
+        with self._tx():
+            self.db.execute("DELETE FROM events WHERE batch_no = ?", (batch_no,))
+            self.db.execute("DELETE FROM batches WHERE batch_no = ?", (batch_no,))
+
+    def next_batch_no(self) -> int:
+        row = self.db.execute("SELECT MAX(batch_no) FROM batches").fetchone()
+        return int(row[0] or 0) + 1
+
+    def begin_batch(self, run_id: int, phase: str, first_key: str, last_key: str) -> int:
+        with self._tx():
+            batch_no = self.next_batch_no()
+            self.db.execute(
+                "INSERT INTO batches (batch_no, run_id, phase, status, started, first_key,"
+                " last_key) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (batch_no, run_id, phase, time.time(), first_key, last_key),
+            )
+        return batch_no
+
+    def fail_batch(self, batch_no: int, message: str) -> None:
+        self.db.execute(
+            "UPDATE batches SET status = 'failed', finished = ?, message = ? WHERE batch_no = ?",
+            (time.time(), message, batch_no),
+        )
+
+    def complete_batch(
+        self,
+        run_id: int,
+        batch_no: int,
+        written: Sequence[tuple[str, str, int | None, str, str, str]],
+        updated: int,
+        cursor: dict[str, Any],
+        highwater: int | None,
+        events: Sequence[tuple[str, str, str, str]] = (),
+    ) -> None:
+        """Record a durable batch: id map rows, batch status, cursor and highwater, atomically.
+
+        ``written`` rows are (kind, source_id, num, target, hash, detail-json); ``events``
+        are (kind, source_id, status, reason) of items the batch skipped or failed.
+        """
+        with self._tx():
+            for kind, source_id, status, reason in events:
+                self.add_event(run_id, batch_no, kind, source_id, status, reason)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO items (kind, source_id, num, target, hash, status,"
+                " batch_no, run_id, detail) VALUES (?, ?, ?, ?, ?, 'exported', ?, ?, ?)",
+                [(k, s, n, t, h, batch_no, run_id, d) for k, s, n, t, h, d in written],
+            )
+            self.db.execute(
+                "UPDATE batches SET status = 'complete', finished = ?, added = ?, updated = ?"
+                " WHERE batch_no = ?",
+                (time.time(), len(written) - updated, updated, batch_no),
+            )
+            self.db.execute(
+                "UPDATE runs SET cursor = ?, highwater = MAX(COALESCE(highwater, 0), ?)"
+                " WHERE run_id = ?",
+                (json.dumps(cursor), highwater or 0, run_id),
+            )
+
+    def batches(self, nos: Iterable[int] | None = None) -> list[Batch]:
+        rows = self.db.execute("SELECT * FROM batches ORDER BY batch_no").fetchall()
+        wanted = None if nos is None else set(nos)
+        return [_batch(r) for r in rows if wanted is None or r[0] in wanted]
+
+    def mark_rolled_back(self, batch_nos: Sequence[int]) -> None:
+        with self._tx():
+            for no in batch_nos:
+                self.db.execute("DELETE FROM items WHERE batch_no = ?", (no,))
+                self.db.execute(
+                    "UPDATE batches SET status = 'rolled_back', finished = ? WHERE batch_no = ?",
+                    (time.time(), no),
+                )
+
+    # ------------------------------------------------------------------ items
+
+    def hashes(self, kind: str, keys: Sequence[str]) -> dict[str, ItemRow]:
+        found: dict[str, ItemRow] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for source_id, target, digest, batch_no in self.db.execute(
+                f"SELECT source_id, target, hash, batch_no FROM items"
+                f" WHERE kind = ? AND source_id IN ({marks})",
+                (kind, *chunk),
+            ):
+                found[source_id] = ItemRow(kind, source_id, target, digest, batch_no)
+        return found
+
+    def items_of_batches(self, batch_nos: Sequence[int]) -> list[ItemRow]:
+        rows: list[ItemRow] = []
+        for no in batch_nos:
+            rows.extend(
+                ItemRow(k, s, t, h, b)
+                for k, s, t, h, b in self.db.execute(
+                    "SELECT kind, source_id, target, hash, batch_no FROM items"
+                    " WHERE batch_no = ? ORDER BY kind, num, source_id",
+                    (no,),
+                )
+            )
+        return rows
+
+    def item_counts(self) -> dict[str, int]:
+        return {
+            k: int(n) for k, n in self.db.execute("SELECT kind, COUNT(*) FROM items GROUP BY kind")
+        }
+
+    def node_details(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Exported nodes in nid order with their detail counts (for reconciliation)."""
+        for num, detail in self.db.execute(
+            "SELECT num, detail FROM items WHERE kind = 'node' ORDER BY num"
+        ):
+            yield int(num), json.loads(detail)
+
+    def add_event(
+        self, run_id: int, batch_no: int | None, kind: str, source_id: str, status: str, reason: str
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO events (run_id, batch_no, kind, source_id, status, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, batch_no, kind, source_id, status, reason),
+        )
+
+    def events(self, run_id: int | None = None) -> list[tuple[str, str, str, str]]:
+        sql = "SELECT kind, source_id, status, reason FROM events"
+        params: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = (run_id,)
+        return [tuple(r) for r in self.db.execute(sql + " ORDER BY rowid", params)]
+
+    def clear_events(self, run_id: int) -> None:
+        self.db.execute("DELETE FROM events WHERE run_id = ? AND batch_no IS NULL", (run_id,))
+
+    # ------------------------------------------------------------------ slugs and aliases
+
+    def slugged(self, kind: str, ids: Sequence[int]) -> set[int]:
+        marks = ",".join("?" * len(ids))
+        return {
+            int(r[0])
+            for r in self.db.execute(
+                f"SELECT source_id FROM slugs WHERE kind = ? AND source_id IN ({marks})",
+                (kind, *ids),
+            )
+        }
+
+    def claim_slug(self, kind: str, source_id: int, scope: str, slug: str, path: str) -> bool:
+        try:
+            self.db.execute(
+                "INSERT INTO slugs (kind, source_id, scope, slug, path) VALUES (?, ?, ?, ?, ?)",
+                (kind, source_id, scope, slug, path),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def slug_of(self, kind: str, source_id: int) -> tuple[str, str] | None:
+        row = self.db.execute(
+            "SELECT slug, path FROM slugs WHERE kind = ? AND source_id = ?", (kind, source_id)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def path_of(self, kind: str, source_id: int) -> str | None:
+        found = self.slug_of(kind, source_id)
+        return None if found is None else found[1]
+
+    def node_paths(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """Exported nodes after nid ``after`` with their target paths, in nid order."""
+        return [
+            (int(n), str(p))
+            for n, p in self.db.execute(
+                "SELECT i.num, s.path FROM items i JOIN slugs s ON s.kind = 'node'"
+                " AND s.source_id = i.num WHERE i.kind = 'node' AND i.num > ?"
+                " ORDER BY i.num LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    def node_detail(self, nid: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT detail FROM items WHERE kind = 'node' AND source_id = ?", (str(nid),)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def slug_count(self, kind: str) -> int:
+        row = self.db.execute("SELECT COUNT(*) FROM slugs WHERE kind = ?", (kind,)).fetchone()
+        return int(row[0])
+
+    def replace_aliases(self, pairs: Iterable[tuple[str, str]]) -> None:
+        with self._tx():
+            self.db.execute("DELETE FROM aliases")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO aliases (alias, source) VALUES (?, ?)", pairs
+            )
+
+    def alias_source(self, alias: str) -> str | None:
+        row = self.db.execute("SELECT source FROM aliases WHERE alias = ?", (alias,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def transaction(self) -> _Transaction:
+        return self._tx()
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _run(row: Sequence[Any]) -> Run:
+    return Run(
+        run_id=int(row[0]),
+        status=str(row[1]),
+        writer=str(row[2]),
+        source=str(row[3]),
+        options=json.loads(row[4]),
+        fingerprint=str(row[5]),
+        started=float(row[6]),
+        finished=None if row[7] is None else float(row[7]),
+        cursor=json.loads(row[8] or "{}"),
+        highwater=None if row[9] is None else int(row[9]),
+        message=row[10],
+    )
+
+
+def _batch(row: Sequence[Any]) -> Batch:
+    return Batch(*row)
