@@ -6,9 +6,11 @@ returns typed results. Nothing here prints or exits.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migrate import config
 from migrate.audit import AuditReport, run_audit
@@ -16,8 +18,15 @@ from migrate.errors import BadInput
 from migrate.identifiers import Prefix
 from migrate.inspect import InspectReport, inspect_site
 from migrate.progress import Progress
+from migrate.repair.applier import ApplyReport
+from migrate.repair.evidence import RecoverReport, recover_terms
+from migrate.repair.journal import UndoReport
+from migrate.repair.operations import Plan
 from migrate.schema import Drupal7
 from migrate.source import DumpSpec, SourceSpec, open_source
+
+if TYPE_CHECKING:
+    from migrate.export.engine import ExportOptions, ExportSummary, RollbackSummary, StatusReport
 
 
 def source_spec(
@@ -68,3 +77,150 @@ def audit(
     """
     with connect(spec, readonly=True) as site:
         return run_audit(site, checks, progress, base_hosts=base_hosts)
+
+
+def _finding_counts(site: Drupal7, checks: list[str]) -> dict[str, int]:
+    report = run_audit(site, checks)
+    try:
+        return {r.id: r.count for r in report.checks}
+    finally:
+        report.close()
+
+
+def recover(spec: SourceSpec, compare: SourceSpec | None = None) -> RecoverReport:
+    """Every piece of evidence per missing tid; with ``compare``, which names match that site."""
+    from migrate.repair.planner import REPAIR_CHECKS, missing_terms
+
+    with connect(spec) as site:
+        report = run_audit(site, REPAIR_CHECKS)
+        missing, _ = missing_terms(f for r in report.checks for f in r.iter_findings())
+        report.close()
+        recovery = recover_terms(site, missing)
+    reference: dict[int, str] = {}
+    if compare is not None:
+        with connect(compare) as other:
+            reference = {
+                int(t): str(n)
+                for t, n in other.source.rows("SELECT tid, name FROM {taxonomy_term_data}")
+            }
+    return RecoverReport(recovery, reference)
+
+
+def plan_repair(
+    spec: SourceSpec, mapping: Path | None = None, strategies: Sequence[str] = ()
+) -> Plan:
+    """Read-only: findings of the taxonomy and link checks → a plan of row operations."""
+    from migrate.repair.mapping import load_mapping
+    from migrate.repair.planner import REPAIR_CHECKS, build_plan, parse_strategies
+
+    loaded = load_mapping(mapping) if mapping else None
+    overrides = parse_strategies(strategies)
+    with connect(spec) as site:
+        report = run_audit(site, REPAIR_CHECKS)
+        try:
+            findings = [f for r in report.checks for f in r.iter_findings()]
+        finally:
+            report.close()
+        return build_plan(site, findings, mapping=loaded, strategies=overrides)
+
+
+def plan_sql(spec: SourceSpec, plan: Plan) -> str:
+    """The plan as a SQL script for the site's table prefix."""
+    from migrate.repair.sql import render_sql
+
+    prefix = spec.prefix if spec.prefix else Prefix("")
+    return render_sql(plan, prefix)
+
+
+def apply_repair(
+    spec: SourceSpec,
+    plan: Plan,
+    *,
+    yes: bool,
+    keep_caches: bool = False,
+    allow_non_transactional: bool = False,
+    out: Path | None = None,
+    journal: Path | None = None,
+    batch_size: int = 500,
+) -> ApplyReport:
+    """Apply a plan (confirmed by the caller: ``yes``); on a dump, write a repaired copy to ``out``.
+
+    On a database the journal goes to ``journal`` (default: a timestamped file in
+    the current directory). On a dump the database is a copy of the cached
+    SQLite file in ``out``, next to ``repair.sql`` (the patch to load on top of
+    the original dump) and the journal.
+    """
+    from migrate.repair.applier import apply_plan
+    from migrate.repair.sql import render_sql
+
+    if not yes:
+        raise BadInput("repair apply needs confirmation (--yes)")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    if isinstance(spec, DumpSpec):
+        if out is None:
+            raise BadInput("applying to a --dump needs --out DIR for the repaired copy")
+        out.mkdir(parents=True, exist_ok=True)
+        source = open_source(spec)
+        try:
+            copy = source.copy(out / "repaired.sqlite")  # type: ignore[attr-defined]
+        finally:
+            source.close()
+        with copy:
+            site = Drupal7(copy)
+            report = apply_plan(
+                site,
+                plan,
+                journal or out / "journal.jsonl",
+                keep_caches=keep_caches,
+                allow_non_transactional=allow_non_transactional,
+                batch_size=batch_size,
+                audit=_finding_counts,
+            )
+        patch = render_sql(plan, spec.prefix, report.cache_ops, title="patch")
+        (out / "repair.sql").write_text(patch, encoding="utf-8")
+        return report
+    with connect(spec, readonly=False) as site:
+        return apply_plan(
+            site,
+            plan,
+            journal or Path(f"repair-journal-{stamp}.jsonl"),
+            keep_caches=keep_caches,
+            allow_non_transactional=allow_non_transactional,
+            batch_size=batch_size,
+            audit=_finding_counts,
+        )
+
+
+def undo_repair(spec: SourceSpec, journal: Path) -> UndoReport:
+    """Restore every row a journaled apply touched."""
+    from migrate.repair.journal import undo_journal
+
+    with connect(spec, readonly=False) as site:
+        return undo_journal(site.source, journal)
+
+
+def export(
+    spec: SourceSpec,
+    out_dir: Path,
+    options: ExportOptions,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Export the site into ``out_dir`` in resumable, idempotent batches (see engine)."""
+    from migrate.export import engine
+
+    with connect(spec) as site:
+        return engine.export(site, out_dir, options, progress)
+
+
+def status(out_dir: Path) -> StatusReport:
+    """Runs, batches, counts, failures and highwater of an export directory."""
+    from migrate.export import engine
+
+    return engine.status(out_dir)
+
+
+def rollback(out_dir: Path, batch: int | None = None, all: bool = False) -> RollbackSummary:
+    """Remove exactly what one batch (or every batch) of an export wrote."""
+    from migrate.export import engine
+
+    return engine.rollback(out_dir, batch=batch, all=all)

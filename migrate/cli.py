@@ -325,6 +325,12 @@ def _audit_table(report: Any, examples: int = 3) -> str:
     return "\n".join(lines)
 
 
+from migrate.repair.commands import recover_command, repair_group  # noqa: E402
+
+main.add_command(recover_command)
+main.add_command(repair_group)
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     main.main(args=list(argv) if argv is not None else None, prog_name="drupal-migrate")
