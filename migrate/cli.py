@@ -240,7 +240,14 @@ def inspect(spec: SourceSpec, fmt: str) -> None:
     help="The site's own host name(s) (old and new), for absolute links in bodies."
     " Default: any host.",
 )
-@click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
+@click.option(
+    "--list-checks",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _list_checks(ctx) if value else None,
+    help="List the check ids and exit.",
+)
 @click.pass_context
 def audit(
     ctx: click.Context,
@@ -251,21 +258,16 @@ def audit(
     fail_on: str,
     base_url: str | None,
     site_hosts: tuple[str, ...],
-    list_checks: bool,
 ) -> None:
     """Read-only audit: what is broken, why, where visitors hit it, what a repair would do.
 
     Safe on production: it only SELECTs, inside one read-only snapshot.
     """
-    from migrate.audit import available_checks, select_checks
+    from migrate.audit import select_checks
     from migrate.progress import progress_for
     from migrate.report.html import write_html
     from migrate.report.jsonout import write_json
 
-    if list_checks:
-        rows = [(c.id, c.severity.value, c.title) for c in available_checks()]
-        click.echo(render_table(["check", "severity", "title"], rows))
-        return
     selection = checks or ("*",)
     select_checks(selection)
     with progress_for("Auditing") as progress:
@@ -284,6 +286,14 @@ def audit(
         click.echo(f"Audit report written to {output}", err=True)
     if report.fails(fail_on):
         ctx.exit(1)
+
+
+def _list_checks(ctx: click.Context) -> None:
+    from migrate.audit import available_checks
+
+    rows = [(c.id, c.severity.value, c.title) for c in available_checks()]
+    click.echo(render_table(["check", "severity", "title"], rows))
+    ctx.exit(0)
 
 
 @contextmanager
@@ -319,8 +329,7 @@ def _audit_table(report: Any, examples: int = 3) -> str:
             lines.append(f"  … and {result.count - examples} more (--format json for all)")
         lines.append("")
     lines.append(
-        f"{report.total} findings: "
-        + ", ".join(f"{n} {sev}" for sev, n in totals.items())
+        f"{report.total} findings: " + ", ".join(f"{n} {sev}" for sev, n in totals.items())
     )
     return "\n".join(lines)
 
@@ -329,6 +338,228 @@ from migrate.repair.commands import recover_command, repair_group  # noqa: E402
 
 main.add_command(recover_command)
 main.add_command(repair_group)
+
+
+class _Targets(click.Choice):  # type: ignore[type-arg]
+    """``--to`` choices, read from the writer registry when first needed."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        from migrate.export import writer_names
+
+        return writer_names()
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        return None
+
+
+@main.command()
+@source_options
+@click.option(
+    "--to",
+    "target",
+    type=_Targets(),
+    default="jsonl",
+    show_default=True,
+    help="Export target (writers register themselves by name).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output directory; also holds the resumable state (state.sqlite).",
+)
+@click.option("--types", help="Content types to export, e.g. article,page (default: all).")
+@click.option("--ids", help="Node ids and ranges, e.g. 1,5,10-20.")
+@click.option("--since", metavar="DATE", help="Only nodes changed on or after DATE (YYYY-MM-DD).")
+@click.option(
+    "--changed-since",
+    is_flag=True,
+    help="Only nodes changed since the highwater of the last complete run.",
+)
+@click.option("--limit", type=click.IntRange(min=0), help="At most N nodes in this run.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--include-unpublished", is_flag=True, help="Export unpublished nodes too.")
+@click.option(
+    "--revisions", type=click.Choice(["current", "all"]), default="current", show_default=True
+)
+@click.option(
+    "--files-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="The old sites/default/files, to copy files into the bundle.",
+)
+@click.option(
+    "--base-url", metavar="URL", help="The old site's URL, so absolute links to it are rewritten."
+)
+@click.option(
+    "--mapping",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="YAML: content_types and vocabularies → target names.",
+)
+@click.option("--include-emails", is_flag=True, help="Export authors' email addresses.")
+@click.option("--update", is_flag=True, help="Rewrite items that changed since their export.")
+@click.option(
+    "--allow-scripts",
+    is_flag=True,
+    help="Keep <script>/on* handlers that full_html bodies let through.",
+)
+@FORMAT
+def export(
+    spec: SourceSpec,
+    target: str,
+    out_dir: Path,
+    types: str | None,
+    ids: str | None,
+    since: str | None,
+    changed_since: bool,
+    limit: int | None,
+    batch_size: int,
+    include_unpublished: bool,
+    revisions: str,
+    files_dir: Path | None,
+    base_url: str | None,
+    mapping: Path | None,
+    include_emails: bool,
+    update: bool,
+    allow_scripts: bool,
+    fmt: str,
+) -> None:
+    """Export content in resumable batches; re-running skips what is unchanged.
+
+    Interrupted? Run the same command again: it resumes after the last complete
+    batch. A progress bar on a terminal, one JSON line per batch otherwise; a
+    reconciliation report is printed and written to OUT/reconciliation.json.
+    """
+    from migrate.export.engine import ExportOptions, parse_date, parse_ids
+    from migrate.export.reader import Selection
+    from migrate.progress import progress_for
+
+    options = ExportOptions(
+        to=target,
+        selection=Selection(
+            types=tuple(t.strip() for t in (types or "").split(",") if t.strip()),
+            ids=parse_ids(ids) if ids else (),
+            since=parse_date(since) if since else None,
+            include_unpublished=include_unpublished,
+            limit=limit,
+        ),
+        changed_since=changed_since,
+        batch_size=batch_size,
+        revisions=revisions,
+        files_dir=files_dir,
+        base_url=base_url,
+        mapping=mapping,
+        include_emails=include_emails,
+        update=update,
+        allow_scripts=allow_scripts,
+    )
+    with progress_for("Exporting nodes", json_lines=True) as progress:
+        summary = api.export(spec, out_dir, options, progress=progress)
+    if fmt == "json":
+        emit_json({**summary.to_dict(), "reconciliation": summary.reconciliation})
+        return
+    click.echo(_export_text(summary))
+
+
+def _export_text(summary: Any) -> str:
+    rec = summary.reconciliation
+    rows = []
+    for key in ("nodes", "revisions", "comments", "terms", "vocabularies", "files", "authors"):
+        entry = rec.get(key) or {}
+        source = entry.get("source", entry.get("source_rows"))
+        rows.append(
+            (key, source, entry.get("exported"), "yes" if entry.get("reconciled") else "NO")
+        )
+    for key in ("node", "term"):
+        entry = rec.get("aliases", {}).get(key, {})
+        rows.append(
+            (
+                f"{key} aliases",
+                entry.get("source"),
+                entry.get("exported"),
+                "yes" if entry.get("reconciled") else "NO",
+            )
+        )
+    lines = [
+        f"Run {summary.run_id}{' (resumed)' if summary.resumed else ''}: {summary.batches}"
+        f" batches, {summary.nodes_read} nodes read in {summary.seconds:.1f}s"
+        f" ({summary.nodes_per_second:.0f}/s)",
+        "added: " + (", ".join(f"{n} {k}" for k, n in summary.added.items()) or "nothing"),
+        "updated: " + (", ".join(f"{n} {k}" for k, n in summary.updated.items()) or "nothing"),
+        "unchanged: " + (", ".join(f"{n} {k}" for k, n in summary.unchanged.items()) or "nothing"),
+    ]
+    if summary.not_updated:
+        lines.append(
+            "changed but not updated (use --update): "
+            + ", ".join(f"{n} {k}" for k, n in summary.not_updated.items())
+        )
+    lines += [
+        "",
+        "Reconciliation:",
+        render_table(["what", "source", "exported", "reconciled"], rows),
+    ]
+    for item in rec.get("nodes", {}).get("not_exported", []):
+        lines.append(f"  nodes not exported ({item['reason']}): {item['count']} [{item['ids']}]")
+    for item in rec.get("terms", {}).get("not_exported", []):
+        lines.append(f"  term {item['tid']} not exported: {item['reason']}")
+    for item in rec.get("failed", []):
+        lines.append(f"  FAILED {item['kind']} {item['id']}: {item['reason']}")
+    skipped = rec.get("skipped", [])
+    if skipped:
+        lines.append(
+            f"  {len(skipped)} skipped item(s), reasons in {summary.out_dir}/reconciliation.json"
+        )
+    lines.append(
+        "all counts reconcile" if rec.get("reconciled") else "COUNTS DO NOT RECONCILE (see above)"
+    )
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@FORMAT
+def status(out_dir: Path, fmt: str) -> None:
+    """Runs, batches, per-type counts, failures and highwater of an export directory."""
+    report = api.status(out_dir)
+    if fmt == "json":
+        emit_json(report.to_dict())
+        return
+    lines = [
+        f"Export directory: {out_dir} (target {report.writer or '?'})",
+        "",
+        "Runs:",
+        render_table(
+            ["run", "status", "highwater", "message"],
+            [(r["run"], r["status"], r["highwater"], r["message"] or "") for r in report.runs],
+        ),
+        "",
+        "Batches: " + (", ".join(f"{n} {s}" for s, n in sorted(report.batches.items())) or "none"),
+        "Items: " + (", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "none"),
+        "Nodes by type: "
+        + (", ".join(f"{n} {t}" for t, n in sorted(report.nodes_by_type.items())) or "none"),
+        f"Highwater (node.changed): {report.highwater if report.highwater is not None else '-'}",
+    ]
+    for b in report.failed_batches:
+        lines.append(f"FAILED batch {b['batch']} ({b['phase']}): {b['message']}")
+    for f in report.failures:
+        lines.append(f"FAILED {f['kind']} {f['id']}: {f['reason']}")
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--batch", type=int, help="Remove what this batch wrote.")
+@click.option("--all", "all_batches", is_flag=True, help="Remove everything every batch wrote.")
+def rollback(out_dir: Path, batch: int | None, all_batches: bool) -> None:
+    """Remove exactly the items one batch (or all batches) of an export wrote."""
+    summary = api.rollback(out_dir, batch=batch, all=all_batches)
+    removed = ", ".join(f"{n} {k}" for k, n in sorted(summary.removed.items())) or "nothing"
+    click.echo(f"Rolled back batch(es) {','.join(map(str, summary.batches))}: removed {removed}")
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import audit_fixtures
+
+broken_report = audit_fixtures.broken_report
+clean_report = audit_fixtures.clean_report
+
 
 def test_exactly_the_seventeen_notice_urls(broken_report, ground_truth):
     expected = {

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import audit_fixtures
 import pytest
 
 from migrate.links import is_system_path, node_id_of, parse_internal_path, term_id_of
+
+broken_report = audit_fixtures.broken_report
+clean_report = audit_fixtures.clean_report
 
 HOST = ["www.example.edu.vn"]
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import audit_fixtures
+
 from migrate.audit import AuditReport
+
+broken_report = audit_fixtures.broken_report
+clean_report = audit_fixtures.clean_report
 
 
 def _entities(report: AuditReport, check_id: str, **match: Any) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Audits of the real fixtures, run once per session and shared by the audit tests."""
+"""Audits of the real fixtures, shared by the audit tests (imported, not a conftest: the
+root conftest must stay importable as ``conftest`` for ``url_of``)."""
 
 from __future__ import annotations
 
