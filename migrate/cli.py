@@ -240,7 +240,14 @@ def inspect(spec: SourceSpec, fmt: str) -> None:
     help="The site's own host name(s) (old and new), for absolute links in bodies."
     " Default: any host.",
 )
-@click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
+@click.option(
+    "--list-checks",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _list_checks(ctx) if value else None,
+    help="List the check ids and exit.",
+)
 @click.pass_context
 def audit(
     ctx: click.Context,
@@ -251,21 +258,16 @@ def audit(
     fail_on: str,
     base_url: str | None,
     site_hosts: tuple[str, ...],
-    list_checks: bool,
 ) -> None:
     """Read-only audit: what is broken, why, where visitors hit it, what a repair would do.
 
     Safe on production: it only SELECTs, inside one read-only snapshot.
     """
-    from migrate.audit import available_checks, select_checks
+    from migrate.audit import select_checks
     from migrate.progress import progress_for
     from migrate.report.html import write_html
     from migrate.report.jsonout import write_json
 
-    if list_checks:
-        rows = [(c.id, c.severity.value, c.title) for c in available_checks()]
-        click.echo(render_table(["check", "severity", "title"], rows))
-        return
     selection = checks or ("*",)
     select_checks(selection)
     with progress_for("Auditing") as progress:
@@ -284,6 +286,14 @@ def audit(
         click.echo(f"Audit report written to {output}", err=True)
     if report.fails(fail_on):
         ctx.exit(1)
+
+
+def _list_checks(ctx: click.Context) -> None:
+    from migrate.audit import available_checks
+
+    rows = [(c.id, c.severity.value, c.title) for c in available_checks()]
+    click.echo(render_table(["check", "severity", "title"], rows))
+    ctx.exit(0)
 
 
 @contextmanager
