@@ -25,6 +25,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,6 +95,17 @@ def parse_ids(text: str) -> tuple[tuple[int, int], ...]:
             raise BadInput(f"--ids: {part!r} is not a valid range")
         ranges.append((first, last))
     return tuple(ranges)
+
+
+def parse_date(text: str) -> int:
+    """``2015-06-01`` or an ISO date-time (UTC unless it says otherwise) → Unix time."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"--since: {text!r} is not a date like 2015-06-01") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
 
 
 def id_ranges(ids: Iterable[int]) -> str:
