@@ -683,6 +683,7 @@ _DROP_WITH_CONTENT = frozenset({"xml", "meta", "link", "title", "head"})
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "background", "data", "poster"})
 _URL_NOISE = re.compile(r"[\x00-\x20]+")
 _CONDITIONAL = re.compile(rb"<!--\[if", re.I)
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _REVEALED = re.compile(rb"<!\[(?:end)?if[^\]]*\]>", re.I)
 
 
@@ -928,9 +929,9 @@ def clean_body(
             problems.append(f"filter {flt.module}/{name} is not supported and was not applied")
 
     raw = _as_bytes(data)
-    comments = raw.count(b"<!--")
-    if comments:
+    if b"<!--" in raw:
         conditional = len(_CONDITIONAL.findall(raw))
+        raw, comments = _COMMENT.subn(b"", raw)
         stats.add("conditional_comments_removed", conditional)
         stats.add("comments_removed", comments - conditional)
     if b"<![" in raw:
