@@ -1,0 +1,476 @@
+"""``--to hugo``: a Hugo site of page bundles, one per node, with every old URL kept alive.
+
+Layout of the output directory::
+
+    hugo.toml                         taxonomies (one per vocabulary), markup settings
+    layouts/_default/{single,list}.html   minimal templates so the site builds as is
+    content/<section>/<slug>/index.md     a node: TOML front matter + cleaned body + its images
+    content/<taxonomy>/<slug>/_index.md   a term page: title, description, old term URLs
+    static/files/<path>               the site's public files (body links point here)
+    static/<old path>/index.html      redirect pages for the redirect module's rows
+
+Front matter ``aliases`` lists every old Drupal path of a node or term
+(``/node/12``, ``/taxonomy/term/3`` and each URL alias), so ``hugo`` writes a
+redirect page for each. Taxonomy values are the terms' ASCII slugs, so term
+URLs have no diacritics; the Vietnamese names are the term pages' titles.
+Bodies are HTML (``markup = "html"``) unless ``markdown`` is set in the options.
+
+The writer's state (which bundle belongs to which node, which alias is taken)
+lives in ``.hugo-state/``; a batch first records the paths it is about to
+write, so a batch interrupted by a kill is removed exactly by ``discard_batch``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote
+
+import tomli_w
+
+from migrate.errors import StateError
+from migrate.export import ItemRef, WriterOptions, register_writer
+from migrate.export.clean import slugify_vi
+from migrate.export.media import (
+    MediaResult,
+    copy_file,
+    public_relative_path,
+    reconciliation_csv,
+    summarize,
+    write_durably,
+)
+from migrate.export.records import (
+    AuthorRecord,
+    FileRecord,
+    NodeRecord,
+    Record,
+    RedirectRecord,
+    TermRecord,
+    VocabularyRecord,
+)
+
+STATE_DIR = ".hugo-state"
+FILES_URL = "/files/"
+_IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")(/files/[^"?#]+)(")', re.I)
+
+SINGLE_LAYOUT = """<!DOCTYPE html>
+<html lang="{{ .Site.LanguageCode }}">
+<head><meta charset="utf-8"><title>{{ .Title }}</title></head>
+<body>
+<h1>{{ .Title }}</h1>
+{{ .Content }}
+</body>
+</html>
+"""
+
+LIST_LAYOUT = """<!DOCTYPE html>
+<html lang="{{ .Site.LanguageCode }}">
+<head><meta charset="utf-8"><title>{{ .Title }}</title></head>
+<body>
+<h1>{{ .Title }}</h1>
+{{ .Content }}
+<ul>
+{{ range .Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a></li>
+{{ end }}</ul>
+</body>
+</html>
+"""
+
+REDIRECT_PAGE = """<!DOCTYPE html>
+<html><head><title>{url}</title><link rel="canonical" href="{url}">
+<meta name="robots" content="noindex"><meta charset="utf-8">
+<meta http-equiv="refresh" content="0; url={url}"></head></html>
+"""
+
+
+def section_of(node_type: str) -> str:
+    """The content section of a node type: ASCII, hyphenated."""
+    return slugify_vi(node_type) or "content"
+
+
+def taxonomy_of(vocabulary: str) -> str:
+    """The Hugo taxonomy (plural, used in URLs and front matter) of a vocabulary."""
+    return slugify_vi(vocabulary) or "terms"
+
+
+class HugoUrls:
+    """``/<section>/<slug>/`` pages, ``/<taxonomy>/<slug>/`` terms, ``/files/<path>`` files."""
+
+    def node_url(self, node_type: str, slug: str, nid: int) -> str:
+        return f"/{section_of(node_type)}/{slug}/"
+
+    def term_url(self, vocabulary: str, slug: str, tid: int) -> str:
+        return f"/{taxonomy_of(vocabulary)}/{slug}/"
+
+    def file_url(self, relative_path: str) -> str:
+        return FILES_URL + quote(relative_path)
+
+
+def front_matter(data: Mapping[str, Any]) -> str:
+    """TOML front matter between ``+++`` lines (tomli-w quotes every string safely)."""
+    return "+++\n" + tomli_w.dumps(dict(data)) + "+++\n"
+
+
+def _when(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _safe_dir(path: str, fallback: str) -> str:
+    """A URL path as a content folder: ASCII segments, nothing that climbs out."""
+    parts = [slugify_vi(p) for p in PurePosixPath(path.strip("/") or fallback).parts]
+    return "/".join(p or "x" for p in parts)
+
+
+def _old_paths(primary: str, aliases: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for path in (primary, *aliases):
+        p = "/" + path.strip("/")
+        if p != "/" and p not in out:
+            out.append(p)
+    return out
+
+
+@register_writer("hugo")
+class HugoWriter:
+    """A buildable Hugo site in ``out_dir``."""
+
+    def __init__(self) -> None:
+        self.urls = HugoUrls()
+        self.out_dir = Path()
+        self.options = WriterOptions()
+        self.markdown = False
+        self.state: dict[str, dict[str, Any]] = {}
+        self._written_now: set[str] = set()
+
+    # ------------------------------------------------------------------ contract
+
+    def begin(self, out_dir: Path, options: WriterOptions) -> None:
+        self.out_dir = out_dir
+        self.options = options
+        self.markdown = bool((options.extra or {}).get("markdown"))
+        (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        self._load_state()
+        self._write_site_files()
+
+    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
+        planned = [self._target_of(r) for r in records]
+        write_durably(self._pending(batch_no), json.dumps(planned, ensure_ascii=False))
+        self._batch: dict[str, Any] = {
+            s: {} for s in ("vocabularies", "terms", "authors", "files", "pages", "aliases")
+        }
+        self._batch.update(problems=[], media=[])
+        refs: list[ItemRef] = []
+        self._written_now = set(planned)
+        for record, target in zip(records, planned, strict=True):
+            if isinstance(record, VocabularyRecord):
+                self._vocabulary(record, target)
+            elif isinstance(record, TermRecord):
+                self._term(record, target)
+            elif isinstance(record, AuthorRecord):
+                self._put("authors", record.key, {"name": record.display_name or record.name})
+            elif isinstance(record, FileRecord):
+                self._file(record)
+            elif isinstance(record, NodeRecord):
+                self._node(record, target)
+            elif isinstance(record, RedirectRecord):
+                self._redirect(record, target)
+            refs.append(ItemRef(record.KIND, record.key, target))
+        write_durably(self._state_path(batch_no), json.dumps(self._batch, ensure_ascii=False))
+        self._pending(batch_no).unlink()
+        return refs
+
+    def remove(self, items: Sequence[ItemRef]) -> None:
+        for ref in items:
+            # An updated item rewritten in place by the batch just written stays.
+            if ref.target not in self._written_now:
+                self._delete(ref.target)
+
+    def discard_batch(self, batch_no: int) -> None:
+        pending = self._pending(batch_no)
+        for path in [pending, self._state_path(batch_no)]:
+            if path.is_file():
+                for target in json.loads(path.read_text(encoding="utf-8")) or []:
+                    if isinstance(target, str):
+                        self._delete(target)
+        pending.unlink(missing_ok=True)
+        self._state_path(batch_no).unlink(missing_ok=True)
+        self._load_state()
+
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        self._write_site_files()
+        results = [MediaResult(**m) for m in self.state.get("media_list", {}).values()]
+        if results:
+            write_durably(self.out_dir / "media-report.csv", reconciliation_csv(results))
+        manifest = {
+            "pages": len(self.state["pages"]),
+            "terms": len(self.state["terms"]),
+            "aliases": len(self.state["aliases"]),
+            "media": summarize(results),
+            "problems": self.state.get("problem_list", {}).get("all", []),
+            "run": dict(summary),
+        }
+        write_durably(
+            self.out_dir / "hugo-manifest.json",
+            json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+        )
+
+    # ------------------------------------------------------------------ state
+
+    def _pending(self, batch_no: int) -> Path:
+        return self.out_dir / STATE_DIR / f"batch-{batch_no:05d}.pending"
+
+    def _state_path(self, batch_no: int) -> Path:
+        return self.out_dir / STATE_DIR / f"batch-{batch_no:05d}.json"
+
+    def _load_state(self) -> None:
+        sections = ("vocabularies", "terms", "authors", "files", "pages", "aliases")
+        self.state = {s: {} for s in sections}
+        problems: list[Any] = []
+        media: dict[str, Any] = {}
+        for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StateError(f"{path}: unreadable Hugo writer state ({exc})") from None
+            for s in sections:
+                self.state[s].update(data.get(s, {}))
+            problems.extend(data.get("problems", []))
+            media.update({str(m["fid"]): m for m in data.get("media", [])})
+        self.state["problem_list"] = {"all": problems}
+        self.state["media_list"] = media
+
+    def _put(self, section: str, key: str, value: Any) -> None:
+        self._batch[section][key] = value
+        self.state[section][key] = value
+
+    def _problem(self, kind: str, key: str, detail: str) -> None:
+        entry = {"kind": kind, "id": key, "detail": detail}
+        self._batch["problems"].append(entry)
+        self.state["problem_list"]["all"].append(entry)
+
+    def _delete(self, target: str) -> None:
+        path = self.out_dir / target
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.is_file():
+            path.unlink()
+
+    # ------------------------------------------------------------------ targets
+
+    def _target_of(self, record: Record) -> str:
+        """The output path of a record, decided before anything is written."""
+        if isinstance(record, VocabularyRecord):
+            return f"content/{taxonomy_of(record.target or record.machine_name)}/_index.md"
+        if isinstance(record, TermRecord):
+            return "content/" + _safe_dir(record.path, f"{taxonomy_of(record.vocabulary)}/x")
+        if isinstance(record, NodeRecord):
+            return self._bundle_dir(record)
+        if isinstance(record, FileRecord):
+            rel = public_relative_path(record.uri)
+            return f"static/files/{rel}" if rel else f"{STATE_DIR}/file-{record.fid}"
+        if isinstance(record, RedirectRecord):
+            return f"static/{self._static_path(record.source)}/index.html"
+        return f"{STATE_DIR}/{record.KIND}-{record.key}"
+
+    def _bundle_dir(self, n: NodeRecord) -> str:
+        wanted = _safe_dir(n.path, f"{section_of(n.target_type)}/{n.slug}")
+        owners = {v["dir"]: k for k, v in self.state["pages"].items()}
+        if owners.get(f"content/{wanted}", n.key) != n.key:
+            wanted = f"{wanted}-{n.nid}"
+        return f"content/{wanted}"
+
+    @staticmethod
+    def _static_path(source: str) -> str:
+        parts = [p for p in PurePosixPath(unquote(source.split("?", 1)[0])).parts if p != "/"]
+        return "/".join(p for p in parts if p not in ("..", ".")) or "index"
+
+    # ------------------------------------------------------------------ records
+
+    def _vocabulary(self, v: VocabularyRecord, target: str) -> None:
+        self._put(
+            "vocabularies",
+            v.machine_name,
+            {"name": v.name, "taxonomy": PurePosixPath(target).parts[1]},
+        )
+        body = front_matter({"title": v.name, "drupal_vid": v.vid})
+        write_durably(self.out_dir / target, body + (v.description or ""))
+
+    def _claim_aliases(self, owner: str, own_url: str, paths: list[str]) -> list[str]:
+        """Old paths this page may take: each to one page only, never over a page's URL.
+
+        An old path that already is this page's URL needs no alias (Hugo would
+        otherwise write a page redirecting to itself).
+        """
+        urls = {"/" + v["dir"].removeprefix("content/") for v in self.state["pages"].values()}
+        urls.update(f"/{t['taxonomy']}/{t['slug']}" for t in self.state["terms"].values())
+        own = "/" + own_url.strip("/")
+        kept: list[str] = []
+        for p in paths:
+            if p == own:
+                continue
+            holder = self.state["aliases"].get(p)
+            if holder not in (None, owner) or p in urls:
+                self._problem("alias", p, f"{p} already answers for {holder or 'a page'}")
+                continue
+            self._put("aliases", p, owner)
+            kept.append(p)
+        return kept
+
+    def _term(self, t: TermRecord, target: str) -> None:
+        parts = PurePosixPath(target).parts
+        self._put("terms", t.key, {"taxonomy": parts[1], "slug": parts[-1], "name": t.name})
+        aliases = self._claim_aliases(
+            f"term:{t.tid}",
+            target.removeprefix("content"),
+            _old_paths(f"taxonomy/term/{t.tid}", t.aliases),
+        )
+        data: dict[str, Any] = {"title": t.name, "slug": parts[-1], "drupal_tid": t.tid}
+        if aliases:
+            data["aliases"] = aliases
+        write_durably(self.out_dir / target / "_index.md", front_matter(data) + t.description)
+
+    def _file(self, f: FileRecord) -> None:
+        result = copy_file(
+            f.fid, f.uri, f.size, self.options.files_dir, self.out_dir / "static/files"
+        )
+        entry = {
+            "fid": result.fid,
+            "uri": result.uri,
+            "status": result.status,
+            "dest": result.dest,
+            "size": result.size,
+            "sha256": result.sha256,
+            "detail": result.detail,
+        }
+        self._batch["media"].append(entry)
+        self.state["media_list"][str(f.fid)] = entry
+        self._put("files", f.key, {"rel": public_relative_path(f.uri), "ok": result.ok})
+        if not result.ok:
+            self._problem("file", f.key, f"{f.uri}: {result.status} {result.detail}".strip())
+
+    def _node(self, n: NodeRecord, target: str) -> None:
+        bundle = self.out_dir / target
+        old = self.state["pages"].get(n.key)
+        if old and old["dir"] != target:
+            self._delete(old["dir"])
+        if bundle.exists():
+            shutil.rmtree(bundle)
+        bundle.mkdir(parents=True)
+        self._put("pages", n.key, {"dir": target})
+        body = n.body.value if n.body else ""
+        body, images = self._bundle_images(n, body, bundle)
+        aliases = self._claim_aliases(
+            f"node:{n.nid}", target.removeprefix("content"), _old_paths(f"node/{n.nid}", n.aliases)
+        )
+        slug = PurePosixPath(target).name
+        data: dict[str, Any] = {
+            "title": n.title,
+            "date": _when(n.created),
+            "lastmod": _when(max(n.changed, n.created)),
+            "draft": not n.status,
+            "slug": slug,
+        }
+        if aliases:
+            data["aliases"] = aliases
+        author = self.state["authors"].get(str(n.author))
+        if author:
+            data["author"] = author["name"]
+        for ref in n.terms:
+            if str(ref.tid) not in self.state["terms"]:
+                self._problem("node", n.key, f"term {ref.tid} ({ref.name}) is not exported")
+                continue
+            term = self.state["terms"][str(ref.tid)]
+            values = data.setdefault(term["taxonomy"], [])
+            if term["slug"] not in values:
+                values.append(term["slug"])
+        if images:
+            data["images"] = images
+        if n.body and n.body.summary:
+            data["summary"] = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
+        data["drupal_nid"] = n.nid
+        data["drupal_type"] = n.type
+        if self.markdown:
+            from markdownify import markdownify
+
+            text = markdownify(body, heading_style="ATX")
+        else:
+            data["markup"] = "html"
+            text = body
+        write_durably(bundle / "index.md", front_matter(data) + "\n" + text.strip() + "\n")
+
+    def _bundle_images(self, n: NodeRecord, body: str, bundle: Path) -> tuple[str, list[str]]:
+        """Copy a node's images into its bundle and point the body at the copies."""
+        files_dir = self.options.files_dir
+        taken: dict[str, str] = {}
+
+        def bring(rel: str) -> str | None:
+            if rel in taken:
+                return taken[rel]
+            src = files_dir / rel if files_dir else None
+            if src is None or not src.is_file():
+                self._problem("node", n.key, f"image {rel} not found; left at {FILES_URL}{rel}")
+                return None
+            name = PurePosixPath(rel).name
+            stem, dot, ext = name.rpartition(".")
+            n_try = 2
+            while name in taken.values():
+                name = f"{stem}-{n_try}{dot}{ext}" if dot else f"{name}-{n_try}"
+                n_try += 1
+            copied = copy_file(0, "public://" + rel, None, files_dir, bundle / "_tmp")
+            if not copied.ok:
+                return None
+            (bundle / "_tmp" / rel).replace(bundle / name)
+            shutil.rmtree(bundle / "_tmp")
+            taken[rel] = name
+            return name
+
+        def swap(m: re.Match[str]) -> str:
+            rel = unquote(m.group(2)[len(FILES_URL) :])
+            local = bring(rel)
+            return m.group(1) + quote(local) + m.group(3) if local else m.group(0)
+
+        body = _IMG_SRC.sub(swap, body)
+        images: list[str] = []
+        for ref in sorted(n.files, key=lambda f: (f.field != "field_image", f.field, f.delta)):
+            rel = public_relative_path(ref.uri or "")
+            if rel and (ref.mime or "").startswith("image/"):
+                local = bring(rel)
+                if local and local not in images:
+                    images.append(local)
+        return body, images
+
+    def _redirect(self, r: RedirectRecord, target: str) -> None:
+        if "?" in r.source:
+            return
+        path = "/" + self._static_path(r.source)
+        owner = f"redirect:{r.source}"
+        if path in self.state["aliases"] or not self._claim_aliases(owner, "", [path]):
+            return
+        url = html.escape(r.target, quote=True)
+        write_durably(self.out_dir / target, REDIRECT_PAGE.format(url=url))
+
+    # ------------------------------------------------------------------ site
+
+    def _write_site_files(self) -> None:
+        plurals = {v["taxonomy"] for v in self.state.get("vocabularies", {}).values()}
+        plurals.update(t["taxonomy"] for t in self.state.get("terms", {}).values())
+        taxonomies = {p.replace("-", "_"): p for p in sorted(plurals)}
+        config: dict[str, Any] = {
+            "baseURL": (self.options.base_url or "/").rstrip("/") + "/",
+            "languageCode": "vi",
+            "title": str((self.options.extra or {}).get("site_name") or "Drupal export"),
+            "disableKinds": ["RSS"],
+            "taxonomies": taxonomies,
+            "markup": {"goldmark": {"renderer": {"unsafe": True}}},
+        }
+        write_durably(self.out_dir / "hugo.toml", tomli_w.dumps(config))
+        for name, text in (("single.html", SINGLE_LAYOUT), ("list.html", LIST_LAYOUT)):
+            path = self.out_dir / "layouts" / "_default" / name
+            if not path.exists():
+                write_durably(path, text)

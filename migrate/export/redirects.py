@@ -1,0 +1,290 @@
+"""``drupal-migrate redirects``: every old URL of the site → its new URL, for nginx, Apache or CSV.
+
+Old URLs are the Drupal system paths (``node/N``, ``taxonomy/term/N``), every
+URL alias, the ``?q=`` spellings of all of those (``/?q=node/5``,
+``/index.php?q=node/5``, what sites without clean URLs linked to), the rows of
+the redirect module, and the aliases of deleted terms that a repair remapped to
+another term. New URLs are the ones an export assigned (its state store).
+
+The map never sends a browser twice: a target that is itself an old URL is
+followed to its end (no chains), a cycle is dropped and reported (no loops),
+and an old URL that already is its new URL is left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from migrate.errors import BadInput, StateError
+
+FORMATS = ("nginx", "apache", "csv")
+_NODE = re.compile(r"node/(\d+)")
+_TERM = re.compile(r"taxonomy/term/(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """One old URL (a path, no leading slash, maybe ``?q=...``) and where it goes now."""
+
+    source: str
+    target: str
+    kind: str
+    entity: str = ""
+    entity_id: int = 0
+
+
+@dataclass
+class RedirectMap:
+    """The final, chain-free map and what had to be left out (with the reason)."""
+
+    redirects: list[Redirect] = field(default_factory=list)
+    dropped: list[tuple[Redirect, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, str]:
+        return {r.source: r.target for r in self.redirects}
+
+
+def normalize_path(path: str) -> str:
+    """An old path as the map keys it: no leading/trailing slash, decoded, NFC."""
+    return unicodedata.normalize("NFC", unquote(path.strip()).strip("/"))
+
+
+def _target_key(target: str) -> str | None:
+    """The old-path spelling of a target, to see whether it is itself redirected."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    key = normalize_path(parts.path)
+    return f"{key}?{parts.query}" if parts.query else key
+
+
+def query_forms(path: str) -> list[str]:
+    """The ``?q=`` spellings Drupal answered for a path without clean URLs."""
+    return [f"?q={path}", f"index.php?q={path}"]
+
+
+def build_redirect_map(
+    candidates: Iterable[Redirect], *, with_query_forms: bool = True
+) -> RedirectMap:
+    """Deduplicate, add ``?q=`` forms, collapse chains and drop loops and no-ops.
+
+    The first candidate for a source wins; a later one with another target is
+    reported as a conflict.
+    """
+    result = RedirectMap()
+    first: dict[str, Redirect] = {}
+    for cand in candidates:
+        forms = [normalize_path(cand.source)]
+        if with_query_forms and "?" not in cand.source:
+            forms += query_forms(forms[0])
+        for i, source in enumerate(forms):
+            kind = cand.kind if i == 0 else f"{cand.kind}_query"
+            red = Redirect(source, cand.target, kind, cand.entity, cand.entity_id)
+            held = first.get(source)
+            if held is None:
+                first[source] = red
+            elif held.target != red.target and i == 0:
+                result.dropped.append((red, f"conflict: {source} already goes to {held.target}"))
+    resolved: dict[str, str | None] = {}
+
+    def final(source: str) -> str | None:
+        """The end of the chain from ``source``; None when the chain loops."""
+        seen: list[str] = []
+        current = source
+        while True:
+            if current in resolved:
+                end = resolved[current]
+                break
+            if current in seen:
+                end = None
+                break
+            seen.append(current)
+            target = first[current].target
+            nxt = _target_key(target)
+            if nxt is None or nxt not in first or nxt == current:
+                end = target
+                break
+            current = nxt
+        for s in seen:
+            resolved[s] = end
+        return end
+
+    for source, red in first.items():
+        end = final(source)
+        if end is None:
+            result.dropped.append((red, "loop: the redirects from here come back here"))
+        elif _target_key(end) == source:
+            result.dropped.append((red, "no-op: the old URL is the new URL"))
+        else:
+            result.redirects.append(Redirect(source, end, red.kind, red.entity, red.entity_id))
+    return result
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def from_export(
+    out_dir: Path,
+    *,
+    term_map: Mapping[int, int] | None = None,
+    module_rows: Sequence[tuple[str, str]] = (),
+) -> tuple[list[Redirect], list[str]]:
+    """Candidates from an export directory's state store, plus redirect-module rows.
+
+    ``term_map``: deleted tid → the tid that replaced it (a repair's remap), so
+    the deleted term's old URLs go to the new term. ``module_rows``: (source,
+    redirect) rows of Drupal's redirect module, redirect being a path or a URL.
+    Returns the candidates and the old URLs that lead nowhere (reported).
+    """
+    state_file = out_dir / "state.sqlite"
+    if not state_file.is_file():
+        raise StateError(f"{out_dir} is not an export directory (no state.sqlite)")
+    try:
+        db = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True)
+        try:
+            nodes = dict(
+                db.execute(
+                    "SELECT i.num, s.path FROM items i JOIN slugs s ON s.kind = 'node'"
+                    " AND s.source_id = i.num WHERE i.kind = 'node' AND i.status != 'removed'"
+                ).fetchall()
+            )
+            terms = dict(
+                db.execute(
+                    "SELECT i.num, s.path FROM items i JOIN slugs s ON s.kind = 'term'"
+                    " AND s.source_id = i.num WHERE i.kind = 'term' AND i.status != 'removed'"
+                ).fetchall()
+            )
+            aliases = db.execute("SELECT alias, source FROM aliases ORDER BY alias").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StateError(f"{state_file}: cannot read export state ({exc})") from None
+    for old, new in (term_map or {}).items():
+        if new in terms and old not in terms:
+            terms[old] = terms[new]
+    unresolved: list[str] = []
+    out: list[Redirect] = []
+    for nid, path in sorted(nodes.items()):
+        out.append(Redirect(f"node/{nid}", path, "system_path", "node", int(nid)))
+    for tid, path in sorted(terms.items()):
+        out.append(Redirect(f"taxonomy/term/{tid}", path, "system_path", "term", int(tid)))
+
+    def resolve(internal: str) -> tuple[str, str, int] | None:
+        if m := _NODE.fullmatch(internal):
+            nid = int(m.group(1))
+            return (nodes[nid], "node", nid) if nid in nodes else None
+        if m := _TERM.fullmatch(internal):
+            tid = int(m.group(1))
+            return (terms[tid], "term", tid) if tid in terms else None
+        return None
+
+    alias_sources = {normalize_path(a): str(s) for a, s in aliases}
+    for alias, source in aliases:
+        found = resolve(str(source))
+        if found is None:
+            unresolved.append(f"/{alias} (alias of {source}): not in the export")
+        else:
+            out.append(Redirect(str(alias), found[0], "alias", found[1], found[2]))
+    for source, redirect in module_rows:
+        parts = urlsplit(redirect)
+        if parts.scheme or parts.netloc:
+            out.append(Redirect(source, redirect, "redirect_module"))
+            continue
+        internal = normalize_path(parts.path)
+        found = resolve(alias_sources.get(internal, internal))
+        if found is None:
+            unresolved.append(f"/{source} (redirect module → {redirect}): target not exported")
+        else:
+            out.append(Redirect(source, found[0], "redirect_module", found[1], found[2]))
+    return out, unresolved
+
+
+def redirect_module_rows(source: object) -> list[tuple[str, str]]:
+    """Enabled rows of the redirect module's table, when the site has one."""
+    from migrate.source.base import Source
+
+    if not isinstance(source, Source) or not source.has_table("redirect"):
+        return []
+    columns = set(source.columns("redirect"))
+    where = " WHERE status = 1" if "status" in columns else ""
+    return [
+        (str(src), str(dst))
+        for src, dst in source.rows(
+            f"SELECT source, redirect FROM {{redirect}}{where} ORDER BY rid"
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _request_uri(source: str) -> str:
+    """The old URL as a browser sends it (nginx's ``$request_uri``): percent-encoded UTF-8."""
+    path, sep, query = source.partition("?")
+    return "/" + quote(path, safe="/-._~") + (sep + quote(query, safe="=&/-._~") if sep else "")
+
+
+def _nginx_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_nginx(redirects: Sequence[Redirect]) -> str:
+    """A ``map`` for the http block; the server block returns 301 when it matches."""
+    lines = [
+        "# drupal-migrate redirects for nginx. Include this file in the http { } block, then",
+        "# in the server { } block add:",
+        "#     if ($drupal_redirect) { return 301 $drupal_redirect; }",
+        "map $request_uri $drupal_redirect {",
+        '    default "";',
+    ]
+    for r in redirects:
+        lines.append(f"    {_nginx_string(_request_uri(r.source))} {_nginx_string(r.target)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _apache_target(target: str) -> str:
+    return re.sub(r"([\s\\])", r"\\\1", target)
+
+
+def render_apache(redirects: Sequence[Redirect]) -> str:
+    """mod_rewrite rules that work in a vhost or in ``.htaccess``."""
+    lines = ["# drupal-migrate redirects for Apache (mod_rewrite)", "RewriteEngine On"]
+    for r in redirects:
+        path, sep, query = r.source.partition("?")
+        target = _apache_target(r.target)
+        if sep:
+            encoded = quote(query, safe="=&/-._~")
+            lines.append(f"RewriteCond %{{QUERY_STRING}} ^{re.escape(encoded)}$")
+            lines.append(f"RewriteRule ^/?{re.escape(path)}$ {target}? [R=301,L,NE]")
+        else:
+            lines.append(f"RewriteRule ^/?{re.escape(path)}$ {target} [R=301,L,NE]")
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(redirects: Sequence[Redirect]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["source", "target", "kind", "entity", "entity_id"])
+    for r in redirects:
+        writer.writerow(["/" + r.source, r.target, r.kind, r.entity, r.entity_id or ""])
+    return out.getvalue()
+
+
+def render(redirects: Sequence[Redirect], fmt: str) -> str:
+    """The map in one of ``FORMATS``."""
+    if fmt == "nginx":
+        return render_nginx(redirects)
+    if fmt == "apache":
+        return render_apache(redirects)
+    if fmt == "csv":
+        return render_csv(redirects)
+    raise BadInput(f"unknown redirect format {fmt!r} (known: {', '.join(FORMATS)})")

@@ -1,0 +1,875 @@
+"""``--to wxr``: WordPress eXtended RSS 1.2 for the WordPress Importer plugin.
+
+Every file this writer produces imports on its own and without any of the
+importer's silent repairs (see ``wxr_validate``):
+
+* each file declares every author and every term known so far, categories and
+  terms parents first (the importer looks a parent up by slug when it meets the
+  child), so items never use an undefined term and files can be imported one by
+  one; a term the importer already has is left alone, so repeating it is free;
+* slugs are ASCII (``slugify_vi``) and unique: post names across all items,
+  term slugs per taxonomy, author logins;
+* two items of one post type whose title and date ``post_exists()`` would take
+  for the same post (collation-insensitive title, same second) are told apart by
+  moving the later one's date forward one second at a time; each move is listed
+  in ``wxr-manifest.json`` under ``date_shifts`` and in the run summary;
+* every text goes into CDATA with ``]]>`` split across two sections, and
+  characters XML 1.0 forbids are dropped, so SimpleXML never falls back to the
+  lenient regex parser;
+* files hold at most ``max_items`` items (the importer loads a whole file in
+  memory), and each file is parsed back and validated before its batch counts
+  as done.
+
+Import into an empty site, files in name order: re-importing a file duplicates
+post meta and comments (the importer only skips posts it matched by title and
+date). Upload ``media/`` to ``wp-content/uploads/drupal/`` first: attachments
+are fetched from there (``--base-url`` + that path) and body links point there.
+
+The writer's own state (term slugs, authors, post names, date shifts) lives in
+``.wxr-state/batch-NNNNN.json`` next to the files, so a resumed run gives the
+same names and never writes an item twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from migrate.errors import BadInput, MigrateError, StateError
+from migrate.export import ItemRef, WriterOptions, register_writer
+from migrate.export.clean import SlugRegistry, slugify_vi
+from migrate.export.media import MediaResult, copy_file, reconciliation_csv, summarize
+from migrate.export.media import write_durably as _write_durably
+from migrate.export.records import (
+    AuthorRecord,
+    CommentRecord,
+    FileRecord,
+    NodeRecord,
+    Record,
+    RedirectRecord,
+    TermRecord,
+    VocabularyRecord,
+)
+from migrate.export.wxr_validate import check_file, check_set, read_wxr, title_date_key
+
+DEFAULT_MAX_ITEMS = 500
+ATTACHMENT_ID_OFFSET = 1_000_000
+"""Attachment post ids are this plus the fid, so they never meet a nid."""
+DEFAULT_POST_TYPES = {"article": "post", "page": "page"}
+STATE_DIR = ".wxr-state"
+MANIFEST = "wxr-manifest.json"
+_FILE = re.compile(r"^wxr-(\d{5})-(\d{2})\.xml$")
+_XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_LOGIN_BAD = re.compile(r"[^a-z0-9_.@-]+")
+_WP_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+def cdata(text: str) -> str:
+    """``text`` as CDATA that survives any content: ``]]>`` is split over two sections."""
+    clean = _XML_BAD.sub("", text)
+    return "<![CDATA[" + clean.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def esc(text: str) -> str:
+    """Escaped XML character data (also safe inside double-quoted attributes)."""
+    clean = _XML_BAD.sub("", text)
+    return (
+        clean.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def taxonomy_of(target: str, machine_name: str, hierarchy: int) -> str:
+    """The WordPress taxonomy of a vocabulary.
+
+    A mapping file's choice wins; unmapped, a hierarchical vocabulary becomes
+    ``category``, one called ``tags`` becomes ``post_tag``, any other keeps its
+    machine name as a custom taxonomy (register it before importing).
+    """
+    if target and target != machine_name:
+        return target
+    if hierarchy > 0:
+        return "category"
+    if machine_name == "tags":
+        return "post_tag"
+    return machine_name
+
+
+class WxrUrls:
+    """WordPress addresses with the ``/%postname%/`` permalink structure."""
+
+    _TERM_BASES: Mapping[str, str] = {"category": "category", "post_tag": "tag", "tags": "tag"}
+
+    def node_url(self, node_type: str, slug: str, nid: int) -> str:
+        return f"/{slug}/"
+
+    def term_url(self, vocabulary: str, slug: str, tid: int) -> str:
+        return f"/{self._TERM_BASES.get(vocabulary, vocabulary)}/{slug}/"
+
+    def file_url(self, relative_path: str) -> str:
+        return "/wp-content/uploads/drupal/" + quote(relative_path)
+
+
+@dataclass
+class _State:
+    """What earlier batches decided, rebuilt from ``.wxr-state`` on every begin/discard."""
+
+    vocabularies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    terms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    authors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    posts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    date_shifts: list[dict[str, Any]] = field(default_factory=list)
+    renames: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    media: list[dict[str, Any]] = field(default_factory=list)
+
+    SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments")
+    LISTS = ("date_shifts", "renames", "problems", "media")
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        for name in self.SECTIONS:
+            getattr(self, name).update(data.get(name, {}))
+        for name in self.LISTS:
+            getattr(self, name).extend(data.get(name, []))
+
+
+@register_writer("wxr")
+class WxrWriter:
+    """WordPress WXR 1.2 files in ``out_dir``, split at ``max_items`` items per file."""
+
+    def __init__(self) -> None:
+        self.urls = WxrUrls()
+        self.out_dir = Path()
+        self.options = WriterOptions()
+        self.base_url = "http://localhost"
+        self.max_items = DEFAULT_MAX_ITEMS
+        self.tz: ZoneInfo = ZoneInfo("UTC")
+        self.post_types: dict[str, str] = dict(DEFAULT_POST_TYPES)
+        self.unpublished = "draft"
+        self.state = _State()
+
+    # ------------------------------------------------------------------ contract
+
+    def begin(self, out_dir: Path, options: WriterOptions) -> None:
+        self.out_dir = out_dir
+        self.options = options
+        extra = dict(options.extra or {})
+        self.base_url = (options.base_url or "http://localhost").rstrip("/")
+        self.max_items = int(extra.get("max_items") or DEFAULT_MAX_ITEMS)
+        if self.max_items < 1:
+            raise BadInput("--max-items must be at least 1")
+        try:
+            self.tz = ZoneInfo(str(extra.get("timezone") or "UTC"))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise BadInput(f"unknown time zone {extra.get('timezone')!r}") from exc
+        self.post_types.update(extra.get("post_types") or {})
+        self.unpublished = str(extra.get("unpublished_status") or "draft")
+        if self.unpublished not in ("draft", "private", "pending"):
+            raise BadInput("unpublished status must be draft, private or pending")
+        (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        self._load_state()
+
+    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
+        batch = _Batch(batch_no, self.state)
+        refs: list[ItemRef] = []
+        items: list[tuple[str, str, str]] = []
+        for record in records:
+            if isinstance(record, VocabularyRecord):
+                self._vocabulary(record, batch)
+                refs.append(self._state_ref(record.KIND, record.key, batch_no))
+            elif isinstance(record, TermRecord):
+                self._term(record, batch)
+                refs.append(self._state_ref(record.KIND, record.key, batch_no))
+            elif isinstance(record, AuthorRecord):
+                self._author(record, batch)
+                refs.append(self._state_ref(record.KIND, record.key, batch_no))
+            elif isinstance(record, FileRecord):
+                xml = self._attachment(record, batch)
+                if xml is not None:
+                    items.append((record.KIND, record.key, xml))
+                else:
+                    refs.append(self._state_ref(record.KIND, record.key, batch_no))
+            elif isinstance(record, NodeRecord):
+                items.append((record.KIND, record.key, self._node(record, batch)))
+            elif isinstance(record, RedirectRecord):
+                refs.append(self._state_ref(record.KIND, record.key, batch_no))
+        refs.extend(self._write_files(batch_no, items))
+        _write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
+        return refs
+
+    def remove(self, items: Sequence[ItemRef]) -> None:
+        by_file: dict[str, set[str]] = {}
+        by_state: dict[str, set[tuple[str, str]]] = {}
+        for ref in items:
+            name, _, ident = ref.target.partition("#")
+            if name.startswith(STATE_DIR + "/"):
+                by_state.setdefault(name, set()).add((ref.kind, ref.source_id))
+            else:
+                by_file.setdefault(name, set()).add(ident)
+                m = _FILE.match(name)
+                if m:
+                    state_name = f"{STATE_DIR}/batch-{m.group(1)}.json"
+                    by_state.setdefault(state_name, set()).add((ref.kind, ref.source_id))
+        for name, post_ids in by_file.items():
+            self._drop_items(self.out_dir / name, post_ids)
+        for name, keys in by_state.items():
+            self._drop_state(self.out_dir / name, keys)
+        self._load_state()
+
+    def discard_batch(self, batch_no: int) -> None:
+        prefix = f"wxr-{batch_no:05d}-"
+        for path in self.out_dir.glob(f"{prefix}*.xml"):
+            path.unlink()
+        for path in self.out_dir.glob(f".{prefix}*.xml.tmp"):
+            path.unlink()
+        self._state_path(batch_no).unlink(missing_ok=True)
+        self._load_state()
+
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        files = self.files()
+        parsed = [read_wxr(p) for p in files]
+        issues = check_set(parsed)
+        if issues:
+            raise MigrateError(
+                "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
+            )
+        media = [MediaResult(**m) for m in self.state.media]
+        if media:
+            _write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
+        manifest = {
+            "wxr_version": "1.2",
+            "files": [p.name for p in files],
+            "items": sum(len(w.items) for w in parsed),
+            "authors": len(self.state.authors),
+            "terms": len(self.state.terms),
+            "date_shifts": self.state.date_shifts,
+            "renamed_slugs": self.state.renames,
+            "problems": self.state.problems,
+            "media": summarize(media),
+            "import": "into an empty WordPress site, files in name order; upload media/ to"
+            " wp-content/uploads/drupal/ first",
+            "run": dict(summary),
+        }
+        _write_durably(
+            self.out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        )
+
+    # ------------------------------------------------------------------ public helpers
+
+    def files(self) -> list[Path]:
+        """The WXR files written so far, in import order."""
+        return sorted(p for p in self.out_dir.glob("wxr-*.xml") if _FILE.match(p.name))
+
+    # ------------------------------------------------------------------ state
+
+    def _state_path(self, batch_no: int) -> Path:
+        return self.out_dir / STATE_DIR / f"batch-{batch_no:05d}.json"
+
+    def _state_ref(self, kind: str, key: str, batch_no: int) -> ItemRef:
+        return ItemRef(kind, key, f"{STATE_DIR}/batch-{batch_no:05d}.json#{kind}:{key}")
+
+    def _load_state(self) -> None:
+        self.state = _State()
+        for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
+            try:
+                self.state.merge(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                raise StateError(f"{path}: unreadable WXR writer state ({exc})") from None
+        self.slugs = SlugRegistry()
+        self.attachment_names: set[str] = set()
+        self.post_names: set[str] = set()
+        self.title_dates: set[tuple[str, str, str]] = set()
+        for term in self.state.terms.values():
+            self.slugs.reserve(f"term:{term['taxonomy']}", term["slug"])
+        for author in self.state.authors.values():
+            self.slugs.reserve("author", author["login"])
+        for post in [*self.state.posts.values(), *self.state.attachments.values()]:
+            self.slugs.reserve(f"post:{post['type']}", post["slug"])
+            names = self.attachment_names if post["type"] == "attachment" else self.post_names
+            names.add(post["slug"])
+            self.title_dates.add(title_date_key(post["type"], post["title"], post["date"]))
+
+    def _drop_items(self, path: Path, post_ids: set[str]) -> None:
+        if not path.is_file():
+            return
+        text = path.read_text(encoding="utf-8")
+        kept = [
+            chunk
+            for chunk in text.split("\t<item>")
+            if not any(f"<wp:post_id>{pid}</wp:post_id>" in chunk for pid in post_ids)
+            or chunk.startswith("<?xml")
+        ]
+        new = "\t<item>".join(kept)
+        if not new.rstrip().endswith("</rss>"):
+            new = new.rstrip() + "\n</channel>\n</rss>\n"
+        _write_durably(path, new)
+
+    def _drop_state(self, path: Path, keys: set[tuple[str, str]]) -> None:
+        if not path.is_file():
+            return
+        data = json.loads(path.read_text(encoding="utf-8"))
+        section = {
+            "vocabulary": "vocabularies",
+            "term": "terms",
+            "author": "authors",
+            "node": "posts",
+            "file": "attachments",
+        }
+        for kind, key in keys:
+            data.get(section.get(kind, ""), {}).pop(key, None)
+        _write_durably(path, json.dumps(data, ensure_ascii=False))
+
+    # ------------------------------------------------------------------ definitions
+
+    def _vocabulary(self, v: VocabularyRecord, batch: _Batch) -> None:
+        taxonomy = taxonomy_of(v.target, v.machine_name, v.hierarchy)
+        batch.put(
+            self.state,
+            "vocabularies",
+            v.machine_name,
+            {"name": v.name, "taxonomy": taxonomy, "vid": v.vid},
+        )
+
+    def _taxonomy(self, vocabulary: str) -> str:
+        known = self.state.vocabularies.get(vocabulary)
+        return str(known["taxonomy"]) if known else taxonomy_of("", vocabulary, 0)
+
+    def _term(self, t: TermRecord, batch: _Batch) -> None:
+        taxonomy = self._taxonomy(t.vocabulary)
+        old = self.state.terms.get(t.key)
+        if old and old["taxonomy"] == taxonomy:
+            slug = old["slug"]
+        else:
+            slug = self._claim_slug(f"term:{taxonomy}", t.slug, t.name, "term", t.key, batch)
+        parents = [p for p in t.parents if str(p) in self.state.terms or str(p) == t.key]
+        parent = next((p for p in parents if str(p) != t.key), None)
+        if len(t.parents) > 1:
+            batch.problem(
+                "term",
+                t.key,
+                f"term {t.name!r} has parents {list(t.parents)}; WordPress keeps one ({parent})",
+            )
+        elif t.parents and parent is None:
+            batch.problem("term", t.key, f"parent {t.parents[0]} of {t.name!r} was not exported")
+        batch.put(
+            self.state,
+            "terms",
+            t.key,
+            {
+                "taxonomy": taxonomy,
+                "slug": slug,
+                "name": t.name,
+                "description": t.description,
+                "parent": parent,
+                "weight": t.weight,
+            },
+        )
+
+    def _claim_slug(
+        self, scope: str, wanted: str, title: str, kind: str, key: str, batch: _Batch
+    ) -> str:
+        """The record's slug if it is clean and free in ``scope``, else a fresh unique one."""
+        base = slugify_vi(wanted.replace("/", "-")) if wanted else ""
+        if base and self.slugs.reserve(scope, base):
+            slug = base
+        else:
+            slug = self.slugs.claim(scope, title or wanted, fallback=f"{kind}-{key}")
+        if slug != wanted:
+            batch.note("renames", {"kind": kind, "id": key, "from": wanted, "to": slug})
+        return slug
+
+    def _post_name(
+        self, post_type: str, wanted: str, title: str, kind: str, key: str, batch: _Batch
+    ) -> str:
+        """A post_name WordPress keeps as is: unique in its post type and among attachments.
+
+        ``wp_unique_post_slug`` checks posts of the same type, and attachments against
+        every post, so attachment names are also kept away from all other names.
+        """
+        scope = f"post:{post_type}"
+        name = self._claim_slug(scope, wanted, title, kind, key, batch)
+        clash = self.attachment_names if post_type != "attachment" else self.post_names
+        while name in clash:
+            name = self._claim_slug(scope, f"{name}-{kind}", title, kind, key, batch)
+        (self.attachment_names if post_type == "attachment" else self.post_names).add(name)
+        return name
+
+    def _author(self, a: AuthorRecord, batch: _Batch) -> None:
+        old = self.state.authors.get(a.key)
+        login = old["login"] if old else self._login(a.name or f"user-{a.uid}", a.key, batch)
+        batch.put(
+            self.state,
+            "authors",
+            a.key,
+            {
+                "login": login,
+                "display_name": a.display_name or a.name,
+                "email": a.email if self.options.include_emails and a.email else "",
+            },
+        )
+
+    def _login(self, name: str, key: str, batch: _Batch) -> str:
+        """An ASCII login that WordPress's ``sanitize_user(strict)`` leaves unchanged."""
+        base = _LOGIN_BAD.sub("-", slugify_vi(name, 60).lower() or name.lower()).strip("-")
+        base = base or f"user-{key}"
+        login, n = base, 2
+        while not self.slugs.reserve("author", login):
+            login = f"{base}-{n}"
+            n += 1
+        return login
+
+    def _creator(self, uid: int, batch: _Batch) -> str:
+        """The login of a uid, declaring a stand-in author when the user was not exported."""
+        key = str(uid)
+        known = self.state.authors.get(key)
+        if known:
+            return str(known["login"])
+        name = "anonymous" if uid == 0 else f"drupal-user-{uid}"
+        if uid != 0:
+            batch.problem("author", key, f"user {uid} was not exported; declared as {name!r}")
+        login = self._login(name, key, batch)
+        batch.put(
+            self.state,
+            "authors",
+            key,
+            {"login": login, "display_name": "Anonymous" if uid == 0 else name, "email": ""},
+        )
+        return login
+
+    # ------------------------------------------------------------------ items
+
+    def _dates(self, timestamp: int, shift: int) -> tuple[str, str]:
+        moment = datetime.fromtimestamp(timestamp + shift, UTC)
+        return moment.astimezone(self.tz).strftime(_WP_DATE), moment.strftime(_WP_DATE)
+
+    def _unique_date(
+        self, post_type: str, title: str, timestamp: int, kind: str, key: str, batch: _Batch
+    ) -> int:
+        """Seconds to add to ``timestamp`` so no earlier item has this title and date."""
+        shift = 0
+        while title_date_key(post_type, title, self._dates(timestamp, shift)[0]) in (
+            self.title_dates
+        ):
+            shift += 1
+        self.title_dates.add(title_date_key(post_type, title, self._dates(timestamp, shift)[0]))
+        if shift:
+            batch.note(
+                "date_shifts",
+                {
+                    "kind": kind,
+                    "id": key,
+                    "title": title,
+                    "from": self._dates(timestamp, 0)[0],
+                    "to": self._dates(timestamp, shift)[0],
+                    "seconds": shift,
+                },
+            )
+        return shift
+
+    def _post_slot(
+        self,
+        section: str,
+        kind: str,
+        key: str,
+        post_type: str,
+        title: str,
+        slug: str,
+        ts: int,
+        batch: _Batch,
+    ) -> tuple[str, int]:
+        """A stable (post_name, date shift) for an item: reused when it was written before."""
+        old = getattr(self.state, section).get(key)
+        if old and old["title"] == title and old["type"] == post_type:
+            return str(old["slug"]), int(old["shift"])
+        name = self._post_name(post_type, slug, title, kind, key, batch)
+        shift = self._unique_date(post_type, title, ts, kind, key, batch)
+        date = self._dates(ts, shift)[0]
+        batch.put(
+            self.state,
+            section,
+            key,
+            {"slug": name, "shift": shift, "title": title, "type": post_type, "date": date},
+        )
+        return name, shift
+
+    def _attachment(self, f: FileRecord, batch: _Batch) -> str | None:
+        rel = f.relative_path
+        if f.uri.startswith("private://") or rel is None:
+            batch.problem("file", f.key, f"{f.uri}: not public, no attachment written")
+            batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, self.out_dir))
+            return None
+        batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, self.out_dir / "media"))
+        stem = f.filename.rsplit(".", 1)[0] if "." in f.filename else f.filename
+        name, shift = self._post_slot(
+            "attachments", "file", f.key, "attachment", f.filename, stem, f.timestamp, batch
+        )
+        url = self.base_url + self.urls.file_url(rel)
+        local, gmt = self._dates(f.timestamp, shift)
+        post_id = ATTACHMENT_ID_OFFSET + f.fid
+        creator = self._creator(f.uid, batch)
+        meta = [("_drupal_fid", str(f.fid)), ("_drupal_uri", f.uri)]
+        return _item_xml(
+            post_id=post_id,
+            title=f.filename,
+            link=url,
+            pub=self._pub(f.timestamp, shift),
+            creator=creator,
+            guid=url,
+            content="",
+            excerpt="",
+            date=(local, gmt),
+            modified=(local, gmt),
+            name=name,
+            status="inherit",
+            post_type="attachment",
+            sticky=0,
+            comment_status="closed",
+            extra=f"\t\t<wp:attachment_url>{cdata(url)}</wp:attachment_url>\n",
+            categories=[],
+            meta=meta,
+            comments="",
+        )
+
+    def _pub(self, timestamp: int, shift: int) -> str:
+        return format_datetime(datetime.fromtimestamp(timestamp + shift, UTC), usegmt=True)
+
+    def _node(self, n: NodeRecord, batch: _Batch) -> str:
+        post_type = self.post_types.get(n.target_type, n.target_type)
+        if n.target_type == n.type:
+            post_type = self.post_types.get(n.type, n.type)
+        name, shift = self._post_slot(
+            "posts", "node", n.key, post_type, n.title, n.slug, n.created, batch
+        )
+        categories: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for ref in n.terms:
+            term = self.state.terms.get(str(ref.tid))
+            if term is None:
+                batch.problem("node", n.key, f"term {ref.tid} ({ref.name}) is not exported")
+                continue
+            if (term["taxonomy"], term["slug"]) not in seen:
+                seen.add((term["taxonomy"], term["slug"]))
+                categories.append((term["taxonomy"], term["slug"], term["name"]))
+        meta = [("_drupal_nid", str(n.nid)), ("_drupal_path", f"node/{n.nid}")]
+        meta += [("_drupal_alias", alias) for alias in n.aliases]
+        thumb = self._thumbnail(n)
+        if thumb is not None:
+            meta.append(("_thumbnail_id", str(thumb)))
+        status = "publish" if n.status else self.unpublished
+        local, gmt = self._dates(n.created, shift)
+        changed = max(n.changed, n.created + shift)
+        body = n.body.value if n.body else ""
+        return _item_xml(
+            post_id=n.nid,
+            title=n.title,
+            link=self.base_url + self.urls.node_url(n.target_type, name, n.nid),
+            pub=self._pub(n.created, shift),
+            creator=self._creator(n.author, batch),
+            guid=f"{self.base_url}/node/{n.nid}",
+            content=body,
+            excerpt=n.body.summary if n.body else "",
+            date=(local, gmt),
+            modified=self._dates(changed, 0),
+            name=name,
+            status=status,
+            post_type=post_type,
+            sticky=n.sticky,
+            comment_status="open" if n.comments else "closed",
+            extra="",
+            categories=categories,
+            meta=meta,
+            comments=self._comments(n, batch),
+        )
+
+    def _thumbnail(self, n: NodeRecord) -> int | None:
+        images = [f for f in n.files if (f.mime or "").startswith("image/")]
+        images.sort(key=lambda f: (f.field != "field_image", f.field, f.delta))
+        for image in images:
+            if str(image.fid) in self.state.attachments:
+                return ATTACHMENT_ID_OFFSET + image.fid
+        return None
+
+    def _comments(self, n: NodeRecord, batch: _Batch) -> str:
+        ordered = sorted(n.comments, key=lambda c: (c.thread.rstrip("/"), c.cid))
+        cids = {c.cid for c in ordered}
+        earlier: set[int] = set()
+        parents_first = True
+        for c in ordered:
+            if c.pid and c.pid in cids and c.pid not in earlier:
+                parents_first = False
+            earlier.add(c.cid)
+        # The importer inserts comments in id order and maps a parent only once inserted.
+        ids = (
+            {c.cid: c.cid for c in ordered}
+            if parents_first and ordered == sorted(ordered, key=lambda c: c.cid)
+            else {c.cid: i for i, c in enumerate(ordered, 1)}
+        )
+        out: list[str] = []
+        for c in ordered:
+            parent = ids.get(c.pid, 0) if c.pid else 0
+            if c.pid and c.pid not in cids:
+                batch.problem("comment", str(c.cid), f"parent comment {c.pid} was not exported")
+            out.append(self._comment_xml(c, ids[c.cid], parent, batch))
+        return "".join(out)
+
+    def _comment_xml(self, c: CommentRecord, cid: int, parent: int, batch: _Batch) -> str:
+        local, gmt = self._dates(c.created, 0)
+        author = c.name or (self.state.authors.get(str(c.uid), {}).get("display_name") or "")
+        if c.uid:
+            self._creator(c.uid, batch)
+        body = c.body.value if c.body else ""
+        subject = (
+            "\t\t\t<wp:commentmeta>\n"
+            f"\t\t\t\t<wp:meta_key>{cdata('_drupal_subject')}</wp:meta_key>\n"
+            f"\t\t\t\t<wp:meta_value>{cdata(c.subject)}</wp:meta_value>\n"
+            "\t\t\t</wp:commentmeta>\n"
+            if c.subject
+            else ""
+        )
+        return (
+            "\t\t<wp:comment>\n"
+            f"\t\t\t<wp:comment_id>{cid}</wp:comment_id>\n"
+            f"\t\t\t<wp:comment_author>{cdata(author)}</wp:comment_author>\n"
+            "\t\t\t<wp:comment_author_email></wp:comment_author_email>\n"
+            "\t\t\t<wp:comment_author_url></wp:comment_author_url>\n"
+            "\t\t\t<wp:comment_author_IP></wp:comment_author_IP>\n"
+            f"\t\t\t<wp:comment_date>{cdata(local)}</wp:comment_date>\n"
+            f"\t\t\t<wp:comment_date_gmt>{cdata(gmt)}</wp:comment_date_gmt>\n"
+            f"\t\t\t<wp:comment_content>{cdata(body)}</wp:comment_content>\n"
+            f"\t\t\t<wp:comment_approved>{cdata('1' if c.status else '0')}</wp:comment_approved>\n"
+            f"\t\t\t<wp:comment_type>{cdata('comment')}</wp:comment_type>\n"
+            f"\t\t\t<wp:comment_parent>{parent}</wp:comment_parent>\n"
+            f"\t\t\t<wp:comment_user_id>{c.uid}</wp:comment_user_id>\n"
+            f"{subject}"
+            "\t\t</wp:comment>\n"
+        )
+
+    # ------------------------------------------------------------------ files
+
+    def _write_files(self, batch_no: int, items: list[tuple[str, str, str]]) -> list[ItemRef]:
+        refs: list[ItemRef] = []
+        if not items:
+            return refs
+        header = self._channel_header()
+        for part, start in enumerate(range(0, len(items), self.max_items), 1):
+            chunk = items[start : start + self.max_items]
+            name = f"wxr-{batch_no:05d}-{part:02d}.xml"
+            text = header + "".join(xml for _, _, xml in chunk) + "</channel>\n</rss>\n"
+            path = self.out_dir / name
+            tmp = self.out_dir / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            self._validate(tmp, name)
+            tmp.unlink()
+            _write_durably(path, text)
+            for kind, key, _xml in chunk:
+                post_id = int(key) + (ATTACHMENT_ID_OFFSET if kind == "file" else 0)
+                refs.append(ItemRef(kind, key, f"{name}#{post_id}"))
+        return refs
+
+    def _validate(self, tmp: Path, name: str) -> None:
+        """Parse the file back and check it; a defect here is a bug, never an import surprise."""
+        wxr = read_wxr(tmp)
+        wxr.path = Path(name)
+        known = (ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments)
+        issues = check_file(wxr) + check_set([wxr], known)
+        if issues:
+            tmp.unlink()
+            raise MigrateError(
+                f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
+            )
+
+    def _channel_header(self) -> str:
+        base = self.base_url
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        out = [
+            '<?xml version="1.0" encoding="UTF-8" ?>\n',
+            '<rss version="2.0"\n'
+            '\txmlns:excerpt="http://wordpress.org/export/1.2/excerpt/"\n'
+            '\txmlns:content="http://purl.org/rss/1.0/modules/content/"\n'
+            '\txmlns:wfw="http://wellformedweb.org/CommentAPI/"\n'
+            '\txmlns:dc="http://purl.org/dc/elements/1.1/"\n'
+            '\txmlns:wp="http://wordpress.org/export/1.2/"\n>\n',
+            "<channel>\n",
+            f"\t<title>{esc(str((self.options.extra or {}).get('site_name') or base))}</title>\n",
+            f"\t<link>{esc(base)}</link>\n",
+            "\t<description></description>\n",
+            f"\t<pubDate>{now}</pubDate>\n",
+            "\t<language>vi</language>\n",
+            "\t<wp:wxr_version>1.2</wp:wxr_version>\n",
+            f"\t<wp:base_site_url>{esc(base)}</wp:base_site_url>\n",
+            f"\t<wp:base_blog_url>{esc(base)}</wp:base_blog_url>\n",
+        ]
+        for uid, a in sorted(self.state.authors.items(), key=lambda kv: int(kv[0])):
+            out.append(
+                "\t<wp:author>"
+                f"<wp:author_id>{int(uid)}</wp:author_id>"
+                f"<wp:author_login>{cdata(a['login'])}</wp:author_login>"
+                f"<wp:author_email>{cdata(a.get('email') or '')}</wp:author_email>"
+                f"<wp:author_display_name>{cdata(a['display_name'])}</wp:author_display_name>"
+                "<wp:author_first_name></wp:author_first_name>"
+                "<wp:author_last_name></wp:author_last_name>"
+                "</wp:author>\n"
+            )
+        for tid, t in self._terms_parents_first():
+            parent = self.state.terms.get(str(t["parent"])) if t["parent"] is not None else None
+            parent_slug = parent["slug"] if parent else ""
+            if t["taxonomy"] == "category":
+                out.append(
+                    "\t<wp:category>"
+                    f"<wp:term_id>{tid}</wp:term_id>"
+                    f"<wp:category_nicename>{cdata(t['slug'])}</wp:category_nicename>"
+                    f"<wp:category_parent>{cdata(parent_slug)}</wp:category_parent>"
+                    f"<wp:cat_name>{cdata(t['name'])}</wp:cat_name>"
+                    f"<wp:category_description>{cdata(t['description'])}</wp:category_description>"
+                    "</wp:category>\n"
+                )
+            elif t["taxonomy"] == "post_tag":
+                out.append(
+                    "\t<wp:tag>"
+                    f"<wp:term_id>{tid}</wp:term_id>"
+                    f"<wp:tag_slug>{cdata(t['slug'])}</wp:tag_slug>"
+                    f"<wp:tag_name>{cdata(t['name'])}</wp:tag_name>"
+                    f"<wp:tag_description>{cdata(t['description'])}</wp:tag_description>"
+                    "</wp:tag>\n"
+                )
+            else:
+                out.append(
+                    "\t<wp:term>"
+                    f"<wp:term_id>{tid}</wp:term_id>"
+                    f"<wp:term_taxonomy>{cdata(t['taxonomy'])}</wp:term_taxonomy>"
+                    f"<wp:term_slug>{cdata(t['slug'])}</wp:term_slug>"
+                    f"<wp:term_parent>{cdata(parent_slug)}</wp:term_parent>"
+                    f"<wp:term_name>{cdata(t['name'])}</wp:term_name>"
+                    f"<wp:term_description>{cdata(t['description'])}</wp:term_description>"
+                    "</wp:term>\n"
+                )
+        out.append("\t<generator>drupal-migrate</generator>\n")
+        return "".join(out)
+
+    def _terms_parents_first(self) -> list[tuple[int, dict[str, Any]]]:
+        """Terms in an order where each parent comes before its children (cycles cut)."""
+        terms = self.state.terms
+        order: list[tuple[int, dict[str, Any]]] = []
+        done: set[str] = set()
+
+        def visit(tid: str, trail: set[str]) -> None:
+            if tid in done:
+                return
+            term = terms[tid]
+            parent = str(term["parent"]) if term["parent"] is not None else None
+            if parent is not None and (parent not in terms or parent in trail):
+                term["parent"] = None
+                parent = None
+            if parent is not None:
+                visit(parent, trail | {tid})
+            done.add(tid)
+            order.append((int(tid), term))
+
+        for tid in sorted(terms, key=lambda k: (terms[k]["weight"], terms[k]["name"], int(k))):
+            visit(tid, set())
+        return order
+
+
+class _Batch:
+    """What one ``write_batch`` adds to the writer's state; saved as one JSON file."""
+
+    def __init__(self, batch_no: int, state: _State) -> None:
+        self.batch_no = batch_no
+        self.state = state
+        self.data: dict[str, Any] = {s: {} for s in _State.SECTIONS}
+        self.data.update({s: [] for s in _State.LISTS})
+
+    def note(self, section: str, entry: dict[str, Any]) -> None:
+        self.data[section].append(entry)
+        getattr(self.state, section).append(entry)
+
+    def put(self, state: _State, section: str, key: str, value: dict[str, Any]) -> None:
+        self.data[section][key] = value
+        getattr(state, section)[key] = value
+
+    def problem(self, kind: str, key: str, detail: str) -> None:
+        self.note("problems", {"kind": kind, "id": key, "detail": detail})
+
+    def media(self, result: MediaResult) -> None:
+        self.note(
+            "media",
+            {
+                "fid": result.fid,
+                "uri": result.uri,
+                "status": result.status,
+                "dest": result.dest,
+                "size": result.size,
+                "sha256": result.sha256,
+                "detail": result.detail,
+            },
+        )
+
+
+def _item_xml(
+    *,
+    post_id: int,
+    title: str,
+    link: str,
+    pub: str,
+    creator: str,
+    guid: str,
+    content: str,
+    excerpt: str,
+    date: tuple[str, str],
+    modified: tuple[str, str],
+    name: str,
+    status: str,
+    post_type: str,
+    sticky: int,
+    comment_status: str,
+    extra: str,
+    categories: list[tuple[str, str, str]],
+    meta: list[tuple[str, str]],
+    comments: str,
+) -> str:
+    cats = "".join(
+        f'\t\t<category domain="{esc(tax)}" nicename="{esc(slug)}">{cdata(label)}</category>\n'
+        for tax, slug, label in categories
+    )
+    metas = "".join(
+        "\t\t<wp:postmeta>\n"
+        f"\t\t\t<wp:meta_key>{cdata(k)}</wp:meta_key>\n"
+        f"\t\t\t<wp:meta_value>{cdata(v)}</wp:meta_value>\n"
+        "\t\t</wp:postmeta>\n"
+        for k, v in meta
+    )
+    return (
+        "\t<item>\n"
+        f"\t\t<title>{cdata(title)}</title>\n"
+        f"\t\t<link>{esc(link)}</link>\n"
+        f"\t\t<pubDate>{pub}</pubDate>\n"
+        f"\t\t<dc:creator>{cdata(creator)}</dc:creator>\n"
+        f'\t\t<guid isPermaLink="false">{esc(guid)}</guid>\n'
+        "\t\t<description></description>\n"
+        f"\t\t<content:encoded>{cdata(content)}</content:encoded>\n"
+        f"\t\t<excerpt:encoded>{cdata(excerpt)}</excerpt:encoded>\n"
+        f"\t\t<wp:post_id>{post_id}</wp:post_id>\n"
+        f"\t\t<wp:post_date>{cdata(date[0])}</wp:post_date>\n"
+        f"\t\t<wp:post_date_gmt>{cdata(date[1])}</wp:post_date_gmt>\n"
+        f"\t\t<wp:post_modified>{cdata(modified[0])}</wp:post_modified>\n"
+        f"\t\t<wp:post_modified_gmt>{cdata(modified[1])}</wp:post_modified_gmt>\n"
+        f"\t\t<wp:comment_status>{cdata(comment_status)}</wp:comment_status>\n"
+        f"\t\t<wp:ping_status>{cdata('closed')}</wp:ping_status>\n"
+        f"\t\t<wp:post_name>{cdata(name)}</wp:post_name>\n"
+        f"\t\t<wp:status>{cdata(status)}</wp:status>\n"
+        "\t\t<wp:post_parent>0</wp:post_parent>\n"
+        "\t\t<wp:menu_order>0</wp:menu_order>\n"
+        f"\t\t<wp:post_type>{cdata(post_type)}</wp:post_type>\n"
+        f"\t\t<wp:post_password>{cdata('')}</wp:post_password>\n"
+        f"\t\t<wp:is_sticky>{1 if sticky else 0}</wp:is_sticky>\n"
+        f"{extra}{cats}{metas}{comments}"
+        "\t</item>\n"
+    )

@@ -1,0 +1,385 @@
+"""Reading WXR 1.2 files back, and checking them the way the WordPress Importer will fail.
+
+The WordPress Importer (0.9.x) reads a WXR file with SimpleXML, or, when the
+file is not well-formed XML, with a lenient regex parser that garbles content.
+It then *silently* repairs what it does not understand: an undefined category
+becomes a top-level one named after the item, a child listed before its parent
+loses the parent, a repeated slug is ignored, a second post with the same
+title and date is taken for the first (its comments too), an undeclared author
+becomes the importing user. None of that shows as an error, so every one of
+those cases is an error here. ``read_wxr`` is the strict parser the checks and
+the round-trip tests share.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+WP = "http://wordpress.org/export/1.2/"
+DC = "http://purl.org/dc/elements/1.1/"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+EXCERPT = "http://wordpress.org/export/1.2/excerpt/"
+NS = {"wp": WP, "dc": DC, "content": CONTENT, "excerpt": EXCERPT}
+POST_STATUSES = frozenset({"publish", "draft", "private", "pending", "future", "inherit"})
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=True, recover=False, strip_cdata=True
+)
+
+
+class WxrParseError(Exception):
+    """A file that is not well-formed WXR; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class WxrTerm:
+    """A ``wp:category``, ``wp:tag`` or ``wp:term``; ``taxonomy`` says which."""
+
+    taxonomy: str
+    term_id: int
+    slug: str
+    parent: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WxrComment:
+    comment_id: int
+    parent: int
+    author: str
+    user_id: int
+    date: str
+    approved: str
+    content: str
+
+
+@dataclass(slots=True)
+class WxrItem:
+    post_id: int
+    title: str
+    post_type: str
+    post_name: str
+    status: str
+    post_date: str
+    post_date_gmt: str
+    creator: str
+    guid: str
+    content: str
+    excerpt: str
+    parent: int
+    attachment_url: str | None
+    terms: list[tuple[str, str, str]] = field(default_factory=list)
+    postmeta: list[tuple[str, str]] = field(default_factory=list)
+    comments: list[WxrComment] = field(default_factory=list)
+
+    def meta(self, key: str) -> list[str]:
+        return [v for k, v in self.postmeta if k == key]
+
+
+@dataclass(slots=True)
+class WxrFile:
+    path: Path
+    version: str
+    base_site_url: str
+    base_blog_url: str
+    authors: dict[str, str]
+    terms: list[WxrTerm]
+    items: list[WxrItem]
+    author_logins: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One defect: the file, a stable code for tests and reports, and a readable message."""
+
+    file: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.code}: {self.message}"
+
+
+def title_date_key(post_type: str, title: str, post_date: str) -> tuple[str, str, str]:
+    """How ``post_exists(title, '', date)`` sees a post on a default MySQL collation.
+
+    WordPress tables use a case- and accent-insensitive collation that ignores
+    trailing spaces, so "Tin tức" and "tin tuc " on the same date are one post.
+    """
+    folded = unicodedata.normalize("NFD", title.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return post_type, plain.casefold().rstrip(), post_date
+
+
+def _text(el: etree._Element | None, path: str) -> str:
+    if el is None:
+        return ""
+    found = el.find(path, NS)
+    return (found.text or "") if found is not None else ""
+
+
+def _int(el: etree._Element, path: str) -> int:
+    value = _text(el, path).strip()
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def read_wxr(path: Path) -> WxrFile:
+    """Parse one WXR file strictly (no recovery, no DTD, no entities)."""
+    try:
+        tree = etree.parse(str(path), _PARSER)
+    except (etree.XMLSyntaxError, OSError) as exc:
+        raise WxrParseError(f"not well-formed XML: {exc}") from exc
+    if tree.docinfo.doctype:
+        raise WxrParseError("has a DOCTYPE; the importer refuses it")
+    root = tree.getroot()
+    channel = root.find("channel")
+    if root.tag != "rss" or channel is None:
+        raise WxrParseError("no <rss><channel>")
+    authors: dict[str, str] = {}
+    logins: list[str] = []
+    for a in channel.findall("wp:author", NS):
+        login = _text(a, "wp:author_login")
+        logins.append(login)
+        authors[login] = _text(a, "wp:author_display_name")
+    terms: list[WxrTerm] = []
+    for c in channel.findall("wp:category", NS):
+        terms.append(
+            WxrTerm(
+                "category",
+                _int(c, "wp:term_id"),
+                _text(c, "wp:category_nicename"),
+                _text(c, "wp:category_parent"),
+                _text(c, "wp:cat_name"),
+            )
+        )
+    for t in channel.findall("wp:tag", NS):
+        terms.append(
+            WxrTerm(
+                "post_tag",
+                _int(t, "wp:term_id"),
+                _text(t, "wp:tag_slug"),
+                "",
+                _text(t, "wp:tag_name"),
+            )
+        )
+    for t in channel.findall("wp:term", NS):
+        terms.append(
+            WxrTerm(
+                _text(t, "wp:term_taxonomy"),
+                _int(t, "wp:term_id"),
+                _text(t, "wp:term_slug"),
+                _text(t, "wp:term_parent"),
+                _text(t, "wp:term_name"),
+            )
+        )
+    items = [_item(el) for el in channel.findall("item")]
+    return WxrFile(
+        path,
+        _text(channel, "wp:wxr_version").strip(),
+        _text(channel, "wp:base_site_url").strip(),
+        _text(channel, "wp:base_blog_url").strip(),
+        authors,
+        terms,
+        items,
+        logins,
+    )
+
+
+def _item(el: etree._Element) -> WxrItem:
+    url = el.find("wp:attachment_url", NS)
+    item = WxrItem(
+        post_id=_int(el, "wp:post_id"),
+        title=_text(el, "title"),
+        post_type=_text(el, "wp:post_type"),
+        post_name=_text(el, "wp:post_name"),
+        status=_text(el, "wp:status"),
+        post_date=_text(el, "wp:post_date"),
+        post_date_gmt=_text(el, "wp:post_date_gmt"),
+        creator=_text(el, "dc:creator"),
+        guid=_text(el, "guid"),
+        content=_text(el, "content:encoded"),
+        excerpt=_text(el, "excerpt:encoded"),
+        parent=_int(el, "wp:post_parent"),
+        attachment_url=(url.text or "") if url is not None else None,
+    )
+    for c in el.findall("category"):
+        item.terms.append((c.get("domain") or "", c.get("nicename") or "", c.text or ""))
+    for m in el.findall("wp:postmeta", NS):
+        item.postmeta.append((_text(m, "wp:meta_key"), _text(m, "wp:meta_value")))
+    for c in el.findall("wp:comment", NS):
+        item.comments.append(
+            WxrComment(
+                comment_id=_int(c, "wp:comment_id"),
+                parent=_int(c, "wp:comment_parent"),
+                author=_text(c, "wp:comment_author"),
+                user_id=_int(c, "wp:comment_user_id"),
+                date=_text(c, "wp:comment_date"),
+                approved=_text(c, "wp:comment_approved"),
+                content=_text(c, "wp:comment_content"),
+            )
+        )
+    return item
+
+
+def check_file(wxr: WxrFile) -> list[Issue]:
+    """The checks that hold for one file on its own (each file is imported on its own)."""
+    name = wxr.path.name
+    issues: list[Issue] = []
+
+    def add(code: str, message: str) -> None:
+        issues.append(Issue(name, code, message))
+
+    if wxr.version != "1.2":
+        add("version", f"wp:wxr_version is {wxr.version!r}, expected '1.2'")
+    if not wxr.base_site_url or not wxr.base_blog_url:
+        add("base_url", "wp:base_site_url and wp:base_blog_url must both be set")
+    seen_logins: set[str] = set()
+    for login in wxr.author_logins:
+        if not login:
+            add("author_login", "an author without wp:author_login")
+        elif login in seen_logins:
+            add("author_duplicate", f"author {login!r} declared twice")
+        seen_logins.add(login)
+
+    defined: dict[str, set[str]] = {}
+    for term in wxr.terms:
+        slugs = defined.setdefault(term.taxonomy, set())
+        label = f"{term.taxonomy} {term.name!r}"
+        if not term.taxonomy:
+            add("term_taxonomy", f"term {term.name!r} has no wp:term_taxonomy")
+        if not term.slug:
+            add("term_slug_missing", f"{label} has no slug")
+            continue
+        if "/" in term.slug:
+            add("term_slug_slash", f"{label} slug {term.slug!r} contains '/'")
+        if term.slug in slugs:
+            add("term_slug_duplicate", f"{label}: slug {term.slug!r} defined twice")
+        if term.parent and term.parent not in slugs:
+            add(
+                "term_parent_order",
+                f"{label} ({term.slug}) names parent {term.parent!r}, not defined before it",
+            )
+        slugs.add(term.slug)
+
+    for item in wxr.items:
+        label = f"item {item.post_id} {item.title!r}"
+        if item.post_id <= 0:
+            add("post_id", f"{label} has no wp:post_id")
+        if not item.post_type:
+            add("post_type", f"{label} has no wp:post_type")
+        if item.status not in POST_STATUSES:
+            add("status", f"{label} has status {item.status!r}")
+        if not item.post_name:
+            add("post_name_missing", f"{label} has no wp:post_name")
+        elif "/" in item.post_name:
+            add("post_name_slash", f"{label} post_name {item.post_name!r} contains '/'")
+        if item.creator not in wxr.authors:
+            add("author_undeclared", f"{label} dc:creator {item.creator!r} is not a wp:author")
+        if item.post_type == "attachment" and not item.attachment_url:
+            add("attachment_url", f"{label} is an attachment without wp:attachment_url")
+        for domain, nicename, term_name in item.terms:
+            if not nicename or not domain:
+                add("item_term_incomplete", f"{label} category {term_name!r} lacks domain/nicename")
+            elif nicename not in defined.get(domain, set()):
+                add(
+                    "item_term_undefined",
+                    f"{label} uses {domain} {nicename!r}, not defined in this file",
+                )
+        cids: set[int] = set()
+        for comment in item.comments:
+            if comment.comment_id in cids:
+                add("comment_duplicate", f"{label} comment {comment.comment_id} twice")
+            if comment.parent and comment.parent not in cids:
+                add(
+                    "comment_parent",
+                    f"{label} comment {comment.comment_id} replies to {comment.parent},"
+                    " which is not an earlier comment of this item",
+                )
+            cids.add(comment.comment_id)
+    return issues
+
+
+def check_set(files: Sequence[WxrFile], known_attachments: Iterable[int] = ()) -> list[Issue]:
+    """Checks across all files of one export (ids, slugs and title+date must not repeat).
+
+    ``known_attachments``: attachment ids written in files not given here.
+    """
+    issues: list[Issue] = []
+    post_ids: dict[int, str] = {}
+    names: dict[tuple[str, str], str] = {}
+    title_dates: dict[tuple[str, str, str], str] = {}
+    attachments: set[int] = set(known_attachments)
+    for wxr in files:
+        for item in wxr.items:
+            if item.post_type == "attachment":
+                attachments.add(item.post_id)
+    for wxr in files:
+        name = wxr.path.name
+        for item in wxr.items:
+            where = f"{name} item {item.post_id}"
+            if item.post_id in post_ids:
+                issues.append(
+                    Issue(name, "post_id_duplicate", f"{where} also in {post_ids[item.post_id]}")
+                )
+            post_ids[item.post_id] = name
+            # wp_unique_post_slug: same post type, and attachments against every post.
+            clashes = [(item.post_type, item.post_name), ("attachment", item.post_name)]
+            if item.post_type == "attachment":
+                clashes.append(("*", item.post_name))
+            seen = next((names[k] for k in clashes if k in names), None)
+            if item.post_name and seen:
+                issues.append(
+                    Issue(
+                        name,
+                        "post_name_duplicate",
+                        f"{where} post_name {item.post_name!r} already used by {seen}",
+                    )
+                )
+            names[(item.post_type, item.post_name)] = where
+            names[("*", item.post_name)] = where
+            key = title_date_key(item.post_type, item.title, item.post_date)
+            if key in title_dates:
+                issues.append(
+                    Issue(
+                        name,
+                        "title_date_collision",
+                        f"{where} has the title and date of {title_dates[key]}: the importer"
+                        " would skip it and give its comments to the other",
+                    )
+                )
+            title_dates[key] = where
+            for value in item.meta("_thumbnail_id"):
+                if not value.isdigit() or int(value) not in attachments:
+                    issues.append(
+                        Issue(
+                            name,
+                            "thumbnail_missing",
+                            f"{where} _thumbnail_id {value} is not an attachment in the export",
+                        )
+                    )
+    return issues
+
+
+def validate_wxr(paths: Iterable[Path]) -> list[Issue]:
+    """Every defect of a set of WXR files, per file and across them; empty means importable."""
+    issues: list[Issue] = []
+    parsed: list[WxrFile] = []
+    for path in paths:
+        try:
+            wxr = read_wxr(path)
+        except WxrParseError as exc:
+            code = "cdata" if "]]>" in str(exc) or "CData" in str(exc) else "xml"
+            issues.append(Issue(path.name, code, str(exc)))
+            continue
+        parsed.append(wxr)
+        issues.extend(check_file(wxr))
+    issues.extend(check_set(parsed))
+    return issues
