@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,16 @@ from migrate.source import DumpSpec, SourceSpec, open_source
 
 if TYPE_CHECKING:
     from migrate.export.engine import ExportOptions, ExportSummary, RollbackSummary, StatusReport
+    from migrate.export.redirects import RedirectMap
+
+
+@dataclass(frozen=True)
+class RedirectsResult:
+    """A rendered redirect map, the map itself, and old URLs that lead nowhere."""
+
+    text: str
+    map: RedirectMap
+    unresolved: list[str]
 
 
 def source_spec(
@@ -224,3 +235,25 @@ def rollback(out_dir: Path, batch: int | None = None, all: bool = False) -> Roll
     from migrate.export import engine
 
     return engine.rollback(out_dir, batch=batch, all=all)
+
+
+def redirects(
+    out_dir: Path,
+    fmt: str,
+    *,
+    spec: SourceSpec | None = None,
+    term_map: dict[int, int] | None = None,
+) -> RedirectsResult:
+    """Every old URL of an export → its new URL, chain- and loop-free, rendered as ``fmt``.
+
+    With ``spec`` the site's redirect-module rows are included too.
+    """
+    from migrate.export import redirects as rd
+
+    rows: list[tuple[str, str]] = []
+    if spec is not None:
+        with connect(spec) as site:
+            rows = rd.redirect_module_rows(site.source)
+    candidates, unresolved = rd.from_export(out_dir, term_map=term_map, module_rows=rows)
+    built = rd.build_redirect_map(candidates)
+    return RedirectsResult(rd.render(built.redirects, fmt), built, unresolved)

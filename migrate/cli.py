@@ -408,6 +408,17 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
     is_flag=True,
     help="Keep <script>/on* handlers that full_html bodies let through.",
 )
+@click.option(
+    "--max-items",
+    type=click.IntRange(min=1),
+    help="wxr: at most N items per file (the importer loads a whole file in memory).",
+)
+@click.option("--markdown", is_flag=True, help="hugo: write bodies as Markdown, not HTML.")
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="wxr: the site's time zone for local post dates, e.g. Asia/Ho_Chi_Minh (default UTC).",
+)
 @FORMAT
 def export(
     spec: SourceSpec,
@@ -427,6 +438,9 @@ def export(
     include_emails: bool,
     update: bool,
     allow_scripts: bool,
+    max_items: int | None,
+    markdown: bool,
+    timezone: str | None,
     fmt: str,
 ) -> None:
     """Export content in resumable batches; re-running skips what is unchanged.
@@ -457,6 +471,11 @@ def export(
         include_emails=include_emails,
         update=update,
         allow_scripts=allow_scripts,
+        target_options=tuple(
+            (k, v)
+            for k, v in (("max_items", max_items), ("markdown", markdown), ("timezone", timezone))
+            if v
+        ),
     )
     with progress_for("Exporting nodes", json_lines=True) as progress:
         summary = api.export(spec, out_dir, options, progress=progress)
@@ -560,6 +579,68 @@ def rollback(out_dir: Path, batch: int | None, all_batches: bool) -> None:
     summary = api.rollback(out_dir, batch=batch, all=all_batches)
     removed = ", ".join(f"{n} {k}" for k, n in sorted(summary.removed.items())) or "nothing"
     click.echo(f"Rolled back batch(es) {','.join(map(str, summary.batches))}: removed {removed}")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "--to",
+    "fmt",
+    type=click.Choice(["nginx", "apache", "csv"]),
+    default="csv",
+    show_default=True,
+    help="nginx map, Apache mod_rewrite rules, or CSV.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the map here instead of stdout.",
+)
+@click.option(
+    "--remap",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="A deleted term's tid and the tid that replaced it (repeatable).",
+)
+@click.option("--db", metavar="URL", help="Also read the redirect module's rows from this site.")
+@click.option(
+    "--dump",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also read the redirect module's rows from this dump.",
+)
+def redirects(
+    out_dir: Path,
+    fmt: str,
+    output: Path | None,
+    remap: tuple[str, ...],
+    db: str | None,
+    dump: Path | None,
+) -> None:
+    """Old URLs of an export (node/N, aliases, ?q= forms, redirect module) → new URLs.
+
+    Chains are collapsed and loops dropped; what was left out and why goes to stderr.
+    """
+    term_map: dict[int, int] = {}
+    for pair in remap:
+        old, sep, new = pair.partition("=")
+        if not (sep and old.strip().isdigit() and new.strip().isdigit()):
+            raise click.BadParameter(f"{pair!r} is not OLD=NEW", param_hint="--remap")
+        term_map[int(old)] = int(new)
+    spec = api.source_spec(db=db, dump=dump) if (db or dump) else None
+    result = api.redirects(out_dir, fmt, spec=spec, term_map=term_map)
+    if output is None:
+        click.echo(result.text, nl=False)
+    else:
+        output.write_text(result.text, encoding="utf-8")
+    for red, why in result.map.dropped:
+        click.echo(f"left out /{red.source}: {why}", err=True)
+    for line in result.unresolved:
+        click.echo(f"unresolved {line}", err=True)
+    click.echo(
+        f"{len(result.map.redirects)} redirects, {len(result.map.dropped)} left out,"
+        f" {len(result.unresolved)} unresolved",
+        err=True,
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -58,6 +58,8 @@ class ExportOptions:
     include_emails: bool = False
     update: bool = False
     allow_scripts: bool = False
+    target_options: tuple[tuple[str, Any], ...] = ()
+    """Options only some targets read (``max_items``, ``markdown``, ``timezone``)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -401,6 +403,7 @@ def export(
                 files_dir=options.files_dir,
                 base_url=options.base_url,
                 include_emails=options.include_emails,
+                extra=dict(options.target_options),
             ),
         )
         run_id, cursor, resumed = _open_run(state, writer, options.to, site.source.label, options)
