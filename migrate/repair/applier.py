@@ -174,7 +174,6 @@ def apply_plan(
     allow_non_transactional: bool = False,
     batch_size: int = 500,
     audit: Callable[[Drupal7, list[str]], dict[str, int]] | None = None,
-    pause: float = 0.0,
 ) -> ApplyReport:
     """Apply a plan; the journal at ``journal_path`` is what ``undo`` reads back."""
     started = time.monotonic()
@@ -200,15 +199,15 @@ def apply_plan(
         ops = list(plan.operations)
         for batch in _batches(ops, batch_size):
             batches += 1
-            _apply_batch(site, journal, batch, batches, pause)
+            _apply_batch(site, journal, batch, batches)
         cache_ops = [] if keep_caches else cache_operations(site, plan)
         if cache_ops:
             batches += 1
-            _apply_batch(site, journal, cache_ops, batches, 0.0)
+            _apply_batch(site, journal, cache_ops, batches)
         journal.mark("finished", operations=len(ops), caches=len(cache_ops))
     finally:
         journal.close()
-    after = audit(site, plan.checks) if audit else {}
+    after = audit(Drupal7(site.source), plan.checks) if audit else {}  # fresh schema caches
     cleared: dict[str, int] = {}
     for op in cache_ops:
         cleared[op.table] = cleared.get(op.table, 0) + 1
@@ -227,7 +226,7 @@ def apply_plan(
 
 
 def _apply_batch(
-    site: Drupal7, journal: JournalWriter, batch: list[Operation], number: int, pause: float
+    site: Drupal7, journal: JournalWriter, batch: list[Operation], number: int
 ) -> None:
     with site.source.transaction():
         for index, op in enumerate(batch):
@@ -236,6 +235,4 @@ def _apply_batch(
                 raise PreconditionFailed(f"{problem} (batch {number} rolled back)")
             journal.before(number, index, op.table, op.key, op.new_key, rows)
             _run(site, op)
-            if pause:
-                time.sleep(pause)
     journal.commit(number)

@@ -48,8 +48,7 @@ def test_precondition_failure_writes_nothing(broken_db_rw: ConnectionSpec, tmp_p
     conn = connect(broken_db_rw)
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE field_data_field_tags SET bundle = 'page'"
-            " WHERE entity_id = %s AND delta = %s",
+            "UPDATE field_data_field_tags SET bundle = 'page' WHERE entity_id = %s AND delta = %s",
             (op.key["entity_id"], op.key["delta"]),
         )
     conn.close()

@@ -43,7 +43,7 @@ def test_sql_script(broken_db: ConnectionSpec, default_plan: Plan) -> None:
     script = api.plan_sql(broken_db, default_plan)
     assert script.startswith("-- drupal-migrate repair plan")
     assert "INSERT INTO `taxonomy_term_data`" in script and script.rstrip().endswith("COMMIT;")
-    assert literal("it's \\ \"x\"\n") == "'it\\'s \\\\ \\\"x\\\"\\n'"
+    assert literal('it\'s \\ "x"\n') == "'it\\'s \\\\ \\\"x\\\"\\n'"
     assert literal(b"\x00\xff") == "X'00ff'" and literal(None) == "NULL"
 
 
