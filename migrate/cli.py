@@ -334,10 +334,7 @@ def _audit_table(report: Any, examples: int = 3) -> str:
     return "\n".join(lines)
 
 
-from migrate.repair.commands import recover_command, repair_group  # noqa: E402
-
-main.add_command(recover_command)
-main.add_command(repair_group)
+import migrate.repair.commands  # noqa: E402, F401  (registers recover and repair)
 
 
 class _Targets(click.Choice):  # type: ignore[type-arg]

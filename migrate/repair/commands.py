@@ -1,5 +1,5 @@
 """``drupal-migrate recover`` and ``drupal-migrate repair plan|apply|undo``: options in, one
-API call, rendered result out. Registered on the main group by ``migrate.cli``."""
+API call, rendered result out. ``migrate.cli`` imports this module to register them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from migrate import api
-from migrate.cli import emit_json, render_table, source_options
+from migrate.cli import emit_json, main, render_table, source_options
 from migrate.errors import BadInput
 from migrate.repair.operations import Plan
 from migrate.source import SourceSpec
@@ -19,7 +19,7 @@ FMT = click.option(
 )
 
 
-@click.command("recover")
+@main.command("recover")
 @source_options
 @click.option(
     "--compare-db",
@@ -66,7 +66,7 @@ def recover_command(spec: SourceSpec, compare_db: str | None, fmt: str) -> None:
             click.echo(f"  tid {term.tid}: [{e.confidence}] {e.source}: {e.detail}")
 
 
-@click.group("repair")
+@main.group("repair")
 def repair_group() -> None:
     """Plan, apply and undo repairs of dangling taxonomy (journaled, reversible)."""
 

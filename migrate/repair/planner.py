@@ -382,7 +382,7 @@ class Planner:
                     f" WHERE deleted = 0 AND `{col}` IN ({marks}) ORDER BY {', '.join(group)}",
                     list(change),
                 )
-                pk = ("entity_type", "entity_id", "deleted", "delta", "language")
+                pk: tuple[str, ...] = ("entity_type", "entity_id", "deleted", "delta", "language")
                 if "revision_id" in group:
                     pk = ("entity_type", "entity_id", "revision_id", "deleted", "delta", "language")
                 for values in keys:
