@@ -329,7 +329,7 @@ class _Run:
             with self.state.transaction():
                 for kind, key, status, reason in events:
                     self.state.add_event(run_id, None, kind, key, status, reason)
-                self.state.save_cursor(run_id, self.cursor)
+                self.state.save_cursor(run_id, self.cursor, highwater)
             return
         batch_no = self.state.begin_batch(run_id, phase, to_write[0].key, to_write[-1].key)
         try:

@@ -220,8 +220,14 @@ class StateStore:
             (status, time.time(), message, run_id),
         )
 
-    def save_cursor(self, run_id: int, cursor: dict[str, Any]) -> None:
-        self.db.execute("UPDATE runs SET cursor = ? WHERE run_id = ?", (json.dumps(cursor), run_id))
+    def save_cursor(
+        self, run_id: int, cursor: dict[str, Any], highwater: int | None = None
+    ) -> None:
+        self.db.execute(
+            "UPDATE runs SET cursor = ?, highwater = MAX(COALESCE(highwater, 0), ?)"
+            " WHERE run_id = ?",
+            (json.dumps(cursor), highwater or 0, run_id),
+        )
 
     def last_highwater(self) -> int | None:
         row = self.db.execute(

@@ -1,0 +1,122 @@
+"""The export, status and rollback commands: options, output, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import url_of
+from export_helpers import BASE_URL
+
+from migrate.cli import main
+from migrate.config import ConnectionSpec
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_export_status_rollback(broken_db: ConnectionSpec, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    code, stdout, stderr = _invoke(
+        "export",
+        "--db",
+        url_of(broken_db),
+        "--out",
+        str(out),
+        "--types",
+        "page",
+        "--ids",
+        "1-10,15",
+        "--batch-size",
+        "7",
+        "--base-url",
+        BASE_URL,
+    )
+    assert code == 0, stderr
+    assert "all counts reconcile" in stdout
+    assert "not in --ids" in stdout and "type article not in --types" in stdout
+    progress = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert progress and progress[-1]["done"] == progress[-1]["total"]
+
+    code, stdout, _ = _invoke("status", str(out), "--format", "json")
+    assert code == 0
+    report = json.loads(stdout)
+    assert report["writer"] == "jsonl"
+    assert set(report["nodes_by_type"]) == {"page"}
+    assert report["runs"][0]["status"] == "complete"
+
+    code, stdout, _ = _invoke("status", str(out))
+    assert code == 0 and "Runs:" in stdout and "Highwater" in stdout
+
+    code, stdout, _ = _invoke("rollback", str(out), "--all")
+    assert code == 0 and "Rolled back" in stdout
+    assert not list(out.glob("nodes/*.jsonl"))
+
+
+def test_export_json_summary_and_limit(broken_db: ConnectionSpec, tmp_path: Path) -> None:
+    code, stdout, stderr = _invoke(
+        "export",
+        "--db",
+        url_of(broken_db),
+        "--out",
+        str(tmp_path / "b"),
+        "--limit",
+        "10",
+        "--format",
+        "json",
+    )
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["added"]["node"] == 10
+    assert summary["reconciliation"]["reconciled"] is True
+    reasons = {r["reason"] for r in summary["reconciliation"]["nodes"]["not_exported"]}
+    assert any("--limit" in r for r in reasons)
+
+
+def test_bad_input_exit_codes(broken_db: ConnectionSpec, tmp_path: Path) -> None:
+    db = url_of(broken_db)
+    code, _, stderr = _invoke("export", "--db", db, "--out", str(tmp_path / "x"), "--ids", "5-a")
+    assert code == 2 and "--ids" in stderr
+    code, _, stderr = _invoke("export", "--db", db, "--out", str(tmp_path / "x"), "--to", "nope")
+    assert code == 2
+    mapping = tmp_path / "map.yml"
+    mapping.write_text("content_types:\n  article: post\nvocabularies: [oops\n", encoding="utf-8")
+    code, _, stderr = _invoke(
+        "export", "--db", db, "--out", str(tmp_path / "y"), "--mapping", str(mapping)
+    )
+    assert code == 2 and f"{mapping}:" in stderr
+    code, _, stderr = _invoke("status", str(tmp_path / "not-an-export"))
+    assert code == 8
+    code, _, stderr = _invoke("rollback", str(tmp_path / "y"))
+    assert code in (2, 8)
+
+
+def test_mapping_renames_types_and_vocabularies(broken_db: ConnectionSpec, tmp_path: Path) -> None:
+    mapping = tmp_path / "map.yml"
+    mapping.write_text(
+        "# fixture mapping\ncontent_types:\n  article: post\n"
+        "vocabularies:\n  chuyen_muc: category\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "b"
+    code, _, stderr = _invoke(
+        "export",
+        "--db",
+        url_of(broken_db),
+        "--out",
+        str(out),
+        "--mapping",
+        str(mapping),
+        "--ids",
+        "21",
+    )
+    assert code == 0, stderr
+    [node] = [json.loads(line) for p in out.glob("nodes/*.jsonl") for line in p.open()]
+    assert node["target_type"] == "post" and node["path"].startswith("/post/")
+    vocabularies = [json.loads(line) for p in out.glob("vocabularies/*.jsonl") for line in p.open()]
+    assert {v["machine_name"]: v["target"] for v in vocabularies}["chuyen_muc"] == "category"
+    terms = [json.loads(line) for p in out.glob("terms/*.jsonl") for line in p.open()]
+    assert any(t["path"].startswith("/category/") for t in terms)

@@ -1,0 +1,162 @@
+"""The JSONL bundle: schema-valid, clean bodies, rewritten links, nothing dropped silently."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from export_helpers import BASE_URL, by_key, records, run_export
+
+from migrate.config import ConnectionSpec
+from migrate.source.mysql import MySQLSource
+
+
+@pytest.fixture(scope="module")
+def bundle(broken_db: ConnectionSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("jsonl") / "bundle"
+    run_export(broken_db, out, revisions="all", batch_size=60)
+    return out
+
+
+def _bodies(node: dict[str, Any]) -> list[str]:
+    texts = []
+    if node["body"]:
+        texts += [node["body"]["value"], node["body"]["summary"]]
+    texts += [c["body"]["value"] for c in node["comments"] if c["body"]]
+    texts += [r["body"]["value"] for r in node["revisions"] if r["body"]]
+    return texts
+
+
+def test_every_line_validates_against_the_schema(bundle: Path) -> None:
+    schema = json.loads(
+        resources.files("migrate.export").joinpath("bundle.schema.json").read_text("utf-8")
+    )
+    assert json.loads((bundle / "bundle.schema.json").read_text("utf-8")) == schema
+    validator = jsonschema.Draft202012Validator(schema)
+    lines = records(bundle)
+    assert len(lines) == 3 + 42 + 5 + 142 + 218 + 520
+    for line in lines:
+        errors = list(validator.iter_errors(line))
+        assert not errors, f"{line['kind']}: {errors[0].message}"
+    kinds = {line["kind"] for line in lines}
+    assert kinds == {"vocabulary", "term", "author", "file", "node", "redirect"}
+
+
+def test_word_debris_is_gone(bundle: Path, broken_db: ConnectionSpec, ground_truth: Any) -> None:
+    source = MySQLSource(broken_db)
+    dirty = {
+        int(nid)
+        for (nid,) in source.rows(
+            "SELECT entity_id FROM {field_data_body} WHERE body_value LIKE ? OR body_value LIKE ?",
+            ("%mso-%", "%<o:p>%"),
+        )
+    }
+    source.close()
+    assert len(dirty) >= ground_truth["counts_broken"]["bodies_with_ms_word_markup"]
+    nodes = by_key(bundle, "node", "nid")
+    for nid in dirty:
+        for text in _bodies(nodes[nid]):
+            assert "mso-" not in text and "<o:p" not in text.lower(), nid
+            assert "[if gte mso" not in text and "MsoNormal" not in text, nid
+
+
+def test_links_to_nodes_are_rewritten(bundle: Path, ground_truth: Any) -> None:
+    nodes = by_key(bundle, "node", "nid")
+    paths = {n["path"] for n in nodes.values()}
+    node_link = re.compile(r"""href="([^"]*(?:node/\d+|index\.php\?q=node)[^"]*)\"""")
+    linking = 0
+    for node in nodes.values():
+        body = node["body"]["value"] if node["body"] else ""
+        assert not node_link.findall(body), (node["nid"], node_link.findall(body))
+        targets = re.findall(r'href="(/(?:article|page)/[^"#?]*)', body)
+        if targets:
+            linking += 1
+            assert set(targets) <= paths, node["nid"]
+        assert BASE_URL + "/node/" not in body
+    assert linking >= ground_truth["counts_broken"]["bodies_linking_node_paths"]
+
+
+def test_dangling_term_references_are_problems_not_dropped(bundle: Path, ground_truth: Any) -> None:
+    nodes = by_key(bundle, "node", "nid")
+    current = [
+        r for r in ground_truth["broken_field_references"] if r["table"].startswith("field_data_")
+    ]
+    assert (
+        len(current) == ground_truth["broken_field_references_summary"]["rows_in_field_data_tables"]
+    )
+    for ref in current:
+        node = nodes[ref["nid"]]
+        wanted = f"{ref['field']}[{ref['delta']}]: term {ref['missing_tid']}:"
+        details = [p["detail"] for p in node["problems"] if p["kind"] == "dangling_term_ref"]
+        assert any(d.startswith(wanted) for d in details), (ref["nid"], wanted, details)
+        assert ref["missing_tid"] not in {t["tid"] for t in node["terms"]}
+    problems = sum(
+        1 for n in nodes.values() for p in n["problems"] if p["kind"] == "dangling_term_ref"
+    )
+    assert problems == len(current)
+    old_only = ground_truth["broken_field_references_summary"][
+        "node_field_tid_triples_only_in_old_revisions"
+    ]
+    for nid, field, tid in old_only:
+        revision_problems = [p["detail"] for r in nodes[nid]["revisions"] for p in r["problems"]]
+        assert any(d.startswith(field) and f"term {tid}:" in d for d in revision_problems)
+
+
+def test_terms_come_parents_first_with_paths(bundle: Path) -> None:
+    seen: set[int] = set()
+    for term in records(bundle, "term"):
+        assert set(term["parents"]) <= seen, term["tid"]
+        seen.add(term["tid"])
+        assert term["path"].startswith(f"/{term['vocabulary']}/")
+    tuyen_sinh = [t for t in records(bundle, "term") if t["name"] == "Tuyển sinh"]
+    assert tuyen_sinh and tuyen_sinh[0]["problems"], "its deleted parent 9 must be reported"
+
+
+def test_authors_carry_no_secrets(bundle: Path) -> None:
+    authors = records(bundle, "author")
+    assert len(authors) == 5
+    for author in authors:
+        assert author["email"] is None
+        assert "pass" not in author and "password" not in json.dumps(author)
+
+
+def test_files_and_images_are_attached(bundle: Path) -> None:
+    nodes = by_key(bundle, "node", "nid")
+    images = [f for n in nodes.values() for f in n["files"] if f["field"] == "field_image"]
+    assert images and all(f["mime"].startswith("image/") and f["url"] for f in images)
+    assert any(f["alt"] for f in images)
+    node21 = nodes[21]["files"][0]
+    assert node21["uri"] == "public://field/image/IMG_20121010_8979.jpg"
+    assert node21["url"] == "/files/field/image/IMG_20121010_8979.jpg"
+    files = by_key(bundle, "file", "fid")
+    assert (
+        files[1]["public_url"]
+        == BASE_URL + "/sites/default/files/field/image/IMG_20121010_8979.jpg"
+    )
+
+
+def test_comments_are_threaded(bundle: Path) -> None:
+    nodes = by_key(bundle, "node", "nid")
+    replies = 0
+    for node in nodes.values():
+        cids = [c["cid"] for c in node["comments"]]
+        for comment in node["comments"]:
+            if comment["pid"]:
+                replies += 1
+                assert cids.index(comment["pid"]) < cids.index(comment["cid"])
+    assert replies > 0
+
+
+def test_redirects_cover_aliases_and_node_paths(bundle: Path) -> None:
+    redirects = by_key(bundle, "redirect", "source")
+    nodes = by_key(bundle, "node", "nid")
+    for nid, node in nodes.items():
+        assert redirects[f"node/{nid}"]["target"] == node["path"]
+        for alias in node["aliases"]:
+            assert redirects[alias]["target"] == node["path"]
+    assert "tu-khoa/olympic" not in redirects
