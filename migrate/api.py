@@ -161,7 +161,7 @@ def apply_repair(
     SQLite file in ``out``, next to ``repair.sql`` (the patch to load on top of
     the original dump) and the journal.
     """
-    from migrate.repair.applier import apply_plan
+    from migrate.repair.applier import apply_plan, unloaded_cache_operations
     from migrate.repair.sql import render_sql
 
     if not yes:
@@ -174,6 +174,11 @@ def apply_repair(
         source = open_source(spec)
         try:
             copy = source.copy(out / "repaired.sqlite")  # type: ignore[attr-defined]
+            unloaded = {
+                name
+                for name, _engine, loaded, _rows in source.dump_tables()  # type: ignore[attr-defined]
+                if not loaded
+            }
         finally:
             source.close()
         with copy:
@@ -187,7 +192,14 @@ def apply_repair(
                 batch_size=batch_size,
                 audit=_finding_counts,
             )
-        patch = render_sql(plan, spec.prefix, report.cache_ops, title="patch")
+        extra = report.cache_ops
+        if not keep_caches:
+            in_patch = unloaded_cache_operations(plan, unloaded)
+            for op in in_patch:
+                label = f"{op.table} (in repair.sql)"
+                report.caches[label] = report.caches.get(label, 0) + 1
+            extra = extra + in_patch
+        patch = render_sql(plan, spec.prefix, extra, title="patch")
         (out / "repair.sql").write_text(patch, encoding="utf-8")
         return report
     with connect(spec, readonly=False) as site:
@@ -206,6 +218,8 @@ def undo_repair(spec: SourceSpec, journal: Path) -> UndoReport:
     """Restore every row a journaled apply touched."""
     from migrate.repair.journal import undo_journal
 
+    if isinstance(spec, DumpSpec):
+        raise BadInput("a dump is never changed: discard the --out directory of the apply instead")
     with connect(spec, readonly=False) as site:
         return undo_journal(site.source, journal)
 

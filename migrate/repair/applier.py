@@ -117,9 +117,8 @@ def _run(site: Drupal7, op: Operation) -> None:
         )
 
 
-def cache_operations(site: Drupal7, plan: Plan) -> list[Operation]:
-    """Deletes of the cache rows Drupal would hold stale data in after these changes."""
-    src = site.source
+def _cache_targets(plan: Plan) -> tuple[set[str], list[str]]:
+    """The cache_field ids of touched nodes and terms, and the cache tables to empty."""
     nids = {int(op.key["nid"]) for op in plan.operations if "nid" in op.key}
     nids |= {
         int(op.key["entity_id"])
@@ -127,20 +126,27 @@ def cache_operations(site: Drupal7, plan: Plan) -> list[Operation]:
         if op.key.get("entity_type") == "node" and "entity_id" in op.key
     }
     tids = {op.tid for op in plan.operations if op.tid is not None}
-    wanted: list[tuple[str, str]] = []
-    if src.has_table("cache_field"):
-        cids = {f"field:node:{n}" for n in nids} | {f"field:taxonomy_term:{t}" for t in tids}
-        wanted += [
-            ("cache_field", str(c))
-            for (c,) in src.rows("SELECT cid FROM {cache_field}")
-            if str(c) in cids
-        ]
+    cids = {f"field:node:{n}" for n in nids} | {f"field:taxonomy_term:{t}" for t in tids}
     tables = set(plan.tables())
     full = ["cache_page"]
     if "menu_links" in tables or "taxonomy_term_data" in tables:
         full.append("cache_menu")
     if "url_alias" in tables:
         full.append("cache_path")
+    return cids, full
+
+
+def cache_operations(site: Drupal7, plan: Plan) -> list[Operation]:
+    """Deletes of the cache rows Drupal would hold stale data in after these changes."""
+    src = site.source
+    cids, full = _cache_targets(plan)
+    wanted: list[tuple[str, str]] = []
+    if src.has_table("cache_field"):
+        wanted += [
+            ("cache_field", str(c))
+            for (c,) in src.rows("SELECT cid FROM {cache_field}")
+            if str(c) in cids
+        ]
     for table in full:
         if src.has_table(table):
             wanted += [(table, str(c)) for (c,) in src.rows(f"SELECT cid FROM {{{table}}}")]
@@ -157,6 +163,19 @@ def cache_operations(site: Drupal7, plan: Plan) -> list[Operation]:
                 reason="cache clear",
             )
         )
+    return ops
+
+
+def unloaded_cache_operations(plan: Plan, tables: set[str]) -> list[Operation]:
+    """Cache clearing for a SQL patch, on cache tables a dump declares but the copy lacks."""
+    cids, full = _cache_targets(plan)
+    ops = []
+    if "cache_field" in tables:
+        ops += [
+            Operation("delete", "cache_field", {"cid": c}, None, reason="cache clear")
+            for c in sorted(cids)
+        ]
+    ops += [Operation("delete", t, {}, None, reason="cache clear") for t in full if t in tables]
     return ops
 
 

@@ -38,7 +38,8 @@ def _name(prefix: Prefix, table: str) -> str:
 
 
 def _where(key: dict[str, Any]) -> str:
-    return " AND ".join(f"`{check_identifier(c)}` = {literal(v)}" for c, v in key.items())
+    parts = [f"`{check_identifier(c)}` = {literal(v)}" for c, v in key.items()]
+    return " AND ".join(parts) or "1 = 1"
 
 
 def statement(op: Operation, prefix: Prefix) -> str:
