@@ -15,7 +15,7 @@ import html
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -135,15 +135,16 @@ def fix_text(s: str) -> tuple[str, list[str]]:
 # --------------------------------------------------------------------------- filter_html
 
 _XSS_ENTITY_JS = re.compile(r"&\s*\{[^}]*(\}\s*;?|$)")
-_XSS_NAMED = re.compile(r"&amp;([A-Za-z][A-Za-z0-9]*;)")
-_XSS_DEC = re.compile(r"&amp;#([0-9]+;)")
-_XSS_HEX = re.compile(r"&amp;#[Xx]0*((?:[0-9A-Fa-f]{2})+;)")
+_XSS_NAMED = re.compile(r"&amp;(?=[A-Za-z][A-Za-z0-9]*;)")
+_XSS_DEC = re.compile(r"&amp;(?=#[0-9]+;)")
+_XSS_HEX = re.compile(r"&amp;#[Xx]0*(?=(?:[0-9A-Fa-f]{2})+;)")
 # Comments match across lines here, unlike Drupal 7's filter_xss, which let the CSS of
 # multi-line Word conditional comments leak into the page as text.
 _XSS_SPLIT = re.compile(r"(<(?=[^a-zA-Z!/])|<!--.*?-->|<[^>]*(?:>|$)|>)", re.S)
 _XSS_TAG = re.compile(r"^<\s*(/\s*)?([a-zA-Z0-9\-]+)([^>]*)>?$", re.S)
 _XSS_ATTR = re.compile(r"""([-a-zA-Z]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"']+))?""")
 _XSS_SLASH = re.compile(r"(\s?)/\s*$")
+_XSS_ANGLES = str.maketrans("", "", "<>")
 
 
 @lru_cache(maxsize=32)
@@ -173,10 +174,11 @@ def _filter_xss(text: str, allowed: frozenset[str], stats: _Counter) -> str:
     """Port of Drupal 7 filter_xss(): keep allowed tags, drop style/on* attributes."""
     text = text.replace("\x00", "")
     text = _XSS_ENTITY_JS.sub("", text)
-    text = text.replace("&", "&amp;")
-    text = _XSS_NAMED.sub(r"&\1", text)
-    text = _XSS_DEC.sub(r"&#\1", text)
-    text = _XSS_HEX.sub(r"&#x\1", text)
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+        text = _XSS_NAMED.sub("&", text)
+        text = _XSS_DEC.sub("&", text)
+        text = _XSS_HEX.sub("&#x", text)
 
     def split(m: re.Match[str]) -> str:
         s = m.group(1)
@@ -199,6 +201,11 @@ def _filter_xss(text: str, allowed: frozenset[str], stats: _Counter) -> str:
             return ""
         if slash:
             return f"</{elem}>"
+        bare = attrs.strip()
+        if not bare:
+            return f"<{elem}>"
+        if bare == "/":
+            return f"<{elem} />"
         attrs, count = _XSS_SLASH.subn(r"\1", attrs)
         kept: list[str] = []
         for name, value in _XSS_ATTR.findall(attrs):
@@ -214,7 +221,7 @@ def _filter_xss(text: str, allowed: frozenset[str], stats: _Counter) -> str:
                 kept.append(f'{lname}="{value}"')
             else:
                 kept.append(lname)
-        attr_text = re.sub(r"[<>]", "", " ".join(kept))
+        attr_text = " ".join(kept).translate(_XSS_ANGLES)
         return f"<{elem}{' ' + attr_text if attr_text else ''}{' /' if count else ''}>"
 
     return _XSS_SPLIT.sub(split, text)
@@ -252,7 +259,6 @@ _AUTOP_BR_CLOSE = re.compile(rb"<br />(?=\s*</?(?:p|li|div|th|pre|td|ul|ol)>)")
 _AUTOP_AMP = re.compile(rb"&(?=[^#])(?![A-Za-z0-9]{1,8};)")
 _AUTOP_TAG_NAME = re.compile(rb"[ >]")
 _GROUP1 = operator.itemgetter(1)
-_P_OPEN = re.compile(rb"<[pP][\s>]")
 _WS = b" \t\n\r\f\v"
 
 
@@ -301,7 +307,7 @@ def _autop_line_breaks(chunk: bytes) -> bytes:
     return b"".join(out)
 
 
-def _autop_chunk(chunk: bytes) -> bytes:
+def _autop_chunk(chunk: bytes, stats: _Counter) -> bytes:
     """_filter_autop()'s regex sequence; rewritten with lookaheads where that is equivalent,
     because on Python 3.11 a back-reference template costs a Python call per match."""
     chunk = chunk.rstrip(b"\n") + b"\n\n"
@@ -312,25 +318,30 @@ def _autop_chunk(chunk: bytes) -> bytes:
     if b"\n\n\n" in chunk:
         chunk = _AUTOP_DUPES.sub(b"\n\n", chunk)
     chunk = _autop_edges(chunk)
-    chunk = b"<p>" + _AUTOP_PARA.sub(b"</p>\n<p>", chunk) + b"</p>\n"
+    chunk, added = _AUTOP_PARA.subn(b"</p>\n<p>", chunk)
+    chunk = b"<p>" + chunk + b"</p>\n"
+    added += 1
     if b"<p><" in chunk:
-        chunk = _AUTOP_LI.sub(_GROUP1, chunk)
+        chunk, dropped = _AUTOP_LI.subn(_GROUP1, chunk)
+        added -= dropped
         chunk = _AUTOP_BQ.sub(_blockquote_first, chunk)
     chunk = chunk.replace(b"</blockquote></p>", b"</p></blockquote>")
-    chunk = _AUTOP_EMPTY.sub(b"", chunk)
-    chunk = _AUTOP_P_BLOCK.sub(b"", chunk)
+    chunk, dropped = _AUTOP_EMPTY.subn(b"", chunk)
+    added -= dropped
+    chunk, dropped = _AUTOP_P_BLOCK.subn(b"", chunk)
+    added -= dropped
     chunk = _AUTOP_BLOCK_P.sub(_GROUP1, chunk)
     chunk = _autop_line_breaks(chunk)
     chunk = _AUTOP_BLOCK_BR.sub(_GROUP1, chunk)
     chunk = _AUTOP_BR_CLOSE.sub(b"", chunk)
     if b"&" in chunk:
         chunk = _AUTOP_AMP.sub(b"&amp;", chunk)
+    stats.add("paragraphs_added", max(added, 0))
     return chunk
 
 
 def _filter_autop(text: bytes, stats: _Counter) -> bytes:
     """Port of Drupal 7 _filter_autop(): blank lines become <p>, single newlines <br />."""
-    before = len(_P_OPEN.findall(text))
     chunks = _AUTOP_SPLIT.split(text)
     out: list[bytes] = []
     ignore_tag = b""
@@ -344,11 +355,9 @@ def _filter_autop(text: bytes, stats: _Counter) -> bytes:
                 elif ignore_tag and not is_open and tag == ignore_tag:
                     ignore_tag = b""
         elif not ignore_tag:
-            chunk = _autop_chunk(chunk)
+            chunk = _autop_chunk(chunk, stats)
         out.append(chunk)
-    result = b"".join(out)
-    stats.add("paragraphs_added", max(len(_P_OPEN.findall(result)) - before, 0))
-    return result
+    return b"".join(out)
 
 
 # --------------------------------------------------------------------------- filter_url
@@ -362,9 +371,9 @@ _PUNCT = r"[\.,?!]*?"
 _URL_FULL = re.compile(
     rf"((?:{_PROTOCOLS})(?:(?:{_AUTH})?(?:{_DOMAIN}|{_IP})/?(?:{_TRAIL})?))({_PUNCT})"
 )
-# Starts only where a run of address characters starts, and never backtracks into it:
-# the same matches as Drupal's pattern without trying every position of every word.
-_URL_EMAIL = re.compile(r"((?<![\w.+-])[\w.+-]{1,254}+@(?:(?:[\w.+-]+\.)+[^\W\d_]{2,64}\b))")
+# E-mail addresses are found from their "@" outwards: the same matches as Drupal's
+# pattern without trying it at every position of every word.
+_EMAIL_DOMAIN = re.compile(r"(?:[\w.+-]+\.)+[^\W\d_]{2,64}\b")
 _URL_WWW = re.compile(rf"(www\.(?:{_DOMAIN})/?(?:{_TRAIL})?)({_PUNCT})")
 _PROTOCOL_HINT = re.compile(
     ":(?:" + "|".join(f"(?<={p}:)" for p in sorted(ALLOWED_PROTOCOLS)) + ")"
@@ -374,33 +383,66 @@ _URL_SKIP = frozenset({"a", "script", "style", "code", "pre"})
 _Piece = str | tuple[str, str]
 
 
+_Span = tuple[int, int, str]
+
+
+def _regex_spans(pattern: re.Pattern[str], prefix: str) -> Callable[[str], Iterator[_Span]]:
+    def spans(text: str) -> Iterator[_Span]:
+        for m in pattern.finditer(text):
+            yield m.start(), m.end(1), prefix + m.group(1)
+
+    return spans
+
+
+def _email_spans(text: str) -> Iterator[_Span]:
+    """Drupal's e-mail pattern, matched outwards from each "@"."""
+    pos = 0
+    at = text.find("@")
+    while at != -1:
+        start = at
+        while (
+            start > pos
+            and at - start < 254
+            and (text[start - 1].isalnum() or text[start - 1] in "._+-")
+        ):
+            start -= 1
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if start < at else None
+        if domain:
+            yield start, domain.end(), "mailto:" + text[start : domain.end()]
+            pos = domain.end()
+        at = text.find("@", max(at + 1, pos))
+
+
+_FULL_SPANS = _regex_spans(_URL_FULL, "")
+_WWW_SPANS = _regex_spans(_URL_WWW, "http://")
+
+
 def _linkify(text: str, max_length: int) -> list[_Piece] | None:
     """Split text into plain strings and (href, caption) links, as _filter_url() would."""
-    tasks: list[tuple[re.Pattern[str], str]] = []
+    finders: list[Callable[[str], Iterator[_Span]]] = []
     if ":" in text and _PROTOCOL_HINT.search(text):
-        tasks.append((_URL_FULL, ""))
+        finders.append(_FULL_SPANS)
     if "@" in text:
-        tasks.append((_URL_EMAIL, "mailto:"))
+        finders.append(_email_spans)
     if "www." in text:
-        tasks.append((_URL_WWW, "http://"))
-    if not tasks:
+        finders.append(_WWW_SPANS)
+    if not finders:
         return None
     pieces: list[_Piece] = [text]
-    for pattern, prefix in tasks:
+    for find in finders:
         out: list[_Piece] = []
         for piece in pieces:
             if not isinstance(piece, str):
                 out.append(piece)
                 continue
             pos = 0
-            for m in pattern.finditer(piece):
-                url = m.group(1)
-                caption = url
+            for start, end, href in find(piece):
+                caption = piece[start:end]
                 if max_length and len(caption) > max_length + 3:
                     caption = caption[:max_length] + "..."
-                out.append(piece[pos : m.start()])
-                out.append((prefix + url, caption))
-                pos = m.end(1)
+                out.append(piece[pos:start])
+                out.append((href, caption))
+                pos = end
             out.append(piece[pos:])
         pieces = out
     return pieces if len(pieces) > 1 else None
@@ -499,6 +541,9 @@ def parse_internal_href(
     href = href.strip()
     if not href or href[0] == "#":
         return None
+    if href[0] == "/" and href[1:2] != "/" and not base_path and not _URL_SPECIAL.search(href):
+        path = href.strip("/")
+        return InternalLink(path) if path else None
     try:
         parts = urlsplit(href)
     except ValueError:
@@ -524,6 +569,7 @@ def parse_internal_href(
     return InternalLink(unicodedata.normalize("NFC", path), query, parts.fragment)
 
 
+_URL_SPECIAL = re.compile(r"[?#%\\]|[^\x00-\x7f]")
 _NODE_PATH = re.compile(r"node/(\d+)")
 _TERM_PATH = re.compile(r"taxonomy/term/(\d+)")
 
@@ -639,20 +685,6 @@ _FONT_CLOSE = re.compile(rb"</(?:font|FONT|Font)\s*>")
 _MSO_CLASS = re.compile(rb""" class=(?:"Mso[\w-]*"|'Mso[\w-]*'|Mso[\w-]*(?=[\s/>]))""")
 _MSO_DECL = re.compile(rb"""mso-(?<=["';\s]mso-)[\w-]+\s*:(?:&\w+;|&#\d+;|[^;"'&>])*(?:;\s*)?""")
 _EMPTY_STYLE = re.compile(rb""" style=(?:"[\s;]*"|'[\s;]*')""")
-_EVENT_ATTR = re.compile(rb"on[a-zA-Z]+\s*=")
-_PREFIXED_ATTR = re.compile(rb":[\w-]+\s*=")
-_ATTR_HINTS = (b"Mso", b"mso-", b"MSO-", b"script", b"SCRIPT", b"Script", b"&#", b"&colon;")
-_ATTR_HINTS_MORE = (b"xmlns", b"file:")
-
-
-def _needs_attribute_pass(data: bytes) -> bool:
-    """Whether any element may carry handlers, script URLs, namespaced or Word attributes."""
-    return (
-        any(hint in data for hint in _ATTR_HINTS)
-        or any(hint in data for hint in _ATTR_HINTS_MORE)
-        or _EVENT_ATTR.search(data) is not None
-        or _PREFIXED_ATTR.search(data) is not None
-    )
 
 
 def _strip_word_markup(data: bytes, stats: _Counter) -> bytes:
@@ -681,6 +713,7 @@ def _strip_word_markup(data: bytes, stats: _Counter) -> bytes:
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8")
 _DROP_WITH_CONTENT = frozenset({"xml", "meta", "link", "title", "head"})
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "background", "data", "poster"})
+_CHECKED_ATTRS = frozenset({"class", "style"}) | _URL_ATTRS
 _URL_NOISE = re.compile(r"[\x00-\x20]+")
 _CONDITIONAL = re.compile(rb"<!--\[if", re.I)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
@@ -776,7 +809,6 @@ def _tree_pass(
     body: etree._Element,
     *,
     allow_scripts: bool,
-    check_attributes: bool,
     nofollow: bool,
     links: LinkResolver | None,
     stats: _Counter,
@@ -803,8 +835,10 @@ def _tree_pass(
         tag = el.tag
         if not isinstance(tag, str):
             continue
-        if check_attributes and el.attrib:
-            _clean_attributes(el, allow_scripts, stats, problems)
+        for name in el.attrib:
+            if name in _CHECKED_ATTRS or name[:2] == "on" or ":" in name or name[:5] == "xmlns":
+                _clean_attributes(el, allow_scripts, stats, problems)
+                break
         if ":" in tag:
             _unwrap(el)
             stats.add("word_tags_removed")
@@ -948,7 +982,6 @@ def clean_body(
     _tree_pass(
         body,
         allow_scripts=allow_scripts,
-        check_attributes=_needs_attribute_pass(raw),
         nofollow=nofollow,
         links=links,
         stats=stats,
