@@ -101,13 +101,12 @@ def plan_command(
         return
     click.echo(f"Plan for {plan.source}: {len(plan.operations)} operations")
     for d in plan.decisions:
-        what = d.action
-        if d.action == "remap":
-            what = f"remap → {d.target} '{d.name}'"
         sources = sorted({e.split(" (")[0] for e in d.evidence}) or ["none"]
-        click.echo(
-            f"  tid {d.tid} '{d.name or '?'}' → {what} ({d.reason}; evidence: {', '.join(sources)})"
-        )
+        if d.action == "remap":
+            head = f"tid {d.tid} → remap to {d.target} '{d.name}'"
+        else:
+            head = f"tid {d.tid} '{d.name or '?'}' → {d.action}"
+        click.echo(f"  {head} ({d.reason}; evidence: {', '.join(sources)})")
     click.echo("Operations per strategy:")
     click.echo(render_table(["strategy", "operations"], sorted(plan.counts().items())))
     for note in plan.notes:
