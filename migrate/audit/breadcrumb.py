@@ -34,11 +34,15 @@ def _nodes_per_tid(ctx: AuditContext) -> dict[int, int]:
     counts: dict[int, int] = {}
     for info in ctx.node_term_fields:
         col = info.storage.column("tid")
+        tids = ctx.unloadable_in(info.storage.data_table, col)
+        if not tids:
+            continue
         for tid, nodes in ctx.source.rows(
             f"SELECT f.{col}, COUNT(DISTINCT f.entity_id) FROM {{{info.storage.data_table}}} f"
-            + ctx.dangling_join("f", col)
-            + f" WHERE v.vid IS NULL AND f.deleted = 0 AND f.entity_type = 'node'"
-            f" GROUP BY f.{col} ORDER BY f.{col}"
+            " WHERE "
+            + ctx.in_list(f"f.{col}", tids)
+            + f" AND f.deleted = 0 AND f.entity_type = 'node' GROUP BY f.{col} ORDER BY f.{col}",
+            tids,
         ):
             counts[int(tid)] = counts.get(int(tid), 0) + int(nodes)
     return counts

@@ -105,12 +105,29 @@ class AuditContext:
         """Term-reference fields (sorted by name) discovered from field_config."""
         return sorted(self.site.term_reference_fields, key=lambda f: f.field_name)
 
-    def dangling_join(self, alias: str, column: str) -> str:
-        """LEFT JOINs that leave ``v.vid`` NULL exactly when the referenced term won't load."""
-        return (
-            f" LEFT JOIN {{taxonomy_term_data}} t ON t.tid = {alias}.{column}"
-            " LEFT JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
-        )
+    def unloadable_in(self, table: str, column: str) -> tuple[int, ...]:
+        """Unloadable tids a table's column holds: one DISTINCT over its tid index.
+
+        Every dangling-reference query then reads only the broken rows by index
+        (``column IN (...)``) instead of anti-joining millions of healthy rows.
+        """
+
+        def distinct() -> tuple[int, ...]:
+            if not self.has(table):
+                return ()
+            values = self.source.rows(
+                f"SELECT DISTINCT {column} FROM {{{table}}} ORDER BY {column}"
+            )
+            return tuple(
+                int(r[0]) for r in values if r[0] is not None and not self.loadable(int(r[0]))
+            )
+
+        return self.cached(f"unloadable:{table}:{column}", distinct)
+
+    @staticmethod
+    def in_list(expr: str, values: Sequence[int]) -> str:
+        """``expr IN (?, ...)`` for a non-empty list of values."""
+        return f"{expr} IN ({', '.join('?' for _ in values)})"
 
     @cached_property
     def term_aliases(self) -> dict[str, str]:
@@ -166,11 +183,15 @@ class AuditContext:
         found: dict[int, set[int]] = {}
         for info in self.node_term_fields:
             col = info.storage.column("tid")
+            table = info.storage.data_table
+            tids = self.unloadable_in(table, col)
+            if not tids:
+                continue
             for nid, tid in self.source.stream(
-                f"SELECT f.entity_id, f.{col} FROM {{{info.storage.data_table}}} f"
-                + self.dangling_join("f", col)
-                + " WHERE v.vid IS NULL AND f.entity_type = 'node' AND f.deleted = 0"
-                " ORDER BY f.entity_id, f.delta"
+                f"SELECT f.entity_id, f.{col} FROM {{{table}}} f WHERE "
+                + self.in_list(f"f.{col}", tids)
+                + " AND f.entity_type = 'node' AND f.deleted = 0 ORDER BY f.entity_id, f.delta",
+                tids,
             ):
                 found.setdefault(int(nid), set()).add(int(tid))
         return {nid: frozenset(tids) for nid, tids in sorted(found.items())}
@@ -182,23 +203,8 @@ class AuditContext:
         for info in self.node_term_fields:
             col = info.storage.column("tid")
             for table in (info.storage.data_table, info.storage.revision_table):
-                tids.update(
-                    int(r[0])
-                    for r in self.source.rows(
-                        f"SELECT DISTINCT f.{col} FROM {{{table}}} f"
-                        + self.dangling_join("f", col)
-                        + f" WHERE v.vid IS NULL AND f.deleted = 0 ORDER BY f.{col}"
-                    )
-                )
-        if self.has("taxonomy_index"):
-            tids.update(
-                int(r[0])
-                for r in self.source.rows(
-                    "SELECT DISTINCT i.tid FROM {taxonomy_index} i"
-                    + self.dangling_join("i", "tid")
-                    + " WHERE v.vid IS NULL ORDER BY i.tid"
-                )
-            )
+                tids.update(self.unloadable_in(table, col))
+        tids.update(self.unloadable_in("taxonomy_index", "tid"))
         for tid, parent in self.source.rows(
             "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
         ):
@@ -207,11 +213,6 @@ class AuditContext:
         tids.update(
             m["tid"] for m in self.term_menu_links if m["tid"] and not self.loadable(m["tid"])
         )
-        if self.has("taxonomy_breadcrumb_term"):
-            tids.update(
-                int(r[0])
-                for r in self.source.rows("SELECT tid FROM {taxonomy_breadcrumb_term}")
-                if not self.loadable(int(r[0]))
-            )
+        tids.update(self.unloadable_in("taxonomy_breadcrumb_term", "tid"))
         tids.update(t for t in self.terms if not self.loadable(t))
         return frozenset(tids)

@@ -43,30 +43,22 @@ def dangling_field_ref(ctx: AuditContext) -> Iterator[Finding]:
 
 
 def _dangling_rows(ctx: AuditContext, info: FieldInfo, table: str, col: str) -> Iterator[Finding]:
+    tids = ctx.unloadable_in(table, col)
+    if not tids:
+        return
     sql = (
         f"SELECT f.entity_type, f.bundle, f.entity_id, f.revision_id, f.language, f.delta,"
-        f" f.{col}, t.tid, n.vid, n.status, n.title FROM {{{table}}} f"
-        + ctx.dangling_join("f", col)
-        + " LEFT JOIN {node} n ON f.entity_type = 'node' AND n.nid = f.entity_id"
-        " WHERE v.vid IS NULL AND f.deleted = 0"
+        f" f.{col}, n.vid, n.status, n.title FROM {{{table}}} f"
+        " LEFT JOIN {node} n ON f.entity_type = 'node' AND n.nid = f.entity_id"
+        " WHERE " + ctx.in_list(f"f.{col}", tids) + " AND f.deleted = 0"
         " ORDER BY f.entity_type, f.entity_id, f.revision_id, f.delta, f.language"
     )
-    for (
-        etype,
-        bundle,
-        eid,
-        rev,
-        lang,
-        delta,
-        tid,
-        term_row,
-        cur_vid,
-        status,
-        title,
-    ) in ctx.source.stream(sql):
+    for etype, bundle, eid, rev, lang, delta, tid, cur_vid, status, title in ctx.source.stream(
+        sql, tids
+    ):
         tid = int(tid)
         current = cur_vid is not None and int(rev) == int(cur_vid)
-        state = VOCABULARY_MISSING if term_row is not None else "term_row_missing"
+        state = ctx.term_state(tid)
         entity = _entity(
             str(etype),
             int(eid),
@@ -111,19 +103,20 @@ def old_revision_only_ref(ctx: AuditContext) -> Iterator[Finding]:
     for info in ctx.node_term_fields:
         col = info.storage.column("tid")
         table = info.storage.revision_table
+        tids = ctx.unloadable_in(table, col)
+        if not tids:
+            continue
         sql = (
             f"SELECT f.entity_id, f.{col}, COUNT(*), MIN(f.revision_id), MAX(f.revision_id)"
-            f" FROM {{{table}}} f"
-            + ctx.dangling_join("f", col)
-            + " INNER JOIN {node} n ON n.nid = f.entity_id"
-            " WHERE v.vid IS NULL AND f.deleted = 0 AND f.entity_type = 'node'"
-            " AND f.revision_id <> n.vid"
+            f" FROM {{{table}}} f INNER JOIN {{node}} n ON n.nid = f.entity_id WHERE "
+            + ctx.in_list(f"f.{col}", tids)
+            + " AND f.deleted = 0 AND f.entity_type = 'node' AND f.revision_id <> n.vid"
             f" AND NOT EXISTS (SELECT 1 FROM {{{table}}} c WHERE c.entity_type = 'node'"
             f" AND c.entity_id = f.entity_id AND c.revision_id = n.vid AND c.{col} = f.{col}"
             " AND c.deleted = 0)"
             f" GROUP BY f.entity_id, f.{col} ORDER BY f.entity_id, f.{col}"
         )
-        for nid, tid, rows, first, last in ctx.source.stream(sql):
+        for nid, tid, rows, first, last in ctx.source.stream(sql, tids):
             yield Finding(
                 "taxonomy.old_revision_only_ref",
                 Severity.NOTICE,
@@ -294,18 +287,29 @@ def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
     """
     if not ctx.has("taxonomy_index"):
         return
-    sql = (
-        "SELECT i.nid, i.tid, i.sticky, i.created, t.tid, n.nid FROM {taxonomy_index} i"
-        + ctx.dangling_join("i", "tid")
-        + " LEFT JOIN {node} n ON n.nid = i.nid"
-        " WHERE v.vid IS NULL OR n.nid IS NULL ORDER BY i.nid, i.tid"
-    )
-    for nid, tid, sticky, created, term_row, node in ctx.source.stream(sql):
-        tid = int(tid)
-        if node is None:
-            kind, why = "node_missing", f"node {nid} does not exist"
+    rows: list[tuple[int, int, int, int, str]] = []
+    tids = ctx.unloadable_in("taxonomy_index", "tid")
+    if tids:
+        for nid, tid, sticky, created in ctx.source.stream(
+            "SELECT i.nid, i.tid, i.sticky, i.created FROM {taxonomy_index} i WHERE "
+            + ctx.in_list("i.tid", tids)
+            + " ORDER BY i.nid, i.tid",
+            tids,
+        ):
+            rows.append((int(nid), int(tid), int(sticky), int(created), ctx.term_state(int(tid))))
+    for nid, tid, sticky, created in ctx.source.stream(
+        "SELECT i.nid, i.tid, i.sticky, i.created FROM {taxonomy_index} i"
+        " WHERE NOT EXISTS (SELECT 1 FROM {node} n WHERE n.nid = i.nid) ORDER BY i.nid, i.tid"
+    ):
+        rows.append((int(nid), int(tid), int(sticky), int(created), "node_missing"))
+    seen: set[tuple[int, int]] = set()
+    for nid, tid, sticky, created, kind in sorted(rows):
+        if (nid, tid) in seen:
+            continue
+        seen.add((nid, tid))
+        if kind == "node_missing":
+            why = f"node {nid} does not exist"
         else:
-            kind = VOCABULARY_MISSING if term_row is not None else "term_row_missing"
             why = f"{ctx.term_label(tid)} does not load ({kind.replace('_', ' ')})"
         yield Finding(
             "taxonomy.index_dangling",
@@ -313,10 +317,10 @@ def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
             f"taxonomy_index ({nid}, {tid}): {why}",
             {
                 "table": "taxonomy_index",
-                "nid": int(nid),
+                "nid": nid,
                 "tid": tid,
-                "sticky": int(sticky),
-                "created": int(created),
+                "sticky": sticky,
+                "created": created,
                 "kind": kind,
             },
             "delete the index row (core rebuilds it when the node is saved)",

@@ -1,0 +1,256 @@
+"""Benchmark ``drupal-migrate audit`` on synthetic Drupal 7 databases of 10k / 100k / 1M nodes.
+
+Each size gets its own MariaDB database (``dm_bench_<hex>``, dropped afterwards),
+built by ``build_database``: the broken fixture is loaded as-is (so every kind
+of breakage is present with its exact ground truth), then its 218 nodes are
+copied with offset ids until the size is reached. In the copies, references to
+unloadable terms (and their taxonomy_index rows) survive in one copy out of
+``BROKEN_EVERY``, and one body in ``FULL_BODY_EVERY`` keeps the fixture's
+real HTML (the others get a short body with a node link), so the breakage
+stays a few percent of the data, as on a real site.
+
+The audit runs in a child process per size; the script prints wall time, peak
+RSS and the finding counts. It asserts nothing about time.
+
+    python bench/bench_audit.py                 # 10k and 100k
+    python bench/bench_audit.py --sizes 10000 100000 1000000
+    python bench/bench_audit.py --keep          # leave the databases for inspection
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pymysql
+
+from migrate.config import ConnectionSpec, from_url
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "fixtures" / "drupal7-broken.sql.gz"
+SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
+OFFSET = 1000  # larger than any nid or vid of the fixture
+BROKEN_EVERY = 50
+FULL_BODY_EVERY = 20
+
+
+def _connect(spec: ConnectionSpec, database: str | None = None) -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=spec.host,
+        port=spec.port,
+        user=spec.user,
+        password=spec.password,
+        database=database,
+        charset="utf8mb4",
+        autocommit=True,
+    )
+
+
+def _load_fixture(spec: ConnectionSpec, database: str) -> None:
+    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
+    with gzip.open(FIXTURE, "rb") as fh:
+        data = fh.read()
+    cmd = [
+        client,
+        f"--host={spec.host}",
+        f"--port={spec.port}",
+        f"--user={spec.user}",
+        "--default-character-set=utf8mb4",
+        database,
+    ]
+    env = {**os.environ, "MYSQL_PWD": spec.password}
+    subprocess.run(cmd, input=data, env=env, check=True, capture_output=True)
+
+
+def _columns(cur: pymysql.cursors.Cursor, table: str) -> list[str]:
+    cur.execute(f"SHOW COLUMNS FROM `{table}`")
+    return [r[0] for r in cur.fetchall()]
+
+
+def _copy(
+    cur: pymysql.cursors.Cursor,
+    table: str,
+    exprs: dict[str, str],
+    where: str = "1",
+    skip: tuple[str, ...] = (),
+) -> None:
+    """INSERT copies 1..K of a template table, with some columns computed from ``s.n``."""
+    cols = [c for c in _columns(cur, table) if c not in skip]
+    select = ", ".join(exprs.get(c, f"t.`{c}`") for c in cols)
+    names = ", ".join(f"`{c}`" for c in cols)
+    cur.execute(f"CREATE TABLE `tpl_{table}` AS SELECT * FROM `{table}`")
+    cur.execute(
+        f"INSERT INTO `{table}` ({names}) SELECT {select} FROM `tpl_{table}` t"
+        f" CROSS JOIN bench_seq s WHERE {where}"
+    )
+    cur.execute(f"DROP TABLE `tpl_{table}`")
+
+
+def build_database(spec: ConnectionSpec, nodes: int) -> str:
+    """Create and fill a ``dm_bench_*`` database with about ``nodes`` nodes; return its name."""
+    name = f"dm_bench_{uuid.uuid4().hex[:10]}"
+    conn = _connect(spec)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    conn.close()
+    _load_fixture(spec, name)
+    conn = _connect(spec, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM node")
+        base = int(cur.fetchone()[0])
+        copies = max(0, math.ceil((nodes - base) / base))
+        cur.execute("SET SESSION max_recursive_iterations = 100000000")
+        cur.execute("CREATE TABLE bench_seq (n INT PRIMARY KEY)")
+        cur.execute(
+            "INSERT INTO bench_seq WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL"
+            f" SELECT n + 1 FROM s WHERE n < {copies}) SELECT n FROM s"
+        )
+        off = f"s.n * {OFFSET}"
+        cur.execute(
+            "CREATE TABLE bench_live AS SELECT t.tid FROM taxonomy_term_data t"
+            " INNER JOIN taxonomy_vocabulary v ON v.vid = t.vid"
+        )
+        cur.execute("ALTER TABLE bench_live ADD PRIMARY KEY (tid)")
+        _copy(cur, "node", {"nid": f"t.nid + {off}", "vid": f"t.vid + {off}", "tnid": "0"})
+        _copy(cur, "node_revision", {"nid": f"t.nid + {off}", "vid": f"t.vid + {off}"})
+        cur.execute("SELECT field_name, type FROM field_config WHERE deleted = 0")
+        for field_name, ftype in cur.fetchall():
+            for prefix in ("field_data_", "field_revision_"):
+                table = prefix + field_name
+                exprs = {
+                    "entity_id": f"t.entity_id + {off}",
+                    "revision_id": f"t.revision_id + {off}",
+                }
+                where = "t.entity_type = 'node'"
+                if ftype == "taxonomy_term_reference":
+                    col = f"{field_name}_tid"
+                    where += (
+                        f" AND (s.n % {BROKEN_EVERY} = 0 OR EXISTS"
+                        f" (SELECT 1 FROM bench_live l WHERE l.tid = t.`{col}`))"
+                    )
+                if ftype in ("text_with_summary", "text_long"):
+                    col = f"{field_name}_value"
+                    exprs[col] = (
+                        f"CASE WHEN s.n % {FULL_BODY_EVERY} = 0 THEN t.`{col}` ELSE"
+                        f" CONCAT('<p>Bản sao ', t.entity_id + {off},"
+                        " ' <a href=\"/node/', t.entity_id, '\">xem</a></p>') END"
+                    )
+                _copy(cur, table, exprs, where)
+        _copy(
+            cur,
+            "taxonomy_index",
+            {"nid": f"t.nid + {off}"},
+            f"s.n % {BROKEN_EVERY} = 0 OR EXISTS (SELECT 1 FROM bench_live l WHERE l.tid = t.tid)",
+        )
+        _copy(
+            cur,
+            "url_alias",
+            {
+                "source": f"CONCAT('node/', CAST(SUBSTRING(t.source, 6) AS UNSIGNED) + {off})",
+                "alias": "CONCAT(t.alias, '/c', s.n)",
+            },
+            "t.source LIKE 'node/%'",
+            skip=("pid",),
+        )
+        cur.execute("DROP TABLE bench_seq")
+        cur.execute("DROP TABLE bench_live")
+        cur.execute("ANALYZE TABLE node, node_revision, taxonomy_index, url_alias")
+    conn.close()
+    return name
+
+
+_CHILD = """
+import json, resource, sys, time
+from migrate import api
+from migrate.config import from_url
+from migrate.report.jsonout import write_json
+spec = from_url(sys.argv[1])
+start = time.perf_counter()
+report = api.audit(spec)
+audited = time.perf_counter() - start
+with open("/dev/null", "w", encoding="utf-8") as out:
+    write_json(report, out)
+total = time.perf_counter() - start
+counts = {r.id: r.count for r in report.checks if r.count}
+report.close()
+print(json.dumps({"audit_s": audited, "with_json_s": total, "counts": counts,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(spec: ConnectionSpec, database: str) -> dict[str, object]:
+    """Run the audit (and the JSON writer to /dev/null) in a fresh process."""
+    secret = f":{spec.password}" if spec.password else ""
+    url = f"mysql://{spec.user}{secret}@{spec.host}:{spec.port}/{database}"
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, url], capture_output=True, text=True, check=True
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def _count(spec: ConnectionSpec, database: str) -> tuple[int, int]:
+    conn = _connect(spec, database)
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM node")
+        nodes = int(cur.fetchone()[0])
+        refs = 0
+        cur.execute("SELECT field_name FROM field_config WHERE type = 'taxonomy_term_reference'")
+        for (field_name,) in cur.fetchall():
+            for prefix in ("field_data_", "field_revision_"):
+                cur.execute(f"SELECT COUNT(*) FROM `{prefix}{field_name}`")
+                refs += int(cur.fetchone()[0])
+    conn.close()
+    return nodes, refs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--keep", action="store_true", help="Do not drop the databases.")
+    args = parser.parse_args(argv)
+    spec = from_url(SERVER_URL)
+    print(
+        f"{'nodes':>9} {'term refs':>10} {'build s':>8} {'audit s':>8} {'+json s':>8}"
+        f" {'peak MB':>8}  findings"
+    )
+    for size in args.sizes:
+        start = time.perf_counter()
+        name = build_database(spec, size)
+        built = time.perf_counter() - start
+        try:
+            nodes, refs = _count(spec, name)
+            got = measure(spec, name)
+            counts = got["counts"]
+            assert isinstance(counts, dict)
+            print(
+                f"{nodes:>9} {refs:>10} {built:>8.1f} {got['audit_s']:>8.2f}"
+                f" {got['with_json_s']:>8.2f} {got['peak_rss_mb']:>8.0f}  {sum(counts.values())}"
+                f" ({', '.join(f'{k}={v}' for k, v in sorted(counts.items()))})",
+                flush=True,
+            )
+        finally:
+            if args.keep:
+                print(f"kept database {name}")
+            else:
+                conn = _connect(spec)
+                with conn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                conn.close()
+    print(
+        f"(bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
