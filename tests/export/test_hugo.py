@@ -1,0 +1,174 @@
+"""Hugo: the exported fixture builds with Debian's hugo; every node, alias and term has its page."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from export_helpers import run_export
+
+from migrate import api
+from migrate.config import ConnectionSpec
+from migrate.export import WriterOptions
+from migrate.export.hugo import HugoWriter, front_matter
+from migrate.export.records import Body, NodeRecord
+
+MISSING = 2
+"""Files the synthetic files directory leaves out, to see them reported."""
+
+
+def _front(path: Path) -> tuple[dict[str, Any], str]:
+    text = path.read_text(encoding="utf-8")
+    _, head, body = text.split("+++\n", 2)
+    return tomllib.loads(head), body
+
+
+def _make_files_dir(spec: ConnectionSpec, root: Path) -> dict[str, int]:
+    """A stand-in sites/default/files: every public file with its recorded size, but two."""
+    with api.connect(spec) as site:
+        rows = site.source.rows("SELECT uri, filesize FROM {file_managed} ORDER BY fid")
+    made: dict[str, int] = {}
+    for uri, size in rows[MISSING:]:
+        rel = str(uri).removeprefix("public://")
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(i % 251 for i in range(int(size))))
+        made[rel] = int(size)
+    return made
+
+
+def _hugo(site: Path, dest: Path) -> subprocess.CompletedProcess[str]:
+    hugo = shutil.which("hugo")
+    if hugo is None:
+        pytest.fail("hugo is needed for this test (apt-get install hugo; .ci/run installs it)")
+    return subprocess.run(
+        [hugo, "--buildDrafts", "--source", str(site), "--destination", str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def hugo_site(
+    broken_db: ConnectionSpec, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
+    root = tmp_path_factory.mktemp("hugo")
+    files = root / "files"
+    _make_files_dir(broken_db, files)
+    out = root / "site"
+    run_export(broken_db, out, to="hugo", batch_size=40, files_dir=files)
+    public = root / "public"
+    return out, public, _hugo(out, public)
+
+
+def test_build_is_green(hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]]) -> None:
+    _, _, built = hugo_site
+    assert built.returncode == 0, built.stderr
+    output = built.stdout + built.stderr
+    assert not re.search(r"\b(WARN|ERROR)\b", output), output
+
+
+def test_every_node_has_its_page(
+    hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]], ground_truth: dict[str, Any]
+) -> None:
+    out, public, _ = hugo_site
+    bundles = sorted(out.glob("content/*/*/index.md"))
+    assert len(bundles) == ground_truth["counts_broken"]["nodes"]
+    nids = set()
+    for bundle in bundles:
+        front, _ = _front(bundle)
+        nids.add(front["drupal_nid"])
+        page = public / bundle.parent.relative_to(out / "content") / "index.html"
+        assert page.is_file(), page
+        assert front["slug"].isascii()
+    assert len(nids) == len(bundles)
+
+
+def test_every_alias_has_a_redirect_page(
+    hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]], ground_truth: dict[str, Any]
+) -> None:
+    out, public, _ = hugo_site
+    aliases = 0
+    for path in out.glob("content/**/*index.md"):
+        front, _ = _front(path)
+        url = "/" + str(path.parent.relative_to(out / "content")) + "/"
+        for alias in front.get("aliases", []):
+            assert alias.startswith("/")
+            page = public / alias.strip("/") / "index.html"
+            assert page.is_file(), alias
+            assert f'url={url}"' in page.read_text(encoding="utf-8").replace(
+                "http://www.example.edu.vn", ""
+            )
+            aliases += 1
+    counts = ground_truth["counts_broken"]
+    # node/N for every node, taxonomy/term/N for every term, and every stored alias that
+    # points at exported content and differs from the new URL.
+    assert aliases >= counts["nodes"] + counts["url_aliases_node"]
+
+
+def test_every_term_has_its_taxonomy_page(
+    hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]], ground_truth: dict[str, Any]
+) -> None:
+    out, public, _ = hugo_site
+    config = tomllib.loads((out / "hugo.toml").read_text(encoding="utf-8"))
+    taxonomies = set(config["taxonomies"].values())
+    assert taxonomies == {"chuyen-muc", "don-vi", "tags"}
+    terms = [p for t in taxonomies for p in (out / "content" / t).glob("*/_index.md")]
+    expected = sum(v["terms"] for v in ground_truth["counts_broken"]["vocabularies"].values())
+    assert len(terms) == expected
+    for term in terms:
+        front, _ = _front(term)
+        assert (public / term.parent.relative_to(out / "content") / "index.html").is_file()
+        assert f"/taxonomy/term/{front['drupal_tid']}" in front["aliases"]
+
+
+def test_images_are_copied_into_bundles_and_missing_files_reported(
+    hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, public, _ = hugo_site
+    with_images = 0
+    for bundle in out.glob("content/*/*/index.md"):
+        front, body = _front(bundle)
+        for name in front.get("images", []):
+            assert (bundle.parent / name).is_file()
+            with_images += 1
+        for src in re.findall(r'<img[^>]*src="([^"]+)"', body):
+            if not src.startswith(("/files/", "http")):
+                assert (bundle.parent / src).is_file(), src
+    assert with_images > 0
+    report = (out / "media-report.csv").read_text(encoding="utf-8").splitlines()
+    assert sum(",missing," in line for line in report) == MISSING
+    assert sum(",copied," in line for line in report) == len(report) - 1 - MISSING
+    assert (public / "files").is_dir()
+
+
+def test_front_matter_survives_any_title() -> None:
+    title = 'Nhà "A"\\B\n+++ ]]> đ'
+    data, _ = tomllib.loads(front_matter({"title": title}).split("+++\n")[1]), None
+    assert data["title"] == title
+
+
+def test_markdown_bodies(tmp_path: Path) -> None:
+    writer = HugoWriter()
+    writer.begin(tmp_path, WriterOptions(extra={"markdown": True}))
+    node = NodeRecord(
+        nid=1, vid=1, type="article", target_type="article", language="vi",
+        title="Tin", slug="tin", path="/article/tin/", status=1, promote=0, sticky=0,
+        created=1_400_000_000, changed=1_400_000_000, author=1,
+        body=Body("<h2>Mục</h2><p>Đoạn <strong>đậm</strong></p>"),
+    )  # fmt: skip
+    writer.write_batch(1, [node])
+    writer.finish({})
+    front, body = _front(tmp_path / "content/article/tin/index.md")
+    assert "markup" not in front
+    assert "## Mục" in body and "**đậm**" in body
+    built = _hugo(tmp_path, tmp_path / "public")
+    assert built.returncode == 0, built.stderr
+    assert "<h2" in (tmp_path / "public/article/tin/index.html").read_text(encoding="utf-8")
