@@ -880,6 +880,20 @@ _PLAIN_TEXT = TextFormat(
 _FRAGMENT_CLOSE = re.compile(rb"</(?:body|html)\s*>", re.I)
 
 
+def _strip_debris(raw: bytes, stats: _Counter) -> bytes:
+    """Comments (Word's conditional ones included) and Word markup, before autop so
+    that it scans a smaller string; neither changes what autop does with the rest."""
+    if b"<!--" in raw:
+        conditional = len(_CONDITIONAL.findall(raw))
+        raw, comments = _COMMENT.subn(b"", raw)
+        stats.add("conditional_comments_removed", conditional)
+        stats.add("comments_removed", comments - conditional)
+    if b"<![" in raw:
+        raw, revealed = _REVEALED.subn(b"", raw)
+        stats.add("conditional_comments_removed", revealed)
+    return _strip_word_markup(raw, stats)
+
+
 def _as_text(data: str | bytes) -> str:
     return data.decode("utf-8") if isinstance(data, bytes) else data
 
@@ -944,6 +958,7 @@ def clean_body(
     url_length: int | None = None
     nofollow = False
     data: str | bytes = text
+    stripped = False
     for flt in _enabled_filters(fmt):
         name = flt.name
         if name == "filter_html":
@@ -956,22 +971,15 @@ def clean_body(
             if data != text:
                 stats.add("html_escaped")
         elif name == "filter_autop":
+            if not stripped:
+                data, stripped = _strip_debris(_as_bytes(data), stats), True
             data = _filter_autop(_as_bytes(data), stats)
         elif name == "filter_url":
             url_length = int(flt.settings.get("filter_url_length", DEFAULT_URL_LENGTH) or 0)
         elif name not in _KNOWN_FILTERS:
             problems.append(f"filter {flt.module}/{name} is not supported and was not applied")
 
-    raw = _as_bytes(data)
-    if b"<!--" in raw:
-        conditional = len(_CONDITIONAL.findall(raw))
-        raw, comments = _COMMENT.subn(b"", raw)
-        stats.add("conditional_comments_removed", conditional)
-        stats.add("comments_removed", comments - conditional)
-    if b"<![" in raw:
-        raw, revealed = _REVEALED.subn(b"", raw)
-        stats.add("conditional_comments_removed", revealed)
-    raw = _strip_word_markup(raw, stats)
+    raw = _as_bytes(data) if stripped else _strip_debris(_as_bytes(data), stats)
     try:
         body = _parse(raw)
     except (etree.LxmlError, ValueError) as exc:
