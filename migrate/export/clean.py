@@ -713,7 +713,6 @@ def _strip_word_markup(data: bytes, stats: _Counter) -> bytes:
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8")
 _DROP_WITH_CONTENT = frozenset({"xml", "meta", "link", "title", "head"})
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "background", "data", "poster"})
-_CHECKED_ATTRS = frozenset({"class", "style"}) | _URL_ATTRS
 _URL_NOISE = re.compile(r"[\x00-\x20]+")
 _CONDITIONAL = re.compile(rb"<!--\[if", re.I)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
@@ -767,6 +766,24 @@ def _clean_style(value: str) -> tuple[str, int]:
 def _is_script_url(value: str) -> bool:
     squeezed = _URL_NOISE.sub("", value).lower()
     return squeezed.startswith(("javascript:", "vbscript:"))
+
+
+def _needs_attribute_cleaning(items: list[tuple[str, str]]) -> bool:
+    """A cheap look at an element's attributes; most elements need nothing."""
+    for name, value in items:
+        if name == "style":
+            if "mso-" in value or "MSO-" in value:
+                return True
+        elif name == "class":
+            if "Mso" in value:
+                return True
+        elif name[:2] == "on" or ":" in name or name[:5] == "xmlns" or _odd_url(name, value):
+            return True
+    return False
+
+
+def _odd_url(name: str, value: str) -> bool:
+    return name in _URL_ATTRS and ("script" in value.lower() or value[:5].lower() == "file:")
 
 
 def _clean_attributes(
@@ -835,10 +852,8 @@ def _tree_pass(
         tag = el.tag
         if not isinstance(tag, str):
             continue
-        for name in el.attrib:
-            if name in _CHECKED_ATTRS or name[:2] == "on" or ":" in name or name[:5] == "xmlns":
-                _clean_attributes(el, allow_scripts, stats, problems)
-                break
+        if _needs_attribute_cleaning(el.items()):
+            _clean_attributes(el, allow_scripts, stats, problems)
         if ":" in tag:
             _unwrap(el)
             stats.add("word_tags_removed")
