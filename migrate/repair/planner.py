@@ -139,18 +139,40 @@ def _resolve_mapping(
     return decided
 
 
-def parse_strategies(items: Iterable[str]) -> dict[str, str]:
-    """``--strategy 35=drop``, ``--strategy default=drop``: overrides by tid or for all."""
-    found: dict[str, str] = {}
+@dataclass
+class Strategies:
+    """Command-line overrides: per-tid actions, hierarchy edges to cut, parents to use."""
+
+    actions: dict[str, str] = field(default_factory=dict)
+    breaks: list[tuple[int, int]] = field(default_factory=list)
+    reparent: dict[int, int] = field(default_factory=dict)
+
+
+def _edge(item: str, value: str) -> tuple[int, int]:
+    child, sep, parent = value.partition(":")
+    if not sep or not child.strip().isdigit() or not parent.strip().isdigit():
+        raise BadInput(f"--strategy {item!r}: use break=TID:PARENT or reparent=TID:PARENT")
+    return int(child), int(parent)
+
+
+def parse_strategies(items: Iterable[str]) -> Strategies:
+    """``35=drop``, ``default=drop``, ``break=6:7`` (cut a cycle), ``reparent=22:14``."""
+    found = Strategies()
     for item in items:
-        key, sep, action = item.partition("=")
-        key, action = key.strip(), action.strip()
-        if not sep or action not in ACTIONS or not (key.isdigit() or key == "default"):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if sep and key == "break":
+            found.breaks.append(_edge(item, value))
+        elif sep and key == "reparent":
+            child, parent = _edge(item, value)
+            found.reparent[child] = parent
+        elif sep and value in ACTIONS and (key.isdigit() or key == "default"):
+            found.actions[key] = value
+        else:
             raise BadInput(
                 f"--strategy {item!r}: use TID=ACTION or default=ACTION"
-                f" (ACTION: {', '.join(ACTIONS)})"
+                f" (ACTION: {', '.join(ACTIONS)}), break=TID:PARENT or reparent=TID:PARENT"
             )
-        found[key] = action
     return found
 
 
@@ -161,13 +183,18 @@ class Planner:
         findings: list[Finding],
         *,
         mapping: Mapping | None = None,
-        strategies: MappingType[str, str] | None = None,
+        strategies: Strategies | None = None,
     ) -> None:
         self.site = site
         self.src = site.source
         self.missing, self.index_nodes = missing_terms(findings)
         self.mapping = mapping
-        self.strategies = dict(strategies or {})
+        self.strategies = strategies or Strategies()
+        self.cycles = [
+            f.entity
+            for f in findings
+            if f.check == "taxonomy.orphan_hierarchy" and f.entity.get("kind") == "cycle"
+        ]
         self.live = _live_terms(site)
         self.recovery: Recovery = recover_terms(site, self.missing)
         self.ops: list[Operation] = []
@@ -186,7 +213,8 @@ class Planner:
         for tid, state in self.missing.items():
             term = self.recovery.terms[tid]
             evidence = tuple(f"{e.source} ({e.confidence})" for e in term.evidence)
-            override = self.strategies.get(str(tid)) or self.strategies.get("default")
+            actions = self.strategies.actions
+            override = actions.get(str(tid)) or actions.get("default")
             name = term.name()
             vocab = term.vocabulary
             restorable = name is not None and vocab is not None
@@ -200,7 +228,7 @@ class Planner:
             if override:
                 action, reason = (
                     override,
-                    f"--strategy {tid if str(tid) in self.strategies else 'default'}={override}",
+                    f"--strategy {tid if str(tid) in actions else 'default'}={override}",
                 )
             elif choice:
                 action, reason = choice.action, choice.reason
@@ -434,54 +462,65 @@ class Planner:
             self.op("update", table, key, reason, tid, after)
 
     def hierarchy(self, decisions: dict[int, Decision]) -> None:
+        """Rows of gone terms go; children of gone parents move to root, the remap target
+        (same vocabulary) or the parent given with ``reparent=``; ``break=`` edges are cut."""
         gone = {t: d for t, d in decisions.items() if d.action in ("drop", "remap")}
-        if not gone:
-            return
         rows = self.src.rows(
             "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
         )
         parents: dict[int, list[int]] = {}
         for tid, parent in rows:
             parents.setdefault(int(tid), []).append(int(parent))
+        for child, parent in self.strategies.breaks:
+            if parent not in parents.get(child, []):
+                raise BadInput(f"--strategy break={child}:{parent}: no such hierarchy row")
+        for child, parent in self.strategies.reparent.items():
+            if parent != 0 and parent not in self.live.by_tid:
+                raise BadInput(f"--strategy reparent={child}:{parent}: {parent} is not a live term")
         for tid, plist in parents.items():
             if tid in gone:
                 for parent in plist:
-                    self.op(
-                        "delete",
-                        "taxonomy_term_hierarchy",
-                        {"tid": tid, "parent": parent},
-                        f"{gone[tid].action} tid {tid}",
-                        tid,
-                    )
+                    key = {"tid": tid, "parent": parent}
+                    reason = f"{gone[tid].action} tid {tid}"
+                    self.op("delete", "taxonomy_term_hierarchy", key, reason, tid)
                 continue
-            bad = [p for p in plist if p in gone]
-            good = [p for p in plist if p not in gone]
-            for parent in bad:
-                d = gone[parent]
-                new = 0
-                if d.action == "remap" and d.target is not None:
+            cut = [p for p in plist if p in gone or (tid, p) in self.strategies.breaks]
+            good = [p for p in plist if p not in cut]
+            for parent in cut:
+                new = self.strategies.reparent.get(tid, 0)
+                d = gone.get(parent)
+                if (
+                    d
+                    and d.action == "remap"
+                    and d.target is not None
+                    and tid not in (self.strategies.reparent)
+                ):
                     mine = self.live.by_tid.get(tid, (None, ""))[0]
                     if self.live.by_tid[d.target][0] == mine:
                         new = d.target
                 key = {"tid": tid, "parent": parent}
+                label = "break" if (tid, parent) in self.strategies.breaks else "reparent"
                 if new in good or (new == 0 and good):
-                    self.op(
-                        "delete",
-                        "taxonomy_term_hierarchy",
-                        key,
-                        f"reparent {tid}: parent {parent} gone, other parents remain",
-                        parent,
-                    )
+                    reason = f"{label} {tid}: parent {parent} cut, other parents remain"
+                    self.op("delete", "taxonomy_term_hierarchy", key, reason, parent)
                 else:
+                    reason = f"{label} {tid}: {parent} → {new}"
                     self.op(
-                        "update",
-                        "taxonomy_term_hierarchy",
-                        key,
-                        f"reparent {tid}: {parent} → {new}",
-                        parent,
-                        {"parent": new},
+                        "update", "taxonomy_term_hierarchy", key, reason, parent, {"parent": new}
                     )
                     good.append(new)
+        broken = {c for c, _ in self.strategies.breaks}
+        seen: set[frozenset[int]] = set()
+        for cycle in self.cycles:
+            members = [int(t) for t in cycle.get("cycle") or [cycle.get("tid")] if t is not None]
+            if frozenset(members) in seen:
+                continue
+            seen.add(frozenset(members))
+            if not broken & set(members):
+                self.notes.append(
+                    f"hierarchy cycle {' → '.join(str(t) for t in members)} left as is:"
+                    " cut it with --strategy break=TID:PARENT"
+                )
         for tid in gone:
             if self.missing[tid] == "vocabulary_missing":
                 self.op("delete", "taxonomy_term_data", {"tid": tid}, f"drop tid {tid}", tid)
@@ -592,7 +631,7 @@ def build_plan(
     findings: list[Finding],
     *,
     mapping: Mapping | None = None,
-    strategies: MappingType[str, str] | None = None,
+    strategies: Strategies | None = None,
 ) -> Plan:
     """The plan for these findings; reads the site, writes nothing."""
     return Planner(site, findings, mapping=mapping, strategies=strategies).build()

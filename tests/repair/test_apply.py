@@ -58,3 +58,22 @@ def test_precondition_failure_writes_nothing(broken_db_rw: ConnectionSpec, tmp_p
     assert scalar(broken_db_rw, "SELECT COUNT(*) FROM field_data_field_tags") == count
     assert scalar(broken_db_rw, "SELECT COUNT(*) FROM taxonomy_term_data WHERE tid = 5") == 0
     assert not (tmp_path / "j.jsonl").exists()
+
+
+def test_cycle_is_reported_then_broken_at_named_edge(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    conn = connect(broken_db_rw)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE taxonomy_term_hierarchy SET parent = 7 WHERE tid = 6")
+    conn.close()
+    untouched = api.plan_repair(broken_db_rw)
+    assert any("cycle" in note and "break=" in note for note in untouched.notes)
+    plan = api.plan_repair(broken_db_rw, strategies=["break=6:7", "reparent=6:1"])
+    edge = [op for op in plan.operations if op.reason.startswith("break 6")]
+    assert [(op.kind, op.key, op.after) for op in edge] == [
+        ("update", {"tid": 6, "parent": 7}, {"parent": 1})
+    ]
+    report = api.apply_repair(broken_db_rw, plan, yes=True, journal=tmp_path / "j.jsonl")
+    assert report.after["taxonomy.orphan_hierarchy"] == 0
+    assert scalar(broken_db_rw, "SELECT parent FROM taxonomy_term_hierarchy WHERE tid = 6") == 1
