@@ -251,6 +251,14 @@ def render_nginx(redirects: Sequence[Redirect]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_PCRE_META = re.compile(r"([.^$*+?()\[\]{}|\\\s])")
+
+
+def _pcre(text: str) -> str:
+    """A literal for a mod_rewrite pattern: only regex metacharacters and spaces escaped."""
+    return _PCRE_META.sub(r"\\\1", text)
+
+
 def _apache_target(target: str) -> str:
     return re.sub(r"([\s\\])", r"\\\1", target)
 
@@ -263,10 +271,10 @@ def render_apache(redirects: Sequence[Redirect]) -> str:
         target = _apache_target(r.target)
         if sep:
             encoded = quote(query, safe="=&/-._~")
-            lines.append(f"RewriteCond %{{QUERY_STRING}} ^{re.escape(encoded)}$")
-            lines.append(f"RewriteRule ^/?{re.escape(path)}$ {target}? [R=301,L,NE]")
+            lines.append(f"RewriteCond %{{QUERY_STRING}} ^{_pcre(encoded)}$")
+            lines.append(f"RewriteRule ^/?{_pcre(path)}$ {target}? [R=301,L,NE]")
         else:
-            lines.append(f"RewriteRule ^/?{re.escape(path)}$ {target} [R=301,L,NE]")
+            lines.append(f"RewriteRule ^/?{_pcre(path)}$ {target} [R=301,L,NE]")
     return "\n".join(lines) + "\n"
 
 
