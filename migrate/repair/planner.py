@@ -9,6 +9,8 @@ the way ``taxonomy_build_node_index()`` does. It only reads.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
@@ -552,8 +554,8 @@ class Planner:
                             tid,
                         )
             if self.site.optional_table("url_alias"):
-                for pid, alias in self.src.rows(
-                    "SELECT pid, alias FROM {url_alias}"
+                for pid, alias, source, language in self.src.rows(
+                    "SELECT pid, alias, source, language FROM {url_alias}"
                     " WHERE source = ? OR source LIKE ? ORDER BY pid",
                     (path, path + "/%"),
                 ):
@@ -561,10 +563,8 @@ class Planner:
                         "delete", "url_alias", {"pid": int(pid)}, f"{d.action} tid {tid} alias", tid
                     )
                     if d.action == "remap":
-                        self.notes.append(
-                            f"/{alias} was the alias of tid {tid}; add a redirect to"
-                            f" taxonomy/term/{d.target} (no redirect module table)"
-                        )
+                        target = f"taxonomy/term/{d.target}" + str(source)[len(path) :]
+                        self.redirect(tid, str(alias), target, str(language))
             if self.site.optional_table("taxonomy_breadcrumb_term") and self.src.scalar(
                 "SELECT COUNT(*) FROM {taxonomy_breadcrumb_term} WHERE tid = ?", (tid,)
             ):
@@ -575,6 +575,29 @@ class Planner:
                     f"{d.action} tid {tid} breadcrumb",
                     tid,
                 )
+
+    def redirect(self, tid: int, alias: str, target: str, language: str) -> None:
+        """Keep an old alias working through the redirect module, or say that it won't."""
+        if not self.site.optional_table("redirect"):
+            self.notes.append(
+                f"/{alias} was an alias of tid {tid}; add a redirect to {target}"
+                " (no redirect module table)"
+            )
+            return
+        digest = redirect_hash(alias, language)
+        if self.src.scalar("SELECT COUNT(*) FROM {redirect} WHERE hash = ?", (digest,)):
+            self.notes.append(f"/{alias}: a redirect for it exists already; left as is")
+            return
+        rid = int(self.src.scalar("SELECT COALESCE(MAX(rid), 0) FROM {redirect}") or 0) + 1
+        rid += sum(1 for o in self.ops if o.table == "redirect")
+        values = {
+            "rid": rid, "hash": digest, "type": "redirect", "uid": 0, "source": alias,
+            "source_options": "a:0:{}", "redirect": target, "redirect_options": "a:0:{}",
+            "language": language, "status_code": 0, "count": 0, "access": 0,
+        }  # fmt: skip
+        columns = set(self.src.columns("redirect"))
+        row = {k: v for k, v in values.items() if k in columns}
+        self.op("insert", "redirect", {"rid": rid}, f"remap tid {tid} redirect", tid, row)
 
     def reindex(self, decisions: dict[int, Decision]) -> None:
         """Rebuild taxonomy_index rows of affected nodes exactly as taxonomy_build_node_index()."""
@@ -624,6 +647,17 @@ class Planner:
                     dict(row),
                     after_prior=True,
                 )
+
+
+def redirect_hash(source: str, language: str) -> str:
+    """redirect_hash(): drupal_hash_base64(serialize(ksorted [language, source]))."""
+
+    def php(text: str) -> str:
+        return f's:{len(text.encode("utf-8"))}:"{text}";'
+
+    data = f"a:2:{{{php('language')}{php(language)}{php('source')}{php(source)}}}"
+    digest = base64.b64encode(hashlib.sha256(data.encode("utf-8")).digest()).decode("ascii")
+    return digest.replace("+", "-").replace("/", "_").rstrip("=")
 
 
 def build_plan(

@@ -77,3 +77,41 @@ def test_cycle_is_reported_then_broken_at_named_edge(
     report = api.apply_repair(broken_db_rw, plan, yes=True, journal=tmp_path / "j.jsonl")
     assert report.after["taxonomy.orphan_hierarchy"] == 0
     assert scalar(broken_db_rw, "SELECT parent FROM taxonomy_term_hierarchy WHERE tid = 6") == 1
+
+
+REDIRECT_TABLE = """CREATE TABLE redirect (
+  rid int unsigned NOT NULL AUTO_INCREMENT, hash varchar(64) NOT NULL,
+  type varchar(64) NOT NULL, uid int unsigned NOT NULL DEFAULT 0,
+  source varchar(255) NOT NULL, source_options text NOT NULL,
+  redirect varchar(255) NOT NULL, redirect_options text NOT NULL,
+  language varchar(12) NOT NULL DEFAULT 'und', status_code smallint NOT NULL,
+  count int unsigned NOT NULL DEFAULT 0, access int NOT NULL DEFAULT 0,
+  PRIMARY KEY (rid), UNIQUE KEY hash (hash)) ENGINE=InnoDB DEFAULT CHARSET=utf8"""
+
+
+def test_remap_turns_old_alias_into_redirect(broken_db_rw: ConnectionSpec, tmp_path: Path) -> None:
+    conn = connect(broken_db_rw)
+    with conn.cursor() as cur:
+        cur.execute(REDIRECT_TABLE)
+    conn.close()
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("tid,action,target\n43,remap,tags: thể thao\n", encoding="utf-8")
+    plan = api.plan_repair(broken_db_rw, mapping)
+    api.apply_repair(broken_db_rw, plan, yes=True, journal=tmp_path / "j.jsonl")
+    row = connect(broken_db_rw).cursor()
+    row.execute("SELECT source, redirect, language, hash FROM redirect")
+    assert row.fetchall() == (
+        (
+            "tu-khoa/olympic",
+            "taxonomy/term/46",
+            "und",
+            "g-36tdOHFOmXMSizT0rDSp3GMcuD2qYTbHyIsbh-upE",
+        ),
+    )
+    assert (
+        scalar(broken_db_rw, "SELECT COUNT(*) FROM url_alias WHERE alias = 'tu-khoa/olympic'") == 0
+    )
+    assert (
+        scalar(broken_db_rw, "SELECT COUNT(*) FROM field_data_field_tags WHERE field_tags_tid = 43")
+        == 0
+    )
