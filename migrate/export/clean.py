@@ -91,22 +91,27 @@ _MOJIBAKE_HINT = re.compile(
 )
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_SUSPECT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffd]")
+_CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
 
 
 def _fix_unicode(text: str, stats: _Counter, problems: list[str]) -> str:
     """Repair what would otherwise crash lxml or show as garbage: controls, mojibake, NFD."""
-    if _SUSPECT.search(text):
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
         text, n = _SURROGATE.subn("\ufffd", text)
-        if n:
-            stats.add("invalid_chars_replaced", n)
-            problems.append(f"{n} undecodable byte(s) replaced by U+FFFD")
-        bad = text.count("\ufffd") - n
-        if bad > 0:
-            problems.append(f"{bad} U+FFFD replacement character(s): bytes lost before export")
+        stats.add("invalid_chars_replaced", n)
+        problems.append(f"{n} undecodable byte(s) replaced by U+FFFD")
+        encoded = text.encode("utf-8")
+    if len(encoded.translate(None, _CONTROL_BYTES)) != len(encoded):
         text, n = _CONTROL.subn("", text)
         stats.add("control_chars_removed", n)
-    if _MOJIBAKE_HINT.search(text.encode("utf-8")):
+        encoded = text.encode("utf-8")
+    if "\ufffd" in text:
+        bad = text.count("\ufffd") - stats.get("invalid_chars_replaced", 0)
+        if bad > 0:
+            problems.append(f"{bad} U+FFFD replacement character(s): bytes lost before export")
+    if _MOJIBAKE_HINT.search(encoded):
         lines = text.split("\n")
         fixed = 0
         for i, line in enumerate(lines):
@@ -714,7 +719,6 @@ _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=Tru
 _DROP_WITH_CONTENT = frozenset({"xml", "meta", "link", "title", "head"})
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "background", "data", "poster"})
 _URL_NOISE = re.compile(r"[\x00-\x20]+")
-_CONDITIONAL = re.compile(rb"<!--\[if", re.I)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _REVEALED = re.compile(rb"<!\[(?:end)?if[^\]]*\]>", re.I)
 
@@ -899,7 +903,7 @@ def _strip_debris(raw: bytes, stats: _Counter) -> bytes:
     """Comments (Word's conditional ones included) and Word markup, before autop so
     that it scans a smaller string; neither changes what autop does with the rest."""
     if b"<!--" in raw:
-        conditional = len(_CONDITIONAL.findall(raw))
+        conditional = raw.count(b"<!--[if")
         raw, comments = _COMMENT.subn(b"", raw)
         stats.add("conditional_comments_removed", conditional)
         stats.add("comments_removed", comments - conditional)
