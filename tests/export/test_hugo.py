@@ -17,6 +17,9 @@ from migrate.config import ConnectionSpec
 from migrate.export import WriterOptions
 from migrate.export.hugo import HugoWriter, front_matter
 from migrate.export.records import Body, NodeRecord
+from migrate.export.wxr_validate import read_wxr, validate_wxr
+
+MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "drupal7-vn.yml"
 
 MISSING = 2
 """Files the synthetic files directory leaves out, to see them reported."""
@@ -151,7 +154,7 @@ def test_images_are_copied_into_bundles_and_missing_files_reported(
 
 def test_front_matter_survives_any_title() -> None:
     title = 'Nhà "A"\\B\n+++ ]]> đ'
-    data, _ = tomllib.loads(front_matter({"title": title}).split("+++\n")[1]), None
+    data = tomllib.loads(front_matter({"title": title}).split("+++\n")[1])
     assert data["title"] == title
 
 
@@ -172,3 +175,27 @@ def test_markdown_bodies(tmp_path: Path) -> None:
     built = _hugo(tmp_path, tmp_path / "public")
     assert built.returncode == 0, built.stderr
     assert "<h2" in (tmp_path / "public/article/tin/index.html").read_text(encoding="utf-8")
+
+
+def test_repaired_fixture_exports_to_both_targets(
+    broken_db_rw: ConnectionSpec, tmp_path: Path, ground_truth: dict[str, Any]
+) -> None:
+    plan = api.plan_repair(broken_db_rw, MAPPING)
+    api.apply_repair(broken_db_rw, plan, yes=True, journal=tmp_path / "journal.jsonl")
+    with api.connect(broken_db_rw) as site:
+        terms = site.source.scalar(
+            "SELECT COUNT(*) FROM {taxonomy_term_data} t"
+            " JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+        )
+    wxr = tmp_path / "wxr"
+    run_export(broken_db_rw, wxr, to="wxr")
+    files = sorted(wxr.glob("wxr-*.xml"))
+    assert validate_wxr(files) == []
+    assert len(read_wxr(files[-1]).terms) == terms
+    hugo = tmp_path / "hugo"
+    run_export(broken_db_rw, hugo, to="hugo")
+    built = _hugo(hugo, tmp_path / "public")
+    assert built.returncode == 0, built.stderr
+    assert not re.search(r"\b(WARN|ERROR)\b", built.stdout + built.stderr)
+    assert len(list(hugo.glob("content/*/*/_index.md"))) == terms
+    assert len(list(hugo.glob("content/*/*/index.md"))) == ground_truth["counts_broken"]["nodes"]

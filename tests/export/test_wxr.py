@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import url_of
 from export_helpers import BASE_URL, cli, run_export
 from lxml import etree
 
+from migrate.cli import main
 from migrate.config import ConnectionSpec
 from migrate.export import WriterOptions, get_writer, writer_names
 from migrate.export.records import (
@@ -423,3 +425,13 @@ def test_sigkill_mid_export_resumes_without_duplicates(
     assert len(ids) == len(set(ids))
     assert len([i for i in ids if i < ATTACHMENT_ID_OFFSET]) == 218
     assert not list(victim.glob(".*.tmp"))
+
+
+def test_validate_wxr_command(broken_wxr: Path, tmp_path: Path) -> None:
+    good = CliRunner().invoke(main, ["validate-wxr", *map(str, _files(broken_wxr))])
+    assert good.exit_code == 0, good.output
+    bad = tmp_path / "bad.xml"
+    bad.write_text(_HEAD + _item(1) + _item(2) + "</channel></rss>", encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate-wxr", str(bad)])
+    assert result.exit_code == 1
+    assert "title_date_collision" in result.output
