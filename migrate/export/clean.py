@@ -1,12 +1,20 @@
 """Body cleaning for export: Drupal text formats, MS Word debris, links, Unicode.
 
-Every exported node body goes through :func:`clean_body` once, so the work is
-split where it is cheapest: the few Drupal filters whose meaning depends on the
-raw string (``filter_html``, ``filter_html_escape``, ``filter_autop``) are ported
-as string transforms; everything else (``filter_url``, ``filter_htmlcorrector``,
-Word debris, script removal, link rewriting) happens in a single pass over one
-lxml tree, which is serialized once.  Every change is counted per kind in
-``CleanResult.stats`` so the export can report what it did to each record.
+Every exported body goes through :func:`clean_body` once, in this order:
+
+1. Unicode: lone surrogates and control characters (which would break lxml), mojibake
+   (ftfy, only on lines that look double-encoded), NFC.
+2. The format's enabled filters in Drupal's order.  ``filter_html``,
+   ``filter_html_escape`` and ``filter_autop`` are ports of Drupal 7's string
+   transforms (autop on UTF-8 bytes, checked against a literal port in the tests);
+   comments and Word markup are stripped from the string just before autop, since
+   neither changes what autop does and the string it scans gets smaller.
+3. One lxml parse (this is ``filter_htmlcorrector``), then ``filter_url`` on the text
+   nodes, leftover Word debris, script removal and link rewriting on the tree, and
+   one serialization.
+
+Every change is counted per kind in ``CleanResult.stats``; what could not be fixed is
+in ``CleanResult.problems``.  Nothing here raises on bad input.
 """
 
 from __future__ import annotations
@@ -108,7 +116,8 @@ def _fix_unicode(text: str, stats: _Counter, problems: list[str]) -> str:
         stats.add("control_chars_removed", n)
         encoded = text.encode("utf-8")
     if "\ufffd" in text:
-        bad = text.count("\ufffd") - stats.get("invalid_chars_replaced", 0)
+        known = stats.get("invalid_chars_replaced", 0) + stats.get("invalid_bytes_replaced", 0)
+        bad = text.count("\ufffd") - known
         if bad > 0:
             problems.append(f"{bad} U+FFFD replacement character(s): bytes lost before export")
     if _MOJIBAKE_HINT.search(encoded):
@@ -548,7 +557,8 @@ def parse_internal_href(
         return None
     if href[0] == "/" and href[1:2] != "/" and not base_path and not _URL_SPECIAL.search(href):
         path = href.strip("/")
-        return InternalLink(path) if path else None
+        if path != "index.php":
+            return InternalLink(path) if path else None
     try:
         parts = urlsplit(href)
     except ValueError:
@@ -641,6 +651,7 @@ class MapLinkResolver:
         return Resolution("unknown")
 
 
+_HTML_SPACE = " \t\r\n\f"
 _LINK_ATTRS = {"a": "href", "img": "src", "area": "href"}
 
 
@@ -716,7 +727,6 @@ def _strip_word_markup(data: bytes, stats: _Counter) -> bytes:
 # --------------------------------------------------------------------------- tree pass
 
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8")
-_DROP_WITH_CONTENT = frozenset({"xml", "meta", "link", "title", "head"})
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "background", "data", "poster"})
 _URL_NOISE = re.compile(r"[\x00-\x20]+")
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
@@ -826,6 +836,13 @@ def _clean_attributes(
             stats.add("js_urls_removed")
 
 
+def _is_empty_paragraph(el: etree._Element) -> bool:
+    """<p></p> or <p><br></p> left by autop around removed markup; &nbsp; spacers stay."""
+    if (el.text or "").strip(_HTML_SPACE):
+        return False
+    return all(c.tag == "br" and not (c.tail or "").strip(_HTML_SPACE) for c in el)
+
+
 def _tree_pass(
     body: etree._Element,
     *,
@@ -871,7 +888,7 @@ def _tree_pass(
             else:
                 _remove(el)
                 stats.add("empty_spans_removed")
-        elif tag == "p" and not len(el) and not (el.text or "").strip(" \t\r\n"):
+        elif tag == "p" and _is_empty_paragraph(el):
             _remove(el)
             stats.add("empty_paragraphs_removed")
         elif tag in _LINK_ATTRS:
@@ -911,6 +928,15 @@ def _strip_debris(raw: bytes, stats: _Counter) -> bytes:
         raw, revealed = _REVEALED.subn(b"", raw)
         stats.add("conditional_comments_removed", revealed)
     return _strip_word_markup(raw, stats)
+
+
+def _url_length(flt: Filter, problems: list[str]) -> int:
+    value = flt.settings.get("filter_url_length", DEFAULT_URL_LENGTH)
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        problems.append(f"filter_url_length {value!r} is not a number; {DEFAULT_URL_LENGTH} used")
+        return DEFAULT_URL_LENGTH
 
 
 def _as_text(data: str | bytes) -> str:
@@ -994,7 +1020,7 @@ def clean_body(
                 data, stripped = _strip_debris(_as_bytes(data), stats), True
             data = _filter_autop(_as_bytes(data), stats)
         elif name == "filter_url":
-            url_length = int(flt.settings.get("filter_url_length", DEFAULT_URL_LENGTH) or 0)
+            url_length = _url_length(flt, problems)
         elif name not in _KNOWN_FILTERS:
             problems.append(f"filter {flt.module}/{name} is not supported and was not applied")
 

@@ -160,6 +160,16 @@ def test_namespaced_word_tags_and_xmlns_attributes_go_text_stays() -> None:
     assert result.stats["word_tags_removed"] == 2
 
 
+def test_word_document_head_tags_go_and_nbsp_spacer_paragraphs_stay() -> None:
+    source = (
+        '<meta name="ProgId" content="Word.Document"><link rel=File-List href="file:///C:/x.xml">'
+        '<p class="MsoNormal">x</p>\n<p class="MsoNormal"><o:p>&nbsp;</o:p></p>\n<p><o:p></o:p></p>'
+    )
+    result = clean_body(source, FULL, links=None)
+    assert result.html == "<p>x</p>\n<p>\xa0</p>"
+    assert result.stats["word_tags_removed"] == 4
+
+
 # ----------------------------------------------------------------- text formats
 
 
