@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.errors import SchemaError
 from migrate.phpdata import unserialize
 from migrate.schema import Drupal7
 
@@ -240,7 +241,10 @@ class _Recoverer:
             "SELECT wid, message, variables, link FROM {watchdog} WHERE type = ? ORDER BY wid",
             ("taxonomy",),
         ):
-            values = unserialize(variables, f"watchdog row wid={wid}") or {}
+            try:
+                values = unserialize(variables, f"watchdog row wid={wid}") or {}
+            except SchemaError:
+                continue  # a damaged log row is no evidence, not a reason to stop
             if not isinstance(values, dict):
                 continue
             name = values.get("%term") or values.get("%name")

@@ -30,3 +30,23 @@ def test_recovered_names_match_clean_fixture(
     assert terms[11].alias == "tin-tuc/tin-dao-tao/sau-dai-hoc"
     vocab = report.recovery.vocabularies[4]
     assert (vocab.machine_name, vocab.name) == ("chuyen_de", "Chuyên đề")
+
+
+def test_watchdog_names_a_term_with_high_confidence(broken_db_rw: ConnectionSpec) -> None:
+    from helpers import connect
+
+    name = "hội thảo"
+    variables = f'a:1:{{s:5:"%term";s:{len(name.encode())}:"{name}";}}'
+    conn = connect(broken_db_rw)
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO watchdog (uid, type, message, variables, severity, link, location,"
+            " referer, hostname, timestamp) VALUES (1, 'taxonomy', 'Created new term %%term.',"
+            " %s, 5, '<a href=\"/taxonomy/term/35/edit\">edit</a>', '', '', '', 1)",
+            (variables,),
+        )
+    conn.close()
+    term = api.recover(broken_db_rw).recovery.terms[35]
+    assert term.name() == "hội thảo" and term.name_confidence == "high"
+    plan = api.plan_repair(broken_db_rw)
+    assert {d.tid: d.action for d in plan.decisions}[35] == "restore"
