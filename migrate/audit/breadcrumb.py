@@ -23,6 +23,7 @@ from migrate.links import term_id_of
 
 MODULE = "taxonomy_breadcrumb"
 _SUBPATHS = ("feed", "edit")
+CHUNK = 1000
 
 
 def _module_reaches_line_92(ctx: AuditContext) -> bool:
@@ -164,28 +165,50 @@ def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     types, include = _node_types_with_breadcrumbs(ctx)
     parents = _parents(ctx)
     broken_chain = {t for t in ctx.loadable_tids if _chain_broken(ctx, t, parents)}
-    union = " UNION ALL ".join(
-        f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid, '{info.field_name}'"
-        f" AS field FROM {{{info.storage.data_table}}} f"
-        " WHERE f.entity_type = 'node' AND f.deleted = 0"
-        for info in ctx.node_term_fields
-    )
-    sql = (
-        f"SELECT u.nid, u.tid, u.field, n.type, n.status, n.title FROM ({union}) u"
-        " INNER JOIN {node} n ON n.nid = u.nid ORDER BY u.nid, u.tid, u.field"
-    )
     allowed = {f.field_name: f.allowed_vocabularies for f in ctx.node_term_fields}
-    current: int | None = None
-    refs: list[_Ref] = []
-    meta: tuple[str, int, str] = ("", 0, "")
-    for nid, tid, field_name, ntype, status, title in ctx.source.stream(sql):
-        if nid != current:
-            if current is not None and meta[1] == 1 and (meta[0] in types) == include:
-                yield from _judge(ctx, current, refs, meta, allowed, broken_chain)
-            current, refs, meta = int(nid), [], (str(ntype), int(status), str(title))
-        refs.append(_Ref(int(tid), str(field_name)))
-    if current is not None and meta[1] == 1 and (meta[0] in types) == include:
-        yield from _judge(ctx, current, refs, meta, allowed, broken_chain)
+    nodes = sorted(_nodes_touching(ctx, broken_chain))
+    for start in range(0, len(nodes), CHUNK):
+        chunk = nodes[start : start + CHUNK]
+        union = " UNION ALL ".join(
+            f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid,"
+            f" '{info.field_name}' AS field FROM {{{info.storage.data_table}}} f"
+            " WHERE f.entity_type = 'node' AND f.deleted = 0 AND "
+            + ctx.in_list("f.entity_id", chunk)
+            for info in ctx.node_term_fields
+        )
+        sql = (
+            f"SELECT u.nid, u.tid, u.field, n.type, n.title FROM ({union}) u"
+            " INNER JOIN {node} n ON n.nid = u.nid AND n.status = 1"
+            " ORDER BY u.nid, u.tid, u.field"
+        )
+        per_node: dict[int, tuple[tuple[str, int, str], list[_Ref]]] = {}
+        for nid, tid, field_name, ntype, title in ctx.source.stream(
+            sql, chunk * len(ctx.node_term_fields)
+        ):
+            entry = per_node.setdefault(int(nid), ((str(ntype), 1, str(title)), []))
+            entry[1].append(_Ref(int(tid), str(field_name)))
+        for nid, (meta, refs) in per_node.items():
+            if (meta[0] in types) == include:
+                yield from _judge(ctx, nid, refs, meta, allowed, broken_chain)
+
+
+def _nodes_touching(ctx: AuditContext, broken_chain: set[int]) -> set[int]:
+    """Nodes whose current revision references a dead term or one cut off from the root."""
+    nids: set[int] = set()
+    for info in ctx.node_term_fields:
+        col = info.storage.column("tid")
+        tids = sorted(set(ctx.unloadable_in(info.storage.data_table, col)) | broken_chain)
+        if tids:
+            nids.update(
+                int(r[0])
+                for r in ctx.source.stream(
+                    f"SELECT DISTINCT f.entity_id FROM {{{info.storage.data_table}}} f WHERE "
+                    + ctx.in_list(f"f.{col}", tids)
+                    + " AND f.entity_type = 'node' AND f.deleted = 0",
+                    tids,
+                )
+            )
+    return nids
 
 
 def _parents(ctx: AuditContext) -> dict[int, list[int]]:

@@ -62,6 +62,22 @@ class AuditContext:
         kind = "UNSIGNED" if self.source.dialect == "mysql" else "INTEGER"
         return f"CAST({expr} AS {kind})"
 
+    def contains(self, expr: str) -> str:
+        """SQL: ``expr`` contains a literal (bound by ``contains_param``), byte-exact.
+
+        MariaDB's collation-aware LIKE is several times slower than LIKE BINARY
+        on large text columns; SQLite has instr().
+        """
+        if self.source.dialect == "mysql":
+            return f"{expr} LIKE BINARY ?"
+        return f"instr({expr}, ?) > 0"
+
+    def contains_param(self, text: str) -> str:
+        if self.source.dialect == "mysql":
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return f"%{escaped}%"
+        return text
+
     @cached_property
     def terms(self) -> dict[int, TermRow]:
         """Every row of taxonomy_term_data, loadable or not."""

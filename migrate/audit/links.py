@@ -26,6 +26,7 @@ ALIAS_PRESENT = "alias_still_present"
 ALIAS_REMOVED = "alias_removed"
 
 _TEXT_TYPES = ("text_with_summary", "text_long", "text")
+CHUNK = 500
 
 
 @dataclass
@@ -88,49 +89,75 @@ def _scan(ctx: AuditContext) -> list[BodyLink]:
     found: list[BodyLink] = []
     pending: list[BodyLink] = []
     for field_name, table, col in _text_tables(ctx):
-        sql = (
-            f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}, n.vid, n.title"
-            f" FROM {{{table}}} b LEFT JOIN {{node}} n ON n.nid = b.entity_id"
-            " WHERE b.entity_type = 'node' AND b.deleted = 0"
-            " ORDER BY b.entity_id, b.revision_id, b.delta, b.language"
-        )
-        for nid, rev, lang, delta, body, cur_vid, title in ctx.source.stream(sql):
-            nid = int(nid)
-            if not body or not (nid in dangling or interesting.search(body)):
-                continue
-            for position, (href, text) in enumerate(_anchors(body)):
-                path = parse_internal_path(href, ctx.base_hosts)
-                if path is None:
+        seen: set[tuple[int, int, int, str]] = set()
+        for where, params in _candidates(ctx, f"b.{col}", words):
+            sql = (
+                f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}, n.vid, n.title"
+                f" FROM {{{table}}} b LEFT JOIN {{node}} n ON n.nid = b.entity_id"
+                f" WHERE b.entity_type = 'node' AND b.deleted = 0 AND {where}"
+                " ORDER BY b.entity_id, b.revision_id, b.delta, b.language"
+            )
+            for nid, rev, lang, delta, body, cur_vid, title in ctx.source.stream(sql, params):
+                key = (int(nid), int(rev), int(delta), str(lang))
+                if key in seen or not body:
                     continue
-                link = BodyLink(
-                    table,
-                    field_name,
-                    nid,
-                    int(rev),
-                    cur_vid is not None and int(rev) == int(cur_vid),
-                    str(lang),
-                    int(delta),
-                    position,
-                    href,
-                    path,
-                    text,
-                    title,
-                )
-                tid = term_id_of(path)
-                if tid is not None:
-                    if not ctx.loadable(tid):
-                        link.tid = tid
-                        found.append(link)
-                elif path in ctx.term_aliases:
-                    tid = term_id_of(ctx.term_aliases[path])
-                    if tid is not None and not ctx.loadable(tid):
-                        link.tid, link.kind = tid, ALIAS_PRESENT
-                        found.append(link)
-                elif nid in dangling and not is_system_path(path):
-                    link.kind = ALIAS_REMOVED
-                    pending.append(link)
+                seen.add(key)
+                if not (key[0] in dangling or interesting.search(body)):
+                    continue
+                current = cur_vid is not None and key[1] == int(cur_vid)
+                for link in _links_in(body, table, field_name, key, current, title, ctx):
+                    (pending if link.kind == ALIAS_REMOVED else found).append(link)
     found.extend(_dead_aliases(ctx, pending))
     return sorted(found, key=BodyLink.sort_key)
+
+
+def _links_in(
+    body: str,
+    table: str,
+    field_name: str,
+    key: tuple[int, int, int, str],
+    current: bool,
+    title: str | None,
+    ctx: AuditContext,
+) -> Iterator[BodyLink]:
+    """The links of one body that lead (or may lead, for dead aliases) to unloadable terms."""
+    nid, rev, delta, lang = key
+    for position, (href, text) in enumerate(_anchors(body)):
+        path = parse_internal_path(href, ctx.base_hosts)
+        if path is None:
+            continue
+        link = BodyLink(
+            table, field_name, nid, rev, current, lang, delta, position, href, path, text, title
+        )
+        tid = term_id_of(path)
+        if tid is not None:
+            if not ctx.loadable(tid):
+                link.tid = tid
+                yield link
+        elif path in ctx.term_aliases:
+            tid = term_id_of(ctx.term_aliases[path])
+            if tid is not None and not ctx.loadable(tid):
+                link.tid, link.kind = tid, ALIAS_PRESENT
+                yield link
+        elif nid in ctx.dangling_current_by_node and not is_system_path(path):
+            link.kind = ALIAS_REMOVED
+            yield link
+
+
+def _candidates(
+    ctx: AuditContext, column: str, words: list[str]
+) -> Iterator[tuple[str, list[Any]]]:
+    """Filters that keep healthy bodies in the database: bodies mentioning a term path or
+    a dead alias, then (in chunks) bodies of nodes that reference an unloadable term,
+    where a link to an alias Drupal already deleted is possible."""
+    yield (
+        "(" + " OR ".join(ctx.contains(column) for _ in words) + ")",
+        [ctx.contains_param(w) for w in words],
+    )
+    nids = list(ctx.dangling_current_by_node)
+    for start in range(0, len(nids), CHUNK):
+        chunk = nids[start : start + CHUNK]
+        yield ctx.in_list("b.entity_id", chunk), list(chunk)
 
 
 def _anchors(body: str) -> list[tuple[str, str]]:

@@ -346,17 +346,17 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
         return
     fields = _index_fields(ctx)
     for info, col in fields:
+        dead = ctx.unloadable_in(info.storage.data_table, col)
+        skip_dead = (" AND NOT " + ctx.in_list(f"f.{col}", dead)) if dead else ""
         sql = (
             f"SELECT DISTINCT f.entity_id, f.{col} FROM {{{info.storage.data_table}}} f"
             " INNER JOIN {node} n ON n.nid = f.entity_id AND n.status = 1"
-            f" INNER JOIN {{taxonomy_term_data}} t ON t.tid = f.{col}"
-            " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
-            " LEFT JOIN {taxonomy_index} i ON i.nid = f.entity_id"
-            f" AND i.tid = f.{col}"
-            " WHERE f.entity_type = 'node' AND f.deleted = 0 AND i.nid IS NULL"
-            f" ORDER BY f.entity_id, f.{col}"
+            " WHERE f.entity_type = 'node' AND f.deleted = 0"
+            + skip_dead
+            + " AND NOT EXISTS (SELECT 1 FROM {taxonomy_index} i WHERE i.nid = f.entity_id"
+            f" AND i.tid = f.{col}) ORDER BY f.entity_id, f.{col}"
         )
-        for nid, tid in ctx.source.stream(sql):
+        for nid, tid in ctx.source.stream(sql, dead):
             yield Finding(
                 "taxonomy.index_stale",
                 Severity.WARNING,
@@ -373,17 +373,17 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
             )
     not_referenced = " AND ".join(
         f"NOT EXISTS (SELECT 1 FROM {{{info.storage.data_table}}} f WHERE"
-        f" f.entity_type = 'node' AND f.entity_id = i.nid AND f.{col} = i.tid AND f.deleted = 0)"
+        f" f.entity_type = 'node' AND f.entity_id = i.nid AND f.deleted = 0 AND f.{col} = i.tid)"
         for info, col in fields
     )
+    dead = ctx.unloadable_in("taxonomy_index", "tid")
     sql = (
         "SELECT i.nid, i.tid, n.status FROM {taxonomy_index} i"
-        " INNER JOIN {node} n ON n.nid = i.nid"
-        " INNER JOIN {taxonomy_term_data} t ON t.tid = i.tid"
-        " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
-        f" WHERE n.status <> 1 OR ({not_referenced}) ORDER BY i.nid, i.tid"
+        " INNER JOIN {node} n ON n.nid = i.nid WHERE "
+        + (f"NOT {ctx.in_list('i.tid', dead)} AND " if dead else "")
+        + f"(n.status <> 1 OR ({not_referenced})) ORDER BY i.nid, i.tid"
     )
-    for nid, tid, status in ctx.source.stream(sql):
+    for nid, tid, status in ctx.source.stream(sql, dead):
         if int(status) != 1:
             kind, why = "unpublished_node", f"node {nid} is unpublished"
         else:
