@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DUMP ?= fixtures/drupal7-broken.sql.gz
 DEMO_OUT ?= demo-output
 
-.PHONY: install demo test lint format typecheck bench clean
+.PHONY: install demo test lint format typecheck bench bench-audit clean
 
 $(BIN)/drupal-migrate: pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,6 +35,10 @@ format: install
 
 typecheck: install
 	$(BIN)/mypy
+
+## bench-audit: audit wall time and peak memory on synthetic 10k / 100k node sites (MariaDB)
+bench-audit: install
+	$(PY) bench/bench_audit.py --sizes 10000 100000
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
