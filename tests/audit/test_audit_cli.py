@@ -162,3 +162,23 @@ def test_large_results_spill_to_disk_and_come_back_in_order(monkeypatch):
     assert [f.message for f in store] == [f.message for f in made]
     assert [f.entity for f in store] == [f.entity for f in made]
     store.close()
+
+
+def test_dump_and_server_give_the_same_json(broken_db, tmp_path):
+    from conftest import BROKEN_DUMP
+
+    server = audit("--db", url_of(broken_db), "--format", "json", "--fail-on", "never")
+    dump = audit(
+        "--dump",
+        str(BROKEN_DUMP),
+        "--cache-dir",
+        str(tmp_path),
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    )
+    assert dump.exit_code == 0, dump.output
+    first, second = json.loads(server.output), json.loads(dump.output)
+    assert first.pop("source") != second.pop("source")
+    assert first == second
