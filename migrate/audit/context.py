@@ -141,7 +141,7 @@ class AuditContext:
         return self.cached(f"unloadable:{table}:{column}", distinct)
 
     @staticmethod
-    def in_list(expr: str, values: Sequence[int]) -> str:
+    def in_list(expr: str, values: Sequence[object]) -> str:
         """``expr IN (?, ...)`` for a non-empty list of values."""
         return f"{expr} IN ({', '.join('?' for _ in values)})"
 
