@@ -192,6 +192,12 @@ class Planner:
         self.missing, self.index_nodes = missing_terms(findings)
         self.mapping = mapping
         self.strategies = strategies or Strategies()
+        self.body_links: dict[int, int] = {}
+        for f in findings:
+            if f.check == "links.broken_term_routes" and f.entity.get("href"):
+                for tid in f.entity.get("candidates") or [f.entity.get("tid")]:
+                    if tid is not None:
+                        self.body_links[int(tid)] = self.body_links.get(int(tid), 0) + 1
         self.cycles = [
             f.entity
             for f in findings
@@ -201,7 +207,6 @@ class Planner:
         self.recovery: Recovery = recover_terms(site, self.missing)
         self.ops: list[Operation] = []
         self.notes: list[str] = []
-        self.touched: set[tuple[str, str]] = set()
         self.field_nodes: set[int] = set()
 
     # -- decisions ---------------------------------------------------------
@@ -288,14 +293,13 @@ class Planner:
                 after_prior=after_prior,
             )
         )
-        self.touched.add((table, repr(sorted(key.items()))))
 
     def build(self) -> Plan:
         decisions = self.decide()
         self.vocabularies(decisions)
         for tid, d in decisions.items():
             if d.action == "restore" and self.missing[tid] == "term_row_missing":
-                self.restore_term(d)
+                self.restore_term(d, decisions)
         self.field_rows(decisions)
         self.hierarchy(decisions)
         self.routes(decisions)
@@ -344,7 +348,7 @@ class Planner:
                 },
             )
 
-    def restore_term(self, d: Decision) -> None:
+    def restore_term(self, d: Decision, decisions: dict[int, Decision]) -> None:
         term = self.recovery.terms[d.tid]
         vid = self.vid_of(d.vocabulary)
         reason = f"restore tid {d.tid}"
@@ -370,9 +374,20 @@ class Planner:
             )
         }
         if not own:
+            placed: list[int] = []
             for parent in term.parents:
-                ok = parent == 0 or parent in self.live.by_tid or parent in self.missing
-                row = {"tid": d.tid, "parent": parent if ok else 0}
+                fate = decisions.get(parent)
+                if fate and fate.action == "remap":
+                    same = fate.target is not None and fate.vocabulary == d.vocabulary
+                    parent = fate.target if same and fate.target is not None else 0
+                elif (fate and fate.action == "drop") or (
+                    parent and parent not in self.live.by_tid and not fate
+                ):
+                    parent = 0
+                if parent in placed:
+                    continue
+                placed.append(parent)
+                row = {"tid": d.tid, "parent": parent}
                 self.op("insert", "taxonomy_term_hierarchy", row, reason, d.tid, dict(row))
         alias = term.alias
         source = f"taxonomy/term/{d.tid}"
@@ -531,6 +546,11 @@ class Planner:
         for tid, d in decisions.items():
             if d.action == "restore":
                 continue
+            if self.body_links.get(tid):
+                self.notes.append(
+                    f"{self.body_links[tid]} body link(s) to tid {tid} stay broken after"
+                    f" {d.action}: text is not rewritten here (the export rewrites links)"
+                )
             path = f"taxonomy/term/{tid}"
             if self.site.optional_table("menu_links"):
                 for (mlid,) in self.src.rows(
@@ -546,13 +566,7 @@ class Planner:
                             {"link_path": f"taxonomy/term/{d.target}"},
                         )
                     else:
-                        self.op(
-                            "delete",
-                            "menu_links",
-                            {"mlid": int(mlid)},
-                            f"drop tid {tid} menu link",
-                            tid,
-                        )
+                        self.drop_menu_link(int(mlid), tid)
             if self.site.optional_table("url_alias"):
                 for pid, alias, source, language in self.src.rows(
                     "SELECT pid, alias, source, language FROM {url_alias}"
@@ -575,6 +589,53 @@ class Planner:
                     f"{d.action} tid {tid} breadcrumb",
                     tid,
                 )
+
+    def drop_menu_link(self, mlid: int, tid: int) -> None:
+        """Delete a link as menu_link_delete() does: children move up to its parent."""
+        cols = ["plid", "depth"] + [f"p{i}" for i in range(1, 10)]
+        item = dict(
+            zip(
+                cols,
+                self.src.one(
+                    f"SELECT {', '.join(cols)} FROM {{menu_links}} WHERE mlid = ?", (mlid,)
+                )
+                or (),
+                strict=False,
+            )
+        )
+        reason = f"drop tid {tid} menu link"
+        self.op("delete", "menu_links", {"mlid": mlid}, reason, tid)
+        level = int(item["depth"])
+        for row in self.src.rows(
+            f"SELECT mlid, plid, depth, {', '.join(cols[2:])} FROM {{menu_links}}"
+            f" WHERE p{level} = ? AND mlid <> ? ORDER BY depth, mlid",
+            (mlid, mlid),
+        ):
+            path = [int(p) for p in row[3:] if int(p) and int(p) != mlid]
+            after: dict[str, Any] = {"depth": int(row[2]) - 1}
+            after |= {f"p{i}": (path + [0] * 9)[i - 1] for i in range(1, 10)}
+            if int(row[1]) == mlid:
+                after["plid"] = int(item["plid"])
+            self.op(
+                "update",
+                "menu_links",
+                {"mlid": int(row[0])},
+                reason + " (child moves up)",
+                tid,
+                after,
+            )
+        plid = int(item["plid"])
+        if plid and not self.src.scalar(
+            "SELECT COUNT(*) FROM {menu_links} WHERE plid = ? AND mlid <> ?", (plid, mlid)
+        ):
+            self.op(
+                "update",
+                "menu_links",
+                {"mlid": plid},
+                reason + " (parent has no children)",
+                tid,
+                {"has_children": 0},
+            )
 
     def redirect(self, tid: int, alias: str, target: str, language: str) -> None:
         """Keep an old alias working through the redirect module, or say that it won't."""

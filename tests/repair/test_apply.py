@@ -115,3 +115,31 @@ def test_remap_turns_old_alias_into_redirect(broken_db_rw: ConnectionSpec, tmp_p
         scalar(broken_db_rw, "SELECT COUNT(*) FROM field_data_field_tags WHERE field_tags_tid = 43")
         == 0
     )
+
+
+def test_drop_parent_term_moves_menu_children_and_restored_children_up(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    conn = connect(broken_db_rw)
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO menu_links (menu_name, mlid, plid, link_path, router_path, link_title,"
+            " options, module, hidden, external, has_children, expanded, weight, depth,"
+            " customized, p1, p2, p3, updated) VALUES ('main-menu', 900, 271, 'node/5',"
+            " 'node/%%', 'Child', 'a:0:{}', 'menu', 0, 0, 0, 0, 0, 3, 1, 264, 271, 900, 0)"
+        )
+        cur.execute("UPDATE menu_links SET has_children = 1 WHERE mlid = 271")
+    conn.close()
+    plan = api.plan_repair(broken_db_rw, strategies=["9=drop"])
+    assert any("body link(s) to tid 9 stay broken" in note for note in plan.notes)
+    report = api.apply_repair(broken_db_rw, plan, yes=True, journal=tmp_path / "j.jsonl")
+    left = {check: n for check, n in report.after.items() if n}
+    assert left == {"links.broken_term_routes": 5}  # body links to /taxonomy/term/9
+    child = connect(broken_db_rw).cursor()
+    child.execute("SELECT plid, depth, p1, p2, p3 FROM menu_links WHERE mlid = 900")
+    assert child.fetchone() == (264, 2, 264, 900, 0)
+    for tid in (10, 11):
+        parent = scalar(
+            broken_db_rw, f"SELECT parent FROM taxonomy_term_hierarchy WHERE tid = {tid}"
+        )
+        assert parent == 0
