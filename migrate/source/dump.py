@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from migrate.errors import BadInput, DumpError, NotDrupal7
 from migrate.identifiers import IDENTIFIER, Prefix
-from migrate.source.sqldump_parser import Column, DumpReader, Statement, TableDef
+from migrate.source.sqldump_parser import Column, DumpReader, Statement, TableDef, unescape
 from migrate.source.sqlite import SQLiteSource
 
 LOADER_VERSION = "1"
@@ -500,12 +500,6 @@ def _sqlite_default(column: Column, table: TableDef) -> str:
 
 # --- values ----------------------------------------------------------------------------------
 
-_MYSQL_ESCAPES = {b"0": b"\0", b"b": b"\b", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a"}
-_SIMPLE_ESCAPES = tuple(
-    (b"\\" + char, plain) for char, plain in [*_MYSQL_ESCAPES.items(), (b"'", b"'"), (b'"', b'"')]
-)
-_SQ_ESCAPE_RE = re.compile(rb"\\(.)|''", re.S)
-_DQ_ESCAPE_RE = re.compile(rb'\\(.)|""', re.S)
 _INTRODUCER_RE = re.compile(rb"_([A-Za-z0-9]+)\s*(.*)", re.S)
 _LEADING_NUMBER_RE = re.compile(rb"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _FOUR_BYTE_RE = re.compile(rb"[\xf0-\xf7]")
@@ -544,38 +538,6 @@ _CODECS = {
     "utf16le": "utf-16-le",
     "utf32": "utf-32-be",
 }
-
-
-def _replace_escape(m: re.Match[bytes]) -> bytes:
-    char = m.group(1)
-    if char is None:
-        return m.group(0)[:1]
-    if char in (b"%", b"_"):
-        return b"\\" + char
-    return _MYSQL_ESCAPES.get(char, char)
-
-
-def _unescape(inner: bytes, quote: int = 39) -> bytes:
-    """MySQL string escapes: \\0 \\n \\Z \\' \\\\ ..., doubled quotes; \\% and \\_ stay.
-
-    Fast path: split on escaped backslashes, then every remaining backslash escapes
-    the byte after it, so plain replaces are exact; rare escapes fall back to a regex.
-    """
-    doubled = b"''" if quote == 39 else b'""'
-    pattern = _SQ_ESCAPE_RE if quote == 39 else _DQ_ESCAPE_RE
-    if b"\\" not in inner:
-        return inner.replace(doubled, doubled[:1])
-    if doubled in inner:
-        return pattern.sub(_replace_escape, inner)
-    parts = inner.split(b"\\\\")
-    for i, part in enumerate(parts):
-        if b"\\" in part:
-            for escaped, plain in _SIMPLE_ESCAPES:
-                part = part.replace(escaped, plain)
-            if b"\\" in part:
-                part = pattern.sub(_replace_escape, part)
-            parts[i] = part
-    return b"\\".join(parts)
 
 
 def _utf8mb3(raw: bytes) -> str:
@@ -617,7 +579,7 @@ def _literal(token: bytes, client: Callable[[bytes], str]) -> tuple[str, Any]:
     """Any literal -> ("null"|"num"|"str"|"bin", value): the slow, general path."""
     first = token[:1]
     if first in (b"'", b'"'):
-        return "str", _unescape(token[1:-1], first[0])
+        return "str", unescape(token[1:-1], first[0])
     upper = token.upper()
     if upper == b"NULL":
         return "null", None
@@ -720,7 +682,7 @@ def _converter(
             if token[:1] == b"'":
                 inner = token[1:-1]
                 if b"\\" in inner or b"''" in inner:
-                    return _unescape(inner)
+                    return unescape(inner)
                 return inner
             return general(token)
 
@@ -731,7 +693,7 @@ def _converter(
             if token[:1] == b"'":
                 inner = token[1:-1]
                 if b"\\" in inner or b"''" in inner:
-                    inner = _unescape(inner)
+                    inner = unescape(inner)
                 return client(inner)
             return general(token)
 

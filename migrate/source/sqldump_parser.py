@@ -122,6 +122,46 @@ class Statement:
         return [self.values[i : i + w] for i in range(0, len(self.values), w)] if w else []
 
 
+_MYSQL_ESCAPES = {b"0": b"\0", b"b": b"\b", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a"}
+_SIMPLE_ESCAPES = tuple(
+    (b"\\" + char, plain) for char, plain in [*_MYSQL_ESCAPES.items(), (b"'", b"'"), (b'"', b'"')]
+)
+_SQ_ESCAPE_RE = re.compile(rb"\\(.)|''", re.S)
+_DQ_ESCAPE_RE = re.compile(rb'\\(.)|""', re.S)
+
+
+def _replace_escape(m: re.Match[bytes]) -> bytes:
+    char = m.group(1)
+    if char is None:
+        return m.group(0)[:1]
+    if char in (b"%", b"_"):
+        return b"\\" + char
+    return _MYSQL_ESCAPES.get(char, char)
+
+
+def unescape(inner: bytes, quote: int = 39) -> bytes:
+    """MySQL string escapes: \\0 \\n \\Z \\' \\\\ ..., doubled quotes; \\% and \\_ stay.
+
+    Fast path: split on escaped backslashes, then every remaining backslash escapes
+    the byte after it, so plain replaces are exact; rare escapes fall back to a regex.
+    """
+    doubled = b"''" if quote == 39 else b'""'
+    pattern = _SQ_ESCAPE_RE if quote == 39 else _DQ_ESCAPE_RE
+    if b"\\" not in inner:
+        return inner.replace(doubled, doubled[:1])
+    if doubled in inner:
+        return pattern.sub(_replace_escape, inner)
+    parts = inner.split(b"\\\\")
+    for i, part in enumerate(parts):
+        if b"\\" in part:
+            for escaped, plain in _SIMPLE_ESCAPES:
+                part = part.replace(escaped, plain)
+            if b"\\" in part:
+                part = pattern.sub(_replace_escape, part)
+            parts[i] = part
+    return b"\\".join(parts)
+
+
 def unquote_name(raw: bytes) -> str:
     """`a``b` -> a`b ; plain names pass through."""
     if raw[:1] == b"`":
@@ -129,8 +169,8 @@ def unquote_name(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "bool"}
-_INTEGER_TYPES.add("boolean")
+_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"}
+_INTEGER_TYPES |= {"bool", "boolean"}
 _REAL_TYPES = {"float", "double", "real"}
 _DECIMAL_TYPES = {"decimal", "numeric", "dec", "fixed"}
 _BLOB_TYPES = {"tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary", "bit"}
@@ -495,7 +535,7 @@ class DumpReader:
             return
         first = True
         while True:
-            chunk_start = self.base + self.pos
+            chunk_start = start if first else self.base + self.pos
             values, done, width = self._rows(table, width, line)
             yield Statement(
                 kind,
