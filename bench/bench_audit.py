@@ -172,18 +172,22 @@ def build_database(spec: ConnectionSpec, nodes: int) -> str:
 _CHILD = """
 import json, resource, sys, time
 from migrate import api
+from migrate.audit import select_checks
 from migrate.config import from_url
 from migrate.report.jsonout import write_json
 spec = from_url(sys.argv[1])
+ids = [c.id for c in select_checks(["*"])]
+marks = []
 start = time.perf_counter()
-report = api.audit(spec)
+report = api.audit(spec, progress=lambda done, total: marks.append(time.perf_counter()))
 audited = time.perf_counter() - start
 with open("/dev/null", "w", encoding="utf-8") as out:
     write_json(report, out)
 total = time.perf_counter() - start
 counts = {r.id: r.count for r in report.checks if r.count}
 report.close()
-print(json.dumps({"audit_s": audited, "with_json_s": total, "counts": counts,
+spent = {i: round(b - a, 2) for i, a, b in zip(ids, marks, marks[1:])}
+print(json.dumps({"audit_s": audited, "with_json_s": total, "counts": counts, "spent": spent,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -239,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
                 f" ({', '.join(f'{k}={v}' for k, v in sorted(counts.items()))})",
                 flush=True,
             )
+            spent = got["spent"]
+            assert isinstance(spent, dict)
+            slow = sorted(spent.items(), key=lambda kv: -kv[1])[:5]
+            print("          slowest checks: " + ", ".join(f"{k} {v}s" for k, v in slow))
         finally:
             if args.keep:
                 print(f"kept database {name}")
