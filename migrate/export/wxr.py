@@ -43,6 +43,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lxml import etree
+
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
@@ -58,7 +60,7 @@ from migrate.export.records import (
     TermRecord,
     VocabularyRecord,
 )
-from migrate.export.wxr_validate import check_file, check_set, read_wxr, title_date_key
+from migrate.export.wxr_validate import NS, check_file, check_set, read_wxr, title_date_key
 
 DEFAULT_MAX_ITEMS = 500
 ATTACHMENT_ID_OFFSET = 1_000_000
@@ -241,7 +243,7 @@ class WxrWriter:
             raise MigrateError(
                 "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
             )
-        media = [MediaResult(**m) for m in self.state.media]
+        media = list({m["fid"]: MediaResult(**m) for m in self.state.media}.values())
         if media:
             _write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
         manifest = {
@@ -298,19 +300,21 @@ class WxrWriter:
             self.title_dates.add(title_date_key(post["type"], post["title"], post["date"]))
 
     def _drop_items(self, path: Path, post_ids: set[str]) -> None:
+        """Rewrite one file without the given items; CDATA sections are kept as they were."""
         if not path.is_file():
             return
-        text = path.read_text(encoding="utf-8")
-        kept = [
-            chunk
-            for chunk in text.split("\t<item>")
-            if not any(f"<wp:post_id>{pid}</wp:post_id>" in chunk for pid in post_ids)
-            or chunk.startswith("<?xml")
-        ]
-        new = "\t<item>".join(kept)
-        if not new.rstrip().endswith("</rss>"):
-            new = new.rstrip() + "\n</channel>\n</rss>\n"
-        _write_durably(path, new)
+        parser = etree.XMLParser(strip_cdata=False, resolve_entities=False, no_network=True)
+        tree = etree.parse(str(path), parser)
+        channel = tree.getroot().find("channel")
+        if channel is None:
+            raise StateError(f"{path}: not a WXR file")
+        for item in channel.findall("item"):
+            if (item.findtext("wp:post_id", namespaces=NS) or "").strip() in post_ids:
+                channel.remove(item)
+        if channel.find("item") is None:
+            path.unlink()
+            return
+        _write_durably(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
 
     def _drop_state(self, path: Path, keys: set[tuple[str, str]]) -> None:
         if not path.is_file():

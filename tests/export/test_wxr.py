@@ -306,6 +306,8 @@ def test_remove_drops_exactly_the_item(tmp_path: Path) -> None:
     assert [i.post_id for i in _items(tmp_path)] == [1]
     writer.remove([refs[1]])
     assert validate_wxr(_files(tmp_path)) == []
+    writer.remove([refs[0]])
+    assert _files(tmp_path) == []
 
 
 # --------------------------------------------------------------------------- the validator
