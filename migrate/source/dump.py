@@ -203,7 +203,7 @@ def _build(
             "journal_mode = OFF",
             "synchronous = OFF",
             "locking_mode = EXCLUSIVE",
-            "cache_size = -65536",
+            "cache_size = -16384",
             "temp_store = FILE",
         ):
             conn.execute(f"PRAGMA {pragma}")
@@ -301,8 +301,16 @@ class _Loader:
         self.conn.execute(_ddl(tabledef))
         self.tables[tabledef.name] = _Table(tabledef, role)
 
-    def _prepared(self, table: _Table, st: Statement) -> tuple[str, list[Callable[[bytes], Any]]]:
-        cache_key = (st.kind, tuple(st.columns) if st.columns is not None else None, st.charset)
+    def _has_four_byte(self, st: Statement) -> bool:
+        """Whether a chunk may hold a 4-byte UTF-8 character (memchr-fast, no decoding)."""
+        buf, start, end = self.reader.buf, st.start - self.reader.base, st.end - self.reader.base
+        return any(buf.find(lead, max(start, 0), end) >= 0 for lead in _FOUR_BYTE_LEADS)
+
+    def _prepared(
+        self, table: _Table, st: Statement, strict: bool = False
+    ) -> tuple[str, list[Callable[[bytes], Any]]]:
+        columns_key = tuple(st.columns) if st.columns is not None else None
+        cache_key = (st.kind, columns_key, st.charset, strict)
         found = table.statements.get(cache_key)
         if found is not None:
             return found
@@ -319,7 +327,7 @@ class _Loader:
         names = ", ".join(f'"{c.name}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
         sql = f'{verb[st.kind]} INTO "{table.tabledef.name}" ({names}) VALUES ({marks})'
-        client = _decoder(st.charset, self.reader, st.start)
+        client = _utf8mb3 if strict else _decoder(st.charset, self.reader, st.start)
         converters = [_converter(c, table.tabledef, client, self.reader, st.start) for c in columns]
         table.statements[cache_key] = (sql, converters)
         return sql, converters
@@ -339,7 +347,8 @@ class _Loader:
         return len(columns) if columns is not None else len(table.tabledef.columns)
 
     def _insert(self, table: _Table, st: Statement) -> None:
-        sql, converters = self._prepared(table, st)
+        strict = st.charset in ("utf8", "utf8mb3") and self._has_four_byte(st)
+        sql, converters = self._prepared(table, st, strict)
         width, flat = st.width, st.values
         try:
             columns = [_convert_all(c, flat[j::width]) for j, c in enumerate(converters)]
@@ -502,7 +511,8 @@ def _sqlite_default(column: Column, table: TableDef) -> str:
 
 _INTRODUCER_RE = re.compile(rb"_([A-Za-z0-9]+)\s*(.*)", re.S)
 _LEADING_NUMBER_RE = re.compile(rb"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_FOUR_BYTE_RE = re.compile(rb"[\xf0-\xf7]")
+_FOUR_BYTE_RE = re.compile(rb"[\xf0-\xf4]")
+_FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 _MYSQL_LATIN1 = {
     i: b.decode("cp1252")
     for i in range(0x80, 0xA0)
@@ -562,9 +572,7 @@ def _decoder(
     charset: str | None, reader: DumpReader | None = None, offset: int = 0
 ) -> Callable[[bytes], str]:
     name = (charset or "utf8mb4").lower()
-    if name in ("utf8", "utf8mb3"):
-        return _utf8mb3
-    if name == "utf8mb4":
+    if name in ("utf8", "utf8mb3", "utf8mb4"):
         return _utf8mb4
     if name in ("latin1", "binary"):
         return _latin1

@@ -57,6 +57,7 @@ _DROP_RE = re.compile(rb"DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?" + _QNAME + rb"\s*;"
 _CONDITIONAL_RE = re.compile(rb"/\*(M?)!(\d*)(.*?)\*/\s*;?", re.S)
 _DELIMITER_RE = re.compile(rb"DELIMITER[ \t]+(\S+)[^\n]*\n", re.I)
 _DELIMITER_END_RE = re.compile(rb"^[ \t]*DELIMITER[ \t]+;[^\n]*(?:\n|\Z)", re.I | re.M)
+_SPACE_RE = re.compile(rb"\s*")
 _WORD_RE = re.compile(rb"[A-Za-z]+")
 _SET_NAMES_RE = re.compile(rb"SET\s+NAMES\s+'?([A-Za-z0-9_]+)", re.I)
 _SET_CLIENT_RE = re.compile(
@@ -123,8 +124,10 @@ class Statement:
 
 
 _MYSQL_ESCAPES = {b"0": b"\0", b"b": b"\b", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a"}
+# Most frequent first: the replace loop stops as soon as no backslash is left.
 _SIMPLE_ESCAPES = tuple(
-    (b"\\" + char, plain) for char, plain in [*_MYSQL_ESCAPES.items(), (b"'", b"'"), (b'"', b'"')]
+    (b"\\" + char, _MYSQL_ESCAPES.get(char, char))
+    for char in (b"n", b'"', b"'", b"r", b"t", b"0", b"Z", b"b")
 )
 _SQ_ESCAPE_RE = re.compile(rb"\\(.)|''", re.S)
 _DQ_ESCAPE_RE = re.compile(rb'\\(.)|""', re.S)
@@ -156,6 +159,8 @@ def unescape(inner: bytes, quote: int = 39) -> bytes:
         if b"\\" in part:
             for escaped, plain in _SIMPLE_ESCAPES:
                 part = part.replace(escaped, plain)
+                if b"\\" not in part:
+                    break
             if b"\\" in part:
                 part = pattern.sub(_replace_escape, part)
             parts[i] = part
@@ -575,8 +580,9 @@ class DumpReader:
             if row is None:
                 if self._fill(grow=True):
                     continue
+                ahead = _SPACE_RE.match(self.buf, self.pos)
                 raise self.error(
-                    self.base + self.pos,
+                    self.base + (ahead.end() if ahead else self.pos),
                     f"truncated or malformed row in INSERT INTO `{table}` "
                     f"(statement starts at line {line})",
                 )
