@@ -26,6 +26,7 @@ import html
 import json
 import re
 import shutil
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -130,7 +131,8 @@ def _safe_dir(path: str, fallback: str) -> str:
 def _old_paths(primary: str, aliases: Sequence[str]) -> list[str]:
     out: list[str] = []
     for path in (primary, *aliases):
-        p = "/" + path.strip("/")
+        # Web servers decode the request before looking for the file Hugo writes.
+        p = "/" + unicodedata.normalize("NFC", unquote(path)).strip("/")
         if p != "/" and p not in out:
             out.append(p)
     return out

@@ -199,3 +199,20 @@ def test_repaired_fixture_exports_to_both_targets(
     assert not re.search(r"\b(WARN|ERROR)\b", built.stdout + built.stderr)
     assert len(list(hugo.glob("content/*/*/_index.md"))) == terms
     assert len(list(hugo.glob("content/*/*/index.md"))) == ground_truth["counts_broken"]["nodes"]
+
+
+def test_aliases_are_decoded_paths(tmp_path: Path) -> None:
+    writer = HugoWriter()
+    writer.begin(tmp_path, WriterOptions())
+    node = NodeRecord(
+        nid=1, vid=1, type="article", target_type="article", language="vi",
+        title="Tin", slug="tin", path="/article/tin/", status=1, promote=0, sticky=0,
+        created=1, changed=1, author=1, body=Body("<p>x</p>"),
+        aliases=("tin-tức/bài viết", "tin%20a/b%C3%A0i", "article/tin"),
+    )  # fmt: skip
+    writer.write_batch(1, [node])
+    front, _ = _front(tmp_path / "content/article/tin/index.md")
+    assert front["aliases"] == ["/node/1", "/tin-tức/bài viết", "/tin a/bài"]
+    built = _hugo(tmp_path, tmp_path / "public")
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "public/tin-tức/bài viết/index.html").is_file()
