@@ -41,6 +41,7 @@ from migrate.export.clean import slugify_vi
 from migrate.export.media import (
     MediaResult,
     copy_file,
+    copy_verified,
     public_relative_path,
     reconciliation_csv,
     summarize,
@@ -414,21 +415,22 @@ class HugoWriter:
         def bring(rel: str) -> str | None:
             if rel in taken:
                 return taken[rel]
-            src = files_dir / rel if files_dir else None
+            safe = public_relative_path("public://" + rel)
+            src = files_dir / safe if files_dir and safe else None
             if src is None or not src.is_file():
                 self._problem("node", n.key, f"image {rel} not found; left at {FILES_URL}{rel}")
                 return None
             name = PurePosixPath(rel).name
             stem, dot, ext = name.rpartition(".")
             n_try = 2
-            while name in taken.values():
+            while name in taken.values() or name in ("index.md", "_index.md"):
                 name = f"{stem}-{n_try}{dot}{ext}" if dot else f"{name}-{n_try}"
                 n_try += 1
-            copied = copy_file(0, "public://" + rel, None, files_dir, bundle / "_tmp")
-            if not copied.ok:
+            try:
+                copy_verified(src, bundle / name)
+            except OSError as exc:
+                self._problem("node", n.key, f"image {rel} not copied: {exc}")
                 return None
-            (bundle / "_tmp" / rel).replace(bundle / name)
-            shutil.rmtree(bundle / "_tmp")
             taken[rel] = name
             return name
 

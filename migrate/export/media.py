@@ -28,6 +28,7 @@ MISSING = "missing"
 PRIVATE = "private"
 UNSUPPORTED = "unsupported_scheme"
 NO_FILES_DIR = "no_files_dir"
+COPY_FAILED = "copy_failed"
 
 OK_STATUSES = frozenset({COPIED, UNCHANGED})
 _CHUNK = 1 << 20
@@ -84,6 +85,15 @@ def _copy_durably(src: Path, dest: Path) -> str:
     return digest.hexdigest()
 
 
+def copy_verified(src: Path, dest: Path) -> str:
+    """Copy one file durably and check the copy's sha256; return it. Raises OSError."""
+    digest = _copy_durably(src, dest)
+    if sha256_of(dest) != digest:
+        dest.unlink(missing_ok=True)
+        raise OSError(f"{dest}: checksum of the copy differs from {src}")
+    return digest
+
+
 def copy_file(
     fid: int, uri: str, expected_size: int | None, files_dir: Path | None, dest_root: Path
 ) -> MediaResult:
@@ -108,10 +118,10 @@ def copy_file(
         status = UNCHANGED
         digest = sha256_of(dest)
     else:
-        digest = _copy_durably(src, dest)
-        if sha256_of(dest) != digest:
-            dest.unlink(missing_ok=True)
-            return MediaResult(fid, uri, "copy_failed", detail="checksum of the copy differs")
+        try:
+            digest = copy_verified(src, dest)
+        except OSError as exc:
+            return MediaResult(fid, uri, COPY_FAILED, detail=str(exc))
         status = COPIED
     if expected_size is not None and size != expected_size:
         return MediaResult(
