@@ -180,7 +180,7 @@ class WxrWriter:
         self._load_state()
 
     def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
-        batch = _Batch(batch_no, self.state)
+        batch = _Batch(self.state)
         refs: list[ItemRef] = []
         items: list[tuple[str, str, str]] = []
         for record in records:
@@ -408,7 +408,7 @@ class WxrWriter:
 
     def _author(self, a: AuthorRecord, batch: _Batch) -> None:
         old = self.state.authors.get(a.key)
-        login = old["login"] if old else self._login(a.name or f"user-{a.uid}", a.key, batch)
+        login = old["login"] if old else self._login(a.name or f"user-{a.uid}", a.key)
         batch.put(
             self.state,
             "authors",
@@ -420,7 +420,7 @@ class WxrWriter:
             },
         )
 
-    def _login(self, name: str, key: str, batch: _Batch) -> str:
+    def _login(self, name: str, key: str) -> str:
         """An ASCII login that WordPress's ``sanitize_user(strict)`` leaves unchanged."""
         base = _LOGIN_BAD.sub("-", slugify_vi(name, 60).lower() or name.lower()).strip("-")
         base = base or f"user-{key}"
@@ -439,7 +439,7 @@ class WxrWriter:
         name = "anonymous" if uid == 0 else f"drupal-user-{uid}"
         if uid != 0:
             batch.problem("author", key, f"user {uid} was not exported; declared as {name!r}")
-        login = self._login(name, key, batch)
+        login = self._login(name, key)
         batch.put(
             self.state,
             "authors",
@@ -785,8 +785,7 @@ class WxrWriter:
 class _Batch:
     """What one ``write_batch`` adds to the writer's state; saved as one JSON file."""
 
-    def __init__(self, batch_no: int, state: _State) -> None:
-        self.batch_no = batch_no
+    def __init__(self, state: _State) -> None:
         self.state = state
         self.data: dict[str, Any] = {s: {} for s in _State.SECTIONS}
         self.data.update({s: [] for s in _State.LISTS})
