@@ -622,14 +622,22 @@ def _mysql_number(kind: str, value: Any) -> Decimal:
 
 
 def _convert_all(convert: Callable[[bytes], Any], tokens: list[bytes]) -> list[Any]:
-    """Convert one column of a batch; integer columns without NULLs never enter Python code."""
+    """Convert one column of a batch with no Python code run per value where possible.
+
+    Integer columns go through ``int`` directly; other columns convert each distinct
+    literal once (bundles, languages, formats repeat on every row).
+    """
     fast = getattr(convert, "fast", None)
     if fast is not None:
         try:
             return list(map(fast, tokens))
         except ValueError:
             pass
-    return list(map(convert, tokens))
+    distinct = set(tokens)
+    if len(distinct) == len(tokens):
+        return list(map(convert, tokens))
+    converted = dict(zip(distinct, map(convert, distinct), strict=True))
+    return list(map(converted.__getitem__, tokens))
 
 
 def _converter(

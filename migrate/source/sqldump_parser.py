@@ -21,6 +21,7 @@ CHUNK = 1 << 22
 LOOKAHEAD = 1 << 16
 MAX_STATEMENT = 1 << 28
 ROWS_PER_EVENT = 2000
+SPLIT_WINDOW = 1 << 20
 
 _SQ = rb"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'"
 _DQ = rb'"[^"\\]*+(?:(?:\\.|"")[^"\\]*+)*+"'
@@ -345,6 +346,7 @@ class DumpReader:
         self._position = position
         self._progress = progress
         self.plan = plan
+        self._classes: dict[bytes, int] = {}
 
     def line_at(self, offset: int) -> int:
         """Line number of an absolute offset inside the current buffer (counted incrementally)."""
@@ -559,22 +561,19 @@ class DumpReader:
                 return
 
     def _rows(self, table: str, width: int, line: int) -> tuple[list[bytes], bool, int]:
-        """Up to ROWS_PER_EVENT rows as one flat list of literals; (values, last?, width).
-
-        Runs of complete rows of the expected width are matched by one regex call and
-        their literals collected by one findall: no Python code runs per value.
-        """
+        """Up to ROWS_PER_EVENT rows as one flat list of literals; (values, last?, width)."""
         values: list[bytes] = []
         findall = VALUE_RE.findall
         rows = 0
         while rows < ROWS_PER_EVENT:
             if width:
-                run = _rows_of(width).match(self.buf, self.pos)
+                run = self._split_rows(width)
                 if run is not None:
-                    found = findall(self.buf, self.pos, run.end())
+                    found, count, done = run
                     values += found
-                    rows += len(found) // width
-                    self.pos = run.end()
+                    rows += count
+                    if done:
+                        return values, True, width
                     continue
             row = _ROW_RE.match(self.buf, self.pos)
             if row is None:
@@ -601,6 +600,40 @@ class DumpReader:
                 return values, True, width
         return values, False, width
 
+    def _split_rows(self, width: int) -> tuple[list[bytes], int, bool] | None:
+        """Complete rows in the next MiB in one regex pass: (literals, rows, statement ended?).
+
+        ``VALUE_RE`` splits the text into literals and the separators between them; each
+        distinct separator is classified once (opener, comma, row joint, end, bad) and the
+        sequence of classes is checked against ``o(i{w-1}j)*`` with one more regex. Rows
+        whose separators are not all valid (the cut at the window end, a malformed row)
+        are left for the exact row-by-row path, which reports errors.
+        """
+        stop = self.buf.find(b";\n", self.pos, self.pos + SPLIT_WINDOW)
+        end = stop + 2 if stop >= 0 else self.pos + SPLIT_WINDOW
+        parts = _SPLIT_RE.split(self.buf[self.pos : end])
+        seps = parts[0::2]
+        classes = self._classes
+        if len(classes) > 4096:
+            classes.clear()
+        for sep in set(seps).difference(classes):
+            classes[sep] = _classify(sep)
+        kinds = bytes(map(classes.__getitem__, seps))
+        m = _kinds_of(width).match(kinds)
+        if m is None:
+            return None
+        rows = (m.end(1) - 1) // width
+        done = m.group(2) is not None
+        if done:
+            rows += 1
+        if not rows:
+            return None
+        last = 2 * rows * width
+        closing = parts[last]
+        consumed = sum(map(len, parts[:last])) + closing.index(b";" if done else b",") + 1
+        self.pos += consumed
+        return parts[1:last:2], rows, done
+
     def _skip_statement(self, start: int) -> None:
         """Step over a statement of any size without holding it all in memory."""
         while True:
@@ -613,8 +646,25 @@ class DumpReader:
                 raise self.error(start, "truncated statement at end of file (no closing ';')")
 
 
+_SPLIT_RE = re.compile(rb"(" + VALUE + rb")", re.S)
+_SEPARATORS = (
+    (re.compile(rb"\s*+,\s*+\Z"), ord("i")),
+    (re.compile(rb"\s*+\)\s*+,\s*+\(\s*+\Z"), ord("j")),
+    (re.compile(rb"\s*+\(\s*+\Z"), ord("o")),
+    (re.compile(rb"\s*+\)\s*+;"), ord("e")),
+)
+
+
+def _classify(sep: bytes) -> int:
+    """The role of the text between two literals of an INSERT (x: not valid there)."""
+    for pattern, kind in _SEPARATORS:
+        if pattern.match(sep):
+            return kind
+    return ord("x")
+
+
 @functools.cache
-def _rows_of(width: int) -> re.Pattern[bytes]:
-    """Complete rows of exactly ``width`` values, each followed by a comma."""
-    row = rb"\s*+\(\s*+" + VALUE + rb"(?:\s*+,\s*+" + VALUE + rb"){%d}\s*+\)\s*+," % (width - 1)
-    return re.compile(rb"(?:" + row + rb"){1,%d}+" % ROWS_PER_EVENT, re.S)
+def _kinds_of(width: int) -> re.Pattern[bytes]:
+    """Separator classes of complete rows of ``width`` values: o, then (i{w-1} j)*."""
+    inner = b"i" * (width - 1)
+    return re.compile(rb"o((?:%sj)*+)(%se)?" % (inner, inner))
