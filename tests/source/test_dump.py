@@ -407,6 +407,32 @@ def test_syntax_sampler_identical_to_mariadb(new_database: Any, tmp_path: Path) 
     _assert_identical(open_dump(dump, cache_dir=tmp_path / "cache", all_tables=True), spec)
 
 
+def test_tricky_rows_across_windows_identical_to_mariadb(new_database: Any, tmp_path: Path) -> None:
+    fragments = [
+        b"\\'),\n(",  # escaped quote, then what looks like a row joint
+        b"\\\\\\');",  # escaped backslash, escaped quote
+        b"''",
+        b"\\\\",
+        b";\n",
+        b"0x41",
+        b"NULL",
+        "é".encode(),
+        b" , ",
+        b"\\n",
+    ]
+    rows = []
+    for i in range(60000):
+        text = b"".join(fragments[(i * 7 + k) % len(fragments)] for k in range(i % 9))
+        rows.append(b"(%d,'%s',_binary '%s',%s)" % (i, text, text, b"NULL" if i % 5 else b"-1.5"))
+    sql = b"CREATE TABLE `t` (`id` int, `s` text, `b` blob, `f` double) DEFAULT CHARSET=utf8mb4;\n"
+    for start in range(0, len(rows), 9000):
+        sql += b"INSERT INTO `t` VALUES " + b",\n".join(rows[start : start + 9000]) + b";\n"
+    assert len(sql) > 2 * 2**20
+    dump = write(tmp_path, sql)
+    spec = new_database(dump)
+    _assert_identical(open_dump(dump, cache_dir=tmp_path / "cache", all_tables=True), spec)
+
+
 # --- memory ---------------------------------------------------------------------------
 
 
