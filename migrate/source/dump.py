@@ -237,7 +237,7 @@ def _build(
             )
         meta["prefixes"] = ",".join(selector.drupal_prefixes(loaded))
         meta["built_at"] = f"{time.time():.6f}"
-        meta["client_charset"] = reader.charset
+        meta["set_names"] = ",".join(reader.names_seen)
         conn.executemany("INSERT INTO _dm_meta VALUES (?, ?)", meta.items())
         conn.execute("COMMIT")
         conn.close()
@@ -275,10 +275,6 @@ class _Loader:
             table = self.tables.get(st.table)
             if table is not None and table.role == DATA:
                 self._insert(table, st)
-            elif table is None and st.table not in self.declared and st.first:
-                raise self.reader.error(
-                    st.start, f"INSERT INTO `{st.table}` before its CREATE TABLE"
-                )
         elif st.kind == "create":
             self._create(st)
         elif st.kind == "drop":
@@ -583,7 +579,7 @@ def _decoder(
     return lambda raw: raw.decode(codec)
 
 
-def _literal(token: bytes, client: Callable[[bytes], str]) -> tuple[str, Any]:
+def _literal(token: bytes) -> tuple[str, Any]:
     """Any literal -> ("null"|"num"|"str"|"bin", value): the slow, general path."""
     first = token[:1]
     if first in (b"'", b'"'):
@@ -603,7 +599,7 @@ def _literal(token: bytes, client: Callable[[bytes], str]) -> tuple[str, Any]:
     if first == b"_":
         m = _INTRODUCER_RE.match(token)
         assert m is not None
-        kind, value = _literal(m.group(2), client)
+        kind, value = _literal(m.group(2))
         if m.group(1).lower() != b"binary" and kind == "str":
             return "str:" + m.group(1).decode().lower(), value
         return "bin", value
@@ -652,7 +648,7 @@ def _converter(
     own = _decoder(column.charset or table.charset, reader, offset)
 
     def general(token: bytes) -> Any:
-        what, value = _literal(token, client)
+        what, value = _literal(token)
         if what == "null":
             return None
         if kind == "blob":

@@ -343,6 +343,7 @@ class DumpReader:
         self.eof = False
         self.charset = "utf8mb4"
         self.saved: dict[bytes, str] = {}
+        self.names_seen: list[str] = []
         self._position = position
         self._progress = progress
         self.plan = plan
@@ -476,6 +477,8 @@ class DumpReader:
     def _set_charset(self, text: bytes) -> None:
         if m := _SET_NAMES_RE.search(text):
             self.charset = m.group(1).decode().lower()
+            if self.charset not in self.names_seen:
+                self.names_seen.append(self.charset)
         if m := _SAVE_CLIENT_RE.search(text):
             self.saved[m.group(1).lower()] = self.charset
         if m := _SET_CLIENT_RE.search(text):

@@ -306,6 +306,19 @@ def test_row_with_wrong_number_of_values(tmp_path: Path) -> None:
     assert "2 values for 3 columns" in message
 
 
+def test_data_only_dump(tmp_path: Path) -> None:
+    assert "before its CREATE TABLE" in _bad(tmp_path, b"INSERT INTO `node` VALUES (1,'a','b');\n")
+
+
+def test_progress_reports_bytes_of_the_file(tmp_path: Path) -> None:
+    dump = write(tmp_path, gzip.compress(_site("")), "site.sql.gz")
+    calls: list[tuple[int, int]] = []
+    open_dump(
+        dump, cache_dir=tmp_path / "cache", progress=lambda done, total: calls.append((done, total))
+    )
+    assert calls and calls[-1] == (dump.stat().st_size, dump.stat().st_size)
+
+
 def test_non_drupal_dump(tmp_path: Path) -> None:
     dump = write(
         tmp_path, b"CREATE TABLE `invoices` (`id` int);\nINSERT INTO `invoices` VALUES (1);\n"
