@@ -62,6 +62,19 @@ class AuditContext:
         kind = "UNSIGNED" if self.source.dialect == "mysql" else "INTEGER"
         return f"CAST({expr} AS {kind})"
 
+    def allow_large_sorts(self) -> None:
+        """Let this session's GROUP BY over millions of rows stay in memory (MariaDB).
+
+        Session-only and read-only: it raises the in-memory temporary-table limit
+        for this connection; without it the server spills to disk and a million-node
+        audit takes minutes instead of seconds.
+        """
+        if self.source.dialect == "mysql" and not self._memo.get("large_sorts"):
+            self.source.rows(
+                "SET SESSION tmp_table_size = 536870912, max_heap_table_size = 536870912"
+            )
+            self._memo["large_sorts"] = True
+
     def contains(self, expr: str) -> str:
         """SQL: ``expr`` contains a literal (bound by ``contains_param``), byte-exact.
 

@@ -344,56 +344,47 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     """
     if not ctx.has("taxonomy_index") or not ctx.node_term_fields:
         return
-    fields = _index_fields(ctx)
-    for info, col in fields:
-        dead = ctx.unloadable_in(info.storage.data_table, col)
-        skip_dead = (" AND NOT " + ctx.in_list(f"f.{col}", dead)) if dead else ""
-        sql = (
-            f"SELECT DISTINCT f.entity_id, f.{col} FROM {{{info.storage.data_table}}} f"
-            " INNER JOIN {node} n ON n.nid = f.entity_id AND n.status = 1"
+    rows: list[tuple[int, int, str]] = []
+    union = " UNION ALL ".join(
+        ["SELECT i.nid AS nid, i.tid AS tid, 0 AS e, 1 AS x FROM {taxonomy_index} i"]
+        + [
+            f"SELECT f.entity_id, f.{col}, 1, 0 FROM {{{info.storage.data_table}}} f"
             " WHERE f.entity_type = 'node' AND f.deleted = 0"
-            + skip_dead
-            + " AND NOT EXISTS (SELECT 1 FROM {taxonomy_index} i WHERE i.nid = f.entity_id"
-            f" AND i.tid = f.{col}) ORDER BY f.entity_id, f.{col}"
-        )
-        for nid, tid in ctx.source.stream(sql, dead):
-            yield Finding(
-                "taxonomy.index_stale",
-                Severity.WARNING,
-                f"taxonomy_index lacks ({nid}, {tid}) from {info.field_name} of published"
-                f" node {nid}",
-                {
-                    "table": "taxonomy_index",
-                    "nid": int(nid),
-                    "tid": int(tid),
-                    "field": info.field_name,
-                    "kind": "missing_row",
-                },
-                "re-save the node or insert the index row",
-            )
-    not_referenced = " AND ".join(
-        f"NOT EXISTS (SELECT 1 FROM {{{info.storage.data_table}}} f WHERE"
-        f" f.entity_type = 'node' AND f.entity_id = i.nid AND f.deleted = 0 AND f.{col} = i.tid)"
-        for info, col in fields
+            for info, col in _index_fields(ctx)
+        ]
     )
-    dead = ctx.unloadable_in("taxonomy_index", "tid")
-    sql = (
-        "SELECT i.nid, i.tid, n.status FROM {taxonomy_index} i"
-        " INNER JOIN {node} n ON n.nid = i.nid WHERE "
-        + (f"NOT {ctx.in_list('i.tid', dead)} AND " if dead else "")
-        + f"(n.status <> 1 OR ({not_referenced})) ORDER BY i.nid, i.tid"
-    )
-    for nid, tid, status in ctx.source.stream(sql, dead):
-        if int(status) != 1:
-            kind, why = "unpublished_node", f"node {nid} is unpublished"
-        else:
-            kind, why = "not_in_current_revision", f"node {nid}'s current revision lacks it"
+    # One sequential pass and a GROUP BY instead of millions of index lookups.
+    ctx.allow_large_sorts()
+    for nid, tid, expected, indexed, status in ctx.source.stream(
+        "SELECT g.nid, g.tid, g.e, g.x, n.status FROM (SELECT u.nid, u.tid, SUM(u.e) AS e,"
+        f" SUM(u.x) AS x FROM ({union}) u GROUP BY u.nid, u.tid"
+        " HAVING SUM(u.e) = 0 OR SUM(u.x) = 0) g INNER JOIN {node} n ON n.nid = g.nid"
+    ):
+        if tid is None or not ctx.loadable(int(tid)):
+            continue
+        if int(indexed) == 0 and int(status) == 1:
+            rows.append((int(nid), int(tid), "missing_row"))
+        elif int(expected) == 0:
+            kind = "not_in_current_revision" if int(status) == 1 else "unpublished_node"
+            rows.append((int(nid), int(tid), kind))
+    for nid, tid in ctx.source.stream(
+        "SELECT i.nid, i.tid FROM {node} n INNER JOIN {taxonomy_index} i ON i.nid = n.nid"
+        " WHERE n.status <> 1"
+    ):
+        if ctx.loadable(int(tid)):
+            rows.append((int(nid), int(tid), "unpublished_node"))
+    for nid, tid, kind in sorted(set(rows)):
+        why = {
+            "missing_row": f"published node {nid} references it but the index lacks it",
+            "unpublished_node": f"node {nid} is unpublished",
+            "not_in_current_revision": f"node {nid}'s current revision does not reference it",
+        }[kind]
         yield Finding(
             "taxonomy.index_stale",
             Severity.WARNING,
-            f"taxonomy_index ({nid}, {tid}) should not exist: {why}",
-            {"table": "taxonomy_index", "nid": int(nid), "tid": int(tid), "kind": kind},
-            "delete the index row",
+            f"taxonomy_index ({nid}, {tid}): {why}",
+            {"table": "taxonomy_index", "nid": nid, "tid": tid, "kind": kind},
+            "insert the index row" if kind == "missing_row" else "delete the index row",
         )
 
 

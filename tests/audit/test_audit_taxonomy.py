@@ -127,3 +127,35 @@ def test_clean_site_has_no_taxonomy_findings(clean_report):
     for result in clean_report.checks:
         if result.id.startswith("taxonomy."):
             assert result.count == 0, result.id
+
+
+def test_stale_index_rows_are_found(broken_db_rw):
+    import pymysql
+
+    from migrate import api
+
+    conn = pymysql.connect(
+        host=broken_db_rw.host,
+        port=broken_db_rw.port,
+        user=broken_db_rw.user,
+        password=broken_db_rw.password,
+        database=broken_db_rw.database,
+        autocommit=True,
+    )
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM taxonomy_index WHERE nid = 1 AND tid = 19")
+        cur.execute("INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (1, 20, 0, 0)")
+        cur.execute("INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (31, 1, 0, 0)")
+        cur.execute(
+            "SELECT field_chuyen_muc_tid FROM field_data_field_chuyen_muc WHERE entity_id = 1"
+        )
+        referenced = {r[0] for r in cur.fetchall()}
+    conn.close()
+    assert 19 in referenced and 20 not in referenced
+    report = api.audit(broken_db_rw, ["taxonomy.index_stale"])
+    found = {(e["nid"], e["tid"], e["kind"]) for e in _entities(report, "taxonomy.index_stale")}
+    assert found == {
+        (1, 19, "missing_row"),
+        (1, 20, "not_in_current_revision"),
+        (31, 1, "unpublished_node"),
+    }
