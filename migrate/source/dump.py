@@ -205,6 +205,7 @@ def _build(
             "locking_mode = EXCLUSIVE",
             "cache_size = -16384",
             "temp_store = FILE",
+            "threads = 2",
         ):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("CREATE TABLE _dm_meta (key TEXT PRIMARY KEY, value TEXT)")

@@ -267,13 +267,13 @@ def parse_create_table(name: str, statement: bytes, line: int) -> TableDef:
     open_at = statement.index(b"(")
     depth = 0
     close_at = -1
-    for m in _DEF_TOKEN_RE.finditer(statement, open_at):
-        if m.group(0) == b"(":
+    for token in _DEF_TOKEN_RE.finditer(statement, open_at):
+        if token.group(0) == b"(":
             depth += 1
-        elif m.group(0) == b")":
+        elif token.group(0) == b")":
             depth -= 1
             if depth == 0:
-                close_at = m.start()
+                close_at = token.start()
                 break
     if close_at < 0:
         raise ValueError("unbalanced parentheses")

@@ -462,6 +462,7 @@ def _peak_rss_mb(dump: Path, cache: Path) -> float:
     return float(done.stdout)
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_the_dump_grows(tmp_path: Path) -> None:
     peaks = []
     for nodes in (500, 20000):
