@@ -23,7 +23,7 @@ from migrate.links import term_id_of
 
 MODULE = "taxonomy_breadcrumb"
 _SUBPATHS = ("feed", "edit")
-CHUNK = 1000
+CHUNK = 5000
 
 
 def _module_reaches_line_92(ctx: AuditContext) -> bool:
@@ -167,29 +167,34 @@ def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     broken_chain = {t for t in ctx.loadable_tids if _chain_broken(ctx, t, parents)}
     allowed = {f.field_name: f.allowed_vocabularies for f in ctx.node_term_fields}
     nodes = sorted(_nodes_touching(ctx, broken_chain))
+    names = [info.field_name for info in ctx.node_term_fields]
     for start in range(0, len(nodes), CHUNK):
         chunk = nodes[start : start + CHUNK]
+        meta: dict[int, tuple[str, int, str]] = {
+            int(nid): (str(ntype), 1, str(title))
+            for nid, ntype, title in ctx.source.stream(
+                "SELECT n.nid, n.type, n.title FROM {node} n WHERE n.status = 1 AND "
+                + ctx.in_list("n.nid", chunk),
+                chunk,
+            )
+            if (str(ntype) in types) == include
+        }
         union = " UNION ALL ".join(
-            f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid,"
-            f" '{info.field_name}' AS field FROM {{{info.storage.data_table}}} f"
+            f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid, {index} AS field"
+            f" FROM {{{info.storage.data_table}}} f"
             " WHERE f.entity_type = 'node' AND f.deleted = 0 AND "
             + ctx.in_list("f.entity_id", chunk)
-            for info in ctx.node_term_fields
+            for index, info in enumerate(ctx.node_term_fields)
         )
-        sql = (
-            f"SELECT u.nid, u.tid, u.field, n.type, n.title FROM ({union}) u"
-            " INNER JOIN {node} n ON n.nid = u.nid AND n.status = 1"
-            " ORDER BY u.nid, u.tid, u.field"
-        )
-        per_node: dict[int, tuple[tuple[str, int, str], list[_Ref]]] = {}
-        for nid, tid, field_name, ntype, title in ctx.source.stream(
-            sql, chunk * len(ctx.node_term_fields)
+        refs: dict[int, list[_Ref]] = {}
+        for nid, tid, field_index in ctx.source.stream(
+            f"SELECT u.nid, u.tid, u.field FROM ({union}) u ORDER BY u.nid, u.tid, u.field",
+            chunk * len(names),
         ):
-            entry = per_node.setdefault(int(nid), ((str(ntype), 1, str(title)), []))
-            entry[1].append(_Ref(int(tid), str(field_name)))
-        for nid, (meta, refs) in per_node.items():
-            if (meta[0] in types) == include:
-                yield from _judge(ctx, nid, refs, meta, allowed, broken_chain)
+            if int(nid) in meta:
+                refs.setdefault(int(nid), []).append(_Ref(int(tid), names[int(field_index)]))
+        for nid, node_refs in refs.items():
+            yield from _judge(ctx, nid, node_refs, meta[nid], allowed, broken_chain)
 
 
 def _nodes_touching(ctx: AuditContext, broken_chain: set[int]) -> set[int]:

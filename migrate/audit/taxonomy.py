@@ -297,11 +297,23 @@ def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
             tids,
         ):
             rows.append((int(nid), int(tid), int(sticky), int(created), ctx.term_state(int(tid))))
-    for nid, tid, sticky, created in ctx.source.stream(
-        "SELECT i.nid, i.tid, i.sticky, i.created FROM {taxonomy_index} i"
-        " WHERE NOT EXISTS (SELECT 1 FROM {node} n WHERE n.nid = i.nid) ORDER BY i.nid, i.tid"
-    ):
-        rows.append((int(nid), int(tid), int(sticky), int(created), "node_missing"))
+    # Distinct nids come from the nid index alone; only the missing nodes' rows are read.
+    gone = [
+        int(r[0])
+        for r in ctx.source.stream(
+            "SELECT i.nid FROM (SELECT DISTINCT nid FROM {taxonomy_index}) i"
+            " LEFT JOIN {node} n ON n.nid = i.nid WHERE n.nid IS NULL ORDER BY i.nid"
+        )
+    ]
+    for start in range(0, len(gone), 500):
+        chunk = gone[start : start + 500]
+        for nid, tid, sticky, created in ctx.source.stream(
+            "SELECT i.nid, i.tid, i.sticky, i.created FROM {taxonomy_index} i WHERE "
+            + ctx.in_list("i.nid", chunk)
+            + " ORDER BY i.nid, i.tid",
+            chunk,
+        ):
+            rows.append((int(nid), int(tid), int(sticky), int(created), "node_missing"))
     seen: set[tuple[int, int]] = set()
     for nid, tid, sticky, created, kind in sorted(rows):
         if (nid, tid) in seen:
