@@ -97,13 +97,13 @@ def open_dump(
         raise BadInput(f"{path}: no such dump file")
     auto = prefix == Prefix()
     selection = "all" if all_tables else "detect" if auto else f"prefix={prefix.describe()}"
-    digest = _file_sha256(path)
-    key = hashlib.sha256(f"{digest}|{LOADER_VERSION}|{selection}".encode()).hexdigest()
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"{directory}: cannot create the dump cache directory: {exc}") from None
+    digest = _file_sha256(path, directory, trust_memo=not refresh)
+    key = hashlib.sha256(f"{digest}|{LOADER_VERSION}|{selection}".encode()).hexdigest()
     target = directory / f"{key[:32]}.sqlite"
     if refresh or not target.exists():
         meta = {"dump": str(path), "sha256": digest, "loader": LOADER_VERSION}
@@ -127,9 +127,27 @@ def _detected_prefix(source: SQLiteSource, path: Path) -> Prefix:
     return Prefix(prefixes[0]) if prefixes else Prefix()
 
 
-def _file_sha256(path: Path) -> str:
+def _file_sha256(path: Path, directory: Path, *, trust_memo: bool) -> str:
+    """The dump's sha256, remembered per (path, size, mtime, inode) so a reopen is instant."""
+    stat = path.stat()
+    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    memo_file = directory / f"sha256-{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
+    if trust_memo:
+        try:
+            remembered = memo_file.read_text().strip()
+        except OSError:
+            remembered = ""
+        if len(remembered) == 64:
+            return remembered
     with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    tmp = memo_file.with_name(f".{memo_file.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(digest)
+        os.replace(tmp, memo_file)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return digest
 
 
 class _Selector:

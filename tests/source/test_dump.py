@@ -49,8 +49,11 @@ def load(tmp_path: Path, sql: bytes, **options: Any) -> SQLiteSource:
 
 
 def cache_files(tmp_path: Path) -> list[str]:
+    """Cached databases and anything half-built (the sha256 memo files aside)."""
     folder = tmp_path / "cache"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("sha256-"))
 
 
 # --- syntax ------------------------------------------------------------------------------
@@ -240,6 +243,13 @@ def test_second_open_reuses_cache_and_refresh_rebuilds(
     refreshed = open_dump(dump, cache_dir=tmp_path / "cache", refresh=True)
     assert len(calls) == 1 and refreshed.meta()["built_at"] != built
     assert [n for n in cache_files(tmp_path) if not n.endswith(".sqlite")] == []
+
+
+def test_changed_dump_is_not_served_from_the_old_cache(tmp_path: Path) -> None:
+    dump = write(tmp_path, NODE_TABLE + b"INSERT INTO `node` VALUES (1,'page','A');\n")
+    assert open_dump(dump, cache_dir=tmp_path / "cache").scalar("SELECT title FROM {node}") == "A"
+    dump.write_bytes(NODE_TABLE + b"INSERT INTO `node` VALUES (1,'page','B');\n")
+    assert open_dump(dump, cache_dir=tmp_path / "cache").scalar("SELECT title FROM {node}") == "B"
 
 
 def test_cache_is_read_only_and_copy_is_writable(tmp_path: Path) -> None:
