@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -33,8 +35,16 @@ from typing import Any, TypeVar
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.mapping import ExportMapping, load_mapping
-from migrate.export.reader import NodeBatch, Reader, Selection, Skipped
-from migrate.export.records import NodeRecord, Record, TermRecord, to_dict
+from migrate.export.nodes import (
+    BuildContext,
+    NodeBatch,
+    NodeBuilder,
+    NodeRows,
+    build_in_worker,
+    init_worker,
+)
+from migrate.export.reader import Reader, Selection, Skipped
+from migrate.export.records import NodeRecord, Record, TermRecord, to_json
 from migrate.export.state import StateStore
 from migrate.progress import Progress
 from migrate.schema import Drupal7
@@ -58,6 +68,7 @@ class ExportOptions:
     include_emails: bool = False
     update: bool = False
     allow_scripts: bool = False
+    workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     target_options: tuple[tuple[str, Any], ...] = ()
     """Options only some targets read (``max_items``, ``markdown``, ``timezone``)."""
 
@@ -68,11 +79,14 @@ class ExportOptions:
             raise BadInput("--revisions must be current or all")
         if self.selection.limit is not None and self.selection.limit < 0:
             raise BadInput("--limit must not be negative")
+        if self.workers < 0:
+            raise BadInput("--workers must not be negative")
 
     def fingerprint(self) -> str:
         """What must match for an interrupted run to be resumed rather than restarted."""
         data = self.as_dict()
         data.pop("update")
+        data.pop("workers")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def as_dict(self) -> dict[str, Any]:
@@ -172,8 +186,8 @@ def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
 
 
 def content_hash(record: Record) -> str:
-    data = json.dumps(to_dict(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    """sha256 of the record's JSON line: equal records, equal hashes, across runs."""
+    return hashlib.sha256(to_json(record).encode("utf-8")).hexdigest()
 
 
 def _detail(record: Record) -> dict[str, Any]:
@@ -237,7 +251,6 @@ class _Run:
         self._phase("taxonomy", [*taxonomy.vocabularies, *taxonomy.terms])
         self.reader.load_aliases()
         self.reader.assign_node_slugs()
-        self.reader.build_links()
         self._phase("authors", self.reader.authors())
         self._phase("files", self.reader.files())
         self._nodes()
@@ -248,6 +261,7 @@ class _Run:
             self._batch(phase, chunk, [])
 
     def _nodes(self) -> None:
+        """Read batches ahead while builders clean the previous ones; write in nid order."""
         limit = self.options.selection.limit
         after = int(self.cursor.get("node_after", 0))
         done = int(self.cursor.get("node_done", 0))
@@ -256,25 +270,35 @@ class _Run:
             total = min(total, limit)
         if self.progress:
             self.progress(done, total)
-        while limit is None or done < limit:
-            size = (
-                self.options.batch_size
-                if limit is None
-                else min(self.options.batch_size, limit - done)
-            )
-            batch: NodeBatch | None = self.reader.node_batch(after, size)
-            if batch is None:
-                break
-            count = len(batch.records) + len(batch.failures)
-            done += count
-            after = batch.last_nid
-            self.summary.nodes_read += count
-            events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
-            self.summary.failed.extend((k, i, r) for k, i, _, r in events)
-            self.cursor.update(node_after=after, node_done=done)
-            self._batch("nodes", batch.records, events, highwater=batch.max_changed)
-            if self.progress:
-                self.progress(done, total)
+        workers = self.options.workers if total - done > self.options.batch_size else 0
+        fetched = done
+        with _Builders(self.reader.build_context(), workers) as builders:
+            pending: deque[tuple[Future[NodeBatch], int]] = deque()
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) <= workers:
+                    size = self.options.batch_size
+                    if limit is not None:
+                        size = min(size, limit - fetched)
+                    rows = self.reader.fetch_nodes(after, size) if size > 0 else None
+                    if rows is None:
+                        exhausted = True
+                        break
+                    after = rows.last_nid
+                    fetched += len(rows.rows)
+                    pending.append((builders.submit(rows), fetched))
+                if not pending:
+                    break
+                future, done = pending.popleft()
+                batch = future.result()
+                count = len(batch.records) + len(batch.failures)
+                self.summary.nodes_read += count
+                events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
+                self.summary.failed.extend((k, i, r) for k, i, _, r in events)
+                self.cursor.update(node_after=batch.last_nid, node_done=done)
+                self._batch("nodes", batch.records, events, highwater=batch.max_changed)
+                if self.progress:
+                    self.progress(done, total)
 
     def _redirects(self) -> None:
         records: list[Record] = []
@@ -358,6 +382,40 @@ class _Run:
             run_id, batch_no, written, len(stale), self.cursor, highwater, events
         )
         self.summary.batches += 1
+
+
+class _Builders:
+    """Node builders: in this process, or a pool of worker processes (``--workers``)."""
+
+    def __init__(self, ctx: BuildContext, workers: int) -> None:
+        self.local: NodeBuilder | None = None
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=init_worker,
+                initargs=(ctx,),
+            )
+        else:
+            self.local = NodeBuilder(ctx)
+
+    def submit(self, rows: NodeRows) -> Future[NodeBatch]:
+        if self.pool is not None:
+            return self.pool.submit(build_in_worker, rows)
+        assert self.local is not None
+        future: Future[NodeBatch] = Future()
+        future.set_result(self.local.build(rows))
+        return future
+
+    def __enter__(self) -> _Builders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.local is not None:
+            self.local.close()
 
 
 def _open_run(

@@ -24,7 +24,7 @@ from typing import Any
 
 from migrate.errors import StateError
 from migrate.export import ItemRef, PathUrls, UrlScheme, WriterOptions, register_writer
-from migrate.export.records import FileRecord, Record, to_dict
+from migrate.export.records import FileRecord, Record, to_json
 
 SCHEMA_NAME = "bundle.schema.json"
 KIND_DIRS = {
@@ -68,10 +68,6 @@ def write_durably(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def _dumps(record: Record) -> str:
-    return json.dumps(to_dict(record), ensure_ascii=False, separators=(",", ":"))
-
-
 @register_writer("jsonl")
 class JsonlWriter:
     """Writes the bundle described in the module docstring."""
@@ -106,7 +102,7 @@ class JsonlWriter:
                     assert isinstance(record, FileRecord)
                     self._copy(record)
             rel = f"{KIND_DIRS[kind]}/{batch_name(batch_no)}"
-            lines = "".join(_dumps(r) + "\n" for r in group)
+            lines = "".join(to_json(r) + "\n" for r in group)
             write_durably(self.out_dir / rel, lines.encode("utf-8"))
             refs.extend(ItemRef(kind, r.key, rel) for r in group)
         return refs

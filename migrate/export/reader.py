@@ -23,21 +23,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from migrate.export import UrlScheme
-from migrate.export.clean import InternalLink, MapLinkResolver, Resolution, clean_body
 from migrate.export.mapping import ExportMapping
+from migrate.export.nodes import BuildContext, NodeRows, TermInfo, relative_path
 from migrate.export.records import (
     AuthorRecord,
-    Body,
-    CommentRecord,
     FileRecord,
     FileRef,
-    NodeRecord,
     Problem,
     RedirectRecord,
-    RevisionRecord,
     TermRecord,
-    TermRef,
-    TextValue,
     VocabularyRecord,
 )
 from migrate.export.state import StateStore
@@ -47,7 +41,7 @@ from migrate.source.base import Row
 
 _NODE_COLUMNS = (
     "n.nid, n.vid, n.type, n.language, n.title, n.uid, n.status, n.created, n.changed,"
-    " n.promote, n.sticky"
+    " n.promote, n.sticky, r.vid"
 )
 
 
@@ -92,13 +86,6 @@ class Selection:
         return None
 
 
-@dataclass(frozen=True)
-class TermInfo:
-    vocabulary: str
-    name: str
-    path: str
-
-
 @dataclass
 class Taxonomy:
     """Every loadable term (parents first) and why the others cannot be exported."""
@@ -107,14 +94,6 @@ class Taxonomy:
     terms: list[TermRecord]
     info: dict[int, TermInfo]
     unloadable: dict[int, str]
-
-
-@dataclass
-class NodeBatch:
-    records: list[NodeRecord]
-    failures: list[tuple[int, str]]
-    last_nid: int
-    max_changed: int
 
 
 @dataclass
@@ -131,39 +110,6 @@ def _marks(values: Sequence[Any]) -> str:
 def normalize_alias(alias: str) -> str:
     """The form body links are compared in: unquoted, NFC, no surrounding slashes."""
     return unicodedata.normalize("NFC", unquote(alias)).strip("/")
-
-
-class _NodeUrls(Mapping[int, str]):
-    """nid → target URL, looked up in the state's slug table (never all in memory)."""
-
-    def __init__(self, state: StateStore) -> None:
-        self.state = state
-
-    def __getitem__(self, nid: int) -> str:
-        path = self.state.path_of("node", nid)
-        if path is None:
-            raise KeyError(nid)
-        return path
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return self.state.slug_count("node")
-
-
-class StateLinkResolver:
-    """A LinkResolver whose alias table lives in the state store, so it scales to 1M aliases."""
-
-    def __init__(self, inner: MapLinkResolver, state: StateStore) -> None:
-        self.inner = inner
-        self.state = state
-
-    def parse(self, href: str) -> InternalLink | None:
-        return self.inner.parse(href)
-
-    def resolve(self, path: str) -> Resolution:
-        return self.inner.resolve(self.state.alias_source(path) or path)
 
 
 @dataclass
@@ -206,7 +152,6 @@ class Reader:
         self.has_comments = self.source.has_table("comment")
         self.has_comment_body = "comment_body" in fields
         self.taxonomy: Taxonomy | None = None
-        self.links: StateLinkResolver | None = None
 
     # ------------------------------------------------------------------ taxonomy
 
@@ -370,29 +315,9 @@ class Reader:
             for src, alias in self.source.stream("SELECT source, alias FROM {url_alias}")
         )
 
-    def build_links(self) -> StateLinkResolver:
-        assert self.taxonomy is not None
-        info = self.taxonomy.info
-        base_urls = [self.base_url] if self.base_url else []
-        inner = MapLinkResolver(
-            base_urls,
-            _NodeUrls(self.state),
-            file_url=self.file_url_of,
-            term_urls={tid: t.path for tid, t in info.items()},
-            missing_tids=frozenset(self.referenced_missing_tids()),
-            files_path=self.files_path or "sites/default/files",
-            home_url="/",
-        )
-        self.links = StateLinkResolver(inner, self.state)
-        return self.links
-
     def file_url_of(self, uri: str) -> str | None:
-        rel = self.relative_path(uri)
+        rel = relative_path(uri)
         return None if rel is None else self.urls.file_url(rel)
-
-    @staticmethod
-    def relative_path(uri: str) -> str | None:
-        return uri[len("public://") :] if uri.startswith("public://") else None
 
     # ------------------------------------------------------------------ authors and files
 
@@ -416,7 +341,7 @@ class Reader:
             " FROM {file_managed} ORDER BY fid"
         ):
             uri = str(uri)
-            rel = self.relative_path(uri)
+            rel = relative_path(uri)
             problems: list[Problem] = []
             exported: str | None = None
             if rel is None:
@@ -449,112 +374,49 @@ class Reader:
         where, params = self.selection.where()
         return int(self.source.scalar(f"SELECT COUNT(*) FROM {{node}} n WHERE {where}", params))
 
-    def node_batch(self, after: int, size: int) -> NodeBatch | None:
-        """The next ``size`` selected nodes after nid ``after``, fully built."""
+    def fetch_nodes(self, after: int, size: int) -> NodeRows | None:
+        """Everything the next ``size`` selected nodes after nid ``after`` need, as rows.
+
+        A fixed number of queries whatever the batch size; building the records
+        (the CPU-heavy part) is ``NodeBuilder.build``, possibly in another process.
+        """
         where, params = self.selection.where()
         rows = self.source.rows(
-            f"SELECT {_NODE_COLUMNS} FROM {{node}} n WHERE n.nid > ? AND {where}"
-            " ORDER BY n.nid LIMIT ?",
+            f"SELECT {_NODE_COLUMNS} FROM {{node}} n"
+            " LEFT JOIN {node_revision} r ON r.vid = n.vid"
+            f" WHERE n.nid > ? AND {where} ORDER BY n.nid LIMIT ?",
             (after, *params, size),
         )
         if not rows:
             return None
         nids = [int(r[0]) for r in rows]
-        vids = [int(r[1]) for r in rows]
-        revs = self._revision_rows(nids, vids)
-        bodies = self._bodies(nids, revision=False)
-        texts = self._text_fields(nids)
-        terms = self._term_rows(nids, revision=False)
-        files = self._file_refs(nids)
-        aliases = self._aliases(nids)
-        comments = self._comments(nids)
-        history = self._history(nids) if self.revisions == "all" else {}
-        records: list[NodeRecord] = []
-        failures: list[tuple[int, str]] = []
-        for nid, vid, ntype, lang, title, uid, status, created, changed, promote, sticky in rows:
-            nid, vid = int(nid), int(vid)
-            if vid not in revs:
-                failures.append((nid, f"current revision {vid} is missing from node_revision"))
-                continue
-            problems: list[Problem] = []
-            stats: dict[str, int] = {}
-            body = self._clean_body(bodies.get(nid), stats, problems)
-            refs, dangling = self._term_refs(terms.get(nid, []))
-            problems.extend(dangling)
-            file_refs, file_problems = files.get(nid, ([], []))
-            problems.extend(file_problems)
-            slug_path = self.state.slug_of("node", nid)
-            target_type = self.mapping.content_type(str(ntype))
-            if slug_path is None:
-                slug = f"node-{nid}"
-                slug_path = (slug, self.urls.node_url(target_type, slug, nid))
-            records.append(
-                NodeRecord(
-                    nid=nid,
-                    vid=vid,
-                    type=str(ntype),
-                    target_type=target_type,
-                    language=str(lang),
-                    title=str(title),
-                    slug=slug_path[0],
-                    path=slug_path[1],
-                    status=int(status),
-                    promote=int(promote),
-                    sticky=int(sticky),
-                    created=int(created),
-                    changed=int(changed),
-                    author=int(uid),
-                    body=body,
-                    fields=tuple(
-                        TextValue(name, delta, self._clean(value, fmt, stats, problems), fmt)
-                        for name, delta, value, fmt in texts.get(nid, [])
-                    ),
-                    terms=tuple(refs),
-                    files=tuple(file_refs),
-                    aliases=tuple(aliases.get(nid, ())),
-                    comments=tuple(self._comment_records(comments.get(nid, []), stats, problems)),
-                    revisions=tuple(self._revision_records(history.get(nid, []), stats)),
-                    problems=tuple(problems),
-                    cleaning=stats,
-                )
-            )
-        return NodeBatch(records, failures, nids[-1], max(int(r[8]) for r in rows))
+        return NodeRows(
+            rows=[tuple(r) for r in rows],
+            revisions={int(r[11]) for r in rows if r[11] is not None},
+            bodies=self._bodies(nids, revision=False),
+            texts=dict(self._text_fields(nids)),
+            terms=dict(self._term_rows(nids, revision=False)),
+            files=self._file_refs(nids),
+            aliases=dict(self._aliases(nids)),
+            comments=dict(self._comments(nids)),
+            history=dict(self._history(nids)) if self.revisions == "all" else {},
+        )
 
-    def _clean(
-        self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]
-    ) -> str:
-        if value is None or value == "":
-            return ""
-        result = clean_body(
-            value,
-            self.formats.get(fmt) if fmt else None,
-            links=self.links,
+    def build_context(self) -> BuildContext:
+        """What a NodeBuilder needs, picklable so builders can run in worker processes."""
+        assert self.taxonomy is not None
+        return BuildContext(
+            state_path=self.state.path,
+            urls=self.urls,
+            formats=self.formats,
+            term_info=self.taxonomy.info,
+            unloadable=self.taxonomy.unloadable,
+            missing_tids=frozenset(self.referenced_missing_tids()),
+            base_url=self.base_url,
+            files_path=self.files_path or "sites/default/files",
+            mapping=self.mapping,
             allow_scripts=self.allow_scripts,
         )
-        for kind, n in result.stats.items():
-            stats[kind] = stats.get(kind, 0) + n
-        problems.extend(Problem("cleaning", p) for p in result.problems)
-        return result.html
-
-    def _clean_body(
-        self, row: tuple[Any, Any, Any] | None, stats: dict[str, int], problems: list[Problem]
-    ) -> Body | None:
-        if row is None:
-            return None
-        value, summary, fmt = row
-        return Body(
-            self._clean(value, fmt, stats, problems),
-            self._clean(summary, fmt, stats, problems),
-            fmt,
-        )
-
-    def _revision_rows(self, nids: list[int], vids: list[int]) -> set[int]:
-        return {
-            int(r[0])
-            for r in self.source.rows(
-                f"SELECT vid FROM {{node_revision}} WHERE vid IN ({_marks(vids)})", vids
-            )
-        }
 
     def _bodies(self, ids: list[int], *, revision: bool) -> dict[int, tuple[Any, Any, Any]]:
         if not self.has_body:
@@ -609,22 +471,6 @@ class Reader:
         ):
             found[int(k)].append((str(fname), int(delta), int(tid)))
         return found
-
-    def _term_refs(self, rows: list[tuple[str, int, int]]) -> tuple[list[TermRef], list[Problem]]:
-        assert self.taxonomy is not None
-        info = self.taxonomy.info
-        refs: list[TermRef] = []
-        problems: list[Problem] = []
-        for fname, delta, tid in rows:
-            term = info.get(tid)
-            if term is None:
-                why = self.taxonomy.unloadable.get(tid, "term does not exist")
-                problems.append(
-                    Problem("dangling_term_ref", f"{fname}[{delta}]: term {tid}: {why}")
-                )
-            else:
-                refs.append(TermRef(fname, term.vocabulary, tid, term.name, term.path))
-        return refs, problems
 
     def _file_refs(self, nids: list[int]) -> dict[int, tuple[list[FileRef], list[Problem]]]:
         if not self.file_fields:
@@ -716,32 +562,6 @@ class Reader:
             found[int(row[0])].append(row)
         return found
 
-    def _comment_records(
-        self, rows: list[Row], stats: dict[str, int], problems: list[Problem]
-    ) -> list[CommentRecord]:
-        out: list[CommentRecord] = []
-        for row in rows:
-            _, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt = row
-            mine: list[Problem] = []
-            body = None if value is None else Body(self._clean(value, fmt, stats, mine), "", fmt)
-            problems.extend(Problem(p.kind, f"comment {cid}: {p.detail}") for p in mine)
-            out.append(
-                CommentRecord(
-                    cid=int(cid),
-                    pid=int(pid),
-                    thread=str(thread),
-                    uid=int(uid),
-                    name=str(name or ""),
-                    subject=str(subject or ""),
-                    body=body,
-                    created=int(created),
-                    changed=int(changed),
-                    status=int(status),
-                )
-            )
-        out.sort(key=lambda c: c.thread.rstrip("/"))
-        return out
-
     def _history(self, nids: list[int]) -> dict[int, list[tuple[Row, Any, list[Any]]]]:
         revs = self.source.rows(
             "SELECT nid, vid, uid, title, log, timestamp, status FROM {node_revision}"
@@ -757,25 +577,6 @@ class Reader:
             found[int(row[0])].append((row, bodies.get(vid), terms.get(vid, [])))
         return found
 
-    def _revision_records(
-        self, items: list[tuple[Row, Any, list[Any]]], stats: dict[str, int]
-    ) -> Iterator[RevisionRecord]:
-        for (_, vid, uid, title, log, timestamp, status), body, terms in items:
-            problems: list[Problem] = []
-            refs, dangling = self._term_refs(terms)
-            problems.extend(dangling)
-            yield RevisionRecord(
-                vid=int(vid),
-                uid=int(uid),
-                title=str(title),
-                log=str(log or ""),
-                timestamp=int(timestamp),
-                status=int(status),
-                body=self._clean_body(body, stats, problems),
-                terms=tuple(refs),
-                problems=tuple(problems),
-            )
-
     # ------------------------------------------------------------------ redirects
 
     def redirects(self) -> Iterator[RedirectRecord | Skipped]:
@@ -789,6 +590,7 @@ class Reader:
         for tid, term in info.items():
             yield RedirectRecord(f"taxonomy/term/{tid}", term.path, "term", tid, "system_path")
         previous: str | None = None
+        pending: list[tuple[str, int]] = []
         for src, alias in self.source.stream(
             "SELECT source, alias FROM {url_alias} ORDER BY alias, pid"
         ):
@@ -797,12 +599,10 @@ class Reader:
                 continue
             previous = alias
             if src.startswith("node/") and src[5:].isdigit():
-                nid = int(src[5:])
-                path = self._exported_node_path(nid)
-                if path is None:
-                    yield Skipped("redirect", alias, f"node {nid} is not in the export")
-                else:
-                    yield RedirectRecord(alias, path, "node", nid, "alias")
+                pending.append((alias, int(src[5:])))
+                if len(pending) >= 1000:
+                    yield from self._node_alias_redirects(pending)
+                    pending = []
             elif src.startswith("taxonomy/term/") and src[14:].isdigit():
                 tid = int(src[14:])
                 target = info.get(tid)
@@ -813,16 +613,23 @@ class Reader:
                     yield RedirectRecord(alias, target.path, "term", tid, "alias")
             else:
                 yield Skipped("redirect", alias, f"alias of {src}: not exported content")
+        yield from self._node_alias_redirects(pending)
         after = 0
         while chunk := self.state.node_paths(after, 1000):
             for nid, path in chunk:
                 yield RedirectRecord(f"node/{nid}", path, "node", nid, "system_path")
             after = chunk[-1][0]
 
-    def _exported_node_path(self, nid: int) -> str | None:
-        if not self.state.hashes("node", [str(nid)]):
-            return None
-        return self.state.path_of("node", nid)
+    def _node_alias_redirects(
+        self, pending: list[tuple[str, int]]
+    ) -> Iterator[RedirectRecord | Skipped]:
+        paths = self.state.exported_node_paths([nid for _, nid in pending])
+        for alias, nid in pending:
+            path = paths.get(nid)
+            if path is None:
+                yield Skipped("redirect", alias, f"node {nid} is not in the export")
+            else:
+                yield RedirectRecord(alias, path, "node", nid, "alias")
 
 
 def _parents_first(terms: Mapping[int, Row], parents: Mapping[int, list[int]]) -> list[int]:

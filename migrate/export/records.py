@@ -15,6 +15,7 @@ are the old site's paths without a leading slash; bodies are already cleaned
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -260,18 +261,60 @@ RECORD_TYPES: dict[str, type[Any]] = {
 """Record class by kind, in the order the engine exports them."""
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELD_NAMES[cls] = names
+    return names
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """JSON ``default`` hook: a record (``kind`` first) or a nested dataclass as a dict."""
+    cls = type(value)
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not JSON serializable")
+    data: dict[str, Any] = {"kind": cls.KIND} if hasattr(cls, "KIND") else {}
+    for name in _names(cls):
+        data[name] = getattr(value, name)
+    return data
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value):
+        return {k: _plain(v) for k, v in _fields(value).items()}
     return value
 
 
 def to_dict(record: Record) -> dict[str, Any]:
     """The record as plain JSON data, with its ``kind`` first (one JSONL line)."""
-    data: dict[str, Any] = {"kind": record.KIND}
-    data.update(_plain(record))
+    data: dict[str, Any] = _plain(record)
     return data
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_fields)
+_RECENT: dict[int, tuple[Record, str]] = {}
+_RECENT_MAX = 1024
+
+
+def to_json(record: Record) -> str:
+    """``to_dict(record)`` as one compact JSON line (no newline).
+
+    The engine hashes this text and the JSONL writer writes it, so the last few
+    thousand results are kept by identity and each record is encoded once.
+    """
+    hit = _RECENT.get(id(record))
+    if hit is not None and hit[0] is record:
+        return hit[1]
+    text = _ENCODER.encode(record)
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    _RECENT[id(record)] = (record, text)
+    return text

@@ -135,7 +135,7 @@ class StateStore:
 
     def __init__(self, out_dir: Path, *, create: bool = True) -> None:
         self.out_dir = out_dir
-        path = out_dir / STATE_FILE
+        self.path = path = out_dir / STATE_FILE
         if not path.exists() and not create:
             raise StateError(f"{out_dir}: not an export directory (no {STATE_FILE})")
         try:
@@ -423,6 +423,22 @@ class StateStore:
             )
         ]
 
+    def exported_node_paths(self, nids: Sequence[int]) -> dict[int, str]:
+        """Target paths of those of ``nids`` that are in the bundle."""
+        found: dict[int, str] = {}
+        for start in range(0, len(nids), 500):
+            chunk = [str(n) for n in nids[start : start + 500]]
+            found.update(
+                (int(n), str(p))
+                for n, p in self.db.execute(
+                    "SELECT i.num, s.path FROM items i JOIN slugs s ON s.kind = 'node'"
+                    f" AND s.source_id = i.num WHERE i.kind = 'node' AND i.source_id IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return found
+
     def node_detail(self, nid: int) -> dict[str, Any] | None:
         row = self.db.execute(
             "SELECT detail FROM items WHERE kind = 'node' AND source_id = ?", (str(nid),)
@@ -446,6 +462,37 @@ class StateStore:
 
     def transaction(self) -> _Transaction:
         return self._tx()
+
+
+class StateLookup:
+    """A read-only connection for target paths and aliases (used by node builders).
+
+    Separate from ``StateStore`` so builders in worker processes can read the
+    slugs and aliases the main process committed before the node phase.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StateError(f"{path}: cannot open the export state ({exc})") from None
+
+    def slug_of(self, kind: str, source_id: int) -> tuple[str, str] | None:
+        row = self.db.execute(
+            "SELECT slug, path FROM slugs WHERE kind = ? AND source_id = ?", (kind, source_id)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def path_of(self, kind: str, source_id: int) -> str | None:
+        found = self.slug_of(kind, source_id)
+        return None if found is None else found[1]
+
+    def alias_source(self, alias: str) -> str | None:
+        row = self.db.execute("SELECT source FROM aliases WHERE alias = ?", (alias,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self.db.close()
 
 
 class _Transaction:

@@ -1,0 +1,298 @@
+"""Benchmark the JSONL export against a bare stream of the same rows, on the same connection.
+
+For each size it loads the broken fixture into a fresh ``dm_bench_*`` MariaDB
+database, grows it to N nodes (with ``--dump FILE`` from bench/generate_dump.py
+instead, when given; otherwise by copying every node-owned row with id offsets,
+doubling until N is reached), then, in a child process so peak RSS is the
+export's own:
+
+1. streams node + body + term references with bare SELECTs (the raw rate);
+2. runs the full export (cleaning, link rewriting, hashing, durable batches)
+   over the *same* connection into a temp directory;
+
+and prints nodes/s for both, their ratio, peak RSS of the child, the MariaDB
+innodb_buffer_pool_size, and checks that the bundle holds exactly N distinct
+nodes. The database is dropped afterwards.
+
+    python bench/bench_export.py                      # fixture and 10k
+    python bench/bench_export.py --sizes fixture,10000,100000,1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "fixtures" / "drupal7-broken.sql.gz"
+SERVER = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
+BASE_IDS = 1000
+"""Every node, revision and comment id of the fixture is below this."""
+
+
+def _spec(database: str) -> Any:
+    from dataclasses import replace
+
+    from migrate.config import from_url
+
+    return replace(from_url(SERVER), database=database)
+
+
+def _admin(database: str | None = None) -> pymysql.connections.Connection:
+    spec = _spec(database or "mysql")
+    return pymysql.connect(
+        host=spec.host,
+        port=spec.port,
+        user=spec.user,
+        password=spec.password,
+        database=database,
+        charset="utf8mb4",
+        autocommit=True,
+    )
+
+
+def _load(database: str, dump: Path) -> None:
+    spec = _spec(database)
+    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
+    opener = gzip.open if dump.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(dump, "rb") as fh:
+        data = fh.read()
+    cmd = [client, f"--host={spec.host}", f"--port={spec.port}", f"--user={spec.user}"]
+    cmd += ["--default-character-set=utf8mb4", database]
+    env = {**os.environ, "MYSQL_PWD": spec.password}
+    subprocess.run(cmd, input=data, env=env, check=True, capture_output=True)
+
+
+def _columns(cur: Any, table: str) -> list[str]:
+    cur.execute(f"SHOW COLUMNS FROM `{table}`")
+    return [r[0] for r in cur.fetchall()]
+
+
+def _copy(cur: Any, table: str, offset: int, exprs: dict[str, str], where: str) -> None:
+    cols = [c for c in _columns(cur, table) if exprs.get(c) != "-"]
+    select = ", ".join(exprs.get(c, f"`{c}`").replace("@o", str(offset)) for c in cols)
+    names = ", ".join(f"`{c}`" for c in cols)
+    cur.execute(f"INSERT INTO `{table}` ({names}) SELECT {select} FROM `{table}` WHERE {where}")
+
+
+def grow(database: str, target: int) -> int:
+    """Copy node-owned rows with id offsets until the database holds ``target`` nodes."""
+    conn = _admin(database)
+    cur = conn.cursor()
+    cur.execute("SHOW TABLES LIKE 'field\\_%\\_%'")
+    prefixes = ("field_data_", "field_revision_")
+    field_tables = [r[0] for r in cur.fetchall() if r[0].startswith(prefixes)]
+    cur.execute("SELECT COUNT(*) FROM node")
+    count = int(cur.fetchone()[0])
+    offset = BASE_IDS
+    while count < target:
+        need = target - count
+        bound = 1 << 62
+        if need < count:
+            cur.execute("SELECT nid FROM node ORDER BY nid LIMIT 1 OFFSET %s", (need,))
+            bound = int(cur.fetchone()[0])
+        node_ids = {"nid": "nid + @o", "vid": "vid + @o"}
+        _copy(cur, "node", offset, node_ids, f"nid < {bound}")
+        _copy(cur, "node_revision", offset, node_ids, f"nid < {bound}")
+        for table in field_tables:
+            if "comment_body" in table:
+                _copy(
+                    cur,
+                    table,
+                    offset,
+                    {"entity_id": "entity_id + @o", "revision_id": "revision_id + @o"},
+                    f"entity_id IN (SELECT cid FROM comment WHERE nid < {bound})",
+                )
+            else:
+                _copy(
+                    cur,
+                    table,
+                    offset,
+                    {"entity_id": "entity_id + @o", "revision_id": "revision_id + @o"},
+                    f"entity_type = 'node' AND entity_id < {bound}",
+                )
+        _copy(
+            cur,
+            "comment",
+            offset,
+            {"cid": "cid + @o", "pid": "IF(pid > 0, pid + @o, 0)", "nid": "nid + @o"},
+            f"nid < {bound}",
+        )
+        _copy(
+            cur,
+            "url_alias",
+            offset,
+            {
+                "pid": "-",
+                "source": "CONCAT('node/', CAST(SUBSTRING(source, 6) AS UNSIGNED) + @o)",
+                "alias": "CONCAT(alias, '-', @o)",
+            },
+            f"source LIKE 'node/%' AND CAST(SUBSTRING(source, 6) AS UNSIGNED) < {bound}",
+        )
+        cur.execute("SELECT COUNT(*) FROM node")
+        count = int(cur.fetchone()[0])
+        offset *= 2
+    conn.close()
+    return count
+
+
+def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, Any]:
+    """Raw stream then export on one connection; runs in its own process."""
+    from migrate.export.engine import ExportOptions, export
+    from migrate.export.reader import Selection
+    from migrate.schema import Drupal7
+    from migrate.source.mysql import MySQLSource
+
+    source = MySQLSource(_spec(database))
+    site = Drupal7(source)
+    start = time.perf_counter()
+    nodes = 0
+    for _ in source.stream(
+        "SELECT n.nid, n.vid, n.type, n.language, n.title, n.uid, n.status, n.created,"
+        " n.changed, n.promote, n.sticky, b.body_value, b.body_summary, b.body_format"
+        " FROM {node} n LEFT JOIN {field_data_body} b ON b.entity_type = 'node'"
+        " AND b.entity_id = n.nid AND b.delta = 0 ORDER BY n.nid"
+    ):
+        nodes += 1
+    parts = [
+        f"SELECT entity_id, {f.storage.column('tid')} FROM {{{f.storage.data_table}}}"
+        for f in site.term_reference_fields
+    ]
+    refs = sum(1 for _ in source.stream(" UNION ALL ".join(parts)))
+    raw_seconds = time.perf_counter() - start
+    options = ExportOptions(
+        selection=Selection(include_unpublished=True),
+        batch_size=batch_size,
+        base_url="http://www.example.edu.vn",
+        workers=workers,
+    )
+    start = time.perf_counter()
+    cpu = os.times()
+    summary = export(site, out, options)
+    seconds = time.perf_counter() - start
+    after = os.times()
+    source.close()
+    ids: set[int] = set()
+    lines = 0
+    for path in (out / "nodes").glob("batch-*.jsonl"):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                lines += 1
+                ids.add(json.loads(line)["nid"])
+    return {
+        "nodes": nodes,
+        "term_refs": refs,
+        "raw_seconds": raw_seconds,
+        "raw_rate": nodes / raw_seconds,
+        "export_seconds": seconds,
+        "export_rate": summary.nodes_read / seconds,
+        "exported_nodes": len(ids),
+        "node_lines": lines,
+        "reconciled": summary.reconciliation.get("reconciled"),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "cpu_seconds": (after.user - cpu.user) + (after.system - cpu.system),
+        "worker_cpu_seconds": (after.children_user - cpu.children_user)
+        + (after.children_system - cpu.children_system),
+    }
+
+
+def measure(
+    size: str, batch_size: int, workers: int, dump: Path | None, keep: bool
+) -> dict[str, Any]:
+    database = f"dm_bench_{uuid.uuid4().hex[:10]}"
+    conn = _admin()
+    conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+    try:
+        t0 = time.perf_counter()
+        _load(database, dump if dump is not None and size != "fixture" else FIXTURE)
+        if size != "fixture" and dump is None:
+            grow(database, int(size))
+        prepare = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    database,
+                    "--out",
+                    f"{tmp}/bundle",
+                    "--batch-size",
+                    str(batch_size),
+                    "--workers",
+                    str(workers),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        if done.returncode:
+            raise SystemExit(f"export child failed:\n{done.stderr}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        result["size"] = size
+        result["prepare_seconds"] = prepare
+        return result
+    finally:
+        if not keep:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="fixture,10000")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--workers", type=int, default=min(os.cpu_count() or 1, 4), help="cleaning processes"
+    )
+    parser.add_argument("--dump", type=Path, help="an N-node dump from bench/generate_dump.py")
+    parser.add_argument("--keep", action="store_true", help="keep the dm_bench_* databases")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.out, args.batch_size, args.workers)))
+        return
+    conn = _admin()
+    cur = conn.cursor()
+    cur.execute("SELECT @@innodb_buffer_pool_size, @@version")
+    pool, version = cur.fetchone()
+    conn.close()
+    print(
+        f"MariaDB {version}, innodb_buffer_pool_size = {int(pool) // (1024 * 1024)} MB,"
+        f" {os.cpu_count()} CPUs, batch size {args.batch_size}"
+    )
+    header = (
+        f"{'size':>9} {'nodes':>8} {'raw n/s':>9} {'export n/s':>10} {'ratio':>6}"
+        f" {'peak RSS':>9} {'exported':>9} {'reconciled':>10}"
+    )
+    print(header)
+    for size in args.sizes.split(","):
+        r = measure(size, args.batch_size, args.workers, args.dump, args.keep)
+        lost = r["nodes"] - r["exported_nodes"]
+        dupes = r["node_lines"] - r["exported_nodes"]
+        print(
+            f"{r['size']:>9} {r['nodes']:>8} {r['raw_rate']:>9.0f} {r['export_rate']:>10.0f}"
+            f" {r['export_rate'] / r['raw_rate']:>6.1%} {r['peak_rss_mb']:>7.0f}MB"
+            f" {r['exported_nodes']:>9} {r['reconciled']!s:>10}"
+            + (f"  LOST {lost} DUPLICATED {dupes}" if lost or dupes else ""),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

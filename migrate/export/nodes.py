@@ -1,0 +1,327 @@
+"""Building node records from a batch's rows: cleaning, term refs, comments, revisions.
+
+This is the CPU-heavy half of the node phase, split from the queries
+(``Reader.fetch_nodes``) so the engine can run it in worker processes while
+the main process reads the next batch and writes the previous one. A builder
+needs only picklable inputs (``BuildContext``, ``NodeRows``) and reads target
+URLs and aliases from the state file through its own read-only connection.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrate.export import UrlScheme
+from migrate.export.clean import InternalLink, MapLinkResolver, Resolution, clean_body
+from migrate.export.mapping import ExportMapping
+from migrate.export.records import (
+    Body,
+    CommentRecord,
+    FileRef,
+    NodeRecord,
+    Problem,
+    RevisionRecord,
+    TermRef,
+    TextValue,
+)
+from migrate.export.state import StateLookup
+from migrate.records import TextFormat
+from migrate.source.base import Row
+
+
+@dataclass(frozen=True)
+class TermInfo:
+    vocabulary: str
+    name: str
+    path: str
+
+
+@dataclass
+class NodeRows:
+    """What one batch's queries returned, keyed by nid (or vid for ``history``)."""
+
+    rows: list[Row]
+    revisions: set[int]
+    bodies: dict[int, tuple[Any, Any, Any]]
+    texts: dict[int, list[tuple[str, int, Any, Any]]]
+    terms: dict[int, list[tuple[str, int, int]]]
+    files: dict[int, tuple[list[FileRef], list[Problem]]]
+    aliases: dict[int, list[str]]
+    comments: dict[int, list[Row]]
+    history: dict[int, list[tuple[Row, Any, list[Any]]]] = field(default_factory=dict)
+
+    @property
+    def last_nid(self) -> int:
+        return int(self.rows[-1][0])
+
+    @property
+    def max_changed(self) -> int:
+        return max(int(r[8]) for r in self.rows)
+
+
+@dataclass
+class NodeBatch:
+    records: list[NodeRecord]
+    failures: list[tuple[int, str]]
+    last_nid: int
+    max_changed: int
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    state_path: Path
+    urls: UrlScheme
+    formats: dict[str, TextFormat]
+    term_info: dict[int, TermInfo]
+    unloadable: dict[int, str]
+    missing_tids: frozenset[int]
+    base_url: str | None
+    files_path: str
+    mapping: ExportMapping
+    allow_scripts: bool
+
+
+def relative_path(uri: str) -> str | None:
+    """The path under the public files directory of a ``public://`` URI."""
+    return uri[len("public://") :] if uri.startswith("public://") else None
+
+
+class _NodeUrls(Mapping[int, str]):
+    """nid → target URL, looked up in the state's slug table (never all in memory)."""
+
+    def __init__(self, state: StateLookup) -> None:
+        self.state = state
+
+    def __getitem__(self, nid: int) -> str:
+        path = self.state.path_of("node", nid)
+        if path is None:
+            raise KeyError(nid)
+        return path
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class StateLinkResolver:
+    """A LinkResolver whose alias table lives in the state store, so it scales to 1M aliases."""
+
+    def __init__(self, inner: MapLinkResolver, state: StateLookup) -> None:
+        self.inner = inner
+        self.state = state
+
+    def parse(self, href: str) -> InternalLink | None:
+        return self.inner.parse(href)
+
+    def resolve(self, path: str) -> Resolution:
+        return self.inner.resolve(self.state.alias_source(path) or path)
+
+
+class NodeBuilder:
+    """Turns ``NodeRows`` into ``NodeRecord``s (see the module docstring)."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.state = StateLookup(ctx.state_path)
+        urls = ctx.urls
+
+        def file_url(uri: str) -> str | None:
+            rel = relative_path(uri)
+            return None if rel is None else urls.file_url(rel)
+
+        inner = MapLinkResolver(
+            [ctx.base_url] if ctx.base_url else [],
+            _NodeUrls(self.state),
+            file_url=file_url,
+            term_urls={tid: t.path for tid, t in ctx.term_info.items()},
+            missing_tids=ctx.missing_tids,
+            files_path=ctx.files_path,
+            home_url="/",
+        )
+        self.links = StateLinkResolver(inner, self.state)
+
+    def build(self, data: NodeRows) -> NodeBatch:
+        records: list[NodeRecord] = []
+        failures: list[tuple[int, str]] = []
+        for row in data.rows:
+            nid, vid = int(row[0]), int(row[1])
+            ntype, lang, title, uid, status, created, changed, promote, sticky = row[2:11]
+            if vid not in data.revisions:
+                failures.append((nid, f"current revision {vid} is missing from node_revision"))
+                continue
+            problems: list[Problem] = []
+            stats: dict[str, int] = {}
+            body = self._body(data.bodies.get(nid), stats, problems)
+            refs, dangling = self._term_refs(data.terms.get(nid, []))
+            problems.extend(dangling)
+            file_refs, file_problems = data.files.get(nid, ([], []))
+            problems.extend(file_problems)
+            target_type = self.ctx.mapping.content_type(str(ntype))
+            slug_path = self.state.slug_of("node", nid)
+            if slug_path is None:
+                slug = f"node-{nid}"
+                slug_path = (slug, self.ctx.urls.node_url(target_type, slug, nid))
+            fields = tuple(
+                TextValue(name, delta, self._clean(value, fmt, stats, problems), fmt)
+                for name, delta, value, fmt in data.texts.get(nid, [])
+            )
+            comments = tuple(self._comments(data.comments.get(nid, []), stats, problems))
+            revisions = tuple(self._revisions(data.history.get(nid, []), stats))
+            records.append(
+                NodeRecord(
+                    nid=nid,
+                    vid=vid,
+                    type=str(ntype),
+                    target_type=target_type,
+                    language=str(lang),
+                    title=str(title),
+                    slug=slug_path[0],
+                    path=slug_path[1],
+                    status=int(status),
+                    promote=int(promote),
+                    sticky=int(sticky),
+                    created=int(created),
+                    changed=int(changed),
+                    author=int(uid),
+                    body=body,
+                    fields=fields,
+                    terms=tuple(refs),
+                    files=tuple(file_refs),
+                    aliases=tuple(data.aliases.get(nid, ())),
+                    comments=comments,
+                    revisions=revisions,
+                    problems=tuple(problems),
+                    cleaning=stats,
+                )
+            )
+        return NodeBatch(records, failures, data.last_nid, data.max_changed)
+
+    def _clean(
+        self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]
+    ) -> str:
+        if value is None or value == "":
+            return ""
+        result = clean_body(
+            value,
+            self.ctx.formats.get(fmt) if fmt else None,
+            links=self.links,
+            allow_scripts=self.ctx.allow_scripts,
+        )
+        for kind, n in result.stats.items():
+            stats[kind] = stats.get(kind, 0) + n
+        problems.extend(Problem("cleaning", p) for p in result.problems)
+        return result.html
+
+    def _body(
+        self, row: tuple[Any, Any, Any] | None, stats: dict[str, int], problems: list[Problem]
+    ) -> Body | None:
+        if row is None:
+            return None
+        value, summary, fmt = row
+        return Body(
+            self._clean(value, fmt, stats, problems),
+            self._clean(summary, fmt, stats, problems),
+            fmt,
+        )
+
+    def _term_refs(self, rows: list[tuple[str, int, int]]) -> tuple[list[TermRef], list[Problem]]:
+        refs: list[TermRef] = []
+        problems: list[Problem] = []
+        for fname, delta, tid in rows:
+            term = self.ctx.term_info.get(tid)
+            if term is None:
+                why = self.ctx.unloadable.get(tid, "term does not exist")
+                problems.append(
+                    Problem("dangling_term_ref", f"{fname}[{delta}]: term {tid}: {why}")
+                )
+            else:
+                refs.append(TermRef(fname, term.vocabulary, tid, term.name, term.path))
+        return refs, problems
+
+    def _comments(
+        self, rows: list[Row], stats: dict[str, int], problems: list[Problem]
+    ) -> list[CommentRecord]:
+        out: list[CommentRecord] = []
+        for row in rows:
+            _, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt = row
+            mine: list[Problem] = []
+            body = None if value is None else Body(self._clean(value, fmt, stats, mine), "", fmt)
+            problems.extend(Problem(p.kind, f"comment {cid}: {p.detail}") for p in mine)
+            out.append(
+                CommentRecord(
+                    cid=int(cid),
+                    pid=int(pid),
+                    thread=str(thread),
+                    uid=int(uid),
+                    name=str(name or ""),
+                    subject=str(subject or ""),
+                    body=body,
+                    created=int(created),
+                    changed=int(changed),
+                    status=int(status),
+                )
+            )
+        out.sort(key=lambda c: c.thread.rstrip("/"))
+        return out
+
+    def _revisions(
+        self, items: list[tuple[Row, Any, list[Any]]], stats: dict[str, int]
+    ) -> Iterator[RevisionRecord]:
+        for (_, vid, uid, title, log, timestamp, status), body, terms in items:
+            problems: list[Problem] = []
+            refs, dangling = self._term_refs(terms)
+            problems.extend(dangling)
+            yield RevisionRecord(
+                vid=int(vid),
+                uid=int(uid),
+                title=str(title),
+                log=str(log or ""),
+                timestamp=int(timestamp),
+                status=int(status),
+                body=self._body(body, stats, problems),
+                terms=tuple(refs),
+                problems=tuple(problems),
+            )
+
+    def close(self) -> None:
+        self.state.close()
+
+
+_WORKER: NodeBuilder | None = None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the export process dies (even by SIGKILL).
+
+    Without it a killed export would leave workers holding its stdout pipes and
+    database socket, so neither a waiting caller nor DROP DATABASE could proceed.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def init_worker(ctx: BuildContext) -> None:
+    """Process-pool initializer: one builder per worker process."""
+    global _WORKER
+    _die_with_parent()
+    _WORKER = NodeBuilder(ctx)
+
+
+def build_in_worker(data: NodeRows) -> NodeBatch:
+    assert _WORKER is not None, "init_worker was not run"
+    return _WORKER.build(data)
