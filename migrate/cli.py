@@ -406,6 +406,11 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
     help="Keep <script>/on* handlers that full_html bodies let through.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Processes that clean bodies in parallel (default: CPUs, at most 4; 0: none).",
+)
+@click.option(
     "--max-items",
     type=click.IntRange(min=1),
     help="wxr: at most N items per file (the importer loads a whole file in memory).",
@@ -435,6 +440,7 @@ def export(
     include_emails: bool,
     update: bool,
     allow_scripts: bool,
+    workers: int | None,
     max_items: int | None,
     markdown: bool,
     timezone: str | None,
@@ -473,6 +479,7 @@ def export(
             for k, v in (("max_items", max_items), ("markdown", markdown), ("timezone", timezone))
             if v
         ),
+        **({} if workers is None else {"workers": workers}),
     )
     with progress_for("Exporting nodes", json_lines=True) as progress:
         summary = api.export(spec, out_dir, options, progress=progress)
