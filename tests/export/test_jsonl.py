@@ -10,8 +10,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from export_helpers import BASE_URL, by_key, records, run_export
+from conftest import BROKEN_DUMP
+from export_helpers import BASE_URL, bundle_files, by_key, records, run_export
 
+from migrate import api
 from migrate.config import ConnectionSpec
 from migrate.source.mysql import MySQLSource
 
@@ -160,3 +162,30 @@ def test_redirects_cover_aliases_and_node_paths(bundle: Path) -> None:
         for alias in node["aliases"]:
             assert redirects[alias]["target"] == node["path"]
     assert "tu-khoa/olympic" not in redirects
+
+
+def test_same_bundle_without_workers_and_from_the_dump(
+    bundle: Path, broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    serial = tmp_path / "serial"
+    run_export(broken_db, serial, revisions="all", batch_size=60, workers=0)
+    assert bundle_files(serial) == bundle_files(bundle)
+
+    from migrate.export import engine
+    from migrate.export.engine import ExportOptions
+    from migrate.export.reader import Selection
+
+    dumped = tmp_path / "dumped"
+    spec = api.source_spec(dump=BROKEN_DUMP, cache_dir=tmp_path / "cache")
+    with api.connect(spec) as site:
+        engine.export(
+            site,
+            dumped,
+            ExportOptions(
+                selection=Selection(include_unpublished=True),
+                revisions="all",
+                batch_size=60,
+                base_url=BASE_URL,
+            ),
+        )
+    assert bundle_files(dumped) == bundle_files(bundle)
