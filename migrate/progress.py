@@ -27,13 +27,23 @@ def _silent(done: int, total: int | None) -> None:
 def progress_for(label: str, *, json_lines: bool = False) -> Iterator[Progress]:
     """A callback that draws a bar on a TTY, emits JSON on demand, else says nothing."""
     if sys.stderr.isatty():
-        with click.progressbar(length=1, label=label, file=sys.stderr, show_pos=True) as bar:
+        began = time.monotonic()
+        with click.progressbar(
+            length=1,
+            label=label,
+            file=sys.stderr,
+            show_pos=True,
+            show_eta=True,
+            item_show_func=lambda rate: rate,
+        ) as bar:
             state = {"done": 0}
 
             def draw(done: int, total: int | None) -> None:
                 if total is not None and bar.length != total:
                     bar.length = total
-                bar.update(done - state["done"])
+                elapsed = time.monotonic() - began
+                rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else None
+                bar.update(done - state["done"], rate)
                 state["done"] = done
 
             yield draw
