@@ -125,6 +125,12 @@ class AuditContext:
         row = self.terms.get(tid)
         return f"term {tid} ({row.name})" if row else f"term {tid}"
 
+    def vocabulary_of(self, tid: int) -> str | None:
+        """Machine name of a loadable term's vocabulary."""
+        row = self.terms.get(tid)
+        vocabulary = self.site.vocabularies.get(row.vid) if row else None
+        return vocabulary.machine_name if vocabulary else None
+
     @cached_property
     def vocabulary_weights(self) -> dict[str, int]:
         return {v.machine_name: v.weight for v in self.site.vocabularies.values()}
@@ -134,12 +140,8 @@ class AuditContext:
         """Term-reference fields (sorted by name) discovered from field_config."""
         return sorted(self.site.term_reference_fields, key=lambda f: f.field_name)
 
-    def unloadable_in(self, table: str, column: str) -> tuple[int, ...]:
-        """Unloadable tids a table's column holds: one DISTINCT over its tid index.
-
-        Every dangling-reference query then reads only the broken rows by index
-        (``column IN (...)``) instead of anti-joining millions of healthy rows.
-        """
+    def distinct_tids(self, table: str, column: str) -> tuple[int, ...]:
+        """The tids a table's column holds: one DISTINCT over its tid index (term-sized)."""
 
         def distinct() -> tuple[int, ...]:
             if not self.has(table):
@@ -147,11 +149,17 @@ class AuditContext:
             values = self.source.rows(
                 f"SELECT DISTINCT {column} FROM {{{table}}} ORDER BY {column}"
             )
-            return tuple(
-                int(r[0]) for r in values if r[0] is not None and not self.loadable(int(r[0]))
-            )
+            return tuple(int(r[0]) for r in values if r[0] is not None)
 
-        return self.cached(f"unloadable:{table}:{column}", distinct)
+        return self.cached(f"distinct:{table}:{column}", distinct)
+
+    def unloadable_in(self, table: str, column: str) -> tuple[int, ...]:
+        """Unloadable tids a table's column holds.
+
+        Every dangling-reference query then reads only the broken rows by index
+        (``column IN (...)``) instead of anti-joining millions of healthy rows.
+        """
+        return tuple(t for t in self.distinct_tids(table, column) if not self.loadable(t))
 
     @staticmethod
     def in_list(expr: str, values: Sequence[object]) -> str:

@@ -414,19 +414,22 @@ def wrong_vocabulary(ctx: AuditContext) -> Iterator[Finding]:
         if not info.allowed_vocabularies:
             continue
         col = info.storage.column("tid")
-        marks = ", ".join("?" for _ in info.allowed_vocabularies)
         for table in (info.storage.data_table, info.storage.revision_table):
+            wrong = [
+                t
+                for t in ctx.distinct_tids(table, col)
+                if ctx.loadable(t) and ctx.vocabulary_of(t) not in info.allowed_vocabularies
+            ]
+            if not wrong:
+                continue
             sql = (
-                f"SELECT f.entity_type, f.entity_id, f.revision_id, f.language, f.delta,"
-                f" f.{col}, v.machine_name FROM {{{table}}} f"
-                f" INNER JOIN {{taxonomy_term_data}} t ON t.tid = f.{col}"
-                " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
-                f" WHERE f.deleted = 0 AND v.machine_name NOT IN ({marks})"
-                " ORDER BY f.entity_type, f.entity_id, f.revision_id, f.delta, f.language"
+                f"SELECT f.entity_type, f.entity_id, f.revision_id, f.language, f.delta, f.{col}"
+                f" FROM {{{table}}} f WHERE f.deleted = 0 AND "
+                + ctx.in_list(f"f.{col}", wrong)
+                + " ORDER BY f.entity_type, f.entity_id, f.revision_id, f.delta, f.language"
             )
-            for etype, eid, rev, lang, delta, tid, vocabulary in ctx.source.stream(
-                sql, info.allowed_vocabularies
-            ):
+            for etype, eid, rev, lang, delta, tid in ctx.source.stream(sql, wrong):
+                vocabulary = ctx.vocabulary_of(int(tid))
                 yield Finding(
                     "taxonomy.wrong_vocabulary",
                     Severity.WARNING,

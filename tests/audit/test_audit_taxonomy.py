@@ -159,3 +159,31 @@ def test_stale_index_rows_are_found(broken_db_rw):
         (1, 20, "not_in_current_revision"),
         (31, 1, "unpublished_node"),
     }
+
+
+def test_reference_to_a_vocabulary_the_field_does_not_allow(broken_db_rw):
+    import pymysql
+
+    from migrate import api
+
+    conn = pymysql.connect(
+        host=broken_db_rw.host,
+        port=broken_db_rw.port,
+        user=broken_db_rw.user,
+        password=broken_db_rw.password,
+        database=broken_db_rw.database,
+        autocommit=True,
+    )
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO field_data_field_tags (entity_type, bundle, deleted, entity_id,"
+            " revision_id, language, delta, field_tags_tid)"
+            " SELECT 'node', type, 0, nid, vid, 'und', 9, 1 FROM node WHERE nid = 1"
+        )
+    conn.close()
+    report = api.audit(broken_db_rw, ["taxonomy.wrong_vocabulary"])
+    found = [
+        (e["nid"], e["field"], e["delta"], e["tid"], e["vocabulary"])
+        for e in _entities(report, "taxonomy.wrong_vocabulary")
+    ]
+    assert found == [(1, "field_tags", 9, 1, "chuyen_muc")]
