@@ -50,7 +50,7 @@ def check(
     def register(func: CheckFunction) -> CheckFunction:
         if check_id in REGISTRY and REGISTRY[check_id].run is not func:
             raise ValueError(f"check id {check_id!r} registered twice")
-        doc = " ".join((func.__doc__ or "").split())
+        doc = " ".join((func.__doc__ or "").replace("``", "").split())
         REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func)
         return func
 
