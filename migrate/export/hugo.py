@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import unicodedata
@@ -184,6 +185,7 @@ class HugoWriter:
             elif isinstance(record, RedirectRecord):
                 self._redirect(record, target)
             refs.append(ItemRef(record.KIND, record.key, target))
+        os.sync()  # one flush for every file of the batch, before the batch is recorded
         write_durably(self._state_path(batch_no), json.dumps(self._batch, ensure_ascii=False))
         self._pending(batch_no).unlink()
         return refs
@@ -302,7 +304,7 @@ class HugoWriter:
             {"name": v.name, "taxonomy": PurePosixPath(target).parts[1]},
         )
         body = front_matter({"title": v.name, "drupal_vid": v.vid})
-        write_durably(self.out_dir / target, body + (v.description or ""))
+        write_durably(self.out_dir / target, body + (v.description or ""), sync=False)
 
     def _claim_aliases(self, owner: str, own_url: str, paths: list[str]) -> list[str]:
         """Old paths this page may take: each to one page only, never over a page's URL.
@@ -336,11 +338,13 @@ class HugoWriter:
         data: dict[str, Any] = {"title": t.name, "slug": parts[-1], "drupal_tid": t.tid}
         if aliases:
             data["aliases"] = aliases
-        write_durably(self.out_dir / target / "_index.md", front_matter(data) + t.description)
+        write_durably(
+            self.out_dir / target / "_index.md", front_matter(data) + t.description, sync=False
+        )
 
     def _file(self, f: FileRecord) -> None:
         result = copy_file(
-            f.fid, f.uri, f.size, self.options.files_dir, self.out_dir / "static/files"
+            f.fid, f.uri, f.size, self.options.files_dir, self.out_dir / "static/files", sync=False
         )
         entry = {
             "fid": result.fid,
@@ -405,7 +409,9 @@ class HugoWriter:
         else:
             data["markup"] = "html"
             text = body
-        write_durably(bundle / "index.md", front_matter(data) + "\n" + text.strip() + "\n")
+        write_durably(
+            bundle / "index.md", front_matter(data) + "\n" + text.strip() + "\n", sync=False
+        )
 
     def _bundle_images(self, n: NodeRecord, body: str, bundle: Path) -> tuple[str, list[str]]:
         """Copy a node's images into its bundle and point the body at the copies."""
@@ -427,7 +433,7 @@ class HugoWriter:
                 name = f"{stem}-{n_try}{dot}{ext}" if dot else f"{name}-{n_try}"
                 n_try += 1
             try:
-                copy_verified(src, bundle / name)
+                copy_verified(src, bundle / name, sync=False)
             except OSError as exc:
                 self._problem("node", n.key, f"image {rel} not copied: {exc}")
                 return None
@@ -457,7 +463,7 @@ class HugoWriter:
         if path in self.state["aliases"] or not self._claim_aliases(owner, "", [path]):
             return
         url = html.escape(r.target, quote=True)
-        write_durably(self.out_dir / target, REDIRECT_PAGE.format(url=url))
+        write_durably(self.out_dir / target, REDIRECT_PAGE.format(url=url), sync=False)
 
     # ------------------------------------------------------------------ site
 

@@ -70,8 +70,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_durably(src: Path, dest: Path) -> str:
-    """Copy through a temp file that is fsynced and renamed; return the sha256 of what was read."""
+def _copy_durably(src: Path, dest: Path, sync: bool = True) -> str:
+    """Copy through a temp file that is fsynced and renamed; return the sha256 of what was read.
+
+    ``sync=False`` leaves the fsync to the caller (one ``os.sync()`` per batch).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     digest = hashlib.sha256()
@@ -80,14 +83,15 @@ def _copy_durably(src: Path, dest: Path) -> str:
             digest.update(chunk)
             fout.write(chunk)
         fout.flush()
-        os.fsync(fout.fileno())
+        if sync:
+            os.fsync(fout.fileno())
     os.replace(tmp, dest)
     return digest.hexdigest()
 
 
-def copy_verified(src: Path, dest: Path) -> str:
+def copy_verified(src: Path, dest: Path, sync: bool = True) -> str:
     """Copy one file durably and check the copy's sha256; return it. Raises OSError."""
-    digest = _copy_durably(src, dest)
+    digest = _copy_durably(src, dest, sync)
     if sha256_of(dest) != digest:
         dest.unlink(missing_ok=True)
         raise OSError(f"{dest}: checksum of the copy differs from {src}")
@@ -95,7 +99,12 @@ def copy_verified(src: Path, dest: Path) -> str:
 
 
 def copy_file(
-    fid: int, uri: str, expected_size: int | None, files_dir: Path | None, dest_root: Path
+    fid: int,
+    uri: str,
+    expected_size: int | None,
+    files_dir: Path | None,
+    dest_root: Path,
+    sync: bool = True,
 ) -> MediaResult:
     """Copy one public file to ``dest_root/<relative path>`` and verify it.
 
@@ -119,7 +128,7 @@ def copy_file(
         digest = sha256_of(dest)
     else:
         try:
-            digest = copy_verified(src, dest)
+            digest = copy_verified(src, dest, sync)
         except OSError as exc:
             return MediaResult(fid, uri, COPY_FAILED, detail=str(exc))
         status = COPIED
@@ -162,11 +171,12 @@ def reconciliation_csv(results: Sequence[MediaResult]) -> str:
     return out.getvalue()
 
 
-def write_durably(path: Path, data: str | bytes) -> None:
+def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
     """Write a whole file so that a kill leaves either the old file or the new one.
 
     Temp file in the same folder, fsync, rename, fsync the folder: what the
-    writers' contract calls durable.
+    writers' contract calls durable. ``sync=False`` keeps the atomic rename but
+    leaves flushing to one ``os.sync()`` by the caller, for writers of many files.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -174,8 +184,11 @@ def write_durably(path: Path, data: str | bytes) -> None:
     with tmp.open("wb") as fh:
         fh.write(raw)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if not sync:
+        return
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -33,6 +33,7 @@ same names and never writes an item twice.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -204,6 +205,7 @@ class WxrWriter:
             elif isinstance(record, RedirectRecord):
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
         refs.extend(self._write_files(batch_no, items))
+        os.sync()  # the batch's media copies, flushed once before the batch is recorded
         _write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
         return refs
 
@@ -508,9 +510,10 @@ class WxrWriter:
         rel = f.relative_path
         if f.uri.startswith("private://") or rel is None:
             batch.problem("file", f.key, f"{f.uri}: not public, no attachment written")
-            batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, self.out_dir))
+            batch.media(copy_file(f.fid, f.uri, f.size, None, self.out_dir))
             return None
-        batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, self.out_dir / "media"))
+        media_dir = self.out_dir / "media"
+        batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, media_dir, sync=False))
         stem = f.filename.rsplit(".", 1)[0] if "." in f.filename else f.filename
         name, shift = self._post_slot(
             "attachments", "file", f.key, "attachment", f.filename, stem, f.timestamp, batch
