@@ -1,10 +1,10 @@
 """Benchmark the JSONL export against a bare stream of the same rows, on the same connection.
 
-For each size it loads the broken fixture into a fresh ``dm_bench_*`` MariaDB
-database, grows it to N nodes (with ``--dump FILE`` from bench/generate_dump.py
-instead, when given; otherwise by copying every node-owned row with id offsets,
-doubling until N is reached), then, in a child process so peak RSS is the
-export's own:
+For each size it loads an N-node database into a fresh ``dm_bench_*`` MariaDB
+database with the ``mariadb`` client: the fixture itself, a dump written by
+bench/generate_dump.py, the ``--dump FILE`` given, or (``--grow-in-sql``) the
+fixture grown in place by copying node-owned rows with id offsets. Then, in a
+child process so peak RSS is the export's own:
 
 1. streams node + body + term references with bare SELECTs (the raw rate);
 2. runs the full export (cleaning, link rewriting, hashing, durable batches)
@@ -38,6 +38,7 @@ import pymysql
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "drupal7-broken.sql.gz"
+GENERATOR = ROOT / "bench" / "generate_dump.py"
 SERVER = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 BASE_IDS = 1000
 """Every node, revision and comment id of the fixture is below this."""
@@ -65,15 +66,32 @@ def _admin(database: str | None = None) -> pymysql.connections.Connection:
 
 
 def _load(database: str, dump: Path) -> None:
+    """Pipe a dump into the mariadb client without holding it in this process."""
     spec = _spec(database)
     client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-    opener = gzip.open if dump.read_bytes()[:2] == b"\x1f\x8b" else open
-    with opener(dump, "rb") as fh:
-        data = fh.read()
+    with dump.open("rb") as probe:
+        opener = gzip.open if probe.read(2) == b"\x1f\x8b" else open
     cmd = [client, f"--host={spec.host}", f"--port={spec.port}", f"--user={spec.user}"]
     cmd += ["--default-character-set=utf8mb4", database]
     env = {**os.environ, "MYSQL_PWD": spec.password}
-    subprocess.run(cmd, input=data, env=env, check=True, capture_output=True)
+    with (
+        opener(dump, "rb") as fh,
+        subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc,
+    ):
+        assert proc.stdin is not None
+        shutil.copyfileobj(fh, proc.stdin, 1 << 20)
+        proc.stdin.close()
+        err = proc.stderr.read() if proc.stderr else b""
+    if proc.returncode:
+        raise SystemExit(f"loading {dump} failed: {err.decode()[:500]}")
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process: its own peak, not inherited across exec like ru_maxrss."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _columns(cur: Any, table: str) -> list[str]:
@@ -202,7 +220,7 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
         "exported_nodes": len(ids),
         "node_lines": lines,
         "reconciled": summary.reconciliation.get("reconciled"),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
         "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "cpu_seconds": (after.user - cpu.user) + (after.system - cpu.system),
         "worker_cpu_seconds": (after.children_user - cpu.children_user)
@@ -211,18 +229,31 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
 
 
 def measure(
-    size: str, batch_size: int, workers: int, dump: Path | None, keep: bool
+    size: str, batch_size: int, workers: int, dump: Path | None, keep: bool, grow_in_sql: bool
 ) -> dict[str, Any]:
     database = f"dm_bench_{uuid.uuid4().hex[:10]}"
     conn = _admin()
     conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
     try:
         t0 = time.perf_counter()
-        _load(database, dump if dump is not None and size != "fixture" else FIXTURE)
-        if size != "fixture" and dump is None:
-            grow(database, int(size))
-        prepare = time.perf_counter() - t0
         with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+            if size == "fixture":
+                _load(database, FIXTURE)
+            elif dump is not None:
+                _load(database, dump)
+            elif grow_in_sql or not GENERATOR.exists():
+                _load(database, FIXTURE)
+                grow(database, int(size))
+            else:
+                generated = Path(tmp) / f"d7-{size}.sql.gz"
+                subprocess.run(
+                    [sys.executable, str(GENERATOR), "--nodes", size, "--out", str(generated)],
+                    check=True,
+                    capture_output=True,
+                )
+                _load(database, generated)
+                generated.unlink()
+            prepare = time.perf_counter() - t0
             done = subprocess.run(
                 [
                     sys.executable,
@@ -261,6 +292,11 @@ def main() -> None:
     )
     parser.add_argument("--dump", type=Path, help="an N-node dump from bench/generate_dump.py")
     parser.add_argument("--keep", action="store_true", help="keep the dm_bench_* databases")
+    parser.add_argument(
+        "--grow-in-sql",
+        action="store_true",
+        help="grow the fixture with INSERT ... SELECT instead of bench/generate_dump.py",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -282,7 +318,7 @@ def main() -> None:
     )
     print(header)
     for size in args.sizes.split(","):
-        r = measure(size, args.batch_size, args.workers, args.dump, args.keep)
+        r = measure(size, args.batch_size, args.workers, args.dump, args.keep, args.grow_in_sql)
         lost = r["nodes"] - r["exported_nodes"]
         dupes = r["node_lines"] - r["exported_nodes"]
         print(

@@ -26,6 +26,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -290,7 +291,10 @@ class _Run:
                 if not pending:
                     break
                 future, done = pending.popleft()
-                batch = future.result()
+                try:
+                    batch = future.result()
+                except BrokenProcessPool as exc:
+                    raise MigrateError(f"a cleaning worker process died ({exc})") from None
                 count = len(batch.records) + len(batch.failures)
                 self.summary.nodes_read += count
                 events = [("node", str(nid), "failed", why) for nid, why in batch.failures]

@@ -14,15 +14,17 @@ rewritten to where those items live on the new site.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from migrate.export import UrlScheme
+from migrate.export.clean import slugify_vi
 from migrate.export.mapping import ExportMapping
 from migrate.export.nodes import BuildContext, NodeRows, TermInfo, relative_path
 from migrate.export.records import (
@@ -152,6 +154,7 @@ class Reader:
         self.has_comments = self.source.has_table("comment")
         self.has_comment_body = "comment_body" in fields
         self.taxonomy: Taxonomy | None = None
+        self._suffixes: dict[tuple[str, str, str], int] = {}
 
     # ------------------------------------------------------------------ taxonomy
 
@@ -239,26 +242,25 @@ class Reader:
         return self._claim("term", tid, scope, name, lambda s: self.urls.term_url(scope, s, tid))
 
     def _claim(
-        self, kind: str, source_id: int, scope: str, title: str, url: Any, fallback: str = ""
+        self,
+        kind: str,
+        source_id: int,
+        scope: str,
+        title: str,
+        url: Callable[[str], str],
+        fallback: str = "",
     ) -> tuple[str, str]:
-        from migrate.export.clean import slugify_vi
-
+        """A slug unique in (kind, scope), stored with its URL: the plain slug, else -2, -3..."""
         base = slugify_vi(title) or fallback or f"{kind}-{source_id}"
         slug = base
-        n = self._next_suffix.get((kind, scope, base), 2)
+        n = self._suffixes.get((kind, scope, base), 2)
         while not self.state.claim_slug(kind, source_id, scope, slug, url(slug)):
             suffix = f"-{n}"
             slug = base[: 80 - len(suffix)].rstrip("-") + suffix
             n += 1
         if slug != base:
-            self._next_suffix[(kind, scope, base)] = n
+            self._suffixes[(kind, scope, base)] = n
         return slug, url(slug)
-
-    @property
-    def _next_suffix(self) -> dict[tuple[str, str, str], int]:
-        if not hasattr(self, "_suffixes"):
-            self._suffixes: dict[tuple[str, str, str], int] = {}
-        return self._suffixes
 
     def referenced_missing_tids(self) -> set[int]:
         """Tids that node fields, hierarchy rows or aliases point at but that cannot be loaded."""
@@ -298,14 +300,8 @@ class Reader:
                     if int(nid) in done:
                         continue
                     scope = self.mapping.content_type(str(ntype))
-                    self._claim(
-                        "node",
-                        int(nid),
-                        scope,
-                        str(title),
-                        lambda s, scope=scope, nid=int(nid): self.urls.node_url(scope, s, nid),
-                        fallback=f"node-{nid}",
-                    )
+                    url = functools.partial(_node_url, self.urls, scope, int(nid))
+                    self._claim("node", int(nid), scope, str(title), url, f"node-{nid}")
                     added += 1
 
     def load_aliases(self) -> None:
@@ -630,6 +626,10 @@ class Reader:
                 yield Skipped("redirect", alias, f"node {nid} is not in the export")
             else:
                 yield RedirectRecord(alias, path, "node", nid, "alias")
+
+
+def _node_url(urls: UrlScheme, scope: str, nid: int, slug: str) -> str:
+    return urls.node_url(scope, slug, nid)
 
 
 def _parents_first(terms: Mapping[int, Row], parents: Mapping[int, list[int]]) -> list[int]:

@@ -376,11 +376,6 @@ class StateStore:
             params = (run_id,)
         return [tuple(r) for r in self.db.execute(sql + " ORDER BY rowid", params)]
 
-    def clear_events(self, run_id: int) -> None:
-        self.db.execute("DELETE FROM events WHERE run_id = ? AND batch_no IS NULL", (run_id,))
-
-    # ------------------------------------------------------------------ slugs and aliases
-
     def slugged(self, kind: str, ids: Sequence[int]) -> set[int]:
         marks = ",".join("?" * len(ids))
         return {
@@ -406,10 +401,6 @@ class StateStore:
             "SELECT slug, path FROM slugs WHERE kind = ? AND source_id = ?", (kind, source_id)
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
-
-    def path_of(self, kind: str, source_id: int) -> str | None:
-        found = self.slug_of(kind, source_id)
-        return None if found is None else found[1]
 
     def node_paths(self, after: int, limit: int) -> list[tuple[int, str]]:
         """Exported nodes after nid ``after`` with their target paths, in nid order."""
@@ -445,20 +436,12 @@ class StateStore:
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
-    def slug_count(self, kind: str) -> int:
-        row = self.db.execute("SELECT COUNT(*) FROM slugs WHERE kind = ?", (kind,)).fetchone()
-        return int(row[0])
-
     def replace_aliases(self, pairs: Iterable[tuple[str, str]]) -> None:
         with self._tx():
             self.db.execute("DELETE FROM aliases")
             self.db.executemany(
                 "INSERT OR IGNORE INTO aliases (alias, source) VALUES (?, ?)", pairs
             )
-
-    def alias_source(self, alias: str) -> str | None:
-        row = self.db.execute("SELECT source FROM aliases WHERE alias = ?", (alias,)).fetchone()
-        return None if row is None else str(row[0])
 
     def transaction(self) -> _Transaction:
         return self._tx()

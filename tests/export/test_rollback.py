@@ -73,3 +73,24 @@ def test_rollback_refuses_bad_requests(exported: Path, tmp_path: Path) -> None:
         api.rollback(exported, batch=999)
     with pytest.raises(StateError):
         api.rollback(tmp_path / "nothing-here", all=True)
+
+
+def test_files_are_copied_durably_and_rolled_back(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    files_dir = tmp_path / "sites-default-files"
+    image = files_dir / "field" / "image" / "IMG_20121010_8979.jpg"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "bundle"
+    run_export(broken_db, out, batch_size=500, files_dir=files_dir, workers=0)
+    files = by_key(out, "file", "fid")
+    assert files[1]["exported_path"] == "media/field/image/IMG_20121010_8979.jpg"
+    assert (out / files[1]["exported_path"]).read_bytes() == image.read_bytes()
+    missing = [f for f in files.values() if f["exported_path"] is None]
+    assert len(missing) == 141
+    assert all(p["kind"] == "missing_file" for f in missing for p in f["problems"])
+    [file_batch] = {int(p.stem.split("-")[1]) for p in (out / "files").glob("batch-*.jsonl")}
+    api.rollback(out, batch=file_batch)
+    assert not (out / "media" / "field" / "image" / "IMG_20121010_8979.jpg").exists()
+    assert "file" not in api.status(out).counts
