@@ -325,7 +325,10 @@ def main() -> None:
             f"{r['size']:>9} {r['nodes']:>8} {r['raw_rate']:>9.0f} {r['export_rate']:>10.0f}"
             f" {r['export_rate'] / r['raw_rate']:>6.1%} {r['peak_rss_mb']:>7.0f}MB"
             f" {r['exported_nodes']:>9} {r['reconciled']!s:>10}"
-            + (f"  LOST {lost} DUPLICATED {dupes}" if lost or dupes else ""),
+            + (f"  LOST {lost} DUPLICATED {dupes}" if lost or dupes else "")
+            + f"  (workers: peak RSS {r['worker_peak_rss_mb']:.0f}MB each;"
+            f" CPU s main {r['cpu_seconds']:.1f} workers {r['worker_cpu_seconds']:.1f};"
+            f" load took {r['prepare_seconds']:.0f}s)",
             flush=True,
         )
 
