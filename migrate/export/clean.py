@@ -986,11 +986,12 @@ def clean_body(
     stats = _Counter()
     problems: list[str] = []
     if isinstance(value, bytes):
+        raw = value
         try:
-            value = value.decode("utf-8")
+            value = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             problems.append(f"invalid UTF-8 at byte {exc.start}; undecodable bytes replaced")
-            value = value.decode("utf-8", errors="replace")
+            value = raw.decode("utf-8", errors="replace")
             stats.add("invalid_bytes_replaced", value.count("\ufffd"))
     text = _fix_unicode(value, stats, problems)
 
