@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
+from migrate.export.clean import slugify_vi
 from migrate.export.mapping import ExportMapping, load_mapping
 from migrate.export.nodes import (
     BuildContext,
@@ -251,58 +252,60 @@ class _Run:
         taxonomy = self.reader.load_taxonomy()
         self._phase("taxonomy", [*taxonomy.vocabularies, *taxonomy.terms])
         self.reader.load_aliases()
-        self.reader.assign_node_slugs()
-        self._phase("authors", self.reader.authors())
-        self._phase("files", self.reader.files())
-        self._nodes()
+        total = self.reader.count_nodes()
+        limit = self.options.selection.limit
+        if limit is not None:
+            total = min(total, limit)
+        left = total - int(self.cursor.get("node_done", 0))
+        workers = self.options.workers if left > self.options.batch_size else 0
+        with _Builders(self.reader.build_context(), workers) as builders:
+            self.reader.assign_node_slugs(builders.slugify)
+            self._phase("authors", self.reader.authors())
+            self._phase("files", self.reader.files())
+            self._nodes(builders, total, workers)
         self._redirects()
 
     def _phase(self, phase: str, records: Iterable[Record]) -> None:
         for chunk in _chunks(records, self.options.batch_size):
             self._batch(phase, chunk, [])
 
-    def _nodes(self) -> None:
+    def _nodes(self, builders: _Builders, total: int, workers: int) -> None:
         """Read batches ahead while builders clean the previous ones; write in nid order."""
         limit = self.options.selection.limit
         after = int(self.cursor.get("node_after", 0))
         done = int(self.cursor.get("node_done", 0))
-        total = self.reader.count_nodes()
-        if limit is not None:
-            total = min(total, limit)
         if self.progress:
             self.progress(done, total)
-        workers = self.options.workers if total - done > self.options.batch_size else 0
         fetched = done
-        with _Builders(self.reader.build_context(), workers) as builders:
-            pending: deque[tuple[Future[NodeBatch], int]] = deque()
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) <= workers:
-                    size = self.options.batch_size
-                    if limit is not None:
-                        size = min(size, limit - fetched)
-                    rows = self.reader.fetch_nodes(after, size) if size > 0 else None
-                    if rows is None:
-                        exhausted = True
-                        break
-                    after = rows.last_nid
-                    fetched += len(rows.rows)
-                    pending.append((builders.submit(rows), fetched))
-                if not pending:
+        pending: deque[tuple[Future[NodeBatch], int]] = deque()
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) <= workers:
+                size = self.options.batch_size
+                if limit is not None:
+                    size = min(size, limit - fetched)
+                rows = self.reader.fetch_nodes(after, size) if size > 0 else None
+                if rows is None:
+                    exhausted = True
                     break
-                future, done = pending.popleft()
-                try:
-                    batch = future.result()
-                except BrokenProcessPool as exc:
-                    raise MigrateError(f"a cleaning worker process died ({exc})") from None
-                count = len(batch.records) + len(batch.failures)
-                self.summary.nodes_read += count
-                events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
-                self.summary.failed.extend((k, i, r) for k, i, _, r in events)
-                self.cursor.update(node_after=batch.last_nid, node_done=done)
-                self._batch("nodes", batch.records, events, highwater=batch.max_changed)
-                if self.progress:
-                    self.progress(done, total)
+                after = rows.last_nid
+                fetched += len(rows.rows)
+                pending.append((builders.submit(rows), fetched))
+            if not pending:
+                break
+            future, done = pending.popleft()
+            try:
+                batch = future.result()
+            except BrokenProcessPool as exc:
+                raise MigrateError(f"a cleaning worker process died ({exc})") from None
+            count = len(batch.records) + len(batch.failures)
+            self.summary.nodes_read += count
+            events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
+            self.summary.failed.extend((k, i, r) for k, i, _, r in events)
+            self.cursor.update(node_after=batch.last_nid, node_done=done)
+            self._batch("nodes", batch.records, events, highwater=batch.max_changed)
+            if self.progress:
+                self.progress(done, total)
 
     def _redirects(self) -> None:
         records: list[Record] = []
@@ -403,6 +406,11 @@ class _Builders:
             )
         else:
             self.local = NodeBuilder(ctx)
+
+    def slugify(self, titles: list[str]) -> list[str]:
+        if self.pool is not None and len(titles) > 100:
+            return list(self.pool.map(slugify_vi, titles, chunksize=250))
+        return [slugify_vi(t) for t in titles]
 
     def submit(self, rows: NodeRows) -> Future[NodeBatch]:
         if self.pool is not None:

@@ -239,19 +239,13 @@ class Reader:
         found = self.state.slug_of("term", tid)
         if found is not None:
             return found
-        return self._claim("term", tid, scope, name, lambda s: self.urls.term_url(scope, s, tid))
+        base = slugify_vi(name) or f"term-{tid}"
+        return self._claim("term", tid, scope, base, lambda s: self.urls.term_url(scope, s, tid))
 
     def _claim(
-        self,
-        kind: str,
-        source_id: int,
-        scope: str,
-        title: str,
-        url: Callable[[str], str],
-        fallback: str = "",
+        self, kind: str, source_id: int, scope: str, base: str, url: Callable[[str], str]
     ) -> tuple[str, str]:
-        """A slug unique in (kind, scope), stored with its URL: the plain slug, else -2, -3..."""
-        base = slugify_vi(title) or fallback or f"{kind}-{source_id}"
+        """Store ``base`` (else base-2, base-3, ...) as the unique slug in (kind, scope)."""
         slug = base
         n = self._suffixes.get((kind, scope, base), 2)
         while not self.state.claim_slug(kind, source_id, scope, slug, url(slug)):
@@ -280,8 +274,12 @@ class Reader:
 
     # ------------------------------------------------------------------ slugs and links
 
-    def assign_node_slugs(self) -> int:
-        """Give every node the run may export (or link to) a stable slug and URL; count new ones."""
+    def assign_node_slugs(self, slugify: Callable[[list[str]], list[str]] | None = None) -> int:
+        """Give every node the run may export (or link to) a stable slug and URL; count new ones.
+
+        ``slugify`` turns a list of titles into slug bases (the engine spreads that over
+        its worker processes); claiming stays sequential, so slugs do not depend on it.
+        """
         where, params = self.selection.where(for_slugs=True)
         added = 0
         after = 0
@@ -295,13 +293,14 @@ class Reader:
                 return added
             after = int(rows[-1][0])
             done = self.state.slugged("node", [int(r[0]) for r in rows])
+            todo = [r for r in rows if int(r[0]) not in done]
+            titles = [str(r[2]) for r in todo]
+            bases = slugify(titles) if slugify else [slugify_vi(t) for t in titles]
             with self.state.transaction():
-                for nid, ntype, title in rows:
-                    if int(nid) in done:
-                        continue
+                for (nid, ntype, _), base in zip(todo, bases, strict=True):
                     scope = self.mapping.content_type(str(ntype))
                     url = functools.partial(_node_url, self.urls, scope, int(nid))
-                    self._claim("node", int(nid), scope, str(title), url, f"node-{nid}")
+                    self._claim("node", int(nid), scope, base or f"node-{nid}", url)
                     added += 1
 
     def load_aliases(self) -> None:
