@@ -26,7 +26,8 @@ The contract, in call order:
 ``urls``
     Read before any record is built: ``node_url``, ``term_url`` and ``file_url``
     decide the ``path``/``url`` fields of the records and the targets that body
-    links are rewritten to. Must be pure functions of their arguments.
+    links are rewritten to. Must be pure functions of their arguments, and the
+    object must pickle: node records are built in worker processes (``--workers``).
 ``begin(out_dir, options)``
     Once per run, before any batch. Create directories; keep ``options``.
 ``write_batch(batch_no, records) -> list[ItemRef]``
