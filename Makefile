@@ -15,11 +15,18 @@ $(BIN)/drupal-migrate: pyproject.toml
 
 install: $(BIN)/drupal-migrate
 
-## demo: inspect and audit the bundled broken site from its dump file, no server needed
+## demo: the whole job on the bundled broken site, from its dump file (no server needed):
+## inspect, audit (HTML report), plan the repair, apply it to a copy (+ SQL patch), export to JSONL
 demo: install
 	$(BIN)/drupal-migrate inspect --dump $(DEMO_DUMP)
 	$(BIN)/drupal-migrate audit --dump $(DEMO_DUMP) --format html --output $(DEMO_OUT)/audit.html --fail-on never
-	@echo "Audit report: $(abspath $(DEMO_OUT))/audit.html"
+	$(BIN)/drupal-migrate repair plan --dump $(DEMO_DUMP) --mapping mappings/drupal7-vn.yml -o $(DEMO_OUT)/plan.json
+	rm -rf $(DEMO_OUT)/repaired
+	$(BIN)/drupal-migrate repair apply $(DEMO_OUT)/plan.json --dump $(DEMO_DUMP) --out $(DEMO_OUT)/repaired --yes
+	$(BIN)/drupal-migrate export --dump $(DEMO_DUMP) --to jsonl --out $(DEMO_OUT)/jsonl
+	@echo "Audit report:  $(abspath $(DEMO_OUT))/audit.html"
+	@echo "Repair plan:   $(abspath $(DEMO_OUT))/plan.json (SQL patch: $(abspath $(DEMO_OUT))/repaired/repair.sql)"
+	@echo "JSONL export:  $(abspath $(DEMO_OUT))/jsonl"
 
 ## test: the whole suite against the real MariaDB on 127.0.0.1:3306 (TEST_MYSQL_URL to change)
 test: install
