@@ -58,6 +58,12 @@ def _embedded(
     return total, in_bundle, exported, differ
 
 
+def _in_bundle(state: StateStore, nids: list[int]) -> int:
+    """How many of ``nids`` (repeats counted) are exported nodes."""
+    exported = state.exported_node_paths(sorted(set(nids)))
+    return sum(1 for nid in nids if nid in exported)
+
+
 def reconcile(
     site: Drupal7, state: StateStore, reader: Reader, options: ExportOptions, run_id: int
 ) -> dict[str, Any]:
@@ -135,13 +141,18 @@ def reconcile(
         embedded[key] = entry
 
     alias_total = alias_in_bundle = 0
-    for (source_path,) in site.source.rows(
+    pending: list[int] = []
+    for (source_path,) in site.source.stream(
         "SELECT source FROM {url_alias} WHERE source LIKE ?", ("node/%",)
     ):
         tail = str(source_path)[5:]
         alias_total += 1
-        if tail.isdigit() and state.node_detail(int(tail)) is not None:
-            alias_in_bundle += 1
+        if tail.isdigit():
+            pending.append(int(tail))
+        if len(pending) >= 1000:
+            alias_in_bundle += _in_bundle(state, pending)
+            pending = []
+    alias_in_bundle += _in_bundle(state, pending)
     alias_exported = sum(int(d.get("aliases", 0)) for _, d in state.node_details())
     taxonomy = reader.taxonomy
     assert taxonomy is not None

@@ -430,12 +430,6 @@ class StateStore:
             )
         return found
 
-    def node_detail(self, nid: int) -> dict[str, Any] | None:
-        row = self.db.execute(
-            "SELECT detail FROM items WHERE kind = 'node' AND source_id = ?", (str(nid),)
-        ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
-
     def replace_aliases(self, pairs: Iterable[tuple[str, str]]) -> None:
         with self._tx():
             self.db.execute("DELETE FROM aliases")
