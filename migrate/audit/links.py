@@ -19,7 +19,7 @@ import lxml.html
 from migrate.audit import check
 from migrate.audit.context import AuditContext
 from migrate.audit.findings import Finding, Severity
-from migrate.links import is_system_path, parse_internal_path, term_id_of
+from migrate.links import is_system_path, parse_internal_href, term_id_of
 
 NORMAL_PATH = "normal_path"
 ALIAS_PRESENT = "alias_still_present"
@@ -123,9 +123,10 @@ def _links_in(
     """The links of one body that lead (or may lead, for dead aliases) to unloadable terms."""
     nid, rev, delta, lang = key
     for position, (href, text) in enumerate(_anchors(body)):
-        path = parse_internal_path(href, ctx.base_hosts)
-        if path is None:
+        internal = parse_internal_href(href, ctx.base_hosts)
+        if internal is None:
             continue
+        path = internal.path
         link = BodyLink(
             table, field_name, nid, rev, current, lang, delta, position, href, path, text, title
         )

@@ -28,12 +28,13 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import ftfy
 from lxml import etree
 from slugify import slugify
 
+from migrate.links import InternalLink, node_id_of, normalise_host, parse_internal_href, term_id_of
 from migrate.records import Filter, TextFormat
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "SlugRegistry",
     "clean_body",
     "fix_text",
-    "parse_internal_href",
     "slugify_vi",
 ]
 
@@ -511,15 +511,6 @@ def _apply_filter_url(root: etree._Element, max_length: int, stats: _Counter) ->
 
 
 @dataclass(frozen=True, slots=True)
-class InternalLink:
-    """A link into the old site, reduced to Drupal's internal path."""
-
-    path: str
-    query: str = ""
-    fragment: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class Resolution:
     """Where an internal path goes on the target.
 
@@ -545,48 +536,10 @@ class LinkResolver(Protocol):
 
 def _host_and_base(url: str) -> tuple[str, str]:
     parts = urlsplit(url if "//" in url else "//" + url)
-    return (parts.hostname or "").lower(), parts.path.strip("/")
+    return normalise_host(parts.hostname or ""), parts.path.strip("/")
 
 
-def parse_internal_href(
-    href: str, hosts: AbstractSet[str], base_path: str = ""
-) -> InternalLink | None:
-    """Reduce an href of the old site (any of its URL spellings) to an InternalLink."""
-    href = href.strip()
-    if not href or href[0] == "#":
-        return None
-    if href[0] == "/" and href[1:2] != "/" and not base_path and not _URL_SPECIAL.search(href):
-        path = href.strip("/")
-        if path != "index.php":
-            return InternalLink(path) if path else None
-    try:
-        parts = urlsplit(href)
-    except ValueError:
-        return None
-    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
-        return None
-    if parts.netloc and (parts.hostname or "").lower() not in hosts:
-        return None
-    path = unquote(parts.path).strip("/")
-    if base_path and (path == base_path or path.startswith(base_path + "/")):
-        path = path[len(base_path) :].strip("/")
-    query = parts.query
-    if query and path in ("", "index.php"):
-        pairs = parse_qsl(query, keep_blank_values=True)
-        q = next((v for k, v in pairs if k == "q"), None)
-        if q is not None:
-            path = q.strip("/")
-            query = urlencode([(k, v) for k, v in pairs if k != "q"])
-    if path == "index.php":
-        path = ""
-    if not path and not parts.netloc:
-        return None
-    return InternalLink(unicodedata.normalize("NFC", path), query, parts.fragment)
-
-
-_URL_SPECIAL = re.compile(r"[?#%\\]|[^\x00-\x7f]")
-_NODE_PATH = re.compile(r"node/(\d+)")
-_TERM_PATH = re.compile(r"taxonomy/term/(\d+)")
+_ID_PAGES = ("node/", "taxonomy/term/")
 
 
 class MapLinkResolver:
@@ -629,20 +582,32 @@ class MapLinkResolver:
         self.home_url = home_url
 
     def parse(self, href: str) -> InternalLink | None:
-        return parse_internal_href(href, self.hosts, self.base_path)
+        """``parse_internal_href`` with the exporter's policy on top: a relative link to
+        the front page (``/``) is left alone, since it is the front page of the new site
+        too, and paths are NFC like the alias table they are looked up in."""
+        link = parse_internal_href(href, self.hosts, self.base_path)
+        if link is None:
+            return None
+        path = link.path
+        if not path:
+            return link if urlsplit(href.strip()).netloc else None
+        if not path.isascii():
+            return InternalLink(unicodedata.normalize("NFC", path), link.query, link.fragment)
+        return link
 
     def resolve(self, path: str) -> Resolution:
         if not path:
             return Resolution("home", self.home_url)
         source = self.aliases.get(path, path)
-        if m := _NODE_PATH.fullmatch(source):
-            return Resolution("node", self.node_urls.get(int(m.group(1))))
-        if m := _TERM_PATH.fullmatch(source):
-            tid = int(m.group(1))
-            if tid in self.missing_tids:
-                repaired = self.term_repairs.get(tid)
-                return Resolution("missing_term", self.term_urls.get(repaired or -1))
-            return Resolution("term", self.term_urls.get(tid))
+        # Sub-paths (node/5/edit, taxonomy/term/5/feed) are other pages: not rewritten.
+        if source.startswith(_ID_PAGES):
+            if (nid := node_id_of(source, exact=True)) is not None:
+                return Resolution("node", self.node_urls.get(nid))
+            if (tid := term_id_of(source, exact=True)) is not None:
+                if tid in self.missing_tids:
+                    repaired = self.term_repairs.get(tid)
+                    return Resolution("missing_term", self.term_urls.get(repaired or -1))
+                return Resolution("term", self.term_urls.get(tid))
         if source.startswith(self.files_prefix):
             rel = source[len(self.files_prefix) :]
             if rel.startswith("styles/") and rel.count("/") >= 3:
@@ -676,9 +641,10 @@ def _rewrite_link(
         problems.append(f"unresolved internal link ({res.kind}): {href}")
         return
     url = res.url
-    query = "&".join(p for p in link.query.split("&") if p and not p.startswith("itok="))
-    if query:
-        url += ("&" if "?" in url else "?") + query
+    if link.query:
+        query = "&".join(p for p in link.query.split("&") if p and not p.startswith("itok="))
+        if query:
+            url += ("&" if "?" in url else "?") + query
     if link.fragment:
         url += "#" + link.fragment
     if url != href:

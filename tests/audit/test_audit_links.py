@@ -3,44 +3,11 @@
 from __future__ import annotations
 
 import audit_fixtures
-import pytest
-
-from migrate.links import is_system_path, node_id_of, parse_internal_path, term_id_of
 
 broken_report = audit_fixtures.broken_report
 clean_report = audit_fixtures.clean_report
 
-HOST = ["www.example.edu.vn"]
-
-
-@pytest.mark.parametrize(
-    ("href", "hosts", "path"),
-    [
-        ("/taxonomy/term/5", None, "taxonomy/term/5"),
-        ("taxonomy/term/5/feed", None, "taxonomy/term/5/feed"),
-        ("/index.php?q=taxonomy/term/9", None, "taxonomy/term/9"),
-        ("/?q=node/13", None, "node/13"),
-        ("http://www.example.edu.vn/index.php?q=node/8", HOST, "node/8"),
-        ("https://example.edu.vn/tin-tuc/tin-dang-uy/", HOST, "tin-tuc/tin-dang-uy"),
-        ("http://elsewhere.org/taxonomy/term/5", HOST, None),
-        ("http://elsewhere.org/taxonomy/term/5", None, "taxonomy/term/5"),
-        ("/tin-t%E1%BB%A9c", None, "tin-tức"),
-        ("mailto:webmaster@example.edu.vn", None, None),
-        ("#top", None, None),
-        ("", None, None),
-        ("/", None, ""),
-    ],
-)
-def test_parse_internal_path(href, hosts, path):
-    assert parse_internal_path(href, hosts) == path
-
-
-def test_term_and_node_ids():
-    assert term_id_of("taxonomy/term/12/edit") == 12
-    assert term_id_of("taxonomy/term/abc") is None
-    assert node_id_of("node/7") == 7
-    assert is_system_path("sites/default/files/a.pdf")
-    assert not is_system_path("tin-tuc/tin-dao-tao")
+# The parser and id helpers are tested in tests/test_links.py.
 
 
 def _route(report, table):

@@ -26,7 +26,6 @@ from migrate.export.clean import (
     _filter_autop,
     clean_body,
     fix_text,
-    parse_internal_href,
     slugify_vi,
 )
 from migrate.records import Filter, TextFormat
@@ -347,16 +346,28 @@ def test_unknown_internal_links_are_left_and_reported(links: MapLinkResolver) ->
     ],
 )
 def test_old_site_hrefs_reduce_to_drupal_paths(
-    href: str, path: str, query: str, fragment: str
+    href: str, path: str, query: str, fragment: str, links: MapLinkResolver
 ) -> None:
-    link = parse_internal_href(href, frozenset({"www.example.edu.vn"}))
+    # The parser itself (migrate.links.parse_internal_href) is tested in tests/test_links.py.
+    link = links.parse(href)
     assert link is not None
     assert (link.path, link.query, link.fragment) == (path, query, fragment)
 
 
 @pytest.mark.parametrize("href", ["http://vnexpress.net/node/1", "mailto:a@b.vn", "#top", "/", ""])
-def test_other_hrefs_are_not_internal(href: str) -> None:
-    assert parse_internal_href(href, frozenset({"www.example.edu.vn"})) is None
+def test_other_hrefs_are_not_internal(href: str, links: MapLinkResolver) -> None:
+    # "/" is the front page to the parser; the resolver leaves relative links to it alone.
+    assert links.parse(href) is None
+
+
+def test_resolver_policy_on_top_of_the_parser(links: MapLinkResolver) -> None:
+    # Paths are NFC like the alias table; relative links to the front page stay as
+    # they are, absolute ones to the old host are rewritten; sub-pages are not pages.
+    assert links.parse("/tin-tu%CC%9B%CC%81c").path == "tin-tức"
+    assert links.parse("/index.php") is None
+    assert links.parse("http://example.edu.vn:80/").path == ""
+    assert links.resolve("node/8/edit").kind == "unknown"
+    assert links.resolve("taxonomy/term/3/feed").kind == "unknown"
 
 
 def test_a_base_path_and_image_style_derivatives_are_understood() -> None:
