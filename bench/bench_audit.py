@@ -15,6 +15,7 @@ RSS and the finding counts. It asserts nothing about time.
     python bench/bench_audit.py                 # 10k and 100k
     python bench/bench_audit.py --sizes 10000 100000 1000000
     python bench/bench_audit.py --keep          # leave the databases for inspection
+    python bench/bench_audit.py --reuse dm_bench_abc   # audit a kept database again, no build
 """
 
 from __future__ import annotations
@@ -222,15 +223,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--keep", action="store_true", help="Do not drop the databases.")
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        nargs="+",
+        help="Audit these kept dm_bench_* databases instead of building (never dropped).",
+    )
     args = parser.parse_args(argv)
     spec = from_url(SERVER_URL)
     print(
         f"{'nodes':>9} {'term refs':>10} {'build s':>8} {'audit s':>8} {'+json s':>8}"
         f" {'peak MB':>8}  findings"
     )
-    for size in args.sizes:
+    jobs: list[int | str] = list(args.reuse) if args.reuse else list(args.sizes)
+    for job in jobs:
         start = time.perf_counter()
-        name = build_database(spec, size)
+        name = job if isinstance(job, str) else build_database(spec, job)
         built = time.perf_counter() - start
         try:
             nodes, refs = _count(spec, name)
@@ -245,10 +253,10 @@ def main(argv: list[str] | None = None) -> None:
             )
             spent = got["spent"]
             assert isinstance(spent, dict)
-            slow = sorted(spent.items(), key=lambda kv: -kv[1])[:5]
-            print("          slowest checks: " + ", ".join(f"{k} {v}s" for k, v in slow))
+            slow = sorted(spent.items(), key=lambda kv: -kv[1])
+            print("          checks by time: " + ", ".join(f"{k} {v}s" for k, v in slow))
         finally:
-            if args.keep:
+            if args.keep or args.reuse:
                 print(f"kept database {name}")
             else:
                 conn = _connect(spec)
