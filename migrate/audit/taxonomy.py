@@ -357,26 +357,29 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     if not ctx.has("taxonomy_index") or not ctx.node_term_fields:
         return
     rows: list[tuple[int, int, str]] = []
+    # x = 1: an index row, x = 2: a current field row. A (nid, tid) group holding
+    # only one kind is stale or missing; MIN = MAX finds those in one aggregate.
     union = " UNION ALL ".join(
-        ["SELECT i.nid AS nid, i.tid AS tid, 0 AS e, 1 AS x FROM {taxonomy_index} i"]
+        ["SELECT i.nid AS nid, i.tid AS tid, 1 AS x FROM {taxonomy_index} i"]
         + [
-            f"SELECT f.entity_id, f.{col}, 1, 0 FROM {{{info.storage.data_table}}} f"
+            f"SELECT f.entity_id, f.{col}, 2 FROM {{{info.storage.data_table}}} f"
             " WHERE f.entity_type = 'node' AND f.deleted = 0"
             for info, col in _index_fields(ctx)
         ]
     )
     # One sequential pass and a GROUP BY instead of millions of index lookups.
     ctx.allow_large_sorts()
-    for nid, tid, expected, indexed, status in ctx.source.stream(
-        "SELECT g.nid, g.tid, g.e, g.x, n.status FROM (SELECT u.nid, u.tid, SUM(u.e) AS e,"
-        f" SUM(u.x) AS x FROM ({union}) u GROUP BY u.nid, u.tid"
-        " HAVING SUM(u.e) = 0 OR SUM(u.x) = 0) g INNER JOIN {node} n ON n.nid = g.nid"
+    for nid, tid, only, status in ctx.source.stream(
+        "SELECT g.nid, g.tid, g.x, n.status FROM (SELECT u.nid, u.tid, MIN(u.x) AS x"
+        f" FROM ({union}) u GROUP BY u.nid, u.tid HAVING MIN(u.x) = MAX(u.x)) g"
+        " INNER JOIN {node} n ON n.nid = g.nid"
     ):
         if tid is None or not ctx.loadable(int(tid)):
             continue
-        if int(indexed) == 0 and int(status) == 1:
-            rows.append((int(nid), int(tid), "missing_row"))
-        elif int(expected) == 0:
+        if int(only) == 2:
+            if int(status) == 1:
+                rows.append((int(nid), int(tid), "missing_row"))
+        else:
             kind = "not_in_current_revision" if int(status) == 1 else "unpublished_node"
             rows.append((int(nid), int(tid), kind))
     for nid, tid in ctx.source.stream(
