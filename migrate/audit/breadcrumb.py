@@ -166,35 +166,38 @@ def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     parents = _parents(ctx)
     broken_chain = {t for t in ctx.loadable_tids if _chain_broken(ctx, t, parents)}
     allowed = {f.field_name: f.allowed_vocabularies for f in ctx.node_term_fields}
-    nodes = sorted(_nodes_touching(ctx, broken_chain))
     names = [info.field_name for info in ctx.node_term_fields]
+    nodes = sorted(_nodes_touching(ctx, broken_chain))
     for start in range(0, len(nodes), CHUNK):
         chunk = nodes[start : start + CHUNK]
-        meta: dict[int, tuple[str, int, str]] = {
-            int(nid): (str(ntype), 1, str(title))
-            for nid, ntype, title in ctx.source.stream(
-                "SELECT n.nid, n.type, n.title FROM {node} n WHERE n.status = 1 AND "
-                + ctx.in_list("n.nid", chunk),
-                chunk,
-            )
-            if (str(ntype) in types) == include
-        }
-        union = " UNION ALL ".join(
-            f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid, {index} AS field"
-            f" FROM {{{info.storage.data_table}}} f"
+        # Every reference of the chunk's nodes, packed per node by the server: one
+        # streamed row per node instead of a row per reference plus the node's own row.
+        refs_sql = " UNION ALL ".join(
+            f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} + {index} *"
+            f" {_FIELD_SHIFT} AS ref FROM {{{info.storage.data_table}}} f"
             " WHERE f.entity_type = 'node' AND f.deleted = 0 AND "
             + ctx.in_list("f.entity_id", chunk)
             for index, info in enumerate(ctx.node_term_fields)
         )
-        refs: dict[int, list[_Ref]] = {}
-        for nid, tid, field_index in ctx.source.stream(
-            f"SELECT u.nid, u.tid, u.field FROM ({union}) u ORDER BY u.nid, u.tid, u.field",
+        for nid, ntype, title, packed in ctx.source.stream(
+            f"SELECT r.nid, n.type, n.title, GROUP_CONCAT(r.ref) FROM ({refs_sql}) r"
+            " INNER JOIN {node} n ON n.nid = r.nid WHERE n.status = 1"
+            " GROUP BY r.nid, n.type, n.title ORDER BY r.nid",
             chunk * len(names),
         ):
-            if int(nid) in meta:
-                refs.setdefault(int(nid), []).append(_Ref(int(tid), names[int(field_index)]))
-        for nid, node_refs in refs.items():
-            yield from _judge(ctx, nid, node_refs, meta[nid], allowed, broken_chain)
+            if (str(ntype) in types) != include:
+                continue
+            if isinstance(packed, bytes):
+                packed = packed.decode("ascii")
+            # (field index, tid) pairs, ordered by tid then field as the trail logic expects.
+            pairs = (divmod(int(v), _FIELD_SHIFT) for v in str(packed).split(","))
+            refs = [_Ref(tid, names[i]) for tid, i in sorted((t, i) for i, t in pairs)]
+            meta = (str(ntype), 1, str(title))
+            yield from _judge(ctx, int(nid), refs, meta, allowed, broken_chain)
+
+
+# A reference travels as tid + field index * 2^32 (tids are 32-bit unsigned).
+_FIELD_SHIFT = 4294967296
 
 
 def _nodes_touching(ctx: AuditContext, broken_chain: set[int]) -> set[int]:
