@@ -159,10 +159,11 @@ def apply_repair(
     On a database the journal goes to ``journal`` (default: a timestamped file in
     the current directory). On a dump the database is a copy of the cached
     SQLite file in ``out``, next to ``repair.sql`` (the patch to load on top of
-    the original dump) and the journal.
+    the original dump), ``repaired.sql.gz`` (original + patch, loads on its own)
+    and the journal.
     """
     from migrate.repair.applier import apply_plan, unloaded_cache_operations
-    from migrate.repair.sql import render_sql
+    from migrate.repair.sql import render_sql, write_repaired_dump
 
     if not yes:
         raise BadInput("repair apply needs confirmation (--yes)")
@@ -201,6 +202,7 @@ def apply_repair(
             extra = extra + in_patch
         patch = render_sql(plan, spec.prefix, extra, title="patch")
         (out / "repair.sql").write_text(patch, encoding="utf-8")
+        write_repaired_dump(spec.path, patch, out / "repaired.sql.gz")
         return report
     with connect(spec, readonly=False) as site:
         return apply_plan(

@@ -7,14 +7,19 @@ which the script sets, and bytes as hex literals.
 
 from __future__ import annotations
 
+import gzip
+import os
+import shutil
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pymysql.converters import escape_string
 
 from migrate.identifiers import Prefix, check_identifier
 from migrate.repair.operations import Operation, Plan
+from migrate.source.dump import open_dump_bytes
 
 
 def literal(value: Any) -> str:
@@ -72,3 +77,20 @@ def render_sql(plan: Plan, prefix: Prefix, extra: Iterable[Operation] = (), titl
         lines.append(statement(op, prefix))
     lines.append("COMMIT;")
     return "\n".join(lines) + "\n"
+
+
+def write_repaired_dump(original: Path, patch: str, dest: Path) -> None:
+    """A whole repaired dump: the original, unchanged, then the patch (gzip, atomic).
+
+    Loading it into an empty database gives the repaired site in one step, and
+    the untouched original stays the record of what the site was.
+    """
+    partial = dest.with_name(dest.name + ".partial")
+    with open_dump_bytes(original) as (stream, _position), partial.open("wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+            out.write(b"\n-- drupal-migrate: the repair, applied on top of the dump above\n")
+            out.write(patch.encode("utf-8"))
+        raw.flush()
+        os.fsync(raw.fileno())
+    partial.replace(dest)

@@ -192,8 +192,12 @@ class _Selector:
 
 
 @contextmanager
-def _open_stream(path: Path) -> Iterator[tuple[BinaryIO, Callable[[], int]]]:
-    """The dump's bytes, gunzipped when the content (not the name) says gzip."""
+def open_dump_bytes(path: Path) -> Iterator[tuple[BinaryIO, Callable[[], int]]]:
+    """The dump's bytes, gunzipped when the content (not the name) says gzip.
+
+    Yields the stream and a function telling how far into the file (compressed
+    bytes) reading has got, for progress and error offsets.
+    """
     raw = path.open("rb")
     try:
         is_gzip = raw.read(2) == b"\x1f\x8b"
@@ -233,7 +237,7 @@ def _build(
         )
         conn.execute("BEGIN")
         total = path.stat().st_size
-        with _open_stream(path) as (fh, position):
+        with open_dump_bytes(path) as (fh, position):
             report = (lambda done: progress(done, total)) if progress else None
             reader = DumpReader(fh, str(path), position=position, progress=report)
             loader = _Loader(conn, reader, selector)

@@ -1,4 +1,4 @@
-"""From a --dump: apply writes a repaired copy and a SQL patch that loads into MariaDB."""
+"""From a --dump: apply writes a repaired copy, a SQL patch and a whole repaired dump."""
 
 from __future__ import annotations
 
@@ -23,5 +23,16 @@ def test_dump_patch_loads_and_repairs(databases: Databases, tmp_path: Path) -> N
     assert "DELETE FROM `cache_page`" in patch.read_text(encoding="utf-8")
     target = databases.create(BROKEN_DUMP)
     databases.load(target.database, patch)
+    audit = api.audit(target, ["taxonomy.*", "links.*"])
+    assert {r.id: r.count for r in audit.checks if r.count} == {}
+
+
+def test_dump_apply_writes_a_whole_repaired_dump(databases: Databases, tmp_path: Path) -> None:
+    spec = api.source_spec(dump=BROKEN_DUMP, cache_dir=tmp_path / "cache")
+    out = tmp_path / "out"
+    api.apply_repair(spec, api.plan_repair(spec), yes=True, out=out)
+    repaired = out / "repaired.sql.gz"
+    assert not (out / "repaired.sql.gz.partial").exists()
+    target = databases.create(repaired)
     audit = api.audit(target, ["taxonomy.*", "links.*"])
     assert {r.id: r.count for r in audit.checks if r.count} == {}
