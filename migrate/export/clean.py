@@ -1015,7 +1015,14 @@ def clean_body(
 
 def slugify_vi(title: str, max_length: int = 80) -> str:
     """ASCII slug for a Vietnamese title: diacritics dropped, đ/Đ → d, cut at a word."""
-    return slugify(title, max_length=max_length, word_boundary=True, save_order=True)
+    # An explicit backend: "auto" retries a failing ``import unidecode`` on every call (~45 us).
+    return slugify(
+        title,
+        max_length=max_length,
+        word_boundary=True,
+        save_order=True,
+        backend="text-unidecode",
+    )
 
 
 class SlugRegistry:
