@@ -37,17 +37,44 @@ def _server() -> ConnectionSpec:
     return from_url(SERVER_URL)
 
 
-def _admin() -> pymysql.connections.Connection:
-    spec = _server()
+def connect(spec: ConnectionSpec, database: str | None = None) -> pymysql.connections.Connection:
+    """A plain autocommit connection for a test's own set-up and checks."""
     return pymysql.connect(
         host=spec.host,
         port=spec.port,
         user=spec.user,
         password=spec.password,
         unix_socket=spec.unix_socket,
+        database=database if database is not None else spec.database,
         charset="utf8mb4",
         autocommit=True,
     )
+
+
+def run_sql(spec: ConnectionSpec, *statements: str) -> None:
+    """Change a test database behind the toolkit's back (inject breakage, edit a row)."""
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def query(spec: ConnectionSpec, sql: str) -> list[tuple[Any, ...]]:
+    """Rows straight from MariaDB, to compare with what the toolkit read."""
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _admin() -> pymysql.connections.Connection:
+    return connect(_server(), database="")
 
 
 @pytest.fixture(scope="session")

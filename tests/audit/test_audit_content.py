@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import pymysql
+from conftest import run_sql
 
 from migrate import api
 
 
-def _run(spec, *statements: str) -> None:
-    conn = pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=spec.database,
-        autocommit=True,
-        charset="utf8mb4",
-    )
-    with conn.cursor() as cur:
-        for statement in statements:
-            cur.execute(statement)
-    conn.close()
-
-
 def test_content_checks_find_injected_breakage(broken_db_rw):
-    _run(
+    run_sql(
         broken_db_rw,
         "UPDATE node SET uid = 999 WHERE nid = 5",
         "UPDATE node SET vid = 9999 WHERE nid = 6",

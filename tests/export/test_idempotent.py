@@ -4,27 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pymysql
+from conftest import run_sql
 from export_helpers import bundle_files, by_key, run_export
 
 from migrate import api
 from migrate.config import ConnectionSpec
-
-
-def _sql(spec: ConnectionSpec, *statements: str) -> None:
-    conn = pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=spec.database,
-        charset="utf8mb4",
-        autocommit=True,
-    )
-    with conn.cursor() as cur:
-        for statement in statements:
-            cur.execute(statement)
-    conn.close()
 
 
 def test_second_run_writes_nothing(broken_db: ConnectionSpec, tmp_path: Path) -> None:
@@ -45,7 +29,7 @@ def test_changed_items_need_update_and_new_ones_are_added(
 ) -> None:
     out = tmp_path / "bundle"
     run_export(broken_db_rw, out, batch_size=64)
-    _sql(
+    run_sql(
         broken_db_rw,
         "UPDATE node SET title = 'Tiêu đề mới', changed = changed + 10 WHERE nid = 5",
         "UPDATE field_data_body SET body_value = '<p>Nội dung mới</p>' WHERE entity_id = 7",

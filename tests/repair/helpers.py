@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import pymysql
+from conftest import connect
 
 from migrate.config import ConnectionSpec
-
-
-def connect(spec: ConnectionSpec) -> pymysql.connections.Connection:
-    return pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=spec.database,
-        charset="utf8mb4",
-        autocommit=True,
-    )
 
 
 def checksums(spec: ConnectionSpec, tables: list[str]) -> dict[str, int]:

@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
+from conftest import query
 
 from migrate.errors import BadInput, DumpError, NotDrupal7
 from migrate.identifiers import Prefix
@@ -361,26 +361,13 @@ def test_drupal6_dump_is_named_as_such(tmp_path: Path) -> None:
 # --- identity with MariaDB ----------------------------------------------------------------
 
 
-def _mariadb_rows(spec: Any, sql: str) -> list[tuple[Any, ...]]:
-    conn = pymysql.connect(
-        host=spec.host, port=spec.port, user=spec.user, password=spec.password,
-        database=spec.database, charset="utf8mb4",
-    )  # fmt: skip
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
 def _assert_identical(src: SQLiteSource, spec: Any) -> None:
     mysql = MySQLSource(spec)
     try:
         assert src.table_names() <= mysql.table_names()
         for table in sorted(src.table_names()):
             mine = sorted(src.rows(f"SELECT * FROM `{table}`"), key=repr)
-            theirs = sorted(_mariadb_rows(spec, f"SELECT * FROM `{table}`"), key=repr)
+            theirs = sorted(query(spec, f"SELECT * FROM `{table}`"), key=repr)
             assert len(mine) == len(theirs), table
             assert mine == theirs, table
             if src.table_engine(table) is not None:
@@ -412,7 +399,7 @@ def test_blobs_byte_identical_to_pymysql(broken_db: Any, tmp_path: Path) -> None
         ("system", "filename", "info"),
     ):
         mine = dict(src.rows(f"SELECT {key}, {blob} FROM {{{table}}}"))
-        theirs = dict(_mariadb_rows(broken_db, f"SELECT {key}, {blob} FROM `{table}`"))
+        theirs = dict(query(broken_db, f"SELECT {key}, {blob} FROM `{table}`"))
         assert mine == theirs
         assert mine and all(isinstance(value, bytes) for value in mine.values())
 
