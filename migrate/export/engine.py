@@ -46,7 +46,14 @@ from migrate.export.nodes import (
     init_worker,
 )
 from migrate.export.reader import Reader, Selection, Skipped
-from migrate.export.records import NodeRecord, Record, TermRecord, to_json
+from migrate.export.records import (
+    NodeRecord,
+    Record,
+    TermRecord,
+    content_digest,
+    forget_json,
+    remember_json,
+)
 from migrate.export.state import StateStore
 from migrate.progress import Progress
 from migrate.schema import Drupal7
@@ -189,7 +196,7 @@ def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
 
 def content_hash(record: Record) -> str:
     """sha256 of the record's JSON line: equal records, equal hashes, across runs."""
-    return hashlib.sha256(to_json(record).encode("utf-8")).hexdigest()
+    return content_digest(record)
 
 
 def _detail(record: Record) -> dict[str, Any]:
@@ -298,6 +305,8 @@ class _Run:
                 batch = future.result()
             except BrokenProcessPool as exc:
                 raise MigrateError(f"a cleaning worker process died ({exc})") from None
+            for record, (text, digest) in zip(batch.records, batch.lines, strict=False):
+                remember_json(record, text, digest)
             count = len(batch.records) + len(batch.failures)
             self.summary.nodes_read += count
             events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
@@ -389,6 +398,7 @@ class _Run:
             run_id, batch_no, written, len(stale), self.cursor, highwater, events
         )
         self.summary.batches += 1
+        forget_json()
 
 
 class _Builders:

@@ -30,6 +30,8 @@ from migrate.export.records import (
     RevisionRecord,
     TermRef,
     TextValue,
+    encode_json,
+    json_digest,
 )
 from migrate.export.state import StateLookup
 from migrate.records import TextFormat
@@ -72,6 +74,8 @@ class NodeBatch:
     failures: list[tuple[int, str]]
     last_nid: int
     max_changed: int
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    """Each record's JSON line and its sha256, when encoded by a worker process."""
 
 
 @dataclass(frozen=True)
@@ -324,4 +328,8 @@ def init_worker(ctx: BuildContext) -> None:
 
 def build_in_worker(data: NodeRows) -> NodeBatch:
     assert _WORKER is not None, "init_worker was not run"
-    return _WORKER.build(data)
+    batch = _WORKER.build(data)
+    for record in batch.records:
+        text = encode_json(record)
+        batch.lines.append((text, json_digest(text)))
+    return batch

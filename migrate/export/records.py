@@ -15,6 +15,7 @@ are the old site's paths without a leading slash; bodies are already cleaned
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -300,8 +301,20 @@ def to_dict(record: Record) -> dict[str, Any]:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_fields)
-_RECENT: dict[int, tuple[Record, str]] = {}
+_RECENT: dict[int, tuple[Record, str, str]] = {}
 _RECENT_MAX = 1024
+
+
+def remember_json(record: Record, text: str, digest: str = "") -> None:
+    """Seed the cache with a line (and its sha256) encoded elsewhere, e.g. in a worker."""
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    _RECENT[id(record)] = (record, text, digest)
+
+
+def forget_json() -> None:
+    """Drop the cached lines (the engine calls this once a batch is written)."""
+    _RECENT.clear()
 
 
 def to_json(record: Record) -> str:
@@ -314,7 +327,27 @@ def to_json(record: Record) -> str:
     if hit is not None and hit[0] is record:
         return hit[1]
     text = _ENCODER.encode(record)
-    if len(_RECENT) >= _RECENT_MAX:
-        _RECENT.clear()
-    _RECENT[id(record)] = (record, text)
+    remember_json(record, text)
     return text
+
+
+def encode_json(record: Record) -> str:
+    """``to_json`` without the cache (for worker processes, which send the text on)."""
+    text: str = _ENCODER.encode(record)
+    return text
+
+
+def json_digest(text: str) -> str:
+    """sha256 hex digest of one JSON line."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def content_digest(record: Record) -> str:
+    """sha256 of ``to_json(record)``, computed once per cached record."""
+    hit = _RECENT.get(id(record))
+    if hit is not None and hit[0] is record and hit[2]:
+        return hit[2]
+    text = to_json(record)
+    digest = json_digest(text)
+    remember_json(record, text, digest)
+    return digest
