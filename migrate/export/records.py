@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -260,6 +261,36 @@ RECORD_TYPES: dict[str, type[Any]] = {
     )
 }
 """Record class by kind, in the order the engine exports them."""
+
+
+def _fast_pickling(cls: type) -> None:
+    """Pickle as ``cls(*fields)``: records cross to and from worker processes in bulk.
+
+    The default for frozen slotted dataclasses calls ``dataclasses.fields`` and
+    ``object.__setattr__`` per field in Python, about twice as slow.
+    """
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    get = operator.attrgetter(*names)
+    single = len(names) == 1
+
+    def reduce(self: Any) -> tuple[type, tuple[Any, ...]]:
+        values = get(self)
+        return cls, (values,) if single else values
+
+    type.__setattr__(cls, "__reduce__", reduce)
+
+
+for _cls in (
+    Problem,
+    Body,
+    TextValue,
+    TermRef,
+    FileRef,
+    CommentRecord,
+    RevisionRecord,
+    *RECORD_TYPES.values(),
+):
+    _fast_pickling(_cls)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
