@@ -33,7 +33,7 @@ def _embedded(
     site: Drupal7, state: StateStore, sql: str, key: str
 ) -> tuple[int, int, int, list[int]]:
     """(source total, source for exported nodes, exported, nids whose counts differ)."""
-    exported_nodes = state.node_details()
+    exported_nodes = state.node_detail_counts(key)
     mine = next(exported_nodes, None)
     total = in_bundle = exported = 0
     differ: list[int] = []
@@ -45,7 +45,7 @@ def _embedded(
         if theirs is not None and t_nid <= m_nid:
             total += theirs[1]
         if mine is not None and m_nid <= t_nid:
-            have = int(mine[1].get(key, 0))
+            have = mine[1]
             want = theirs[1] if theirs is not None and t_nid == m_nid else 0
             exported += have
             in_bundle += want
@@ -153,7 +153,7 @@ def reconcile(
             alias_in_bundle += _in_bundle(state, pending)
             pending = []
     alias_in_bundle += _in_bundle(state, pending)
-    alias_exported = sum(int(d.get("aliases", 0)) for _, d in state.node_details())
+    alias_exported = sum(n for _, n in state.node_detail_counts("aliases"))
     taxonomy = reader.taxonomy
     assert taxonomy is not None
     term_alias_total = 0

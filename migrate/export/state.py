@@ -359,6 +359,16 @@ class StateStore:
         ):
             yield int(num), json.loads(detail)
 
+    def node_detail_counts(self, key: str) -> Iterator[tuple[int, int]]:
+        """Exported nodes in nid order with one detail count (0 when absent), read in SQL."""
+        if not key.isidentifier():
+            raise ValueError(f"bad detail key {key!r}")
+        for num, count in self.db.execute(
+            f"SELECT num, COALESCE(json_extract(detail, '$.{key}'), 0) FROM items"
+            " WHERE kind = 'node' ORDER BY num"
+        ):
+            yield int(num), int(count)
+
     def add_event(
         self, run_id: int, batch_no: int | None, kind: str, source_id: str, status: str, reason: str
     ) -> None:
