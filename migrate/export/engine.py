@@ -382,7 +382,12 @@ class _Run:
         except OSError as exc:
             self.state.fail_batch(batch_no, str(exc))
             raise StateError(f"batch {batch_no}: writing failed: {exc}") from None
-        details = {(r.KIND, r.key): _detail(r) for r in to_write}
+        # json.dumps({}) is "{}": records without details (redirects, files, ...) skip it.
+        details = {
+            (r.KIND, r.key): json.dumps(_detail(r))
+            for r in to_write
+            if isinstance(r, NodeRecord | TermRecord)
+        }
         written = [
             (
                 ref.kind,
@@ -390,7 +395,7 @@ class _Run:
                 _num(ref.source_id),
                 ref.target,
                 hashes.get((ref.kind, ref.source_id), ""),
-                json.dumps(details.get((ref.kind, ref.source_id), {})),
+                details.get((ref.kind, ref.source_id), "{}"),
             )
             for ref in refs
         ]
