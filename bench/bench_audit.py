@@ -21,12 +21,9 @@ RSS and the finding counts. It asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
-import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -34,43 +31,15 @@ import uuid
 from pathlib import Path
 
 import pymysql
+import scratch
 
-from migrate.config import ConnectionSpec, from_url
+from migrate.config import ConnectionSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "drupal7-broken.sql.gz"
-SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 OFFSET = 1000  # larger than any nid or vid of the fixture
 BROKEN_EVERY = 50
 FULL_BODY_EVERY = 20
-
-
-def _connect(spec: ConnectionSpec, database: str | None = None) -> pymysql.connections.Connection:
-    return pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=database,
-        charset="utf8mb4",
-        autocommit=True,
-    )
-
-
-def _load_fixture(spec: ConnectionSpec, database: str) -> None:
-    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-    with gzip.open(FIXTURE, "rb") as fh:
-        data = fh.read()
-    cmd = [
-        client,
-        f"--host={spec.host}",
-        f"--port={spec.port}",
-        f"--user={spec.user}",
-        "--default-character-set=utf8mb4",
-        database,
-    ]
-    env = {**os.environ, "MYSQL_PWD": spec.password}
-    subprocess.run(cmd, input=data, env=env, check=True, capture_output=True)
 
 
 def _columns(cur: pymysql.cursors.Cursor, table: str) -> list[str]:
@@ -100,12 +69,12 @@ def _copy(
 def build_database(spec: ConnectionSpec, nodes: int) -> str:
     """Create and fill a ``dm_bench_*`` database with about ``nodes`` nodes; return its name."""
     name = f"dm_bench_{uuid.uuid4().hex[:10]}"
-    conn = _connect(spec)
+    conn = scratch.connect()
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     conn.close()
-    _load_fixture(spec, name)
-    conn = _connect(spec, name)
+    scratch.load(name, FIXTURE)
+    conn = scratch.connect(name)
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM node")
         base = int(cur.fetchone()[0])
@@ -205,7 +174,7 @@ def measure(spec: ConnectionSpec, database: str) -> dict[str, object]:
 
 
 def _count(spec: ConnectionSpec, database: str) -> tuple[int, int]:
-    conn = _connect(spec, database)
+    conn = scratch.connect(database)
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM node")
         nodes = int(cur.fetchone()[0])
@@ -230,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         help="Audit these kept dm_bench_* databases instead of building (never dropped).",
     )
     args = parser.parse_args(argv)
-    spec = from_url(SERVER_URL)
+    spec = scratch.server()
     print(
         f"{'nodes':>9} {'term refs':>10} {'build s':>8} {'audit s':>8} {'+json s':>8}"
         f" {'peak MB':>8}  findings"
@@ -259,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.keep or args.reuse:
                 print(f"kept database {name}")
             else:
-                conn = _connect(spec)
+                conn = scratch.connect()
                 with conn.cursor() as cur:
                     cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
                 conn.close()

@@ -21,11 +21,9 @@ nodes. The database is dropped afterwards.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,56 +32,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pymysql
+import scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "drupal7-broken.sql.gz"
 GENERATOR = ROOT / "bench" / "generate_dump.py"
-SERVER = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 BASE_IDS = 1000
 """Every node, revision and comment id of the fixture is below this."""
-
-
-def _spec(database: str) -> Any:
-    from dataclasses import replace
-
-    from migrate.config import from_url
-
-    return replace(from_url(SERVER), database=database)
-
-
-def _admin(database: str | None = None) -> pymysql.connections.Connection:
-    spec = _spec(database or "mysql")
-    return pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=database,
-        charset="utf8mb4",
-        autocommit=True,
-    )
-
-
-def _load(database: str, dump: Path) -> None:
-    """Pipe a dump into the mariadb client without holding it in this process."""
-    spec = _spec(database)
-    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-    with dump.open("rb") as probe:
-        opener = gzip.open if probe.read(2) == b"\x1f\x8b" else open
-    cmd = [client, f"--host={spec.host}", f"--port={spec.port}", f"--user={spec.user}"]
-    cmd += ["--default-character-set=utf8mb4", database]
-    env = {**os.environ, "MYSQL_PWD": spec.password}
-    with (
-        opener(dump, "rb") as fh,
-        subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc,
-    ):
-        assert proc.stdin is not None
-        shutil.copyfileobj(fh, proc.stdin, 1 << 20)
-        proc.stdin.close()
-        err = proc.stderr.read() if proc.stderr else b""
-    if proc.returncode:
-        raise SystemExit(f"loading {dump} failed: {err.decode()[:500]}")
 
 
 def _peak_rss_mb() -> float:
@@ -108,7 +63,7 @@ def _copy(cur: Any, table: str, offset: int, exprs: dict[str, str], where: str) 
 
 def grow(database: str, target: int) -> int:
     """Copy node-owned rows with id offsets until the database holds ``target`` nodes."""
-    conn = _admin(database)
+    conn = scratch.connect(database)
     cur = conn.cursor()
     cur.execute("SHOW TABLES LIKE 'field\\_%\\_%'")
     prefixes = ("field_data_", "field_revision_")
@@ -174,7 +129,7 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
     from migrate.schema import Drupal7
     from migrate.source.mysql import MySQLSource
 
-    source = MySQLSource(_spec(database))
+    source = MySQLSource(scratch.server(database))
     site = Drupal7(source)
     start = time.perf_counter()
     nodes = 0
@@ -240,17 +195,17 @@ def measure(
     size: str, batch_size: int, workers: int, dump: Path | None, keep: bool, grow_in_sql: bool
 ) -> dict[str, Any]:
     database = f"dm_bench_{uuid.uuid4().hex[:10]}"
-    conn = _admin()
+    conn = scratch.connect()
     conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
     try:
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
             if size == "fixture":
-                _load(database, FIXTURE)
+                scratch.load(database, FIXTURE)
             elif dump is not None:
-                _load(database, dump)
+                scratch.load(database, dump)
             elif grow_in_sql or not GENERATOR.exists():
-                _load(database, FIXTURE)
+                scratch.load(database, FIXTURE)
                 grow(database, int(size))
             else:
                 generated = Path(tmp) / f"d7-{size}.sql.gz"
@@ -259,7 +214,7 @@ def measure(
                     check=True,
                     capture_output=True,
                 )
-                _load(database, generated)
+                scratch.load(database, generated)
                 generated.unlink()
             prepare = time.perf_counter() - t0
             done = subprocess.run(
@@ -311,7 +266,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.out, args.batch_size, args.workers)))
         return
-    conn = _admin()
+    conn = scratch.connect()
     cur = conn.cursor()
     cur.execute("SELECT @@innodb_buffer_pool_size, @@version")
     pool, version = cur.fetchone()
