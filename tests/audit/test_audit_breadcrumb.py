@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import audit_fixtures
+from conftest import run_sql
 
 broken_report = audit_fixtures.broken_report
 clean_report = audit_fixtures.clean_report
@@ -63,20 +64,10 @@ def test_clean_site_has_no_notice_pages_or_silent_changes(clean_report):
 
 
 def test_no_notice_pages_when_site_404_is_set(broken_db_rw):
-    import pymysql
-
     from migrate import api
 
-    conn = pymysql.connect(
-        host=broken_db_rw.host,
-        port=broken_db_rw.port,
-        user=broken_db_rw.user,
-        password=broken_db_rw.password,
-        database=broken_db_rw.database,
-        autocommit=True,
+    run_sql(
+        broken_db_rw, "INSERT INTO variable (name, value) VALUES ('site_404', 's:8:\"node/404\";')"
     )
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO variable (name, value) VALUES ('site_404', 's:8:\"node/404\";')")
-    conn.close()
     report = api.audit(broken_db_rw, ["breadcrumb.notice_pages"])
     assert report.result("breadcrumb.notice_pages").count == 0

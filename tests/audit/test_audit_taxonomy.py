@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import audit_fixtures
+from conftest import query, run_sql
 
 from migrate.audit import AuditReport
 
@@ -130,27 +131,21 @@ def test_clean_site_has_no_taxonomy_findings(clean_report):
 
 
 def test_stale_index_rows_are_found(broken_db_rw):
-    import pymysql
-
     from migrate import api
 
-    conn = pymysql.connect(
-        host=broken_db_rw.host,
-        port=broken_db_rw.port,
-        user=broken_db_rw.user,
-        password=broken_db_rw.password,
-        database=broken_db_rw.database,
-        autocommit=True,
+    run_sql(
+        broken_db_rw,
+        "DELETE FROM taxonomy_index WHERE nid = 1 AND tid = 19",
+        "INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (1, 20, 0, 0)",
+        "INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (31, 1, 0, 0)",
     )
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM taxonomy_index WHERE nid = 1 AND tid = 19")
-        cur.execute("INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (1, 20, 0, 0)")
-        cur.execute("INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (31, 1, 0, 0)")
-        cur.execute(
-            "SELECT field_chuyen_muc_tid FROM field_data_field_chuyen_muc WHERE entity_id = 1"
+    referenced = {
+        r[0]
+        for r in query(
+            broken_db_rw,
+            "SELECT field_chuyen_muc_tid FROM field_data_field_chuyen_muc WHERE entity_id = 1",
         )
-        referenced = {r[0] for r in cur.fetchall()}
-    conn.close()
+    }
     assert 19 in referenced and 20 not in referenced
     report = api.audit(broken_db_rw, ["taxonomy.index_stale"])
     found = {(e["nid"], e["tid"], e["kind"]) for e in _entities(report, "taxonomy.index_stale")}
@@ -162,25 +157,14 @@ def test_stale_index_rows_are_found(broken_db_rw):
 
 
 def test_reference_to_a_vocabulary_the_field_does_not_allow(broken_db_rw):
-    import pymysql
-
     from migrate import api
 
-    conn = pymysql.connect(
-        host=broken_db_rw.host,
-        port=broken_db_rw.port,
-        user=broken_db_rw.user,
-        password=broken_db_rw.password,
-        database=broken_db_rw.database,
-        autocommit=True,
+    run_sql(
+        broken_db_rw,
+        "INSERT INTO field_data_field_tags (entity_type, bundle, deleted, entity_id,"
+        " revision_id, language, delta, field_tags_tid)"
+        " SELECT 'node', type, 0, nid, vid, 'und', 9, 1 FROM node WHERE nid = 1",
     )
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO field_data_field_tags (entity_type, bundle, deleted, entity_id,"
-            " revision_id, language, delta, field_tags_tid)"
-            " SELECT 'node', type, 0, nid, vid, 'und', 9, 1 FROM node WHERE nid = 1"
-        )
-    conn.close()
     report = api.audit(broken_db_rw, ["taxonomy.wrong_vocabulary"])
     found = [
         (e["nid"], e["field"], e["delta"], e["tid"], e["vocabulary"])
