@@ -162,8 +162,8 @@ def apply_repair(
     the original dump), ``repaired.sql.gz`` (original + patch, loads on its own)
     and the journal.
     """
-    from migrate.repair.applier import apply_plan, unloaded_cache_operations
-    from migrate.repair.sql import render_sql, write_repaired_dump
+    from migrate.repair.applier import apply_plan
+    from migrate.repair.dump import apply_to_dump
 
     if not yes:
         raise BadInput("repair apply needs confirmation (--yes)")
@@ -171,39 +171,16 @@ def apply_repair(
     if isinstance(spec, DumpSpec):
         if out is None:
             raise BadInput("applying to a --dump needs --out DIR for the repaired copy")
-        out.mkdir(parents=True, exist_ok=True)
-        source = open_source(spec)
-        try:
-            copy = source.copy(out / "repaired.sqlite")  # type: ignore[attr-defined]
-            unloaded = {
-                name
-                for name, _engine, loaded, _rows in source.dump_tables()  # type: ignore[attr-defined]
-                if not loaded
-            }
-        finally:
-            source.close()
-        with copy:
-            site = Drupal7(copy)
-            report = apply_plan(
-                site,
-                plan,
-                journal or out / "journal.jsonl",
-                keep_caches=keep_caches,
-                allow_non_transactional=allow_non_transactional,
-                batch_size=batch_size,
-                audit=_finding_counts,
-            )
-        extra = report.cache_ops
-        if not keep_caches:
-            in_patch = unloaded_cache_operations(plan, unloaded)
-            for op in in_patch:
-                label = f"{op.table} (in repair.sql)"
-                report.caches[label] = report.caches.get(label, 0) + 1
-            extra = extra + in_patch
-        patch = render_sql(plan, spec.prefix, extra, title="patch")
-        (out / "repair.sql").write_text(patch, encoding="utf-8")
-        write_repaired_dump(spec.path, patch, out / "repaired.sql.gz")
-        return report
+        return apply_to_dump(
+            spec,
+            plan,
+            out,
+            journal=journal,
+            keep_caches=keep_caches,
+            allow_non_transactional=allow_non_transactional,
+            batch_size=batch_size,
+            audit=_finding_counts,
+        )
     with connect(spec, readonly=False) as site:
         return apply_plan(
             site,
