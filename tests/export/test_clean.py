@@ -17,6 +17,7 @@ from typing import Any
 import pymysql
 import pytest
 from lxml import etree
+from test_links import OLD_SITE_HREFS
 
 from migrate.config import ConnectionSpec
 from migrate.export.clean import (
@@ -330,21 +331,7 @@ def test_unknown_internal_links_are_left_and_reported(links: MapLinkResolver) ->
     assert result.problems == ["unresolved internal link (node): /node/999"]
 
 
-@pytest.mark.parametrize(
-    ("href", "path", "query", "fragment"),
-    [
-        ("/node/12", "node/12", "", ""),
-        ("node/12", "node/12", "", ""),
-        ("/index.php?q=node/12", "node/12", "", ""),
-        ("?q=node/12&page=2", "node/12", "page=2", ""),
-        ("http://www.example.edu.vn/index.php?q=node/12", "node/12", "", ""),
-        ("https://WWW.EXAMPLE.EDU.VN/node/12#binh-luan", "node/12", "", "binh-luan"),
-        ("//www.example.edu.vn/taxonomy/term/5/", "taxonomy/term/5", "", ""),
-        ("/tin-t%E1%BB%A9c/abc", "tin-tức/abc", "", ""),
-        ("/sites/default/files/tai-lieu/a b.pdf", "sites/default/files/tai-lieu/a b.pdf", "", ""),
-        ("http://www.example.edu.vn/", "", "", ""),
-    ],
-)
+@pytest.mark.parametrize(("href", "path", "query", "fragment"), OLD_SITE_HREFS)
 def test_old_site_hrefs_reduce_to_drupal_paths(
     href: str, path: str, query: str, fragment: str, links: MapLinkResolver
 ) -> None:
