@@ -23,6 +23,10 @@ and ``drupal-migrate export --to wxr`` finds it (``--to`` choices come from
 
 The contract, in call order:
 
+``takes_encoded`` (optional, default False)
+    True when ``write_batch`` only needs each record's JSON line: node batches then
+    arrive as ``EncodedRecord`` (kind, key, ``to_json`` bytes, hash) straight from
+    the worker processes instead of as ``NodeRecord`` trees (the JSONL writer).
 ``urls``
     Read before any record is built: ``node_url``, ``term_url`` and ``file_url``
     decide the ``path``/``url`` fields of the records and the targets that body
@@ -60,7 +64,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from migrate.errors import BadInput
-from migrate.export.records import Record
+from migrate.export.records import EncodedRecord, Record
 
 BUILTIN = ("jsonl", "wxr", "hugo", "redirects")
 """Target modules in this package that register themselves when imported."""
@@ -103,7 +107,9 @@ class Writer(Protocol):
 
     def begin(self, out_dir: Path, options: WriterOptions) -> None: ...
 
-    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]: ...
+    def write_batch(
+        self, batch_no: int, records: Sequence[Record | EncodedRecord]
+    ) -> list[ItemRef]: ...
 
     def remove(self, items: Sequence[ItemRef]) -> None: ...
 

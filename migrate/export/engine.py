@@ -47,12 +47,11 @@ from migrate.export.nodes import (
 )
 from migrate.export.reader import Reader, Selection, Skipped
 from migrate.export.records import (
-    NodeRecord,
+    EncodedRecord,
     Record,
-    TermRecord,
     content_digest,
+    detail_json,
     forget_json,
-    remember_json,
 )
 from migrate.export.state import StateStore
 from migrate.progress import Progress
@@ -194,27 +193,13 @@ def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
         yield chunk
 
 
-def content_hash(record: Record) -> str:
+def content_hash(record: Record | EncodedRecord) -> str:
     """sha256 of the record's JSON line: equal records, equal hashes, across runs."""
-    return content_digest(record)
+    return record.digest if isinstance(record, EncodedRecord) else content_digest(record)
 
 
-def _detail(record: Record) -> dict[str, Any]:
-    if isinstance(record, NodeRecord):
-        return {
-            "type": record.type,
-            "status": record.status,
-            "changed": record.changed,
-            "comments": len(record.comments),
-            "revisions": len(record.revisions) or 1,
-            "aliases": len(record.aliases),
-            "terms": len(record.terms),
-            "files": len(record.files),
-            "problems": len(record.problems),
-        }
-    if isinstance(record, TermRecord):
-        return {"vocabulary": record.vocabulary}
-    return {}
+def _detail(record: Record | EncodedRecord) -> str:
+    return record.detail if isinstance(record, EncodedRecord) else detail_json(record)
 
 
 def _num(key: str) -> int | None:
@@ -265,7 +250,8 @@ class _Run:
             total = min(total, limit)
         left = total - int(self.cursor.get("node_done", 0))
         workers = self.options.workers if left > self.options.batch_size else 0
-        with _Builders(self.reader.build_context(), workers) as builders:
+        encode = bool(getattr(self.writer, "takes_encoded", False))
+        with _Builders(self.reader.build_context(), workers, encode) as builders:
             self.reader.assign_node_slugs(builders.slugify)
             self._phase("authors", self.reader.authors())
             self._phase("files", self.reader.files())
@@ -305,8 +291,6 @@ class _Run:
                 batch = future.result()
             except BrokenProcessPool as exc:
                 raise MigrateError(f"a cleaning worker process died ({exc})") from None
-            for record, (text, digest) in zip(batch.records, batch.lines, strict=False):
-                remember_json(record, text, digest)
             count = len(batch.records) + len(batch.failures)
             self.summary.nodes_read += count
             events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
@@ -333,7 +317,7 @@ class _Run:
     def _batch(
         self,
         phase: str,
-        records: Sequence[Record],
+        records: Sequence[Record | EncodedRecord],
         events: list[tuple[str, str, str, str]],
         highwater: int | None = None,
     ) -> None:
@@ -342,7 +326,7 @@ class _Run:
         for record in records:
             by_kind[record.KIND].append(record.key)
         known = {kind: self.state.hashes(kind, keys) for kind, keys in by_kind.items()}
-        to_write: list[Record] = []
+        to_write: list[Record | EncodedRecord] = []
         hashes: dict[tuple[str, str], str] = {}
         stale: list[ItemRef] = []
         for record in records:
@@ -382,12 +366,7 @@ class _Run:
         except OSError as exc:
             self.state.fail_batch(batch_no, str(exc))
             raise StateError(f"batch {batch_no}: writing failed: {exc}") from None
-        # json.dumps({}) is "{}": records without details (redirects, files, ...) skip it.
-        details = {
-            (r.KIND, r.key): json.dumps(_detail(r))
-            for r in to_write
-            if isinstance(r, NodeRecord | TermRecord)
-        }
+        details = {(r.KIND, r.key): _detail(r) for r in to_write}
         written = [
             (
                 ref.kind,
@@ -409,7 +388,8 @@ class _Run:
 class _Builders:
     """Node builders: in this process, or a pool of worker processes (``--workers``)."""
 
-    def __init__(self, ctx: BuildContext, workers: int) -> None:
+    def __init__(self, ctx: BuildContext, workers: int, encode: bool) -> None:
+        self.encode = encode
         self.local: NodeBuilder | None = None
         self.pool: ProcessPoolExecutor | None = None
         if workers > 0:
@@ -429,10 +409,10 @@ class _Builders:
 
     def submit(self, rows: NodeRows) -> Future[NodeBatch]:
         if self.pool is not None:
-            return self.pool.submit(build_in_worker, rows)
+            return self.pool.submit(build_in_worker, rows, self.encode)
         assert self.local is not None
         future: Future[NodeBatch] = Future()
-        future.set_result(self.local.build(rows))
+        future.set_result(self.local.build(rows, self.encode))
         return future
 
     def __enter__(self) -> _Builders:

@@ -24,7 +24,7 @@ from typing import Any
 
 from migrate.errors import StateError
 from migrate.export import ItemRef, PathUrls, UrlScheme, WriterOptions, register_writer
-from migrate.export.records import FileRecord, Record, to_json
+from migrate.export.records import EncodedRecord, FileRecord, Record, to_json
 
 SCHEMA_NAME = "bundle.schema.json"
 KIND_DIRS = {
@@ -73,6 +73,7 @@ class JsonlWriter:
     """Writes the bundle described in the module docstring."""
 
     urls: UrlScheme = PathUrls()
+    takes_encoded = True
 
     def __init__(self) -> None:
         self.out_dir = Path()
@@ -91,8 +92,10 @@ class JsonlWriter:
         except OSError as exc:
             raise StateError(f"{out_dir}: cannot prepare the bundle ({exc})") from None
 
-    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
-        groups: dict[str, list[Record]] = defaultdict(list)
+    def write_batch(
+        self, batch_no: int, records: Sequence[Record | EncodedRecord]
+    ) -> list[ItemRef]:
+        groups: dict[str, list[Record | EncodedRecord]] = defaultdict(list)
         for record in records:
             groups[record.KIND].append(record)
         refs: list[ItemRef] = []
@@ -102,8 +105,8 @@ class JsonlWriter:
                     assert isinstance(record, FileRecord)
                     self._copy(record)
             rel = f"{KIND_DIRS[kind]}/{batch_name(batch_no)}"
-            lines = "".join(to_json(r) + "\n" for r in group)
-            write_durably(self.out_dir / rel, lines.encode("utf-8"))
+            lines = [r.line if isinstance(r, EncodedRecord) else to_json(r) for r in group]
+            write_durably(self.out_dir / rel, b"\n".join(lines) + b"\n")
             refs.extend(ItemRef(kind, r.key, rel) for r in group)
         return refs
 

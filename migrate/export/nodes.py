@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,14 @@ from migrate.export.mapping import ExportMapping
 from migrate.export.records import (
     Body,
     CommentRecord,
+    EncodedRecord,
     FileRef,
     NodeRecord,
     Problem,
     RevisionRecord,
     TermRef,
     TextValue,
-    encode_json,
-    json_digest,
+    encoded,
 )
 from migrate.export.state import StateLookup
 from migrate.records import TextFormat
@@ -70,12 +70,11 @@ class NodeRows:
 
 @dataclass
 class NodeBatch:
-    records: list[NodeRecord]
+    records: Sequence[NodeRecord | EncodedRecord]
+    """EncodedRecords when the worker encoded them for a writer that takes those."""
     failures: list[tuple[int, str]]
     last_nid: int
     max_changed: int
-    lines: list[tuple[str, str]] = field(default_factory=list)
-    """Each record's JSON line and its sha256, when encoded by a worker process."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +152,11 @@ class NodeBuilder:
         )
         self.links = StateLinkResolver(inner, self.state)
 
-    def build(self, data: NodeRows) -> NodeBatch:
+    def build(self, data: NodeRows, encode: bool = False) -> NodeBatch:
+        """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``)."""
         records: list[NodeRecord] = []
         failures: list[tuple[int, str]] = []
+        slugs = self.state.slugs_of("node", [int(row[0]) for row in data.rows])
         for row in data.rows:
             nid, vid = int(row[0]), int(row[1])
             ntype, lang, title, uid, status, created, changed, promote, sticky = row[2:11]
@@ -170,7 +171,7 @@ class NodeBuilder:
             file_refs, file_problems = data.files.get(nid, ([], []))
             problems.extend(file_problems)
             target_type = self.ctx.mapping.content_type(str(ntype))
-            slug_path = self.state.slug_of("node", nid)
+            slug_path = slugs.get(nid)
             if slug_path is None:
                 slug = f"node-{nid}"
                 slug_path = (slug, self.ctx.urls.node_url(target_type, slug, nid))
@@ -207,7 +208,8 @@ class NodeBuilder:
                     cleaning=stats,
                 )
             )
-        return NodeBatch(records, failures, data.last_nid, data.max_changed)
+        built = [encoded(r) for r in records] if encode else records
+        return NodeBatch(built, failures, data.last_nid, data.max_changed)
 
     def _clean(
         self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]
@@ -326,10 +328,6 @@ def init_worker(ctx: BuildContext) -> None:
     _WORKER = NodeBuilder(ctx)
 
 
-def build_in_worker(data: NodeRows) -> NodeBatch:
+def build_in_worker(data: NodeRows, encode: bool) -> NodeBatch:
     assert _WORKER is not None, "init_worker was not run"
-    batch = _WORKER.build(data)
-    for record in batch.records:
-        text = encode_json(record)
-        batch.lines.append((text, json_digest(text)))
-    return batch
+    return _WORKER.build(data, encode)

@@ -470,6 +470,21 @@ class StateLookup:
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
 
+    def slugs_of(self, kind: str, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(slug, path) of each of ``ids`` that has one: one query for a batch of nodes."""
+        found: dict[int, tuple[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found.update(
+                (int(i), (str(s), str(p)))
+                for i, s, p in self.db.execute(
+                    "SELECT source_id, slug, path FROM slugs WHERE kind = ?"
+                    f" AND source_id IN ({','.join('?' * len(chunk))})",
+                    (kind, *chunk),
+                )
+            )
+        return found
+
     def path_of(self, kind: str, source_id: int) -> str | None:
         found = self.slug_of(kind, source_id)
         return None if found is None else found[1]

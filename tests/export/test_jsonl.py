@@ -189,3 +189,21 @@ def test_same_bundle_without_workers_and_from_the_dump(
             ),
         )
     assert bundle_files(dumped) == bundle_files(bundle)
+
+
+def test_lines_are_what_the_stdlib_encoder_writes(bundle: Path) -> None:
+    """orjson writes the lines; the bundle format is json.dumps compact, UTF-8, kind first."""
+    from migrate.export.records import Body, NodeRecord, Problem, encode, to_dict
+
+    tricky = "".join(chr(i) for i in range(0x80)) + 'đ\u2028\u2029\U0001f600\ufffd"\\'
+    record = NodeRecord(
+        nid=1, vid=2, type="article", target_type="post", language="vi", title=tricky,
+        slug="s", path="/p/", status=1, promote=0, sticky=0, created=3, changed=4, author=5,
+        body=Body(tricky, "", None), problems=(Problem("k", tricky),), cleaning={tricky: 1},
+    )  # fmt: skip
+    stdlib = json.dumps(to_dict(record), ensure_ascii=False, separators=(",", ":"))
+    assert encode(record) == stdlib.encode("utf-8")
+    for data_file in bundle_files(bundle).values():
+        for line in data_file.splitlines():
+            data = json.loads(line)
+            assert json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() == line
