@@ -245,12 +245,15 @@ class Reader:
     def _claim(
         self, kind: str, source_id: int, scope: str, base: str, url: Callable[[str], str]
     ) -> tuple[str, str]:
-        """Store ``base`` (else base-2, base-3, ...) as the unique slug in (kind, scope)."""
-        slug = base
-        n = self._suffixes.get((kind, scope, base), 2)
+        """Store ``base`` (else base-2, base-3, ...) as the unique slug in (kind, scope).
+
+        Slugs are never released, so a base that collided once is not tried again: the
+        next suffix is, which spares a failing INSERT per repeated title.
+        """
+        n = self._suffixes.get((kind, scope, base))
+        slug, n = (base, 2) if n is None else (_suffixed(base, n), n + 1)
         while not self.state.claim_slug(kind, source_id, scope, slug, url(slug)):
-            suffix = f"-{n}"
-            slug = base[: 80 - len(suffix)].rstrip("-") + suffix
+            slug = _suffixed(base, n)
             n += 1
         if slug != base:
             self._suffixes[(kind, scope, base)] = n
@@ -625,6 +628,11 @@ class Reader:
                 yield Skipped("redirect", alias, f"node {nid} is not in the export")
             else:
                 yield RedirectRecord(alias, path, "node", nid, "alias")
+
+
+def _suffixed(base: str, n: int) -> str:
+    suffix = f"-{n}"
+    return base[: 80 - len(suffix)].rstrip("-") + suffix
 
 
 def _node_url(urls: UrlScheme, scope: str, nid: int, slug: str) -> str:
