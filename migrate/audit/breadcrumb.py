@@ -23,7 +23,7 @@ from migrate.links import term_id_of
 
 MODULE = "taxonomy_breadcrumb"
 _SUBPATHS = ("feed", "edit")
-CHUNK = 5000
+NID_RANGE = 50_000
 
 
 def _module_reaches_line_92(ctx: AuditContext) -> bool:
@@ -165,26 +165,37 @@ def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     types, include = _node_types_with_breadcrumbs(ctx)
     parents = _parents(ctx)
     broken_chain = {t for t in ctx.loadable_tids if _chain_broken(ctx, t, parents)}
+    touched = sorted(
+        broken_chain.union(
+            *(
+                ctx.unloadable_in(info.storage.data_table, info.storage.column("tid"))
+                for info in ctx.node_term_fields
+            )
+        )
+    )
+    if not touched:
+        return
     allowed = {f.field_name: f.allowed_vocabularies for f in ctx.node_term_fields}
     names = [info.field_name for info in ctx.node_term_fields]
-    nodes = sorted(_nodes_touching(ctx, broken_chain))
-    for start in range(0, len(nodes), CHUNK):
-        chunk = nodes[start : start + CHUNK]
-        # Every reference of the chunk's nodes, packed per node by the server: one
-        # streamed row per node instead of a row per reference plus the node's own row.
-        refs_sql = " UNION ALL ".join(
-            f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} + {index} *"
-            f" {_FIELD_SHIFT} AS ref FROM {{{info.storage.data_table}}} f"
-            " WHERE f.entity_type = 'node' AND f.deleted = 0 AND "
-            + ctx.in_list("f.entity_id", chunk)
-            for index, info in enumerate(ctx.node_term_fields)
-        )
-        for nid, ntype, title, packed in ctx.source.stream(
-            f"SELECT r.nid, n.type, n.title, GROUP_CONCAT(r.ref) FROM ({refs_sql}) r"
-            " INNER JOIN {node} n ON n.nid = r.nid WHERE n.status = 1"
-            " GROUP BY r.nid, n.type, n.title ORDER BY r.nid",
-            chunk * len(names),
-        ):
+    judge = _Judge(ctx, allowed, broken_chain)
+    ctx.allow_large_sorts()
+    # Every reference of a range of nodes, packed per node by the server: one row per
+    # node that references a touched term, and only those cost a lookup in {node}.
+    refs_sql = " UNION ALL ".join(
+        f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid,"
+        f" f.{info.storage.column('tid')} + {index} * {_FIELD_SHIFT} AS ref"
+        f" FROM {{{info.storage.data_table}}} f"
+        " WHERE f.entity_type = 'node' AND f.deleted = 0 AND f.entity_id BETWEEN ? AND ?"
+        for index, info in enumerate(ctx.node_term_fields)
+    )
+    sql = (
+        "SELECT g.nid, n.type, n.title, g.refs FROM"
+        f" (SELECT r.nid, GROUP_CONCAT(r.ref) AS refs FROM ({refs_sql}) r GROUP BY r.nid"
+        f" HAVING MAX({ctx.in_list('r.tid', touched)}) = 1) g"
+        " INNER JOIN {node} n ON n.nid = g.nid WHERE n.status = 1 ORDER BY g.nid"
+    )
+    for low, high in ctx.nid_ranges(NID_RANGE):
+        for nid, ntype, title, packed in ctx.source.stream(sql, [low, high] * len(names) + touched):
             if (str(ntype) in types) != include:
                 continue
             if isinstance(packed, bytes):
@@ -192,31 +203,11 @@ def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
             # (field index, tid) pairs, ordered by tid then field as the trail logic expects.
             pairs = (divmod(int(v), _FIELD_SHIFT) for v in str(packed).split(","))
             refs = [_Ref(tid, names[i]) for tid, i in sorted((t, i) for i, t in pairs)]
-            meta = (str(ntype), 1, str(title))
-            yield from _judge(ctx, int(nid), refs, meta, allowed, broken_chain)
+            yield from judge(int(nid), refs, (str(ntype), 1, str(title)))
 
 
 # A reference travels as tid + field index * 2^32 (tids are 32-bit unsigned).
 _FIELD_SHIFT = 4294967296
-
-
-def _nodes_touching(ctx: AuditContext, broken_chain: set[int]) -> set[int]:
-    """Nodes whose current revision references a dead term or one cut off from the root."""
-    nids: set[int] = set()
-    for info in ctx.node_term_fields:
-        col = info.storage.column("tid")
-        tids = sorted(set(ctx.unloadable_in(info.storage.data_table, col)) | broken_chain)
-        if tids:
-            nids.update(
-                int(r[0])
-                for r in ctx.source.stream(
-                    f"SELECT DISTINCT f.entity_id FROM {{{info.storage.data_table}}} f WHERE "
-                    + ctx.in_list(f"f.{col}", tids)
-                    + " AND f.entity_type = 'node' AND f.deleted = 0",
-                    tids,
-                )
-            )
-    return nids
 
 
 def _parents(ctx: AuditContext) -> dict[int, list[int]]:
@@ -243,68 +234,72 @@ def _chain_broken(ctx: AuditContext, tid: int, parents: dict[int, list[int]]) ->
     return False
 
 
-def _weight_of(ctx: AuditContext, ref: _Ref, allowed: dict[str, tuple[str, ...]]) -> int | None:
-    """The vocabulary weight a reference had (for a dead term, its field's only vocabulary)."""
-    if ctx.loadable(ref.tid):
-        vid = ctx.terms[ref.tid].vid
-        return ctx.site.vocabularies[vid].weight
-    vocabularies = allowed.get(ref.field, ())
-    weights = [ctx.vocabulary_weights[v] for v in vocabularies if v in ctx.vocabulary_weights]
-    return min(weights) if weights else None
+class _Judge:
+    """Decides, per node, whether and how its breadcrumb changed.
 
+    Vocabulary and term weights are looked up once per term, not once per node:
+    on a large site this runs for hundreds of thousands of nodes.
+    """
 
-def _judge(
-    ctx: AuditContext,
-    nid: int,
-    refs: list[_Ref],
-    meta: tuple[str, int, str],
-    allowed: dict[str, tuple[str, ...]],
-    broken_chain: set[int],
-) -> list[Finding]:
-    live = [r for r in refs if ctx.loadable(r.tid)]
-    dead = [r for r in refs if not ctx.loadable(r.tid)]
-    if not dead and not any(r.tid in broken_chain for r in live):
-        return []
-    lightest = min(
-        live,
-        key=lambda r: (
-            ctx.site.vocabularies[ctx.terms[r.tid].vid].weight,
-            ctx.terms[r.tid].weight,
-            ctx.terms[r.tid].name,
-        ),
-        default=None,
-    )
-    now_weight = None if lightest is None else _weight_of(ctx, lightest, allowed)
-    weights = [(r, _weight_of(ctx, r, allowed)) for r in dead]
-    lost = [r for r, w in weights if now_weight is None or (w is not None and w < now_weight)]
-    tied = [r for r, w in weights if now_weight is not None and w == now_weight]
-    if lost:
-        kind = "falls_back_to_home" if lightest is None else "lightest_term_gone"
-    elif lightest is not None and lightest.tid in broken_chain:
-        kind = "ancestor_gone"
-    elif tied:
-        # Same vocabulary: the order depended on the dead term's weight, which is gone.
-        kind, lost = "may_have_changed", tied
-    else:
-        return []
-    ntype, status, title = meta
-    now = "core's plain Home" if lightest is None else ctx.term_label(lightest.tid)
-    return [
-        Finding(
-            "breadcrumb.silent_changes",
-            Severity.NOTICE if kind == "may_have_changed" else Severity.WARNING,
-            f"/node/{nid} ({title}): breadcrumb changed silently ({kind.replace('_', ' ')});"
-            f" it now follows {now}",
-            {
-                "path": f"/node/{nid}",
-                "nid": nid,
-                "type": ntype,
-                "status": status,
-                "title": title,
-                "kind": kind,
-                "lost_tids": sorted({r.tid for r in lost}),
-                "now_tid": None if lightest is None else lightest.tid,
-            },
-            "remap the dead category term to a live one so the trail comes back",
-        )
-    ]
+    def __init__(
+        self, ctx: AuditContext, allowed: dict[str, tuple[str, ...]], broken_chain: set[int]
+    ) -> None:
+        self.ctx = ctx
+        self.loadable = ctx.loadable_tids
+        self.broken_chain = broken_chain
+        vocabulary_weight = {vid: v.weight for vid, v in ctx.site.vocabularies.items()}
+        # Sort key of a live term, as the module's lightest-term query orders them.
+        self.order = {
+            tid: (vocabulary_weight[row.vid], row.weight, row.name)
+            for tid, row in ctx.terms.items()
+            if tid in self.loadable
+        }
+        # The vocabulary weight a dead reference had: its field's lightest allowed vocabulary.
+        self.dead_weight: dict[str, int | None] = {}
+        for field, vocabularies in allowed.items():
+            weights = [
+                ctx.vocabulary_weights[v] for v in vocabularies if v in ctx.vocabulary_weights
+            ]
+            self.dead_weight[field] = min(weights) if weights else None
+
+    def __call__(self, nid: int, refs: list[_Ref], meta: tuple[str, int, str]) -> list[Finding]:
+        ctx, order = self.ctx, self.order
+        live = [r for r in refs if r.tid in order]
+        dead = [r for r in refs if r.tid not in order]
+        if not dead and not any(r.tid in self.broken_chain for r in live):
+            return []
+        lightest = min(live, key=lambda r: order[r.tid], default=None)
+        now_weight = None if lightest is None else order[lightest.tid][0]
+        weights = [(r, self.dead_weight.get(r.field)) for r in dead]
+        lost = [r for r, w in weights if now_weight is None or (w is not None and w < now_weight)]
+        tied = [r for r, w in weights if now_weight is not None and w == now_weight]
+        if lost:
+            kind = "falls_back_to_home" if lightest is None else "lightest_term_gone"
+        elif lightest is not None and lightest.tid in self.broken_chain:
+            kind = "ancestor_gone"
+        elif tied:
+            # Same vocabulary: the order depended on the dead term's weight, which is gone.
+            kind, lost = "may_have_changed", tied
+        else:
+            return []
+        ntype, status, title = meta
+        now = "core's plain Home" if lightest is None else ctx.term_label(lightest.tid)
+        return [
+            Finding(
+                "breadcrumb.silent_changes",
+                Severity.NOTICE if kind == "may_have_changed" else Severity.WARNING,
+                f"/node/{nid} ({title}): breadcrumb changed silently ({kind.replace('_', ' ')});"
+                f" it now follows {now}",
+                {
+                    "path": f"/node/{nid}",
+                    "nid": nid,
+                    "type": ntype,
+                    "status": status,
+                    "title": title,
+                    "kind": kind,
+                    "lost_tids": sorted({r.tid for r in lost}),
+                    "now_tid": None if lightest is None else lightest.tid,
+                },
+                "remap the dead category term to a live one so the trail comes back",
+            )
+        ]
