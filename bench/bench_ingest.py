@@ -1,6 +1,7 @@
 """Measure dump ingest: MB/s of SQL text and peak RSS, next to `mariadb < dump.sql`.
 
-Each ingest runs in a fresh child process so its peak RSS (ru_maxrss) is its own.
+Each ingest runs in a fresh child process so its peak RSS (ru_maxrss) is its own;
+the dump parser process it starts is reported next to it.
 Figures printed are measured on this machine, nothing else.
 
     python bench/bench_ingest.py                   # the fixture and a generated ~1 GB dump
@@ -37,7 +38,9 @@ open_dump(path, cache_dir=cache)
 reopen = time.perf_counter() - started
 tables = len(source.table_names())
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": built, "reopen": reopen, "peak": peak, "tables": tables}))
+parser = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({"seconds": built, "reopen": reopen, "peak": peak, "parser_peak": parser,
+                  "tables": tables}))
 """
 
 
@@ -110,7 +113,8 @@ def report(label: str, path: Path, cache: Path, all_tables: bool) -> None:
     selection = "all tables" if all_tables else "default tables"
     print(
         f"{label} ({selection}): {size / 1e6:.1f} MB SQL in {figures['seconds']:.2f} s = "
-        f"{size / 1e6 / figures['seconds']:.1f} MB/s, peak RSS {figures['peak'] / 2**20:.0f} MiB, "
+        f"{size / 1e6 / figures['seconds']:.1f} MB/s, peak RSS {figures['peak'] / 2**20:.0f} MiB "
+        f"(+ parser process {figures['parser_peak'] / 2**20:.0f} MiB), "
         f"{figures['tables']:.0f} tables, cached reopen {figures['reopen'] * 1000:.0f} ms"
     )
 

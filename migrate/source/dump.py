@@ -11,10 +11,16 @@ as int, blob columns as the exact bytes, text decoded with the dump's client cha
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
+import multiprocessing
+import multiprocessing.connection
 import os
+import pickle
 import re
+import signal
 import sqlite3
 import time
 import uuid
@@ -31,6 +37,8 @@ from migrate.source.sqldump_parser import Column, DumpReader, Statement, TableDe
 from migrate.source.sqlite import SQLiteSource
 
 LOADER_VERSION = "1"
+# Pipe capacity between the parser and the loader: a whole message, fewer wake-ups.
+PIPE_BYTES = 1 << 20
 
 # Tables the toolkit reads, unprefixed. Extend here; cache_* tables are deliberately absent.
 NEEDED_TABLES = frozenset(
@@ -219,56 +227,241 @@ def _build(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    conn = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        for pragma in (
-            "journal_mode = OFF",
-            "synchronous = OFF",
-            "locking_mode = EXCLUSIVE",
-            "cache_size = -16384",
-            "temp_store = FILE",
-            "threads = 2",
-        ):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute("CREATE TABLE _dm_meta (key TEXT PRIMARY KEY, value TEXT)")
-        conn.execute(
-            "CREATE TABLE _dm_tables (name TEXT PRIMARY KEY, engine TEXT, collation TEXT, "
-            "loaded INTEGER, rows INTEGER, line INTEGER)"
+    total = path.stat().st_size
+    with _ParserProcess(path, selector, report_progress=progress is not None) as parser:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            # MEMORY, not OFF: a CREATE UNIQUE INDEX that fails on duplicate keys must roll
+            # back before the plain index replaces it. The build starts from an empty file,
+            # so the journal holds next to nothing.
+            for pragma in (
+                "journal_mode = MEMORY",
+                "synchronous = OFF",
+                "locking_mode = EXCLUSIVE",
+                "cache_size = -16384",
+                "temp_store = FILE",
+                "threads = 2",
+            ):
+                conn.execute(f"PRAGMA {pragma}")
+            conn.execute("CREATE TABLE _dm_meta (key TEXT PRIMARY KEY, value TEXT)")
+            conn.execute(
+                "CREATE TABLE _dm_tables (name TEXT PRIMARY KEY, engine TEXT, collation TEXT, "
+                "loaded INTEGER, rows INTEGER, line INTEGER)"
+            )
+            conn.execute("BEGIN")
+            loader = _Loader(conn, str(path), selector)
+            names_seen: list[str] = []
+            for kind, payload in parser.messages():
+                if kind == "insert":
+                    loader.insert(*payload)
+                elif kind == "statement":
+                    loader.handle(payload)
+                elif kind == "progress" and progress is not None:
+                    progress(payload, total)
+                elif kind == "end":
+                    names_seen = payload
+            loaded = loader.finish()
+            if not loaded:
+                names = ", ".join(sorted(selector.seen)[:8]) or "none"
+                raise NotDrupal7(
+                    f"{path}: no Drupal tables in this dump (tables found: {names}"
+                    f"{', ...' if len(selector.seen) > 8 else ''})"
+                )
+            meta["prefixes"] = ",".join(selector.drupal_prefixes(loaded))
+            meta["built_at"] = f"{time.time():.6f}"
+            meta["set_names"] = ",".join(names_seen)
+            conn.executemany("INSERT INTO _dm_meta VALUES (?, ?)", meta.items())
+            conn.execute("COMMIT")
+            conn.close()
+            os.replace(tmp, target)
+        except BaseException:
+            conn.close()
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+# --- the parser process ----------------------------------------------------------------------
+
+_INSERTS = ("insert", "replace", "ignore")
+
+
+class _ParserProcess:
+    """The dump read and split into rows in a child process, while this one loads SQLite.
+
+    Splitting rows and inserting them cost about the same, so the two stages keep both
+    cores busy. Messages go one at a time through a pipe, so the child stays at most a
+    message or two ahead and memory stays flat. The child ignores Ctrl-C: the parent
+    gets it and kills the child on the way out, as on any other error.
+    """
+
+    def __init__(self, path: Path, selector: _Selector, *, report_progress: bool) -> None:
+        context = (
+            multiprocessing.get_context("fork")
+            if "fork" in multiprocessing.get_all_start_methods()
+            else multiprocessing.get_context("spawn")
         )
-        conn.execute("BEGIN")
-        total = path.stat().st_size
-        with open_dump_bytes(path) as (fh, position):
-            report = (lambda done: progress(done, total)) if progress else None
-            reader = DumpReader(fh, str(path), position=position, progress=report)
-            loader = _Loader(conn, reader, selector)
-            reader.plan = loader.plan
+        self.path = path
+        self.receiver, sender = context.Pipe(duplex=False)
+        with contextlib.suppress(AttributeError, OSError):
+            fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self.process = context.Process(
+            target=_parse_in_child,
+            args=(path, selector, sender, self.receiver, report_progress),
+            name="drupal-migrate dump parser",
+            daemon=True,
+        )
+        self.process.start()
+        sender.close()
+
+    def __enter__(self) -> _ParserProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.receiver.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+    def messages(self) -> Iterator[tuple[str, Any]]:
+        """(kind, payload) in dump order, until "end"; the child's error is raised here."""
+        while True:
             try:
-                for statement in reader.statements():
-                    loader.handle(statement)
+                data = self.receiver.recv_bytes()
+            except EOFError:
+                self.process.join()
+                raise DumpError(
+                    f"{self.path}: the dump parser process stopped unexpectedly "
+                    f"(exit code {self.process.exitcode})"
+                ) from None
+            kind, payload = pickle.loads(data)
+            if kind == "error":
+                raise payload
+            yield kind, payload
+            if kind == "end":
+                return
+
+
+def _parse_in_child(
+    path: Path,
+    selector: _Selector,
+    sender: multiprocessing.connection.Connection,
+    receiver: multiprocessing.connection.Connection,
+    report_progress: bool,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    receiver.close()
+
+    def send(kind: str, payload: Any) -> None:
+        sender.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
+
+    try:
+        try:
+            names_seen = _parse(path, selector, send, report_progress)
+        except BaseException as exc:
+            send("error", _picklable(exc, path))
+        else:
+            send("end", names_seen)
+    except OSError:
+        return
+    finally:
+        sender.close()
+
+
+def _picklable(exc: BaseException, path: Path) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return DumpError(f"{path}: the dump parser failed: {exc!r}")
+    return exc
+
+
+def _parse(
+    path: Path, selector: _Selector, send: Callable[[str, Any], None], report_progress: bool
+) -> list[str]:
+    """Send the statements the loader needs; returns the SET NAMES charsets seen."""
+    schema = _Schema(selector)
+    with open_dump_bytes(path) as (fh, position):
+        report = (lambda done: send("progress", done)) if report_progress else None
+        reader = DumpReader(fh, str(path), position=position, progress=report, plan=schema.plan)
+        schema.reader = reader
+        statements = reader.statements()
+        while True:
+            try:
+                st = next(statements, None)
             except (EOFError, OSError, zlib.error) as exc:
                 end = reader.base + len(reader.buf)
                 raise DumpError(
                     f"{path}: {reader.where(end)} of the SQL text (byte {position()} of the "
                     f"file): truncated or corrupt gzip data ({exc})"
                 ) from None
-        loaded = loader.finish()
-        if not loaded:
-            names = ", ".join(sorted(selector.seen)[:8]) or "none"
-            raise NotDrupal7(
-                f"{path}: no Drupal tables in this dump (tables found: {names}"
-                f"{', ...' if len(selector.seen) > 8 else ''})"
-            )
-        meta["prefixes"] = ",".join(selector.drupal_prefixes(loaded))
-        meta["built_at"] = f"{time.time():.6f}"
-        meta["set_names"] = ",".join(reader.names_seen)
-        conn.executemany("INSERT INTO _dm_meta VALUES (?, ?)", meta.items())
-        conn.execute("COMMIT")
-        conn.close()
-        os.replace(tmp, target)
-    except BaseException:
-        conn.close()
-        tmp.unlink(missing_ok=True)
-        raise
+            if st is None:
+                return reader.names_seen
+            if st.kind in _INSERTS:
+                send("insert", (st, *reader.excerpt(st.start, st.end)))
+                continue
+            if st.kind == "create":
+                assert st.tabledef is not None
+                schema.create(st.tabledef)
+            elif st.kind == "drop":
+                schema.drop(st.table)
+            elif st.kind != "alter":
+                continue
+            send("statement", st)
+
+
+class _Schema:
+    """The tables declared so far and the role of each loaded one.
+
+    The parser process and the loader each keep one, fed the same CREATE and DROP
+    statements in the same order, so the parser's plan matches what the loader does.
+    """
+
+    def __init__(self, selector: _Selector) -> None:
+        self.selector = selector
+        self.roles: dict[str, str] = {}
+        self.declared: dict[str, TableDef] = {}
+        self.reader: DumpReader | None = None
+
+    def drop(self, name: str) -> bool:
+        return self.roles.pop(name, None) is not None
+
+    def create(self, tabledef: TableDef) -> str | None:
+        self.drop(tabledef.name)
+        role = self.selector.role(tabledef.name)
+        self.declared[tabledef.name] = tabledef
+        if role is not None:
+            self.roles[tabledef.name] = role
+        return role
+
+    def plan(self, name: str, columns: list[str] | None) -> int | None:
+        """The reader's question: how many values per row, or None to skip the rows."""
+        role = self.roles.get(name)
+        if role is None:
+            if name not in self.declared:
+                assert self.reader is not None
+                raise self.reader.error(
+                    self.reader.base + self.reader.pos,
+                    f"INSERT INTO `{name}` comes before its CREATE TABLE (data-only dump?)",
+                )
+            return None
+        if role != DATA:
+            return None
+        return len(columns) if columns is not None else len(self.declared[name].columns)
+
+
+class _Position:
+    """Turns a byte offset inside the chunk being loaded into the reader's error message."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.text = b""
+        self.start = 0
+        self.line = 1
+
+    def error(self, offset: int, message: str) -> DumpError:
+        rel = max(0, min(offset - self.start, len(self.text)))
+        line = self.line + self.text.count(b"\n", 0, rel)
+        return DumpError(f"{self.label}: line {line} (byte {offset}): {message}")
 
 
 class _Table:
@@ -281,49 +474,55 @@ class _Table:
         self.by_name = {c.name.lower(): c for c in tabledef.columns}
         self.statements: dict[tuple[Any, ...], tuple[str, list[Callable[[bytes], Any]]]] = {}
         self.extra_keys: list[tuple[str, str, list[str]]] = []
+        self.indexed = False
+        self.indexes: list[str] = []
 
 
 class _Loader:
     """Turns parsed statements into SQLite tables and rows."""
 
-    def __init__(self, conn: sqlite3.Connection, reader: DumpReader, selector: _Selector):
+    def __init__(self, conn: sqlite3.Connection, label: str, selector: _Selector):
         self.conn = conn
-        self.reader = reader
-        self.selector = selector
+        self.where = _Position(label)
+        self.schema = _Schema(selector)
         self.tables: dict[str, _Table] = {}
-        self.declared: dict[str, TableDef] = {}
 
     def handle(self, st: Statement) -> None:
-        if st.kind in ("insert", "replace", "ignore"):
-            table = self.tables.get(st.table)
-            if table is not None and table.role == DATA:
-                self._insert(table, st)
-        elif st.kind == "create":
+        if st.kind == "create":
+            self._index_all()
             self._create(st)
         elif st.kind == "drop":
             self._drop(st.table)
         elif st.kind == "alter" and st.table in self.tables:
+            self._unindex(self.tables[st.table])
             self.tables[st.table].extra_keys.extend(st.keys)
 
+    def insert(self, st: Statement, text: bytes, start: int, line: int) -> None:
+        """Load a chunk of rows; ``text`` is its SQL (from ``start``, on ``line``) for errors."""
+        self.where.text, self.where.start, self.where.line = text, start, line
+        table = self.tables.get(st.table)
+        if table is not None and table.role == DATA:
+            self._unindex(table)
+            self._insert(table, st)
+
     def _drop(self, name: str) -> None:
-        if self.tables.pop(name, None) is not None:
+        if self.schema.drop(name):
+            del self.tables[name]
             self.conn.execute(f'DROP TABLE "{name}"')
 
     def _create(self, st: Statement) -> None:
         tabledef = st.tabledef
         assert tabledef is not None
         self._drop(tabledef.name)
-        role = self.selector.role(tabledef.name)
-        self.declared[tabledef.name] = tabledef
+        role = self.schema.create(tabledef)
         if role is None:
             return
         self.conn.execute(_ddl(tabledef))
         self.tables[tabledef.name] = _Table(tabledef, role)
 
-    def _has_four_byte(self, st: Statement) -> bool:
+    def _has_four_byte(self) -> bool:
         """Whether a chunk may hold a 4-byte UTF-8 character (memchr-fast, no decoding)."""
-        buf, start, end = self.reader.buf, st.start - self.reader.base, st.end - self.reader.base
-        return any(buf.find(lead, max(start, 0), end) >= 0 for lead in _FOUR_BYTE_LEADS)
+        return any(self.where.text.find(lead) >= 0 for lead in _FOUR_BYTE_LEADS)
 
     def _prepared(
         self, table: _Table, st: Statement, strict: bool = False
@@ -339,34 +538,20 @@ class _Loader:
             try:
                 columns = [table.by_name[name.lower()] for name in st.columns]
             except KeyError as exc:
-                raise self.reader.error(
+                raise self.where.error(
                     st.start, f"INSERT INTO `{st.table}` names unknown column {exc}"
                 ) from None
         verb = {"insert": "INSERT", "replace": "INSERT OR REPLACE", "ignore": "INSERT OR IGNORE"}
         names = ", ".join(f'"{c.name}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
         sql = f'{verb[st.kind]} INTO "{table.tabledef.name}" ({names}) VALUES ({marks})'
-        client = _utf8mb3 if strict else _decoder(st.charset, self.reader, st.start)
-        converters = [_converter(c, table.tabledef, client, self.reader, st.start) for c in columns]
+        client = _utf8mb3 if strict else _decoder(st.charset, self.where, st.start)
+        converters = [_converter(c, table.tabledef, client, self.where, st.start) for c in columns]
         table.statements[cache_key] = (sql, converters)
         return sql, converters
 
-    def plan(self, name: str, columns: list[str] | None) -> int | None:
-        """The reader's question: how many values per row, or None to skip the rows."""
-        table = self.tables.get(name)
-        if table is None:
-            if name not in self.declared:
-                raise self.reader.error(
-                    self.reader.base + self.reader.pos,
-                    f"INSERT INTO `{name}` comes before its CREATE TABLE (data-only dump?)",
-                )
-            return None
-        if table.role != DATA:
-            return None
-        return len(columns) if columns is not None else len(table.tabledef.columns)
-
     def _insert(self, table: _Table, st: Statement) -> None:
-        strict = st.charset in ("utf8", "utf8mb3") and self._has_four_byte(st)
+        strict = st.charset in ("utf8", "utf8mb3") and self._has_four_byte()
         sql, converters = self._prepared(table, st, strict)
         width, flat = st.width, st.values
         try:
@@ -376,11 +561,11 @@ class _Loader:
         try:
             self.conn.executemany(sql, zip(*columns, strict=True))
         except sqlite3.IntegrityError as exc:
-            raise self.reader.error(
+            raise self.where.error(
                 st.start, f"INSERT INTO `{st.table}` (statement at line {st.line}): {exc}"
             ) from None
         except OverflowError:
-            raise self.reader.error(
+            raise self.where.error(
                 st.start, f"INSERT INTO `{st.table}`: an integer does not fit in 64 bits"
             ) from None
         table.rows += len(flat) // width if width else 0
@@ -395,40 +580,66 @@ class _Loader:
                     convert(token)
                 except UnicodeDecodeError as exc:
                     offset = self._offset(st, token) + exc.start + 1
-                    return self.reader.error(
+                    return self.where.error(
                         offset,
                         f"bytes not valid in the dump's charset {st.charset} in "
                         f"`{st.table}`.`{name}` ({exc.reason})",
                     )
                 except ValueError as exc:
-                    return self.reader.error(
+                    return self.where.error(
                         self._offset(st, token), f"bad value for `{st.table}`.`{name}`: {exc}"
                     )
-        return self.reader.error(st.start, f"cannot read a row of `{st.table}`")
+        return self.where.error(st.start, f"cannot read a row of `{st.table}`")
+
+    def _index_all(self) -> None:
+        """Create the declared keys of the tables loaded so far, after their rows: faster.
+
+        A dump declares and fills one table at a time, so this runs when the next
+        CREATE TABLE arrives, while the parser process reads on. Rows or keys arriving
+        later for an indexed table drop its indexes again (``_unindex``): rows always go
+        into a table without secondary indexes, so REPLACE, IGNORE and duplicate keys
+        behave the same whatever the order of the dump.
+        """
+        for name, table in self.tables.items():
+            if not table.indexed:
+                table.indexes = self._create_indexes(name, table)
+                table.indexed = True
+
+    def _unindex(self, table: _Table) -> None:
+        if table.indexed:
+            for index in table.indexes:
+                self.conn.execute(f"DROP INDEX {index}")
+            table.indexes = []
+            table.indexed = False
+
+    def _create_indexes(self, name: str, table: _Table) -> list[str]:
+        td = table.tabledef
+        keys: list[tuple[str, str, list[str]]] = []
+        if td.primary and not _inline_primary(td):
+            keys.append(("primary", "PRIMARY", td.primary))
+        keys += [("unique" if u else "index", n, cols) for n, u, cols in td.indexes]
+        keys += [(kind, n, cols) for kind, n, cols in table.extra_keys]
+        created = []
+        for i, (kind, key_name, cols) in enumerate(keys):
+            if not cols or any(c.lower() not in table.by_name for c in cols):
+                continue
+            index = f'"{name}__{i}_{key_name}"'
+            columns = ", ".join(f'"{c}"' for c in cols)
+            unique = "UNIQUE " if kind in ("primary", "unique") else ""
+            try:
+                self.conn.execute(f'CREATE {unique}INDEX {index} ON "{name}" ({columns})')
+            except sqlite3.IntegrityError:
+                self.conn.execute(f'CREATE INDEX {index} ON "{name}" ({columns})')
+            created.append(index)
+        return created
 
     def _offset(self, st: Statement, token: bytes) -> int:
-        rel = self.reader.buf.find(token, max(0, st.start - self.reader.base))
-        return self.reader.base + rel if rel >= 0 else st.start
+        rel = self.where.text.find(token)
+        return self.where.start + rel if rel >= 0 else st.start
 
     def finish(self) -> set[str]:
-        """Create the declared keys (after the rows: faster) and record every table."""
-        for name, table in self.tables.items():
-            td = table.tabledef
-            keys: list[tuple[str, str, list[str]]] = []
-            if td.primary and not _inline_primary(td):
-                keys.append(("primary", "PRIMARY", td.primary))
-            keys += [("unique" if u else "index", n, cols) for n, u, cols in td.indexes]
-            keys += [(kind, n, cols) for kind, n, cols in table.extra_keys]
-            for i, (kind, key_name, cols) in enumerate(keys):
-                if not cols or any(c.lower() not in table.by_name for c in cols):
-                    continue
-                index = f'"{name}__{i}_{key_name}"'
-                columns = ", ".join(f'"{c}"' for c in cols)
-                unique = "UNIQUE " if kind in ("primary", "unique") else ""
-                try:
-                    self.conn.execute(f'CREATE {unique}INDEX {index} ON "{name}" ({columns})')
-                except sqlite3.IntegrityError:
-                    self.conn.execute(f'CREATE INDEX {index} ON "{name}" ({columns})')
+        """Create the keys still missing and record every table."""
+        self._index_all()
         self.conn.executemany(
             "INSERT OR REPLACE INTO _dm_tables VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -440,7 +651,7 @@ class _Loader:
                     self.tables[name].rows if name in self.tables else 0,
                     td.line,
                 )
-                for name, td in self.declared.items()
+                for name, td in self.schema.declared.items()
             ],
         )
         return set(self.tables)
@@ -588,7 +799,7 @@ def _latin1(raw: bytes) -> str:
 
 
 def _decoder(
-    charset: str | None, reader: DumpReader | None = None, offset: int = 0
+    charset: str | None, where: _Position | None = None, offset: int = 0
 ) -> Callable[[bytes], str]:
     name = (charset or "utf8mb4").lower()
     if name in ("utf8", "utf8mb3", "utf8mb4"):
@@ -598,7 +809,7 @@ def _decoder(
     codec = _CODECS.get(name)
     if codec is None:
         message = f"unsupported character set {name!r}"
-        raise reader.error(offset, message) if reader else DumpError(message)
+        raise where.error(offset, message) if where else DumpError(message)
     return lambda raw: raw.decode(codec)
 
 
@@ -663,12 +874,12 @@ def _converter(
     column: Column,
     table: TableDef,
     client: Callable[[bytes], str],
-    reader: DumpReader | None,
+    where: _Position | None,
     offset: int,
 ) -> Callable[[bytes], Any]:
     """A function from a literal token to the Python value pymysql would return."""
     kind = column.kind
-    own = _decoder(column.charset or table.charset, reader, offset)
+    own = _decoder(column.charset or table.charset, where, offset)
 
     def general(token: bytes) -> Any:
         what, value = _literal(token)
@@ -687,7 +898,7 @@ def _converter(
         if what == "bin":
             text = own(value)
         elif what.startswith("str:"):
-            text = _decoder(what[4:], reader, offset)(value)
+            text = _decoder(what[4:], where, offset)(value)
         else:
             text = client(value)
         return text.rstrip(" ") if kind == "char" else text

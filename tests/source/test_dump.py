@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import subprocess
 import sys
 from decimal import Decimal
@@ -19,6 +20,7 @@ from migrate.schema import Drupal7
 from migrate.source import dump as dump_module
 from migrate.source.dump import open_dump
 from migrate.source.mysql import MySQLSource
+from migrate.source.sqldump_parser import DumpReader
 from migrate.source.sqlite import SQLiteSource
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -157,6 +159,22 @@ def test_phpmyadmin_alter_table_keys(tmp_path: Path) -> None:
     assert len(indexes) == 2 and any("UNIQUE" in text for (text,) in indexes)
 
 
+def test_rows_and_keys_arriving_after_the_next_table(tmp_path: Path) -> None:
+    # Keys are built when the next CREATE TABLE arrives; later rows still load into a
+    # table without them (a duplicate of a UNIQUE key is kept, REPLACE has no conflict).
+    sql = (
+        b"CREATE TABLE `t` (`a` int NOT NULL, `b` varchar(5), UNIQUE KEY `ub` (`b`));\n"
+        b"INSERT INTO `t` VALUES (1,'x');\nCREATE TABLE `u` (`c` int);\n"
+        b"INSERT INTO `t` VALUES (2,'x');\nREPLACE INTO `t` VALUES (3,'x');\n"
+        b"ALTER TABLE `t` ADD KEY `ak` (`a`);\n"
+    )
+    src = load(tmp_path, sql)
+    assert sorted(src.rows("SELECT a, b FROM {t}")) == [(1, "x"), (2, "x"), (3, "x")]
+    indexes = src.rows("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name='t'")
+    assert sorted(name for name, _ in indexes) == ["t__0_ub", "t__1_ak"]
+    assert not any("UNIQUE" in text for _, text in indexes)
+
+
 def test_latin1_and_utf8mb4_client_charsets(tmp_path: Path) -> None:
     latin = (
         b"/*!40101 SET NAMES latin1 */;\nCREATE TABLE `t` (`s` text, `b` blob) "
@@ -277,6 +295,7 @@ def _bad(tmp_path: Path, sql: bytes, name: str = "bad.sql") -> str:
     message = str(caught.value)
     assert str(dump) in message and "\n" not in message
     assert cache_files(tmp_path) == []
+    assert multiprocessing.active_children() == []
     return message
 
 
@@ -327,6 +346,29 @@ def test_progress_reports_bytes_of_the_file(tmp_path: Path) -> None:
         dump, cache_dir=tmp_path / "cache", progress=lambda done, total: calls.append((done, total))
     )
     assert calls and calls[-1] == (dump.stat().st_size, dump.stat().st_size)
+
+
+def test_interrupt_stops_the_parser_process(tmp_path: Path) -> None:
+    dump = write(tmp_path, gzip.compress(_site("")), "site.sql.gz")
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        open_dump(dump, cache_dir=tmp_path / "cache", progress=interrupt)
+    assert multiprocessing.active_children() == [] and cache_files(tmp_path) == []
+
+
+def test_unexpected_parser_failure_surfaces_in_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: object, start: int) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(DumpReader, "_create", broken)
+    with pytest.raises(RuntimeError, match="parser bug"):
+        load(tmp_path, NODE_TABLE)
+    assert multiprocessing.active_children() == [] and cache_files(tmp_path) == []
 
 
 def test_non_drupal_dump(tmp_path: Path) -> None:
@@ -450,7 +492,8 @@ def _peak_rss_mb(dump: Path, cache: Path) -> float:
     code = (
         "import resource, sys; from pathlib import Path; from migrate.source.dump import open_dump;"
         "open_dump(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]));"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "print(max(resource.getrusage(who).ru_maxrss for who in "
+        "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(dump), str(cache)],
