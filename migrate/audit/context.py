@@ -77,6 +77,14 @@ class AuditContext:
             )
             self._memo["large_sorts"] = True
 
+    def sorted_grouping(self) -> str:
+        """SELECT modifier for a GROUP BY over millions of rows: group by sorting.
+
+        MariaDB otherwise groups into a hashed temporary table, which measured
+        1.5x slower than a filesort for the index-vs-fields comparison.
+        """
+        return "SQL_BIG_RESULT" if self.source.dialect == "mysql" else ""
+
     def contains(self, expr: str) -> str:
         """SQL: ``expr`` contains a literal (bound by ``contains_param``), byte-exact.
 

@@ -370,7 +370,8 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     # One sequential pass and a GROUP BY instead of millions of index lookups.
     ctx.allow_large_sorts()
     for nid, tid, only, status in ctx.source.stream(
-        "SELECT g.nid, g.tid, g.x, n.status FROM (SELECT u.nid, u.tid, MIN(u.x) AS x"
+        f"SELECT g.nid, g.tid, g.x, n.status FROM (SELECT {ctx.sorted_grouping()}"
+        " u.nid, u.tid, MIN(u.x) AS x"
         f" FROM ({union}) u GROUP BY u.nid, u.tid HAVING MIN(u.x) = MAX(u.x)) g"
         " INNER JOIN {node} n ON n.nid = g.nid"
     ):
