@@ -839,7 +839,8 @@ def _tree_pass(
         tag = el.tag
         if not isinstance(tag, str):
             continue
-        if _needs_attribute_cleaning(el.items()):
+        items = el.items()
+        if items and _needs_attribute_cleaning(items):
             _clean_attributes(el, allow_scripts, stats, problems)
         if ":" in tag:
             _unwrap(el)
@@ -913,9 +914,23 @@ def _as_bytes(data: str | bytes) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
+_FILTER_ORDER: dict[int, tuple[TextFormat, list[Filter]]] = {}
+
+
 def _enabled_filters(fmt: TextFormat) -> list[Filter]:
-    """Enabled filters in Drupal's run order: weight, then module, then name."""
-    return sorted((f for f in fmt.filters if f.status), key=lambda f: (f.weight, f.module, f.name))
+    """Enabled filters in Drupal's run order: weight, then module, then name.
+
+    Remembered per format object (a site has a handful; every body asks).
+    """
+    hit = _FILTER_ORDER.get(id(fmt))
+    if hit is None or hit[0] is not fmt:
+        order = sorted(
+            (f for f in fmt.filters if f.status), key=lambda f: (f.weight, f.module, f.name)
+        )
+        if len(_FILTER_ORDER) >= 64:
+            _FILTER_ORDER.clear()
+        hit = _FILTER_ORDER[id(fmt)] = (fmt, order)
+    return hit[1]
 
 
 def _parse(data: bytes) -> etree._Element:
