@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from migrate.errors import MigrateError
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -342,7 +344,12 @@ def encode(record: Record) -> bytes:
     cls = type(record)
     data: dict[str, Any] = {"kind": record.KIND}
     data.update(zip(_names(cls), _getter(cls)(record), strict=True))
-    return orjson.dumps(data)
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError as exc:
+        raise MigrateError(
+            f"{record.KIND} {record.key}: cannot be written as JSON ({exc})"
+        ) from None
 
 
 _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}

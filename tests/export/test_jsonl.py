@@ -207,3 +207,11 @@ def test_lines_are_what_the_stdlib_encoder_writes(bundle: Path) -> None:
         for line in data_file.splitlines():
             data = json.loads(line)
             assert json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() == line
+
+
+def test_a_record_json_cannot_hold_is_a_migrate_error() -> None:
+    from migrate.errors import MigrateError
+    from migrate.export.records import AuthorRecord, encode
+
+    with pytest.raises(MigrateError, match="author 7"):
+        encode(AuthorRecord(7, "lone \ud800 surrogate", "x", 0, 1))
