@@ -16,12 +16,12 @@ import fcntl
 import gzip
 import hashlib
 import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
 import re
 import signal
 import sqlite3
+import struct
 import time
 import uuid
 import zlib
@@ -33,12 +33,20 @@ from typing import Any, BinaryIO
 
 from migrate.errors import BadInput, DumpError, NotDrupal7
 from migrate.identifiers import IDENTIFIER, Prefix
-from migrate.source.sqldump_parser import Column, DumpReader, Statement, TableDef, unescape
+from migrate.source.sqldump_parser import (
+    CHUNK,
+    Column,
+    DumpReader,
+    Statement,
+    TableDef,
+    unescape,
+)
 from migrate.source.sqlite import SQLiteSource
 
 LOADER_VERSION = "1"
 # Pipe capacity between the parser and the loader: a whole message, fewer wake-ups.
 PIPE_BYTES = 1 << 20
+_HEADER = struct.Struct("<Q")
 
 # Tables the toolkit reads, unprefixed. Extend here; cache_* tables are deliberately absent.
 NEEDED_TABLES = frozenset(
@@ -249,7 +257,7 @@ def _build(
                 "loaded INTEGER, rows INTEGER, line INTEGER)"
             )
             conn.execute("BEGIN")
-            loader = _Loader(conn, str(path), selector)
+            loader = _Loader(conn, path, selector)
             names_seen: list[str] = []
             for kind, payload in parser.messages():
                 if kind == "insert":
@@ -286,38 +294,40 @@ _INSERTS = ("insert", "replace", "ignore")
 
 
 class _ParserProcess:
-    """The dump read and split into rows in a child process, while this one loads SQLite.
+    """The dump read and split into rows in a forked child, while this process loads SQLite.
 
     Splitting rows and inserting them cost about the same, so the two stages keep both
-    cores busy. Messages go one at a time through a pipe, so the child stays at most a
-    message or two ahead and memory stays flat. The child ignores Ctrl-C: the parent
-    gets it and kills the child on the way out, as on any other error.
+    cores busy. Messages are length-prefixed pickles on a pipe; a full pipe blocks the
+    child, so it stays a message or two ahead and memory stays flat. The child ignores
+    Ctrl-C: the parent gets it and kills the child on the way out, as on any error.
     """
 
     def __init__(self, path: Path, selector: _Selector, *, report_progress: bool) -> None:
-        context = (
-            multiprocessing.get_context("fork")
-            if "fork" in multiprocessing.get_all_start_methods()
-            else multiprocessing.get_context("spawn")
-        )
         self.path = path
-        self.receiver, sender = context.Pipe(duplex=False)
-        with contextlib.suppress(AttributeError, OSError):
-            fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        self.process = context.Process(
+        read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self.pipe = open(read_fd, "rb", buffering=0)  # noqa: SIM115 - closed in __exit__
+        self.buffer = bytearray(_HEADER.size)
+        self.process = multiprocessing.get_context("fork").Process(
             target=_parse_in_child,
-            args=(path, selector, sender, self.receiver, report_progress),
+            args=(path, selector, write_fd, read_fd, report_progress),
             name="drupal-migrate dump parser",
             daemon=True,
         )
-        self.process.start()
-        sender.close()
+        try:
+            self.process.start()
+        except BaseException:
+            self.pipe.close()
+            raise
+        finally:
+            os.close(write_fd)
 
     def __enter__(self) -> _ParserProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.receiver.close()
+        self.pipe.close()
         if self.process.is_alive():
             self.process.kill()
         self.process.join()
@@ -325,34 +335,44 @@ class _ParserProcess:
     def messages(self) -> Iterator[tuple[str, Any]]:
         """(kind, payload) in dump order, until "end"; the child's error is raised here."""
         while True:
-            try:
-                data = self.receiver.recv_bytes()
-            except EOFError:
-                self.process.join()
-                raise DumpError(
-                    f"{self.path}: the dump parser process stopped unexpectedly "
-                    f"(exit code {self.process.exitcode})"
-                ) from None
-            kind, payload = pickle.loads(data)
+            (size,) = _HEADER.unpack(self._read(_HEADER.size))
+            kind, payload = pickle.loads(self._read(size))
             if kind == "error":
                 raise payload
             yield kind, payload
             if kind == "end":
                 return
 
+    def _read(self, size: int) -> memoryview:
+        """The next ``size`` bytes, read straight into a reused buffer (no copies)."""
+        if len(self.buffer) < size:
+            self.buffer = bytearray(size)
+        view = memoryview(self.buffer)[:size]
+        done = 0
+        while done < size:
+            got = self.pipe.readinto(view[done:])
+            if not got:
+                self.process.join()
+                raise DumpError(
+                    f"{self.path}: the dump parser process stopped unexpectedly "
+                    f"(exit code {self.process.exitcode})"
+                )
+            done += got
+        return view
+
 
 def _parse_in_child(
-    path: Path,
-    selector: _Selector,
-    sender: multiprocessing.connection.Connection,
-    receiver: multiprocessing.connection.Connection,
-    report_progress: bool,
+    path: Path, selector: _Selector, write_fd: int, read_fd: int, report_progress: bool
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    receiver.close()
+    os.close(read_fd)
 
     def send(kind: str, payload: Any) -> None:
-        sender.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        os.write(write_fd, _HEADER.pack(len(data)))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view) :]
 
     try:
         try:
@@ -364,7 +384,7 @@ def _parse_in_child(
     except OSError:
         return
     finally:
-        sender.close()
+        os.close(write_fd)
 
 
 def _picklable(exc: BaseException, path: Path) -> BaseException:
@@ -397,7 +417,11 @@ def _parse(
             if st is None:
                 return reader.names_seen
             if st.kind in _INSERTS:
-                send("insert", (st, *reader.excerpt(st.start, st.end)))
+                first, last = max(st.start - reader.base, 0), st.end - reader.base
+                four_byte = st.charset in _UTF8MB3 and any(
+                    reader.buf.find(lead, first, last) >= 0 for lead in _FOUR_BYTE_LEADS
+                )
+                send("insert", (st, four_byte))
                 continue
             if st.kind == "create":
                 assert st.tabledef is not None
@@ -450,18 +474,39 @@ class _Schema:
 
 
 class _Position:
-    """Turns a byte offset inside the chunk being loaded into the reader's error message."""
+    """Byte offsets of the dump as the reader words them in errors: "line N (byte B)".
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.text = b""
+    The parser process does not ship the SQL text of every chunk for the sake of errors
+    that almost never happen; on an error the file is read again up to the chunk.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.start = 0
-        self.line = 1
+        self.end = 0
+
+    def text(self) -> bytes:
+        """The SQL text of the chunk being loaded."""
+        return _read_span(self.path, self.start, self.end)[1]
 
     def error(self, offset: int, message: str) -> DumpError:
-        rel = max(0, min(offset - self.start, len(self.text)))
-        line = self.line + self.text.count(b"\n", 0, rel)
-        return DumpError(f"{self.label}: line {line} (byte {offset}): {message}")
+        line = _read_span(self.path, offset, offset)[0] + 1
+        return DumpError(f"{self.path}: line {line} (byte {offset}): {message}")
+
+
+def _read_span(path: Path, start: int, end: int) -> tuple[int, bytes]:
+    """(newlines before ``start``, SQL text from ``start`` to ``end``), streaming the file."""
+    lines, offset, parts = 0, 0, []
+    with open_dump_bytes(path) as (fh, _):
+        while offset < end or offset <= start:
+            data = fh.read(CHUNK)
+            if not data:
+                break
+            lines += data.count(b"\n", 0, max(start - offset, 0))
+            if offset + len(data) > start:
+                parts.append(data[max(start - offset, 0) : end - offset])
+            offset += len(data)
+    return lines, b"".join(parts)
 
 
 class _Table:
@@ -481,9 +526,9 @@ class _Table:
 class _Loader:
     """Turns parsed statements into SQLite tables and rows."""
 
-    def __init__(self, conn: sqlite3.Connection, label: str, selector: _Selector):
+    def __init__(self, conn: sqlite3.Connection, path: Path, selector: _Selector):
         self.conn = conn
-        self.where = _Position(label)
+        self.where = _Position(path)
         self.schema = _Schema(selector)
         self.tables: dict[str, _Table] = {}
 
@@ -497,13 +542,13 @@ class _Loader:
             self._unindex(self.tables[st.table])
             self.tables[st.table].extra_keys.extend(st.keys)
 
-    def insert(self, st: Statement, text: bytes, start: int, line: int) -> None:
-        """Load a chunk of rows; ``text`` is its SQL (from ``start``, on ``line``) for errors."""
-        self.where.text, self.where.start, self.where.line = text, start, line
+    def insert(self, st: Statement, four_byte: bool) -> None:
+        """Load a chunk of rows; ``four_byte``: its text may hold 4-byte UTF-8 characters."""
+        self.where.start, self.where.end = st.start, st.end
         table = self.tables.get(st.table)
         if table is not None and table.role == DATA:
             self._unindex(table)
-            self._insert(table, st)
+            self._insert(table, st, four_byte)
 
     def _drop(self, name: str) -> None:
         if self.schema.drop(name):
@@ -519,10 +564,6 @@ class _Loader:
             return
         self.conn.execute(_ddl(tabledef))
         self.tables[tabledef.name] = _Table(tabledef, role)
-
-    def _has_four_byte(self) -> bool:
-        """Whether a chunk may hold a 4-byte UTF-8 character (memchr-fast, no decoding)."""
-        return any(self.where.text.find(lead) >= 0 for lead in _FOUR_BYTE_LEADS)
 
     def _prepared(
         self, table: _Table, st: Statement, strict: bool = False
@@ -550,8 +591,8 @@ class _Loader:
         table.statements[cache_key] = (sql, converters)
         return sql, converters
 
-    def _insert(self, table: _Table, st: Statement) -> None:
-        strict = st.charset in ("utf8", "utf8mb3") and self._has_four_byte()
+    def _insert(self, table: _Table, st: Statement, four_byte: bool) -> None:
+        strict = st.charset in _UTF8MB3 and four_byte
         sql, converters = self._prepared(table, st, strict)
         width, flat = st.width, st.values
         try:
@@ -634,8 +675,8 @@ class _Loader:
         return created
 
     def _offset(self, st: Statement, token: bytes) -> int:
-        rel = self.where.text.find(token)
-        return self.where.start + rel if rel >= 0 else st.start
+        rel = self.where.text().find(token)
+        return st.start + rel if rel >= 0 else st.start
 
     def finish(self) -> set[str]:
         """Create the keys still missing and record every table."""
@@ -743,6 +784,7 @@ _INTRODUCER_RE = re.compile(rb"_([A-Za-z0-9]+)\s*(.*)", re.S)
 _LEADING_NUMBER_RE = re.compile(rb"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _FOUR_BYTE_RE = re.compile(rb"[\xf0-\xf4]")
 _FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+_UTF8MB3 = ("utf8", "utf8mb3")
 _MYSQL_LATIN1 = {
     i: b.decode("cp1252")
     for i in range(0x80, 0xA0)

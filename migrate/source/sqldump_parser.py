@@ -352,18 +352,11 @@ class DumpReader:
     def line_at(self, offset: int) -> int:
         """Line number of an absolute offset inside the current buffer (counted incrementally)."""
         rel = max(0, min(offset - self.base, len(self.buf)))
-        if rel == 0:
-            return self.lines_before + 1
         if rel < self._counted:
             self._counted, self._counted_lines = 0, self.lines_before
         self._counted_lines += self.buf.count(b"\n", self._counted, rel)
         self._counted = rel
         return self._counted_lines + 1
-
-    def excerpt(self, start: int, end: int) -> tuple[bytes, int, int]:
-        """The buffered part of [start, end), its offset and line: to place errors elsewhere."""
-        rel = max(start - self.base, 0)
-        return self.buf[rel : end - self.base], self.base + rel, self.line_at(self.base + rel)
 
     def where(self, offset: int) -> str:
         return f"line {self.line_at(offset)} (byte {offset})"

@@ -20,7 +20,7 @@ from migrate.schema import Drupal7
 from migrate.source import dump as dump_module
 from migrate.source.dump import open_dump
 from migrate.source.mysql import MySQLSource
-from migrate.source.sqldump_parser import DumpReader
+from migrate.source.sqldump_parser import CHUNK, DumpReader
 from migrate.source.sqlite import SQLiteSource
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -320,6 +320,17 @@ def test_invalid_utf8_names_line_and_byte(tmp_path: Path) -> None:
     message = _bad(tmp_path, sql)
     offset = sql.index(b"\xff")
     assert f"line 11 (byte {offset})" in message and "utf8mb4" in message
+
+
+def test_bad_byte_deep_in_a_gzip_dump_is_placed_exactly(tmp_path: Path) -> None:
+    # The loader re-reads the file to word the error: past several read chunks here.
+    rows = b",\n".join(b"(%d,'page','row %d')" % (i, i) for i in range(1, 300000))
+    sql = NODE_TABLE + b"INSERT INTO `node` VALUES\n" + rows + b",\n(300000,'page','\xff');\n"
+    assert len(sql) > 2 * CHUNK
+    message = _bad(tmp_path, gzip.compress(sql), "deep.sql.gz")
+    offset = sql.index(b"\xff")
+    line = sql.count(b"\n", 0, offset) + 1
+    assert f"line {line} (byte {offset})" in message
 
 
 def test_not_a_sql_file(tmp_path: Path) -> None:
