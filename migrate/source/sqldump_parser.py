@@ -9,6 +9,7 @@ bounded by the largest single row, never by the file.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from collections.abc import Callable, Iterator
@@ -130,6 +131,10 @@ _SIMPLE_ESCAPES = tuple(
     (b"\\" + char, _MYSQL_ESCAPES.get(char, char))
     for char in (b"n", b'"', b"'", b"r", b"t", b"0", b"Z", b"b")
 )
+# An escape Python's bytes literals read differently (or warn about); the backslash of
+# an escaped backslash may match too, which only costs the fast path.
+_NOT_PYTHON_ESCAPE_RE = re.compile(rb"\\(?:[^ntr'\"\\b0]|0[0-7])", re.S)
+_BACKSLASH_ESCAPE_RE = re.compile(rb"\\(.)", re.S)
 _SQ_ESCAPE_RE = re.compile(rb"\\(.)|''", re.S)
 _DQ_ESCAPE_RE = re.compile(rb'\\(.)|""', re.S)
 
@@ -146,8 +151,10 @@ def _replace_escape(m: re.Match[bytes]) -> bytes:
 def unescape(inner: bytes, quote: int = 39) -> bytes:
     """MySQL string escapes: \\0 \\n \\Z \\' \\\\ ..., doubled quotes; \\% and \\_ stay.
 
-    Fast path: split on escaped backslashes, then every remaining backslash escapes
-    the byte after it, so plain replaces are exact; rare escapes fall back to a regex.
+    Fastest path: when every escape means the same to Python (\\n \\" \\' ...; \\0 not
+    before an octal digit), one C-level ``escape_decode`` pass. Next: split on escaped
+    backslashes, then every remaining backslash escapes the byte after it, so plain
+    replaces are exact; rare escapes fall back to a regex.
     """
     doubled = b"''" if quote == 39 else b'""'
     pattern = _SQ_ESCAPE_RE if quote == 39 else _DQ_ESCAPE_RE
@@ -155,6 +162,8 @@ def unescape(inner: bytes, quote: int = 39) -> bytes:
         return inner.replace(doubled, doubled[:1])
     if doubled in inner:
         return pattern.sub(_replace_escape, inner)
+    if _NOT_PYTHON_ESCAPE_RE.search(inner) is None:
+        return codecs.escape_decode(inner)[0]
     parts = inner.split(b"\\\\")
     for i, part in enumerate(parts):
         if b"\\" in part:
@@ -163,7 +172,8 @@ def unescape(inner: bytes, quote: int = 39) -> bytes:
                 if b"\\" not in part:
                     break
             if b"\\" in part:
-                part = pattern.sub(_replace_escape, part)
+                # Not ``pattern``: quotes unescaped above must not read as doubled quotes.
+                part = _BACKSLASH_ESCAPE_RE.sub(_replace_escape, part)
             parts[i] = part
     return b"\\".join(parts)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import multiprocessing
+import random
 import subprocess
 import sys
 from decimal import Decimal
@@ -20,7 +21,14 @@ from migrate.schema import Drupal7
 from migrate.source import dump as dump_module
 from migrate.source.dump import open_dump
 from migrate.source.mysql import MySQLSource
-from migrate.source.sqldump_parser import CHUNK, DumpReader
+from migrate.source.sqldump_parser import (
+    _DQ_ESCAPE_RE,
+    _SQ_ESCAPE_RE,
+    CHUNK,
+    DumpReader,
+    _replace_escape,
+    unescape,
+)
 from migrate.source.sqlite import SQLiteSource
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -104,6 +112,19 @@ def test_mysql_string_escapes(tmp_path: Path) -> None:
     assert rows[1] == (2, "doubled 'quotes'", b"50\\% \\_")
     assert rows[2] == (3, 'dq " "x"', b"")
     assert rows[3] == (4, "q", b"''")
+
+
+def test_unescape_fast_paths_agree_with_the_plain_rule() -> None:
+    # Every path of unescape must match one regex pass over the escapes, for any mix.
+    rng = random.Random(7)
+    pieces = [b"a", b"0", b"7", b"8", b"x", b"%", b"_", b"Z", b"\xc3\xa9", b"\\", b"\\\\"]
+    pieces += [b"\\" + bytes([c]) for c in b"ntr0bZ'\"%_qx17\xff"]
+    for quote, doubled, rule in ((39, b"''", _SQ_ESCAPE_RE), (34, b'""', _DQ_ESCAPE_RE)):
+        for _ in range(5000):
+            inner = b"".join(rng.choice([*pieces, doubled]) for _ in range(rng.randint(1, 12)))
+            if (len(inner) - len(inner.rstrip(b"\\"))) % 2:
+                inner += b"n"
+            assert unescape(inner, quote) == rule.sub(_replace_escape, inner), inner
 
 
 def test_binary_hex_and_null_literals(tmp_path: Path) -> None:
