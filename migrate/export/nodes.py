@@ -154,6 +154,12 @@ class NodeBuilder:
 
     def build(self, data: NodeRows, encode: bool = False) -> NodeBatch:
         """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``)."""
+        with self.state.snapshot():
+            records, failures = self._build(data)
+        built = [encoded(r) for r in records] if encode else records
+        return NodeBatch(built, failures, data.last_nid, data.max_changed)
+
+    def _build(self, data: NodeRows) -> tuple[list[NodeRecord], list[tuple[int, str]]]:
         records: list[NodeRecord] = []
         failures: list[tuple[int, str]] = []
         slugs = self.state.slugs_of("node", [int(row[0]) for row in data.rows])
@@ -208,8 +214,7 @@ class NodeBuilder:
                     cleaning=stats,
                 )
             )
-        built = [encoded(r) for r in records] if encode else records
-        return NodeBatch(built, failures, data.last_nid, data.max_changed)
+        return records, failures
 
     def _clean(
         self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]

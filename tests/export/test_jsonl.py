@@ -193,16 +193,19 @@ def test_same_bundle_without_workers_and_from_the_dump(
 
 def test_lines_are_what_the_stdlib_encoder_writes(bundle: Path) -> None:
     """orjson writes the lines; the bundle format is json.dumps compact, UTF-8, kind first."""
-    from migrate.export.records import Body, NodeRecord, Problem, encode, to_dict
+    from migrate.export.records import Body, NodeRecord, Problem, detail_json, encode, to_dict
 
     tricky = "".join(chr(i) for i in range(0x80)) + 'đ\u2028\u2029\U0001f600\ufffd"\\'
     record = NodeRecord(
-        nid=1, vid=2, type="article", target_type="post", language="vi", title=tricky,
+        nid=1, vid=2, type="bài \"viết\"", target_type="post", language="vi", title=tricky,
         slug="s", path="/p/", status=1, promote=0, sticky=0, created=3, changed=4, author=5,
         body=Body(tricky, "", None), problems=(Problem("k", tricky),), cleaning={tricky: 1},
     )  # fmt: skip
     stdlib = json.dumps(to_dict(record), ensure_ascii=False, separators=(",", ":"))
     assert encode(record) == stdlib.encode("utf-8")
+    counts = ("comments", "revisions", "aliases", "terms", "files", "problems")
+    detail = {"type": record.type, "status": 1, "changed": 4} | {k: 0 for k in counts}
+    assert detail_json(record) == json.dumps(detail | {"revisions": 1, "problems": 1})
     for data_file in bundle_files(bundle).values():
         for line in data_file.splitlines():
             data = json.loads(line)
