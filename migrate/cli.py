@@ -242,6 +242,15 @@ def inspect(spec: SourceSpec, fmt: str) -> None:
     " Default: any host.",
 )
 @click.option(
+    "--jobs",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Run checks side by side on this many connections. On a server their snapshots"
+    " are aligned by READ-locking the site's tables for an instant (needs LOCK TABLES;"
+    " otherwise one connection is used and a note says so).",
+)
+@click.option(
     "--list-checks",
     is_flag=True,
     is_eager=True,
@@ -259,6 +268,7 @@ def audit(
     fail_on: str,
     base_url: str | None,
     site_hosts: tuple[str, ...],
+    jobs: int,
 ) -> None:
     """Read-only audit: what is broken, why, where visitors hit it, what a repair would do.
 
@@ -272,7 +282,11 @@ def audit(
     selection = checks or ("*",)
     select_checks(selection)
     with progress_for("Auditing") as progress:
-        report = api.audit(spec, selection, base_hosts=site_hosts or None, progress=progress)
+        report = api.audit(
+            spec, selection, base_hosts=site_hosts or None, progress=progress, jobs=jobs
+        )
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     try:
         with _report_stream(output) as out:
             if fmt == "json":

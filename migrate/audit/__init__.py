@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import queue
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from migrate.audit.context import AuditContext
+from migrate.audit.context import AuditContext, SharedMemo
 from migrate.audit.findings import Finding, Severity
 from migrate.errors import BadInput
 from migrate.progress import Progress
@@ -162,6 +164,8 @@ class AuditReport:
     core_version: str | None
     checks: list[CheckResult]
     selection: tuple[str, ...] = ("*",)
+    connections: int = 1
+    notes: list[str] = field(default_factory=list)
 
     def result(self, check_id: str) -> CheckResult:
         for result in self.checks:
@@ -210,24 +214,77 @@ def run_audit(
     progress: Progress | None = None,
     *,
     base_hosts: Sequence[str] | None = None,
+    twins: Sequence[Drupal7] = (),
 ) -> AuditReport:
-    """Run the selected checks read-only; findings of each check arrive in a stable order."""
+    """Run the selected checks read-only; findings of each check arrive in a stable order.
+
+    ``twins`` are more connections to the very same data (``open_sources``): each
+    runs whole checks on its own thread while the server works on the others'
+    queries, so the report is the same whatever their number.
+    """
     specs = select_checks(selection)
-    ctx = AuditContext(site, base_hosts=base_hosts)
-    results: list[CheckResult] = []
+    memo = SharedMemo()
+    contexts = [AuditContext(s, base_hosts=base_hosts, memo=memo) for s in (site, *twins)]
     if progress:
         progress(0, len(specs))
-    for done, spec in enumerate(specs, start=1):
-        result = CheckResult(spec.id, spec.title, spec.severity, spec.description)
-        counts = {s.value: 0 for s in Severity}
+    if len(contexts) == 1:
+        results = []
+        for done, spec in enumerate(specs, start=1):
+            results.append(_run_check(spec, contexts[0]))
+            if progress:
+                progress(done, len(specs))
+    else:
+        results = _run_side_by_side(specs, contexts, progress)
+    return AuditReport(
+        site.source.label, site.core_version, results, tuple(selection), len(contexts)
+    )
+
+
+def _run_check(spec: CheckSpec, ctx: AuditContext) -> CheckResult:
+    result = CheckResult(spec.id, spec.title, spec.severity, spec.description)
+    counts = {s.value: 0 for s in Severity}
+    try:
         for finding in spec.run(ctx):
             result.store.add(finding)
             counts[finding.severity.value] += 1
-        result.by_severity = counts
-        results.append(result)
-        if progress:
-            progress(done, len(specs))
-    return AuditReport(site.source.label, site.core_version, results, tuple(selection))
+    except BaseException:
+        result.store.close()
+        raise
+    result.by_severity = counts
+    return result
+
+
+def _run_side_by_side(
+    specs: list[CheckSpec], contexts: list[AuditContext], progress: Progress | None
+) -> list[CheckResult]:
+    """One thread per context, each taking the next check; results in registration order."""
+    idle: queue.Queue[AuditContext] = queue.Queue()
+    for ctx in contexts:
+        idle.put(ctx)
+
+    def run(spec: CheckSpec) -> CheckResult:
+        ctx = idle.get()
+        try:
+            return _run_check(spec, ctx)
+        finally:
+            idle.put(ctx)
+
+    pool = ThreadPoolExecutor(len(contexts), thread_name_prefix="audit")
+    futures = {pool.submit(run, spec): spec.id for spec in specs}
+    done: dict[str, CheckResult] = {}
+    try:
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            if progress:
+                progress(len(done), len(specs))
+    except BaseException:
+        # The caller closes the connections, which ends the queries still running.
+        pool.shutdown(wait=False, cancel_futures=True)
+        for result in done.values():
+            result.store.close()
+        raise
+    pool.shutdown()
+    return [done[spec.id] for spec in specs]
 
 
 __all__ = [

@@ -8,6 +8,7 @@ expensive scan (the body-link scan) run it once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,14 +33,43 @@ class TermRow:
     weight: int
 
 
+class SharedMemo:
+    """Values derived once per audit, shared by the contexts of a side-by-side run.
+
+    A second thread asking for a value being computed waits for it instead of
+    running the same scan again.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: str, factory: Callable[[], T]) -> T:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = factory()
+            value: T = self._values[key]
+            return value
+
+
 class AuditContext:
     """The site under audit plus the shared, term-sized facts about it."""
 
-    def __init__(self, site: Drupal7, *, base_hosts: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        site: Drupal7,
+        *,
+        base_hosts: Sequence[str] | None = None,
+        memo: SharedMemo | None = None,
+    ) -> None:
         self.site = site
         self.source: Source = site.source
         self.base_hosts = list(base_hosts) if base_hosts else None
-        self._memo: dict[str, Any] = {}
+        self._memo = memo or SharedMemo()
+        self._session: set[str] = set()
         self.aliases = AliasResolver(self.source)
         self._load_term_facts()
 
@@ -49,10 +79,7 @@ class AuditContext:
         _ = (self.terms, self.loadable_tids, self.node_term_fields, self.site.vocabularies)
 
     def cached(self, key: str, factory: Callable[[], T]) -> T:
-        if key not in self._memo:
-            self._memo[key] = factory()
-        value: T = self._memo[key]
-        return value
+        return self._memo.get(key, factory)
 
     def has(self, table: str) -> bool:
         return self.source.has_table(table)
@@ -70,12 +97,12 @@ class AuditContext:
         audit takes minutes instead of seconds) and the GROUP_CONCAT limit, whose
         1 KB default would silently cut the term list of a node with many tags.
         """
-        if self.source.dialect == "mysql" and not self._memo.get("large_sorts"):
+        if self.source.dialect == "mysql" and "large_sorts" not in self._session:
             self.source.rows(
                 "SET SESSION tmp_table_size = 536870912, max_heap_table_size = 536870912,"
                 " group_concat_max_len = 16777216"
             )
-            self._memo["large_sorts"] = True
+            self._session.add("large_sorts")
 
     def sorted_grouping(self) -> str:
         """SELECT modifier for a GROUP BY over millions of rows: group by sorting.

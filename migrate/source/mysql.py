@@ -26,6 +26,8 @@ _ACCESS_DENIED = (1044, 1045, 1698)
 _UNKNOWN_DB = 1049
 _CANNOT_CONNECT = (2002, 2003, 2005, 2006, 2013)
 _READ_ONLY = (1792, 1142, 1227)
+LOCK_WAIT = 2
+"""Seconds a parallel audit may wait for writers before it settles for one connection."""
 
 
 def _driver_sql(text: str) -> str:
@@ -39,7 +41,9 @@ def _driver_sql(text: str) -> str:
 class MySQLSource(Source):
     dialect = "mysql"
 
-    def __init__(self, spec: ConnectionSpec, *, readonly: bool = True) -> None:
+    def __init__(
+        self, spec: ConnectionSpec, *, readonly: bool = True, snapshot: bool = True
+    ) -> None:
         super().__init__(spec.prefix)
         self.spec = spec
         self.label = spec.safe_url
@@ -59,8 +63,65 @@ class MySQLSource(Source):
             )
         except pymysql.err.OperationalError as exc:
             raise self._connect_error(exc) from None
-        if readonly:
-            self._run("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        if readonly and snapshot:
+            self.begin_snapshot()
+
+    def begin_snapshot(self) -> None:
+        self._run("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+    @classmethod
+    def snapshots(cls, spec: ConnectionSpec, count: int) -> tuple[list[MySQLSource], str | None]:
+        """Read-only connections whose snapshots see exactly the same data.
+
+        InnoDB cannot share one snapshot between connections, so the site's tables
+        are READ-locked (from one more connection, for at most LOCK_WAIT seconds of
+        waiting) while every connection starts its snapshot: no commit can fall
+        between them. Without the LOCK TABLES privilege, or when writers hold the
+        tables longer, this gives one connection and says why.
+        """
+        sources = [cls(spec, snapshot=False) for _ in range(count)]
+        try:
+            why = sources[0]._locked_snapshots(sources) if count > 1 else None
+        except BaseException:
+            for source in sources:
+                source.close()
+            raise
+        if why is not None:
+            for source in sources[1:]:
+                source.close()
+            sources = sources[:1]
+            sources[0].begin_snapshot()
+        return sources, why
+
+    def _locked_snapshots(self, sources: list[MySQLSource]) -> str | None:
+        """Start every source's snapshot under a READ lock; None, or why it could not."""
+        tables = sorted(
+            str(name)
+            for name, kind in self.rows("SHOW FULL TABLES")
+            if kind == "BASE TABLE" and self._belongs_to_site(str(name))
+        )
+        if not tables:
+            return "the site has no tables to lock"
+        locker = MySQLSource(self.spec, snapshot=False)
+        try:
+            locker._run(f"SET SESSION lock_wait_timeout = {LOCK_WAIT}")
+            try:
+                locker._run(
+                    "LOCK TABLES "
+                    + ", ".join(f"`{check_identifier(t, 'table name')}` READ" for t in tables)
+                )
+            except MigrateError as exc:
+                return f"could not READ-lock the site's tables to align snapshots ({exc})"
+            for source in sources:
+                source.begin_snapshot()
+            locker._run("UNLOCK TABLES")
+        finally:
+            locker.close()
+        return None
+
+    def _belongs_to_site(self, name: str) -> bool:
+        prefixes = {self.prefix.default, *self.prefix.per_table.values()}
+        return any(name.startswith(p) for p in prefixes)
 
     def _connect_error(self, exc: pymysql.err.OperationalError) -> MigrateError:
         code = exc.args[0] if exc.args else 0

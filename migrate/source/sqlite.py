@@ -59,10 +59,18 @@ def _regexp(pattern: str | None, value: Any) -> int | None:
 
 
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
-    """A connection with the MySQL-compatibility functions and converters installed."""
+    """A connection with the MySQL-compatibility functions and converters installed.
+
+    It may be handed to another thread (a side-by-side audit does), never shared
+    by two at once.
+    """
     uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
     conn = sqlite3.connect(
-        uri, uri=True, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None
+        uri,
+        uri=True,
+        detect_types=sqlite3.PARSE_DECLTYPES,
+        isolation_level=None,
+        check_same_thread=False,
     )
     conn.create_function("concat", -1, _concat, deterministic=True)
     conn.create_function("regexp", 2, _regexp, deterministic=True)

@@ -64,3 +64,20 @@ def test_audit_with_a_select_only_account_changes_nothing(broken_db, select_only
         assert result.exit_code == 0, result.output
     assert "taxonomy.dangling_field_ref" in result.output
     assert _checksums(broken_db.database) == before
+
+
+def test_side_by_side_with_a_select_only_account_settles_for_one_connection(broken_db, select_only):
+    """Aligning snapshots needs LOCK TABLES; without it the audit says so and goes on."""
+    before = _checksums(broken_db.database)
+    runs = [
+        CliRunner().invoke(
+            main,
+            ["audit", "--db", url_of(select_only), "--format", "json", "--fail-on", "never", *jobs],
+        )
+        for jobs in ((), ("--jobs", "2"))
+    ]
+    assert [r.exit_code for r in runs] == [0, 0]
+    assert runs[1].stdout == runs[0].stdout
+    assert "note: ran on 1 connection instead of 2: could not READ-lock" in runs[1].stderr
+    assert select_only.password not in runs[1].stderr
+    assert _checksums(broken_db.database) == before
