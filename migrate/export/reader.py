@@ -109,6 +109,21 @@ def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
+def _id_filter(column: str, ids: Sequence[int]) -> tuple[str, list[Any], frozenset[int] | None]:
+    """SQL selecting ``ids`` (distinct) in ``column``: one range when they are dense, else IN.
+
+    MariaDB reads one index range several times faster than it looks up 500 keys one
+    by one (10k nodes: term references 15 -> 5 us of server CPU per node) and pymysql
+    escapes two parameters instead of 500. A range may hold a few ids that are not in
+    the batch (unselected nodes): the third value is then the set to keep rows of.
+    """
+    low, high = min(ids), max(ids)
+    span = high - low + 1
+    if span > len(ids) + len(ids) // 4:
+        return f"{column} IN ({_marks(ids)})", list(ids), None
+    return f"{column} BETWEEN ? AND ?", [low, high], None if span == len(ids) else frozenset(ids)
+
+
 def normalize_alias(alias: str) -> str:
     """The form body links are compared in: unquoted, NFC, no surrounding slashes."""
     return unicodedata.normalize("NFC", unquote(alias)).strip("/")
@@ -422,28 +437,31 @@ class Reader:
         table, key = (
             ("field_revision_body", "revision_id") if revision else ("field_data_body", "entity_id")
         )
+        cond, params, keep = _id_filter(key, ids)
         return {
             int(k): (value, summary, fmt)
             for k, value, summary, fmt in self.source.rows(
                 f"SELECT {key}, body_value, body_summary, body_format FROM {{{table}}}"
-                f" WHERE entity_type = ? AND deleted = 0 AND delta = 0 AND {key}"
-                f" IN ({_marks(ids)})",
-                ("node", *ids),
+                f" WHERE entity_type = ? AND deleted = 0 AND delta = 0 AND {cond}",
+                ("node", *params),
             )
+            if keep is None or int(k) in keep
         }
 
     def _text_fields(self, nids: list[int]) -> dict[int, list[tuple[str, int, Any, Any]]]:
         found: dict[int, list[tuple[str, int, Any, Any]]] = defaultdict(list)
+        cond, params, keep = _id_filter("entity_id", nids)
         for f in self.text_fields:
             cols = f.storage.columns
             fmt = cols.get("format")
             for nid, delta, value, vformat in self.source.rows(
                 f"SELECT entity_id, delta, {cols['value']}, {fmt or 'NULL'}"
                 f" FROM {{{f.storage.data_table}}} WHERE entity_type = ? AND deleted = 0"
-                f" AND entity_id IN ({_marks(nids)}) ORDER BY entity_id, delta",
-                ("node", *nids),
+                f" AND {cond} ORDER BY entity_id, delta",
+                ("node", *params),
             ):
-                found[int(nid)].append((f.field_name, int(delta), value, vformat))
+                if keep is None or int(nid) in keep:
+                    found[int(nid)].append((f.field_name, int(delta), value, vformat))
         return found
 
     def _term_rows(
@@ -453,26 +471,28 @@ class Reader:
         if not self.term_fields:
             return {}
         key = "revision_id" if revision else "entity_id"
+        cond, id_params, keep = _id_filter(key, ids)
         parts: list[str] = []
         params: list[Any] = []
         for f in self.term_fields:
             table = f.storage.revision_table if revision else f.storage.data_table
             parts.append(
                 f"SELECT ? AS field, {key} AS k, delta, {f.storage.column('tid')} AS tid"
-                f" FROM {{{table}}} WHERE entity_type = ? AND deleted = 0"
-                f" AND {key} IN ({_marks(ids)})"
+                f" FROM {{{table}}} WHERE entity_type = ? AND deleted = 0 AND {cond}"
             )
-            params.extend([f.field_name, "node", *ids])
+            params.extend([f.field_name, "node", *id_params])
         found: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
         for fname, k, delta, tid in self.source.rows(
             " UNION ALL ".join(parts) + " ORDER BY k, field, delta", params
         ):
-            found[int(k)].append((str(fname), int(delta), int(tid)))
+            if keep is None or int(k) in keep:
+                found[int(k)].append((str(fname), int(delta), int(tid)))
         return found
 
     def _file_refs(self, nids: list[int]) -> dict[int, tuple[list[FileRef], list[Problem]]]:
         if not self.file_fields:
             return {}
+        cond, id_params, keep = _id_filter("entity_id", nids)
         parts: list[str] = []
         params: list[Any] = []
         for f in self.file_fields:
@@ -483,12 +503,16 @@ class Reader:
             parts.append(
                 f"SELECT ? AS field, entity_id, delta, {cols['fid']} AS fid, {alt} AS alt,"
                 f" {title} AS title, {desc} AS description FROM {{{f.storage.data_table}}}"
-                f" WHERE entity_type = ? AND deleted = 0 AND entity_id IN ({_marks(nids)})"
+                f" WHERE entity_type = ? AND deleted = 0 AND {cond}"
             )
-            params.extend([f.field_name, "node", *nids])
-        rows = self.source.rows(
-            " UNION ALL ".join(parts) + " ORDER BY entity_id, field, delta", params
-        )
+            params.extend([f.field_name, "node", *id_params])
+        rows = [
+            r
+            for r in self.source.rows(
+                " UNION ALL ".join(parts) + " ORDER BY entity_id, field, delta", params
+            )
+            if keep is None or int(r[1]) in keep
+        ]
         fids = sorted({int(r[3]) for r in rows})
         managed: dict[int, tuple[str, str, int]] = {}
         if fids:
@@ -549,15 +573,16 @@ class Reader:
             if self.has_comment_body
             else ""
         )
-        params: list[Any] = (["comment"] if self.has_comment_body else []) + nids
+        cond, id_params, keep = _id_filter("c.nid", nids)
+        params: list[Any] = (["comment"] if self.has_comment_body else []) + id_params
         found: dict[int, list[Row]] = defaultdict(list)
         for row in self.source.rows(
             "SELECT c.nid, c.cid, c.pid, c.thread, c.uid, c.name, c.subject, c.created,"
-            f" c.changed, c.status, {body} FROM {{comment}} c{join}"
-            f" WHERE c.nid IN ({_marks(nids)})",
+            f" c.changed, c.status, {body} FROM {{comment}} c{join} WHERE {cond}",
             params,
         ):
-            found[int(row[0])].append(row)
+            if keep is None or int(row[0]) in keep:
+                found[int(row[0])].append(row)
         return found
 
     def _history(self, nids: list[int]) -> dict[int, list[tuple[Row, Any, list[Any]]]]:

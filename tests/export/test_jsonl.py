@@ -218,3 +218,12 @@ def test_a_record_json_cannot_hold_is_a_migrate_error() -> None:
 
     with pytest.raises(MigrateError, match="author 7"):
         encode(AuthorRecord(7, "lone \ud800 surrogate", "x", 0, 1))
+
+
+def test_batch_ids_are_read_as_a_range_when_dense() -> None:
+    from migrate.export.reader import _id_filter
+
+    assert _id_filter("nid", [3, 4, 5, 6]) == ("nid BETWEEN ? AND ?", [3, 6], None)
+    sql, params, keep = _id_filter("nid", [3, 4, 6, 7, 8])
+    assert (sql, params, keep) == ("nid BETWEEN ? AND ?", [3, 8], frozenset({3, 4, 6, 7, 8}))
+    assert _id_filter("nid", [1, 50, 99]) == ("nid IN (?,?,?)", [1, 50, 99], None)
