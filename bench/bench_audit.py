@@ -15,6 +15,7 @@ RSS and the finding counts. It asserts nothing about time.
     python bench/bench_audit.py                 # 10k and 100k
     python bench/bench_audit.py --sizes 10000 100000 1000000
     python bench/bench_audit.py --keep          # leave the databases for inspection
+    python bench/bench_audit.py --jobs 1 2 4    # one audit per connection count (default 1 2)
     python bench/bench_audit.py --reuse dm_bench_abc   # audit a kept database again, no build
 """
 
@@ -145,29 +146,31 @@ from migrate import api
 from migrate.audit import select_checks
 from migrate.config import from_url
 from migrate.report.jsonout import write_json
-spec = from_url(sys.argv[1])
+spec, jobs = from_url(sys.argv[1]), int(sys.argv[2])
 ids = [c.id for c in select_checks(["*"])]
 marks = []
 start = time.perf_counter()
-report = api.audit(spec, progress=lambda done, total: marks.append(time.perf_counter()))
+report = api.audit(spec, jobs=jobs, progress=lambda done, total: marks.append(time.perf_counter()))
 audited = time.perf_counter() - start
 with open("/dev/null", "w", encoding="utf-8") as out:
     write_json(report, out)
 total = time.perf_counter() - start
 counts = {r.id: r.count for r in report.checks if r.count}
 report.close()
-spent = {i: round(b - a, 2) for i, a, b in zip(ids, marks, marks[1:])}
+# Checks finish in registration order only on one connection.
+spent = {i: round(b - a, 2) for i, a, b in zip(ids, marks, marks[1:])} if jobs == 1 else {}
 print(json.dumps({"audit_s": audited, "with_json_s": total, "counts": counts, "spent": spent,
+                  "notes": report.notes,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def measure(spec: ConnectionSpec, database: str) -> dict[str, object]:
+def measure(spec: ConnectionSpec, database: str, jobs: int) -> dict[str, object]:
     """Run the audit (and the JSON writer to /dev/null) in a fresh process."""
     secret = f":{spec.password}" if spec.password else ""
     url = f"mysql://{spec.user}{secret}@{spec.host}:{spec.port}/{database}"
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, url], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CHILD, url, str(jobs)], capture_output=True, text=True, check=True
     )
     result: dict[str, object] = json.loads(done.stdout)
     return result
@@ -188,10 +191,26 @@ def _count(spec: ConnectionSpec, database: str) -> tuple[int, int]:
     return nodes, refs
 
 
+def _buffer_pool_mb() -> int:
+    conn = scratch.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@innodb_buffer_pool_size")
+        size = int(cur.fetchone()[0])
+    conn.close()
+    return size // (1 << 20)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--keep", action="store_true", help="Do not drop the databases.")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="Audit once per value, with that many aligned connections (audit --jobs).",
+    )
     parser.add_argument(
         "--reuse",
         metavar="NAME",
@@ -200,30 +219,36 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     spec = scratch.server()
+    print(f"MariaDB innodb_buffer_pool_size: {_buffer_pool_mb()} MB")
     print(
-        f"{'nodes':>9} {'term refs':>10} {'build s':>8} {'audit s':>8} {'+json s':>8}"
+        f"{'nodes':>9} {'term refs':>10} {'build s':>8} {'jobs':>4} {'audit s':>8} {'+json s':>8}"
         f" {'peak MB':>8}  findings"
     )
-    jobs: list[int | str] = list(args.reuse) if args.reuse else list(args.sizes)
-    for job in jobs:
+    sizes: list[int | str] = list(args.reuse) if args.reuse else list(args.sizes)
+    for size in sizes:
         start = time.perf_counter()
-        name = job if isinstance(job, str) else build_database(spec, job)
+        name = size if isinstance(size, str) else build_database(spec, size)
         built = time.perf_counter() - start
         try:
             nodes, refs = _count(spec, name)
-            got = measure(spec, name)
-            counts = got["counts"]
-            assert isinstance(counts, dict)
-            print(
-                f"{nodes:>9} {refs:>10} {built:>8.1f} {got['audit_s']:>8.2f}"
-                f" {got['with_json_s']:>8.2f} {got['peak_rss_mb']:>8.0f}  {sum(counts.values())}"
-                f" ({', '.join(f'{k}={v}' for k, v in sorted(counts.items()))})",
-                flush=True,
-            )
-            spent = got["spent"]
-            assert isinstance(spent, dict)
-            slow = sorted(spent.items(), key=lambda kv: -kv[1])
-            print("          checks by time: " + ", ".join(f"{k} {v}s" for k, v in slow))
+            for jobs in args.jobs:
+                got = measure(spec, name, jobs)
+                counts = got["counts"]
+                assert isinstance(counts, dict)
+                print(
+                    f"{nodes:>9} {refs:>10} {built:>8.1f} {jobs:>4} {got['audit_s']:>8.2f}"
+                    f" {got['with_json_s']:>8.2f} {got['peak_rss_mb']:>8.0f}"
+                    f"  {sum(counts.values())}"
+                    f" ({', '.join(f'{k}={v}' for k, v in sorted(counts.items()))})",
+                    flush=True,
+                )
+                for note in got["notes"]:  # type: ignore[attr-defined]
+                    print(f"          note: {note}")
+                spent = got["spent"]
+                assert isinstance(spent, dict)
+                if spent:
+                    slow = sorted(spent.items(), key=lambda kv: -kv[1])
+                    print("          checks by time: " + ", ".join(f"{k} {v}s" for k, v in slow))
         finally:
             if args.keep or args.reuse:
                 print(f"kept database {name}")
