@@ -13,7 +13,6 @@ the report stays complete for the JSON and HTML writers.
 from __future__ import annotations
 
 import fnmatch
-import json
 import queue
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import orjson
+
 from migrate.audit.context import AuditContext, SharedMemo
 from migrate.audit.findings import Finding, Severity
-from migrate.errors import BadInput
+from migrate.errors import BadInput, MigrateError
 from migrate.progress import Progress
 from migrate.schema import Drupal7
 
@@ -88,7 +89,7 @@ class FindingStore:
 
     def __init__(self) -> None:
         self._items: list[Finding] = []
-        self._spill: IO[str] | None = None
+        self._spill: IO[bytes] | None = None
         self.count = 0
 
     def add(self, finding: Finding) -> None:
@@ -97,8 +98,11 @@ class FindingStore:
             self._items.append(finding)
             return
         if self._spill is None:
-            self._spill = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
-        self._spill.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
+            self._spill = tempfile.TemporaryFile("w+b")  # noqa: SIM115 (closed by close())
+        try:
+            self._spill.write(orjson.dumps(finding.to_dict()) + b"\n")
+        except orjson.JSONEncodeError as exc:
+            raise MigrateError(f"{finding.check}: a finding cannot be stored ({exc})") from None
 
     def __iter__(self) -> Iterator[Finding]:
         yield from self._items
@@ -106,7 +110,7 @@ class FindingStore:
             self._spill.flush()
             self._spill.seek(0)
             for line in self._spill:
-                data = json.loads(line)
+                data = orjson.loads(line)
                 yield Finding(
                     data["check"],
                     Severity(data["severity"]),
