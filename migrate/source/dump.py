@@ -47,6 +47,8 @@ LOADER_VERSION = "1"
 # Pipe capacity between the parser and the loader: a whole message, fewer wake-ups.
 PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct("<Q")
+# Dump file size (compressed or not) from which the cache gets 64 KiB pages.
+BIG_PAGES_FROM = 32 << 20
 
 # Tables the toolkit reads, unprefixed. Extend here; cache_* tables are deliberately absent.
 NEEDED_TABLES = frozenset(
@@ -241,10 +243,9 @@ def _build(
         try:
             # MEMORY, not OFF: a CREATE UNIQUE INDEX that fails on duplicate keys must roll
             # back before the plain index replaces it. The build starts from an empty file,
-            # so the journal holds next to nothing. 64 KiB pages: a quarter less load time
-            # (index builds scan fewer, fuller pages), and audit and export read no slower.
+            # so the journal holds next to nothing.
             for pragma in (
-                "page_size = 65536",
+                f"page_size = {_page_size(total)}",
                 "journal_mode = MEMORY",
                 "synchronous = OFF",
                 "locking_mode = EXCLUSIVE",
@@ -288,6 +289,17 @@ def _build(
             conn.close()
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _page_size(dump_bytes: int) -> int:
+    """64 KiB pages for a big dump, 4 KiB for a small one.
+
+    Index builds scan the table once per key, and scan fewer, fuller pages when they
+    are big: a quarter less load time on big dumps, with audit and export no slower.
+    A small dump is mostly nearly empty tables and indexes of at least a page each,
+    which big pages only make slower to write and keep in memory.
+    """
+    return 65536 if dump_bytes >= BIG_PAGES_FROM else 4096
 
 
 # --- the parser process ----------------------------------------------------------------------

@@ -224,6 +224,14 @@ def test_rows_and_keys_arriving_after_the_next_table(tmp_path: Path) -> None:
     assert not any("UNIQUE" in text for _, text in indexes)
 
 
+def test_big_dumps_get_big_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = load(tmp_path / "small", NODE_TABLE + b"INSERT INTO `node` VALUES (1,'page','A');\n")
+    monkeypatch.setattr(dump_module, "BIG_PAGES_FROM", 0)
+    big = load(tmp_path / "big", NODE_TABLE + b"INSERT INTO `node` VALUES (1,'page','A');\n")
+    assert small.scalar("PRAGMA page_size") == 4096 and big.scalar("PRAGMA page_size") == 65536
+    assert big.rows("SELECT * FROM {node}") == [(1, "page", "A")]
+
+
 def test_latin1_and_utf8mb4_client_charsets(tmp_path: Path) -> None:
     latin = (
         b"/*!40101 SET NAMES latin1 */;\nCREATE TABLE `t` (`s` text, `b` blob) "
