@@ -630,14 +630,13 @@ class DumpReader:
         stop = self.buf.find(b";\n", self.pos, self.pos + SPLIT_WINDOW)
         end = stop + 2 if stop >= 0 else self.pos + SPLIT_WINDOW
         window = self.buf[self.pos : end]
-        masked = b"\\'" in window or b"\\\\" in window
-        if not masked:
-            parts = _QUICK_SPLIT_RE.split(window)
-        elif b"\0" in window:
+        text = window.replace(b"\\\\", b"\0\1").replace(b"\\'", b"\0\2")
+        masked = text != window
+        if masked and b"\0" in window:
             parts = _SPLIT_RE.split(window)
             masked = False
         else:
-            parts = _QUICK_SPLIT_RE.split(window.replace(b"\\\\", b"\0\1").replace(b"\\'", b"\0\2"))
+            parts = _QUICK_SPLIT_RE.split(text)
         seps = parts[0::2]
         classes = self._classes
         if len(classes) > 4096:
