@@ -552,7 +552,7 @@ class _Loader:
             self._create(st)
         elif st.kind == "drop":
             self._drop(st.table)
-        elif st.kind == "alter" and st.table in self.tables:
+        elif st.kind == "alter" and st.keys and st.table in self.tables:
             self._unindex(self.tables[st.table])
             self.tables[st.table].extra_keys.extend(st.keys)
 
