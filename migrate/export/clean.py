@@ -322,6 +322,17 @@ def _autop_line_breaks(chunk: bytes) -> bytes:
 
 
 def _autop_chunk(chunk: bytes, stats: _Counter) -> bytes:
+    """``_autop_sequence``, with a short cut: text on one line without tags (most
+    comments) only gets wrapped in a paragraph by it, so it is wrapped directly
+    instead of going through 15 substitutions (tested against the sequence)."""
+    if b"<" not in chunk and b"\n" not in chunk and chunk.strip(_WS):
+        stats.add("paragraphs_added")
+        chunk = b"<p>" + chunk + b"</p>\n"
+        return _AUTOP_AMP.sub(b"&amp;", chunk) if b"&" in chunk else chunk
+    return _autop_sequence(chunk, stats)
+
+
+def _autop_sequence(chunk: bytes, stats: _Counter) -> bytes:
     """_filter_autop()'s regex sequence; rewritten with lookaheads where that is equivalent,
     because on Python 3.11 a back-reference template costs a Python call per match."""
     chunk = chunk.rstrip(b"\n") + b"\n\n"

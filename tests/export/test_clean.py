@@ -9,6 +9,7 @@ settings unserialized.  The last tests run over every body of the loaded dump.
 from __future__ import annotations
 
 import json
+import random
 import re
 import unicodedata
 from pathlib import Path
@@ -23,6 +24,8 @@ from migrate.config import ConnectionSpec
 from migrate.export.clean import (
     MapLinkResolver,
     SlugRegistry,
+    _autop_chunk,
+    _autop_sequence,
     _Counter,
     _filter_autop,
     clean_body,
@@ -486,7 +489,24 @@ AUTOP_SAMPLES = [
     "<!-- c\n\n -->x\n<div>d</div>\n\n",
     "A & B &amp; C &#39; &x",
     "<p>\n</p>\n<table><tr><td>ô\n</td></tr></table>",
+    "Cảm ơn bài viết!",
+    "x &",
+    "&",
+    "a\rb &#; &amp &lt;x \t ",
+    "  \t ",
+    "\x0bđ\x0c",
 ]
+
+
+def test_autop_short_cut_for_plain_lines_matches_the_full_sequence() -> None:
+    """One-line text without tags skips _autop_sequence; same bytes, same count."""
+    rng = random.Random(7)
+    alphabet = ["a", "đ", " ", "\t", "\r", "\x0b", "\x0c", "&", "#", ";", "x1", "amp", "ờ", ">"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))).encode()
+        short, full = _Counter(), _Counter()
+        assert _autop_chunk(text, short) == _autop_sequence(text, full), text
+        assert short == full, text
 
 
 @pytest.mark.parametrize("sample", AUTOP_SAMPLES + [p.name for p in BODIES.glob("*.html")])
