@@ -104,6 +104,12 @@ _CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
 
 def _fix_unicode(text: str, stats: _Counter, problems: list[str]) -> str:
     """Repair what would otherwise crash lxml or show as garbage: controls, mojibake, NFD."""
+    return _fix_unicode_utf8(text, stats, problems)[0]
+
+
+def _fix_unicode_utf8(text: str, stats: _Counter, problems: list[str]) -> tuple[str, bytes | None]:
+    """``_fix_unicode``, and the result's UTF-8 when it had to be encoded anyway (the
+    checks run on the bytes) and nothing changed after: clean_body need not encode it again."""
     try:
         encoded = text.encode("utf-8")
     except UnicodeEncodeError:
@@ -120,6 +126,7 @@ def _fix_unicode(text: str, stats: _Counter, problems: list[str]) -> str:
         bad = text.count("\ufffd") - known
         if bad > 0:
             problems.append(f"{bad} U+FFFD replacement character(s): bytes lost before export")
+    utf8: bytes | None = encoded
     if _MOJIBAKE_HINT.search(encoded):
         lines = text.split("\n")
         fixed = 0
@@ -132,11 +139,13 @@ def _fix_unicode(text: str, stats: _Counter, problems: list[str]) -> str:
         if fixed:
             text = "\n".join(lines)
             stats.add("mojibake_fixed", fixed)
+            utf8 = None
     if not unicodedata.is_normalized("NFC", text):
         composed = unicodedata.normalize("NFC", text)
         stats.add("nfc_normalized", max(len(text) - len(composed), 1))
         text = composed
-    return text
+        utf8 = None
+    return text, utf8
 
 
 def fix_text(s: str) -> tuple[str, list[str]]:
@@ -928,6 +937,11 @@ def _as_bytes(data: str | bytes) -> bytes:
 _FILTER_ORDER: dict[int, tuple[TextFormat, list[Filter]]] = {}
 
 
+def _utf8(data: str | bytes, fixed: str, utf8: bytes | None) -> bytes:
+    """``_as_bytes(data)``, reusing ``utf8`` (the encoding of ``fixed``) when data is still it."""
+    return utf8 if data is fixed and utf8 is not None else _as_bytes(data)
+
+
 def _enabled_filters(fmt: TextFormat) -> list[Filter]:
     """Enabled filters in Drupal's run order: weight, then module, then name.
 
@@ -985,7 +999,8 @@ def clean_body(
             problems.append(f"invalid UTF-8 at byte {exc.start}; undecodable bytes replaced")
             value = raw.decode("utf-8", errors="replace")
             stats.add("invalid_bytes_replaced", value.count("\ufffd"))
-    text = _fix_unicode(value, stats, problems)
+    text, utf8 = _fix_unicode_utf8(value, stats, problems)
+    fixed = text
 
     if fmt is None:
         problems.append("unknown text format: rendered as plain text")
@@ -1010,14 +1025,14 @@ def clean_body(
                 stats.add("html_escaped")
         elif name == "filter_autop":
             if not stripped:
-                data, stripped = _strip_debris(_as_bytes(data), stats), True
+                data, stripped = _strip_debris(_utf8(data, fixed, utf8), stats), True
             data = _filter_autop(_as_bytes(data), stats)
         elif name == "filter_url":
             url_length = _url_length(flt, problems)
         elif name not in _KNOWN_FILTERS:
             problems.append(f"filter {flt.module}/{name} is not supported and was not applied")
 
-    raw = _as_bytes(data) if stripped else _strip_debris(_as_bytes(data), stats)
+    raw = _as_bytes(data) if stripped else _strip_debris(_utf8(data, fixed, utf8), stats)
     try:
         body = _parse(raw)
     except (etree.LxmlError, ValueError) as exc:

@@ -422,6 +422,9 @@ class EncodedRecord:
     """``detail_json`` of the record."""
 
 
+_fast_pickling(EncodedRecord)
+
+
 def encoded(record: Record) -> EncodedRecord:
     """The record as its worker sends it back to a writer that takes encoded lines."""
     line = encode(record)
