@@ -26,7 +26,7 @@ _ACCESS_DENIED = (1044, 1045, 1698)
 _UNKNOWN_DB = 1049
 _CANNOT_CONNECT = (2002, 2003, 2005, 2006, 2013)
 _READ_ONLY = (1792, 1142, 1227)
-LOCK_WAIT = 2
+LOCK_WAIT = 1
 """Seconds a parallel audit may wait for writers before it settles for one connection."""
 
 
