@@ -40,21 +40,28 @@ class CheckSpec:
     title: str
     description: str
     run: CheckFunction
+    weight: int = 0
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(
-    check_id: str, *, severity: Severity | str, title: str
+    check_id: str, *, severity: Severity | str, title: str, weight: int = 0
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check function under a stable id; its docstring becomes the description."""
+    """Register a check function under a stable id; its docstring becomes the description.
+
+    ``weight`` is its rough cost on a large site (0: term-sized reads; 1: one
+    node-sized table; 2: node-sized anti-joins; 3: grouping every term reference or
+    reading every body). A side-by-side run starts the heaviest first, so the
+    connections finish together.
+    """
 
     def register(func: CheckFunction) -> CheckFunction:
         if check_id in REGISTRY and REGISTRY[check_id].run is not func:
             raise ValueError(f"check id {check_id!r} registered twice")
         doc = " ".join((func.__doc__ or "").replace("``", "").split())
-        REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func)
+        REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func, weight)
         return func
 
     return register
@@ -274,7 +281,8 @@ def _run_side_by_side(
             idle.put(ctx)
 
     pool = ThreadPoolExecutor(len(contexts), thread_name_prefix="audit")
-    futures = {pool.submit(run, spec): spec.id for spec in specs}
+    heaviest_first = sorted(specs, key=lambda spec: -spec.weight)
+    futures = {pool.submit(run, spec): spec.id for spec in heaviest_first}
     done: dict[str, CheckResult] = {}
     try:
         for future in as_completed(futures):

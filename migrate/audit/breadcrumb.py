@@ -53,6 +53,7 @@ def _nodes_per_tid(ctx: AuditContext) -> dict[int, int]:
     "breadcrumb.notice_pages",
     severity=Severity.ERROR,
     title="Pages that show the taxonomy_breadcrumb line-92 warning",
+    weight=3,
 )
 def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
     """Every URL (term path and surviving alias) of an unloadable term the site still knows.
@@ -153,6 +154,7 @@ def _node_types_with_breadcrumbs(ctx: AuditContext) -> tuple[set[str], bool]:
     "breadcrumb.silent_changes",
     severity=Severity.WARNING,
     title="Node pages whose breadcrumb changed silently",
+    weight=3,
 )
 def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     """Node pages whose category term is gone, so the breadcrumb now comes from another

@@ -47,6 +47,7 @@ def missing_author(ctx: AuditContext) -> Iterator[Finding]:
     "content.missing_current_revision",
     severity=Severity.ERROR,
     title="Nodes with no current revision",
+    weight=2,
 )
 def missing_current_revision(ctx: AuditContext) -> Iterator[Finding]:
     """Nodes whose node.vid has no node_revision row of the same node; node_load() fails."""
@@ -85,6 +86,7 @@ def _missing_revision(nid: int, vid: int, title: str | None) -> Iterator[Finding
     "content.alias_to_missing_node",
     severity=Severity.WARNING,
     title="URL aliases of nodes that do not exist",
+    weight=2,
 )
 def alias_to_missing_node(ctx: AuditContext) -> Iterator[Finding]:
     """url_alias rows for ``node/N`` where node N is gone; they lead to a 404."""
@@ -106,7 +108,12 @@ def alias_to_missing_node(ctx: AuditContext) -> Iterator[Finding]:
         )
 
 
-@check("content.duplicate_alias", severity=Severity.WARNING, title="Aliases used more than once")
+@check(
+    "content.duplicate_alias",
+    severity=Severity.WARNING,
+    title="Aliases used more than once",
+    weight=1,
+)
 def duplicate_alias(ctx: AuditContext) -> Iterator[Finding]:
     """The same alias (per language) stored for several sources; only one of them wins."""
     if not ctx.has("url_alias"):

@@ -279,6 +279,7 @@ def _cycle_from(start: int, parents: dict[int, list[int]]) -> list[int]:
     "taxonomy.index_dangling",
     severity=Severity.WARNING,
     title="taxonomy_index rows for missing terms or nodes",
+    weight=2,
 )
 def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
     """taxonomy_index rows whose term does not load or whose node is gone.
@@ -347,6 +348,7 @@ def _index_fields(ctx: AuditContext) -> list[tuple[FieldInfo, str]]:
     "taxonomy.index_stale",
     severity=Severity.WARNING,
     title="taxonomy_index disagrees with the current revisions",
+    weight=3,
 )
 def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     """Index rows core would not build, and rows it would build but are missing.
