@@ -25,7 +25,7 @@ import struct
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -49,6 +49,9 @@ PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct("<Q")
 # Dump file size (compressed or not) from which the cache gets 64 KiB pages.
 BIG_PAGES_FROM = 32 << 20
+# Dump file size from which the parser runs in a second process; below it, forking and
+# shipping the rows cost more than the second core saves.
+FORK_FROM = 2 << 20
 
 # Tables the toolkit reads, unprefixed. Extend here; cache_* tables are deliberately absent.
 NEEDED_TABLES = frozenset(
@@ -238,7 +241,14 @@ def _build(
 ) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     total = path.stat().st_size
-    with _ParserProcess(path, selector, report_progress=progress is not None) as parser:
+    with contextlib.ExitStack() as stack:
+        messages: Iterator[tuple[str, Any]]
+        if total >= FORK_FROM:
+            parser = _ParserProcess(path, selector, report_progress=progress is not None)
+            messages = stack.enter_context(parser).messages()
+        else:
+            report = (lambda done: progress(done, total)) if progress is not None else None
+            messages = stack.enter_context(contextlib.closing(_parse(path, selector, report)))
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             # MEMORY, not OFF: a CREATE UNIQUE INDEX that fails on duplicate keys must roll
@@ -262,7 +272,7 @@ def _build(
             conn.execute("BEGIN")
             loader = _Loader(conn, path, selector)
             names_seen: list[str] = []
-            for kind, payload in parser.messages():
+            for kind, payload in messages:
                 if kind == "insert":
                     loader.insert(*payload)
                 elif kind == "statement":
@@ -390,11 +400,11 @@ def _parse_in_child(
 
     try:
         try:
-            names_seen = _parse(path, selector, send, report_progress)
+            report = (lambda done: send("progress", done)) if report_progress else None
+            for kind, payload in _parse(path, selector, report):
+                send(kind, payload)
         except BaseException as exc:
             send("error", _picklable(exc, path))
-        else:
-            send("end", names_seen)
     except OSError:
         return
     finally:
@@ -410,13 +420,16 @@ def _picklable(exc: BaseException, path: Path) -> BaseException:
 
 
 def _parse(
-    path: Path, selector: _Selector, send: Callable[[str, Any], None], report_progress: bool
-) -> list[str]:
-    """Send the statements the loader needs; returns the SET NAMES charsets seen."""
+    path: Path, selector: _Selector, progress: Callable[[int], None] | None
+) -> Generator[tuple[str, Any], None, None]:
+    """The loader's messages in dump order, then ("end", the SET NAMES charsets seen).
+
+    ("statement", st) for CREATE, DROP and ALTER TABLE; ("insert", (st, four_byte)) for
+    a chunk of rows, ``four_byte`` telling whether its text may hold 4-byte UTF-8.
+    """
     schema = _Schema(selector)
     with open_dump_bytes(path) as (fh, position):
-        report = (lambda done: send("progress", done)) if report_progress else None
-        reader = DumpReader(fh, str(path), position=position, progress=report, plan=schema.plan)
+        reader = DumpReader(fh, str(path), position=position, progress=progress, plan=schema.plan)
         schema.reader = reader
         statements = reader.statements()
         while True:
@@ -429,13 +442,14 @@ def _parse(
                     f"file): truncated or corrupt gzip data ({exc})"
                 ) from None
             if st is None:
-                return reader.names_seen
+                yield "end", reader.names_seen
+                return
             if st.kind in _INSERTS:
                 first, last = max(st.start - reader.base, 0), st.end - reader.base
                 four_byte = st.charset in _UTF8MB3 and any(
                     reader.buf.find(lead, first, last) >= 0 for lead in _FOUR_BYTE_LEADS
                 )
-                send("insert", (st, four_byte))
+                yield "insert", (st, four_byte)
                 continue
             if st.kind == "create":
                 assert st.tabledef is not None
@@ -444,7 +458,7 @@ def _parse(
                 schema.drop(st.table)
             elif st.kind != "alter":
                 continue
-            send("statement", st)
+            yield "statement", st
 
 
 class _Schema:

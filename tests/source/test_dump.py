@@ -47,6 +47,14 @@ NODE_TABLE = b"""CREATE TABLE `node` (
 """
 
 
+@pytest.fixture(autouse=True, params=["inline", "forked"])
+def parser_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with the parser in this process and in a forked one."""
+    if request.param == "inline" and request.node.get_closest_marker("slow"):
+        pytest.skip("measures subprocesses, which pick the mode by dump size")
+    monkeypatch.setattr(dump_module, "FORK_FROM", 0 if request.param == "forked" else 1 << 62)
+
+
 def write(tmp_path: Path, sql: bytes, name: str = "dump.sql") -> Path:
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
