@@ -3,7 +3,8 @@
 The dump is streamed once into an SQLite file cached under a key made of the dump's
 sha256, the loader version and the table selection, so the next run opens instantly.
 The cache is built in a temporary file and renamed only when complete: a bad dump
-never leaves a half-built cache behind.
+never leaves a half-built cache behind. A dump of 2 MiB or more is read and split into
+rows by a forked process while this one converts and inserts them: two cores, two stages.
 
 Values are converted the way MariaDB stores them and pymysql returns them: integers
 as int, blob columns as the exact bytes, text decoded with the dump's client charset.
