@@ -290,7 +290,9 @@ def main() -> None:
             f" {r['exported_nodes']:>9} {r['reconciled']!s:>10}"
             + (f"  LOST {lost} DUPLICATED {dupes}" if lost or dupes else "")
             + f"  (workers: peak RSS {r['worker_peak_rss_mb']:.0f}MB each;"
-            f" CPU s main {r['cpu_seconds']:.1f} workers {r['worker_cpu_seconds']:.1f};"
+            f" CPU s main {r['cpu_seconds']:.1f} workers {r['worker_cpu_seconds']:.1f}"
+            f" = {r['cpu_seconds'] / r['nodes'] * 1e6:.0f}"
+            f" + {r['worker_cpu_seconds'] / r['nodes'] * 1e6:.0f} us/node;"
             f" load took {r['prepare_seconds']:.0f}s)",
             flush=True,
         )
