@@ -8,6 +8,8 @@ rows by a forked process while this one converts and inserts them: two cores, tw
 
 Values are converted the way MariaDB stores them and pymysql returns them: integers
 as int, blob columns as the exact bytes, text decoded with the dump's client charset.
+UPDATE, DELETE and TRUNCATE (a repair patch appended to a dump) apply where they stand,
+their literals converted the same way.
 """
 
 from __future__ import annotations
@@ -316,6 +318,7 @@ def _page_size(dump_bytes: int) -> int:
 # --- the parser process ----------------------------------------------------------------------
 
 _INSERTS = ("insert", "replace", "ignore")
+_CHANGES = ("update", "delete", "truncate")
 
 
 class _ParserProcess:
@@ -425,8 +428,9 @@ def _parse(
 ) -> Generator[tuple[str, Any], None, None]:
     """The loader's messages in dump order, then ("end", the SET NAMES charsets seen).
 
-    ("statement", st) for CREATE, DROP and ALTER TABLE; ("insert", (st, four_byte)) for
-    a chunk of rows, ``four_byte`` telling whether its text may hold 4-byte UTF-8.
+    ("statement", st) for CREATE, DROP and ALTER TABLE, UPDATE, DELETE and TRUNCATE;
+    ("insert", (st, four_byte)) for a chunk of rows, ``four_byte`` telling whether its
+    text may hold 4-byte UTF-8.
     """
     schema = _Schema(selector)
     with open_dump_bytes(path) as (fh, position):
@@ -457,7 +461,7 @@ def _parse(
                 schema.create(st.tabledef)
             elif st.kind == "drop":
                 schema.drop(st.table)
-            elif st.kind != "alter":
+            elif st.kind != "alter" and st.kind not in _CHANGES:
                 continue
             yield "statement", st
 
@@ -494,7 +498,7 @@ class _Schema:
                 assert self.reader is not None
                 raise self.reader.error(
                     self.reader.base + self.reader.pos,
-                    f"INSERT INTO `{name}` comes before its CREATE TABLE (data-only dump?)",
+                    f"`{name}` is written to before its CREATE TABLE (data-only dump?)",
                 )
             return None
         if role != DATA:
@@ -550,6 +554,7 @@ class _Table:
         self.extra_keys: list[tuple[str, str, list[str]]] = []
         self.indexed = False
         self.indexes: list[str] = []
+        self.lookups: dict[tuple[str, ...], str] = {}
 
 
 class _Loader:
@@ -570,6 +575,8 @@ class _Loader:
         elif st.kind == "alter" and st.keys and st.table in self.tables:
             self._unindex(self.tables[st.table])
             self.tables[st.table].extra_keys.extend(st.keys)
+        elif st.kind in _CHANGES:
+            self._change(st)
 
     def insert(self, st: Statement, four_byte: bool) -> None:
         """Load a chunk of rows; ``four_byte``: its text may hold 4-byte UTF-8 characters."""
@@ -583,6 +590,118 @@ class _Loader:
         if self.schema.drop(name):
             del self.tables[name]
             self.conn.execute(f'DROP TABLE "{name}"')
+
+    def _change(self, st: Statement) -> None:
+        """Apply an UPDATE, DELETE or TRUNCATE where it stands among the table's INSERTs.
+
+        The literals are converted as an INSERT stores them and bound, never spliced in,
+        so a compared value equals the stored one byte for byte; text columns compare
+        with the collation the table was created with (NOCASE for MySQL's _ci).
+        """
+        self.where.start, self.where.end = st.start, st.end
+        table = self.tables.get(st.table)
+        if table is None or table.role != DATA:
+            return
+        name = _quoted(table.tabledef.name)
+        if st.kind == "truncate":
+            self.conn.execute(f"DELETE FROM {name}")
+            table.rows = 0
+            return
+        charset = st.charset
+        client = _utf8mb3 if charset in _UTF8MB3 else _decoder(charset, self.where, st.start)
+        params: list[Any] = []
+        assignments = []
+        for column_name, token in zip(st.columns or [], st.values, strict=True):
+            column = self._named(table, st, column_name)
+            assignments.append(f"{_quoted(column.name)} = ?")
+            params.append(self._bound(table, st, column, client, token))
+        terms, lookup = [], []
+        for column_name, op, token in st.where:
+            column = self._named(table, st, column_name)
+            if op == "=":
+                terms.append(f"{_quoted(column.name)} = ?")
+                params.append(self._bound(table, st, column, client, token, compared=True))
+            else:
+                terms.append(f"{_quoted(column.name)} {op}")
+            if op != "IS NOT NULL":
+                lookup.append(column.name)
+        if st.kind == "update":
+            sql = f"UPDATE {name} SET {', '.join(assignments)}"
+        else:
+            sql = f"DELETE FROM {name}"
+        if terms:
+            sql += " WHERE " + " AND ".join(terms)
+        if lookup and not table.indexed:
+            self._lookup_index(table, lookup)
+        try:
+            changed = self.conn.execute(sql, params).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise self.where.error(st.start, f"{st.kind.upper()} `{st.table}`: {exc}") from None
+        except OverflowError:
+            raise self.where.error(
+                st.start, f"{st.kind.upper()} `{st.table}`: an integer does not fit in 64 bits"
+            ) from None
+        if st.kind == "delete":
+            table.rows -= changed
+
+    def _named(self, table: _Table, st: Statement, name: str) -> Column:
+        column = table.by_name.get(name.lower())
+        if column is None:
+            raise self.where.error(
+                st.start, f"{st.kind.upper()} `{st.table}` names unknown column `{name}`"
+            )
+        return column
+
+    def _bound(
+        self,
+        table: _Table,
+        st: Statement,
+        column: Column,
+        client: Callable[[bytes], str],
+        token: bytes,
+        *,
+        compared: bool = False,
+    ) -> Any:
+        """A literal as the value to bind: what an INSERT stores, or compares with.
+
+        MySQL compares an integer column with a literal as numbers, unrounded:
+        ``nid = '5.5'`` matches no row, though ``'5.5'`` stores as 6.
+        """
+        try:
+            if compared and column.kind == "int":
+                what, value = _literal(token)
+                if what == "null":
+                    return None
+                number = _mysql_number(what, value)
+                integral = number == number.to_integral_value()
+                return int(number) if integral else float(number)
+            return _converter(column, table.tabledef, client, self.where, st.start)(token)
+        except UnicodeDecodeError as exc:
+            offset = self._offset(st, token) + exc.start + 1
+            raise self.where.error(
+                offset,
+                f"bytes not valid in the dump's charset {st.charset} in "
+                f"`{st.table}`.`{column.name}` ({exc.reason})",
+            ) from None
+        except ValueError as exc:
+            raise self.where.error(
+                self._offset(st, token), f"bad value for `{st.table}`.`{column.name}`: {exc}"
+            ) from None
+
+    def _lookup_index(self, table: _Table, columns: list[str]) -> None:
+        """A plain index for the WHERE of changes to a table whose keys are not built yet.
+
+        Without one, each UPDATE or DELETE of a patch scans the table. Being plain (not
+        unique), it changes nothing for rows inserted later, so unlike the declared keys
+        it stays across INSERTs until ``finish``, which builds the keys and drops it.
+        """
+        key = tuple(sorted(set(columns)))
+        if key in table.lookups:
+            return
+        index = _quoted(f"{table.tabledef.name}__lookup_{len(table.lookups)}")
+        names = ", ".join(_quoted(c) for c in key)
+        self.conn.execute(f"CREATE INDEX {index} ON {_quoted(table.tabledef.name)} ({names})")
+        table.lookups[key] = index
 
     def _create(self, st: Statement) -> None:
         tabledef = st.tabledef
@@ -708,8 +827,11 @@ class _Loader:
         return st.start + rel if rel >= 0 else st.start
 
     def finish(self) -> set[str]:
-        """Create the keys still missing and record every table."""
+        """Create the keys still missing, drop the lookup indexes and record every table."""
         self._index_all()
+        for table in self.tables.values():
+            for index in table.lookups.values():
+                self.conn.execute(f"DROP INDEX {index}")
         self.conn.executemany(
             "INSERT OR REPLACE INTO _dm_tables VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -728,6 +850,12 @@ class _Loader:
 
 
 # --- DDL -------------------------------------------------------------------------------------
+
+
+def _quoted(name: str) -> str:
+    """An SQLite identifier for a table or column name the dump declared."""
+    return '"' + name.replace('"', '""') + '"'
+
 
 _DECLARED = {
     "int": "INTEGER",

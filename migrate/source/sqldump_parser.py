@@ -71,7 +71,7 @@ _SKIPPED_STATEMENTS = frozenset(
     b"SET DROP LOCK UNLOCK USE START COMMIT BEGIN CREATE ALTER ROLLBACK SAVEPOINT FLUSH "
     b"SELECT GRANT ANALYZE OPTIMIZE RENAME".split()
 )
-_REFUSED_STATEMENTS = frozenset(b"UPDATE DELETE TRUNCATE".split())
+_CHANGING_STATEMENTS = frozenset(b"UPDATE DELETE TRUNCATE".split())
 
 
 @dataclass
@@ -103,7 +103,11 @@ class TableDef:
 
 @dataclass
 class Statement:
-    """Anything in the dump: its kind, absolute byte span and what it carries."""
+    """Anything in the dump: its kind, absolute byte span and what it carries.
+
+    An UPDATE carries its SET list as ``columns`` and ``values``; an UPDATE or DELETE
+    its WHERE as ``where``: (column, "=" or "IS NULL" or "IS NOT NULL", literal) terms.
+    """
 
     kind: str
     start: int
@@ -117,6 +121,7 @@ class Statement:
     line: int = 0
     keys: list[tuple[str, str, list[str]]] = field(default_factory=list)
     first: bool = True
+    where: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     @property
     def rows(self) -> list[list[bytes]]:
@@ -471,8 +476,8 @@ class DumpReader:
             if word == b"SET":
                 self._set_charset(text)
             yield Statement("other", start, self.base + self.pos)
-        elif word in _REFUSED_STATEMENTS:
-            raise self.error(start, f"unsupported statement {word.decode()} in a dump")
+        elif word in _CHANGING_STATEMENTS:
+            yield self._change(start, word.decode())
         else:
             shown = buf[pos : pos + 30].decode("utf-8", "replace").split("\n")[0]
             raise self.error(start, f"not MySQL dump syntax: unexpected {shown!r}")
@@ -537,6 +542,31 @@ class DumpReader:
             if key is not None and key[0]:
                 keys.append(key)
         return Statement("alter", start, self.base + self.pos, table=name, keys=keys)
+
+    def _change(self, start: int, verb: str) -> Statement:
+        """An UPDATE, DELETE or TRUNCATE in the form a repair patch writes; others refused.
+
+        A statement on a table the plan skips is stepped over once its target is known,
+        as the rows of its INSERTs are: only writes to loaded tables matter.
+        """
+        line = self.line_at(start)
+        text = self._whole_statement(start)
+        parser = _ChangeParser(self, verb, text, start)
+        table = parser.target()
+        if self.plan is not None and self.plan(table, None) is None:
+            return Statement("skipped", start, self.base + self.pos, table=table, line=line)
+        columns, values, where = parser.rest()
+        return Statement(
+            verb.lower(),
+            start,
+            self.base + self.pos,
+            table=table,
+            columns=columns,
+            values=values,
+            charset=self.charset,
+            line=line,
+            where=where,
+        )
 
     def _insert(self, start: int) -> Iterator[Statement]:
         m = self._match(_INSERT_RE)
@@ -705,3 +735,147 @@ def _kinds_of(width: int) -> re.Pattern[bytes]:
     """Separator classes of complete rows of ``width`` values: o, then (i{w-1} j)*."""
     inner = b"i" * (width - 1)
     return re.compile(rb"o((?:%sj)*+)(%se)?" % (inner, inner))
+
+
+_CHANGE_TOKEN_RE = re.compile(
+    rb"(" + VALUE + rb")(?![\w$])|(`(?:[^`]|``)+`)|([A-Za-z_$][\w$]*)|(<=>|<>|!=|<=|>=|\|\||&&|\S)",
+    re.S,
+)
+_LITERAL, _QUOTED, _WORD, _PUNCT = 1, 2, 3, 4
+_SUPPORTED = (
+    "the reader applies only UPDATE t SET col = literal, ...; DELETE FROM t; TRUNCATE t; "
+    "WHERE col = literal or col IS [NOT] NULL, joined by AND"
+)
+
+
+class _ChangeParser:
+    """The tokens of one UPDATE, DELETE or TRUNCATE, read in the subset the loader applies.
+
+    Anything outside it (joins, subqueries, functions, OR, ORDER BY, LIMIT ...) is a
+    one-line error at the offending token: applying part of a statement, or guessing,
+    would load a database that differs from what MySQL makes of the same dump.
+    """
+
+    def __init__(self, reader: DumpReader, verb: str, text: bytes, start: int) -> None:
+        self.reader = reader
+        self.verb = verb
+        self.tokens: list[tuple[int, bytes, int]] = []
+        pos = 0
+        while True:
+            pos = _SKIP_RE.match(text, pos).end()  # type: ignore[union-attr]
+            m = _CHANGE_TOKEN_RE.match(text, pos)
+            if m is None:
+                break
+            self.tokens.append((m.lastindex or _PUNCT, m.group(0), start + pos))
+            pos = m.end()
+        self.i = 1
+
+    def refuse(self, what: str) -> DumpError:
+        _, raw, offset = self.tokens[min(self.i, len(self.tokens) - 1)]
+        shown = raw[:40].decode("utf-8", "replace")
+        return self.reader.error(
+            offset, f"unsupported {self.verb} in a dump: {what} at {shown!r} ({_SUPPORTED})"
+        )
+
+    def _peek(self) -> bytes:
+        kind, raw, _ = self.tokens[self.i]
+        return raw if kind == _QUOTED else raw.upper()
+
+    def _take(self, *words: bytes) -> bool:
+        if self._peek() in words:
+            self.i += 1
+            return True
+        return False
+
+    def _expect(self, word: bytes, what: str) -> None:
+        if not self._take(word):
+            raise self.refuse(what)
+
+    def _name(self, what: str) -> str:
+        kind, raw, _ = self.tokens[self.i]
+        if kind not in (_QUOTED, _WORD) or raw.upper() in _KEYWORDS:
+            raise self.refuse(f"expected {what}")
+        self.i += 1
+        return unquote_name(raw)
+
+    def _literal(self, what: str) -> bytes:
+        kind, raw, _ = self.tokens[self.i]
+        if kind != _LITERAL:
+            raise self.refuse(f"{what} must be a literal, not an expression")
+        self.i += 1
+        return raw
+
+    def _column(self) -> str:
+        name = self._name("a column name")
+        if self._peek() in (b".", b"("):
+            raise self.refuse("a qualified column name or a function call")
+        return name
+
+    def target(self) -> str:
+        """The table written to; a multi-table form is refused here."""
+        if self.verb == "UPDATE":
+            while self._take(b"LOW_PRIORITY", b"IGNORE"):
+                pass
+        elif self.verb == "DELETE":
+            while self._take(b"LOW_PRIORITY", b"QUICK", b"IGNORE"):
+                pass
+            self._expect(b"FROM", "a multi-table DELETE")
+        else:
+            self._take(b"TABLE")
+        table = self._name("a table name")
+        if self._take(b"."):
+            table = self._name("a table name")
+        follows = {"UPDATE": (b"SET",), "DELETE": (b"WHERE", b";"), "TRUNCATE": (b";",)}
+        if self._peek() not in follows[self.verb]:
+            raise self.refuse("a join, alias or clause after the table name")
+        return table
+
+    def rest(self) -> tuple[list[str], list[bytes], list[tuple[str, str, bytes]]]:
+        """(SET columns, their literals, WHERE terms) of the statement after its target."""
+        columns: list[str] = []
+        values: list[bytes] = []
+        if self._take(b"SET"):
+            while True:
+                columns.append(self._column())
+                self._expect(b"=", "an assignment other than col = literal")
+                values.append(self._literal("a value in SET"))
+                if not self._take(b","):
+                    break
+        where: list[tuple[str, str, bytes]] = []
+        if self._take(b"WHERE"):
+            while True:
+                self._condition(where)
+                if not self._take(b"AND", b"&&"):
+                    break
+        if self._peek() in (b"OR", b"XOR", b"||"):
+            raise self.refuse("OR in WHERE")
+        if self._peek() != b";":
+            raise self.refuse("a clause or operator")
+        return columns, values, where
+
+    def _condition(self, where: list[tuple[str, str, bytes]]) -> None:
+        if self.tokens[self.i][0] == _LITERAL:
+            first = self.i
+            left = self._literal("a condition")
+            self._expect(b"=", "a comparison other than =")
+            right = self._literal("a condition")
+            if left != right or not left.isdigit():
+                self.i = first
+                raise self.refuse("a condition between two literals other than 1 = 1")
+            return
+        column = self._column()
+        if self._take(b"IS"):
+            negated = self._take(b"NOT")
+            if self._peek() != b"NULL":
+                raise self.refuse("IS other than IS [NOT] NULL")
+            self.i += 1
+            where.append((column, "IS NOT NULL" if negated else "IS NULL", b"NULL"))
+            return
+        self._expect(b"=", "a comparison other than =")
+        where.append((column, "=", self._literal("a compared value")))
+
+
+_KEYWORDS = frozenset(
+    b"SET WHERE AND OR XOR NOT IS FROM TABLE ORDER LIMIT JOIN INNER LEFT RIGHT CROSS "
+    b"STRAIGHT_JOIN USING AS PARTITION IN LIKE BETWEEN SELECT RETURNING".split()
+)
