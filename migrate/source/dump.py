@@ -676,17 +676,8 @@ class _Loader:
                 integral = number == number.to_integral_value()
                 return int(number) if integral else float(number)
             return _converter(column, table.tabledef, client, self.where, st.start)(token)
-        except UnicodeDecodeError as exc:
-            offset = self._offset(st, token) + exc.start + 1
-            raise self.where.error(
-                offset,
-                f"bytes not valid in the dump's charset {st.charset} in "
-                f"`{st.table}`.`{column.name}` ({exc.reason})",
-            ) from None
         except ValueError as exc:
-            raise self.where.error(
-                self._offset(st, token), f"bad value for `{st.table}`.`{column.name}`: {exc}"
-            ) from None
+            raise self._bad_value(st, token, column.name, exc) from None
 
     def _lookup_index(self, table: _Table, columns: list[str]) -> None:
         """A plain index for the WHERE of changes to a table whose keys are not built yet.
@@ -767,18 +758,21 @@ class _Loader:
             for name, convert, token in zip(names, converters, row, strict=True):
                 try:
                     convert(token)
-                except UnicodeDecodeError as exc:
-                    offset = self._offset(st, token) + exc.start + 1
-                    return self.where.error(
-                        offset,
-                        f"bytes not valid in the dump's charset {st.charset} in "
-                        f"`{st.table}`.`{name}` ({exc.reason})",
-                    )
                 except ValueError as exc:
-                    return self.where.error(
-                        self._offset(st, token), f"bad value for `{st.table}`.`{name}`: {exc}"
-                    )
+                    return self._bad_value(st, token, name, exc)
         return self.where.error(st.start, f"cannot read a row of `{st.table}`")
+
+    def _bad_value(self, st: Statement, token: bytes, column: str, exc: ValueError) -> DumpError:
+        """The error for a literal that does not convert, at the byte where it fails."""
+        if isinstance(exc, UnicodeDecodeError):
+            return self.where.error(
+                self._offset(st, token) + exc.start + 1,
+                f"bytes not valid in the dump's charset {st.charset} in "
+                f"`{st.table}`.`{column}` ({exc.reason})",
+            )
+        return self.where.error(
+            self._offset(st, token), f"bad value for `{st.table}`.`{column}`: {exc}"
+        )
 
     def _index_all(self) -> None:
         """Create the declared keys of the tables loaded so far, after their rows: faster.
