@@ -27,6 +27,7 @@ ALIAS_REMOVED = "alias_removed"
 
 _TEXT_TYPES = ("text_with_summary", "text_long", "text")
 CHUNK = 500
+MAX_NEEDLES = 8
 
 
 @dataclass
@@ -86,11 +87,12 @@ def _scan(ctx: AuditContext) -> list[BodyLink]:
     dangling = ctx.dangling_current_by_node
     words = ["taxonomy/term/", *sorted(dead_aliases)]
     interesting = re.compile("|".join(re.escape(w) for w in words))
+    needles = needles_for(words)
     found: list[BodyLink] = []
     pending: list[BodyLink] = []
     for field_name, table, col in _text_tables(ctx):
         seen: set[tuple[int, int, int, str]] = set()
-        for where, params in _candidates(ctx, f"b.{col}", words):
+        for where, params in _candidates(ctx, f"b.{col}", needles):
             sql = (
                 f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}, n.vid, n.title"
                 f" FROM {{{table}}} b LEFT JOIN {{node}} n ON n.nid = b.entity_id"
@@ -143,6 +145,18 @@ def _links_in(
         elif nid in ctx.dangling_current_by_node and not is_system_path(path):
             link.kind = ALIAS_REMOVED
             yield link
+
+
+def needles_for(words: list[str]) -> list[str]:
+    """Substrings the server looks for in bodies: each is one pass over all body text.
+
+    Past ``MAX_NEEDLES`` words (a site that deleted many aliased terms), a dead alias
+    is looked for by its first path segment (``tags/``), which its siblings share;
+    the exact words are matched afterwards, in Python, on the bodies that come back.
+    """
+    if len(words) <= MAX_NEEDLES:
+        return words
+    return sorted({w.split("/", 1)[0] + "/" if "/" in w.strip("/") else w for w in words})
 
 
 def _candidates(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import audit_fixtures
 
+from migrate import api
+from migrate.audit import links as links_module
+from migrate.audit.links import needles_for
+
 broken_report = audit_fixtures.broken_report
 clean_report = audit_fixtures.clean_report
 
@@ -75,3 +79,22 @@ def test_body_links_to_broken_term_pages(broken_report, ground_truth):
 
 def test_clean_site_has_no_broken_routes(clean_report):
     assert clean_report.result("links.broken_term_routes").count == 0
+
+
+def test_many_dead_aliases_are_searched_by_their_first_path_segment():
+    words = ["taxonomy/term/", *(f"tu-khoa/tag-{n}" for n in range(20)), "olympic"]
+    assert needles_for(words) == ["olympic", "taxonomy/", "tu-khoa/"]
+    assert needles_for(words[:3]) == words[:3]
+
+
+def test_grouped_needles_find_the_same_body_links(broken_db, broken_report, monkeypatch):
+    """The fixture's six dead aliases, looked for by segment, give the same findings."""
+    monkeypatch.setattr(links_module, "MAX_NEEDLES", 1)
+    grouped = api.audit(broken_db, ["links.*", "breadcrumb.notice_pages"])
+    try:
+        for check_id in ("links.broken_term_routes", "breadcrumb.notice_pages"):
+            assert [f.to_dict() for f in grouped.result(check_id).findings] == [
+                f.to_dict() for f in broken_report.result(check_id).findings
+            ]
+    finally:
+        grouped.close()
