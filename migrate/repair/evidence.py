@@ -19,19 +19,21 @@ import html
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.errors import SchemaError
+from migrate.links import AliasResolver, is_system_path, parse_internal_href, term_id_of
 from migrate.phpdata import unserialize
 from migrate.schema import Drupal7
 
 CONFIDENCE = {"high": 3, "medium": 2, "low": 1}
 
-_TERM_PATH = re.compile(r"taxonomy/term/(\d+)")
 _ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']([^\"']*)[\"'][^>]*>(.*?)</a>", re.I | re.S)
 _TAGS = re.compile(r"<[^>]+>")
 _VOCAB_LINK = re.compile(r"admin/structure/taxonomy/([a-z0-9_]+)")
+_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -156,19 +158,18 @@ def fold(text: str) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", plain))
 
 
+def _linked_tid(link: str) -> int | None:
+    """The term a watchdog row's link (``<a href="/taxonomy/term/5/edit">``) is about."""
+    for href, _ in _ANCHOR.findall(link):
+        internal = parse_internal_href(html.unescape(href.strip()))
+        if internal is not None and (tid := term_id_of(internal.path)) is not None:
+            return tid
+    return None
+
+
 def _anchor_text(raw: str) -> str:
     text = html.unescape(_TAGS.sub("", raw)).replace("\xa0", " ")
     return " ".join(text.strip().lstrip("»›>").split())
-
-
-def _path_of(href: str) -> str:
-    """The Drupal path of a same-site href, without query, fragment or slashes."""
-    href = html.unescape(href.strip())
-    match = re.search(r"[?&]q=([^&#]*)", href)
-    if match:
-        return match.group(1).strip("/")
-    href = re.sub(r"^[a-z]+://[^/]+", "", href, flags=re.I)
-    return href.split("#", 1)[0].split("?", 1)[0].strip("/")
 
 
 class _Recoverer:
@@ -180,12 +181,12 @@ class _Recoverer:
         self.existing_vids = set(site.vocabularies)
         self.machine = {v.vid: v.machine_name for v in site.vocabularies.values()}
         self.vocabulary_names: dict[str, tuple[str, int]] = {}
-        self.aliases: dict[str, str] = {}
-        if site.optional_table("url_alias"):
-            self.aliases = {
-                str(alias): str(src)
-                for src, alias in self.src.rows("SELECT source, alias FROM {url_alias}")
-            }
+        self.resolver = AliasResolver(self.src)
+        # Term aliases only (a site has thousands, not millions); other paths are
+        # resolved in batches when a body link needs it.
+        self.aliases: dict[str, str] = (
+            self.resolver.preload("taxonomy/term/%") if site.optional_table("url_alias") else {}
+        )
 
     def add(self, tid: int, evidence: Evidence) -> None:
         if tid in self.terms and evidence not in self.terms[tid].evidence:
@@ -194,8 +195,7 @@ class _Recoverer:
     def term_of_alias(self, alias: str) -> int | None:
         source = self.aliases.get(alias)
         if source is not None:
-            match = _TERM_PATH.fullmatch(source)
-            return int(match.group(1)) if match else None
+            return term_id_of(source, exact=True)
         for term in self.terms.values():
             if term.alias == alias:
                 return term.tid
@@ -252,12 +252,9 @@ class _Recoverer:
             if "vocabulary" in str(message) and vocab and name:
                 self.vocabulary_names[vocab.group(1)] = (str(name), int(wid))
                 continue
-            match = _TERM_PATH.search(str(link or ""))
-            if match and name:
-                self.add(
-                    int(match.group(1)),
-                    Evidence("watchdog", f"wid {wid}: {message}", "high", name=str(name)),
-                )
+            tid = _linked_tid(str(link or ""))
+            if tid is not None and name:
+                self.add(tid, Evidence("watchdog", f"wid {wid}: {message}", "high", name=str(name)))
 
     def hierarchy(self) -> None:
         for tid, parent in self.src.rows("SELECT tid, parent FROM {taxonomy_term_hierarchy}"):
@@ -327,29 +324,27 @@ class _Recoverer:
             " WHERE link_path LIKE ?",
             ("taxonomy/term/%",),
         ):
-            match = _TERM_PATH.fullmatch(str(path))
-            if not match or int(match.group(1)) not in self.terms:
+            tid = term_id_of(str(path), exact=True)
+            if tid is None or tid not in self.terms:
                 continue
-            parent_match = _TERM_PATH.fullmatch(paths.get(int(plid), ""))
             self.add(
-                int(match.group(1)),
+                tid,
                 Evidence(
                     "menu_links",
                     f"mlid {mlid} in {menu}: title, weight, parent link",
                     "medium",
                     name=str(title),
                     weight=int(weight),
-                    parent=int(parent_match.group(1)) if parent_match else None,
+                    parent=term_id_of(paths.get(int(plid)), exact=True),
                 ),
             )
 
     def url_aliases(self) -> None:
         for alias, source in self.aliases.items():
-            match = _TERM_PATH.fullmatch(source)
-            if match and int(match.group(1)) in self.terms:
+            tid = term_id_of(source, exact=True)
+            if tid is not None and tid in self.terms:
                 self.add(
-                    int(match.group(1)),
-                    Evidence("url_alias", f"alias {alias!r} still stored", "high", alias=alias),
+                    tid, Evidence("url_alias", f"alias {alias!r} still stored", "high", alias=alias)
                 )
 
     def breadcrumbs(self) -> None:
@@ -368,51 +363,78 @@ class _Recoverer:
                 )
 
     def body_links(self) -> None:
-        """Link texts next to term paths; lost aliases are matched to tids via the linking nodes."""
+        """Link texts next to term paths; lost aliases are matched to tids via the linking nodes.
+
+        Only bodies that can hold such a link are read, streamed: those mentioning a
+        term path, and those of nodes that still reference a missing term (the only
+        ones whose links to a lost alias can be attributed).
+        """
         node_tids = self._node_missing_tids()
         unresolved: dict[str, list[tuple[int, str]]] = {}
         for table in ("field_data_body", "field_revision_body"):
             if not self.src.has_table(table):
                 continue
-            for nid, body in self.src.rows(
-                f"SELECT entity_id, body_value FROM {{{table}}} WHERE entity_type = ?"
-                " AND body_value LIKE ?",
-                ("node", "%<a %"),
-            ):
-                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-                for href, inner in _ANCHOR.findall(text):
-                    path = _path_of(href)
-                    label = _anchor_text(inner)
-                    if not label:
+            seen: set[tuple[int, int, int, str]] = set()
+            for where, params in self._body_filters(node_tids):
+                for nid, rev, delta, lang, body in self.src.stream(
+                    "SELECT entity_id, revision_id, delta, language, body_value"
+                    f" FROM {{{table}}} WHERE entity_type = 'node' AND {where}",
+                    params,
+                ):
+                    key = (int(nid), int(rev), int(delta), str(lang))
+                    if key in seen or not body:
                         continue
-                    match = _TERM_PATH.fullmatch(path)
-                    if match:
-                        self.add(
-                            int(match.group(1)),
-                            Evidence(
-                                "body link", f"node {nid}: <a href={href!r}>", "medium", name=label
-                            ),
-                        )
-                    elif (
-                        path
-                        and path not in self.aliases
-                        and "/" in path
-                        and not path.startswith(("node/", "sites/", "user", "files/"))
-                    ):
-                        unresolved.setdefault(path, []).append((int(nid), label))
-        self._assign_paths(unresolved, node_tids)
+                    seen.add(key)
+                    self._links_of(int(nid), body, unresolved)
+        live = self.resolver.resolve_many(unresolved)
+        self._assign_paths({p: u for p, u in unresolved.items() if p not in live}, node_tids)
+
+    @staticmethod
+    def _body_filters(node_tids: dict[int, set[int]]) -> Iterator[tuple[str, list[Any]]]:
+        yield "body_value LIKE ?", ["%taxonomy/term/%"]
+        nids = sorted(node_tids)
+        for start in range(0, len(nids), _CHUNK):
+            chunk = nids[start : start + _CHUNK]
+            yield f"entity_id IN ({', '.join('?' for _ in chunk)})", list(chunk)
+
+    def _links_of(
+        self, nid: int, body: str | bytes, unresolved: dict[str, list[tuple[int, str]]]
+    ) -> None:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        for href, inner in _ANCHOR.findall(text):
+            label = _anchor_text(inner)
+            link = parse_internal_href(html.unescape(href.strip()))
+            if not label or link is None:
+                continue
+            tid = term_id_of(link.path, exact=True)
+            if tid is not None:
+                self.add(
+                    tid,
+                    Evidence("body link", f"node {nid}: <a href={href!r}>", "medium", name=label),
+                )
+            elif (
+                link.path not in self.aliases
+                and "/" in link.path
+                and not is_system_path(link.path)
+                and not link.path.startswith(("sites/", "files/"))
+            ):
+                unresolved.setdefault(link.path, []).append((nid, label))
 
     def _node_missing_tids(self) -> dict[int, set[int]]:
+        """nid → missing tids any of its revisions references, read through the tid index."""
         found: dict[int, set[int]] = {}
+        missing = sorted(self.terms)
+        if not missing:
+            return found
+        marks = ", ".join("?" for _ in missing)
         for info in self.site.term_reference_fields:
             column = info.storage.column("tid")
-            for nid, tid in self.src.rows(
+            for nid, tid in self.src.stream(
                 f"SELECT entity_id, `{column}` FROM {{{info.storage.revision_table}}}"
-                " WHERE entity_type = ?",
-                ("node",),
+                f" WHERE entity_type = 'node' AND `{column}` IN ({marks})",
+                missing,
             ):
-                if int(tid) in self.terms:
-                    found.setdefault(int(nid), set()).add(int(tid))
+                found.setdefault(int(nid), set()).add(int(tid))
         return found
 
     def _assign_paths(
