@@ -10,7 +10,8 @@ child process so peak RSS is the export's own:
 2. runs the full export (cleaning, link rewriting, hashing, durable batches)
    over the *same* connection into a temp directory;
 
-and prints nodes/s for both, their ratio, peak RSS of the child, the MariaDB
+and prints nodes/s for both, their ratio, the node phase's own rate and the seconds of
+every phase, peak RSS of the child, the MariaDB
 innodb_buffer_pool_size, and checks that the bundle holds exactly N distinct
 nodes. The database is dropped afterwards.
 
@@ -179,6 +180,7 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
         "raw_rate": nodes / raw_seconds,
         "export_seconds": seconds,
         "export_rate": summary.nodes_read / seconds,
+        "phases": summary.phase_seconds,
         "exported_nodes": distinct,
         "node_lines": lines,
         "reconciled": summary.reconciliation.get("reconciled"),
@@ -294,6 +296,12 @@ def main() -> None:
             f" = {r['cpu_seconds'] / r['nodes'] * 1e6:.0f}"
             f" + {r['worker_cpu_seconds'] / r['nodes'] * 1e6:.0f} us/node;"
             f" load took {r['prepare_seconds']:.0f}s)",
+            flush=True,
+        )
+        phases = r["phases"]
+        print(
+            f"{'':>9} node phase {r['nodes'] / phases['nodes']:.0f} n/s; seconds by phase: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()),
             flush=True,
         )
 

@@ -27,6 +27,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -161,6 +162,7 @@ class ExportSummary:
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     nodes_read: int = 0
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
     highwater: int | None = None
     reconciliation: dict[str, Any] = field(default_factory=dict)
 
@@ -182,6 +184,7 @@ class ExportSummary:
             "nodes_read": self.nodes_read,
             "seconds": round(self.seconds, 3),
             "nodes_per_second": round(self.nodes_per_second, 1),
+            "phase_seconds": {k: round(v, 3) for k, v in self.phase_seconds.items()},
             "highwater": self.highwater,
             "reconciled": self.reconciliation.get("reconciled"),
         }
@@ -240,10 +243,21 @@ class _Run:
             allow_scripts=options.allow_scripts,
         )
 
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of a phase to the summary: where a long run spends it."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = self.summary.phase_seconds.get(phase, 0.0) + time.monotonic() - start
+            self.summary.phase_seconds[phase] = spent
+
     def execute(self) -> None:
-        taxonomy = self.reader.load_taxonomy()
-        self._phase("taxonomy", [*taxonomy.vocabularies, *taxonomy.terms])
-        self.reader.load_aliases()
+        with self.timed("taxonomy"):
+            taxonomy = self.reader.load_taxonomy()
+            self._phase("taxonomy", [*taxonomy.vocabularies, *taxonomy.terms])
+            self.reader.load_aliases()
         total = self.reader.count_nodes()
         limit = self.options.selection.limit
         if limit is not None:
@@ -252,11 +266,16 @@ class _Run:
         workers = self.options.workers if left > self.options.batch_size else 0
         encode = bool(getattr(self.writer, "takes_encoded", False))
         with _Builders(self.reader.build_context(), workers, encode) as builders:
-            self.reader.assign_node_slugs(builders.slugify)
-            self._phase("authors", self.reader.authors())
-            self._phase("files", self.reader.files())
-            self._nodes(builders, total, workers)
-        self._redirects()
+            with self.timed("slugs"):
+                self.reader.assign_node_slugs(builders.slugify)
+            with self.timed("authors"):
+                self._phase("authors", self.reader.authors())
+            with self.timed("files"):
+                self._phase("files", self.reader.files())
+            with self.timed("nodes"):
+                self._nodes(builders, total, workers)
+        with self.timed("redirects"):
+            self._redirects()
 
     def _phase(self, phase: str, records: Iterable[Record]) -> None:
         for chunk in _chunks(records, self.options.batch_size):
@@ -478,7 +497,8 @@ def export(
             run.execute()
             from migrate.export.reconcile import reconcile
 
-            summary.reconciliation = reconcile(site, state, run.reader, options, run_id)
+            with run.timed("reconciliation"):
+                summary.reconciliation = reconcile(site, state, run.reader, options, run_id)
             _write_json(out_dir / RECONCILIATION_FILE, summary.reconciliation)
             summary.seconds = time.monotonic() - started
             writer.finish({"counts": state.item_counts(), "run": run_id})
