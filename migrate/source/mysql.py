@@ -28,6 +28,7 @@ _CANNOT_CONNECT = (2002, 2003, 2005, 2006, 2013)
 _READ_ONLY = (1792, 1142, 1227)
 LOCK_WAIT = 1
 """Seconds a parallel audit may wait for writers before it settles for one connection."""
+STREAM_BATCH = 100
 
 
 def _driver_sql(text: str) -> str:
@@ -167,7 +168,9 @@ class MySQLSource(Source):
         cur = self.conn.cursor(pymysql.cursors.SSCursor)
         try:
             cur.execute(self.sql(sql), tuple(params))
-            while batch := cur.fetchmany(2000):
+            # Rows come off the socket one at a time; a small batch only amortises the
+            # call, and keeps a stream of large bodies from holding thousands at once.
+            while batch := cur.fetchmany(STREAM_BATCH):
                 yield from batch
         except pymysql.err.MySQLError as exc:
             raise self._sql_error(exc) from None
