@@ -13,12 +13,13 @@ the report stays complete for the JSON and HTML writers.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import queue
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -29,6 +30,9 @@ from migrate.progress import Progress
 from migrate.schema import Drupal7
 
 CheckFunction = Callable[[AuditContext], Iterator[Finding]]
+Part = Callable[[AuditContext], object]
+_T = TypeVar("_T")
+WarmUp = Callable[[AuditContext], list[Part]]
 
 
 @dataclass(frozen=True)
@@ -41,27 +45,34 @@ class CheckSpec:
     description: str
     run: CheckFunction
     weight: int = 0
+    warm: WarmUp | None = None
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(
-    check_id: str, *, severity: Severity | str, title: str, weight: int = 0
+    check_id: str,
+    *,
+    severity: Severity | str,
+    title: str,
+    weight: int = 0,
+    warm: WarmUp | None = None,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check function under a stable id; its docstring becomes the description.
 
     ``weight`` is its rough cost on a large site (0: term-sized reads; 1: one
-    node-sized table; 2: node-sized anti-joins; 3: grouping every term reference or
-    reading every body). A side-by-side run starts the heaviest first, so the
-    connections finish together.
+    node-sized table; 2: node-sized anti-joins; 3: grouping every term reference). A
+    side-by-side run starts the heaviest first, so the connections finish together.
+    ``warm`` splits a shared scan the check reads into parts that such a run starts
+    before any check.
     """
 
     def register(func: CheckFunction) -> CheckFunction:
         if check_id in REGISTRY and REGISTRY[check_id].run is not func:
             raise ValueError(f"check id {check_id!r} registered twice")
         doc = " ".join((func.__doc__ or "").replace("``", "").split())
-        REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func, weight)
+        REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func, weight, warm)
         return func
 
     return register
@@ -273,18 +284,25 @@ def _run_side_by_side(
     for ctx in contexts:
         idle.put(ctx)
 
-    def run(spec: CheckSpec) -> CheckResult:
+    def run(task: Callable[[AuditContext], _T]) -> _T:
         ctx = idle.get()
         try:
-            return _run_check(spec, ctx)
+            return task(ctx)
         finally:
             idle.put(ctx)
 
+    warmers = list(dict.fromkeys(spec.warm for spec in specs if spec.warm))
+    parts = [part for warm in warmers for part in warm(contexts[0])]
     pool = ThreadPoolExecutor(len(contexts), thread_name_prefix="audit")
+    warming = [pool.submit(run, part) for part in parts]
     heaviest_first = sorted(specs, key=lambda spec: -spec.weight)
-    futures = {pool.submit(run, spec): spec.id for spec in heaviest_first}
+    futures = {
+        pool.submit(run, functools.partial(_run_check, spec)): spec.id for spec in heaviest_first
+    }
     done: dict[str, CheckResult] = {}
     try:
+        for part in warming:
+            part.result()
         for future in as_completed(futures):
             done[futures[future]] = future.result()
             if progress:

@@ -18,7 +18,7 @@ from typing import Any
 from migrate.audit import check
 from migrate.audit.context import AuditContext
 from migrate.audit.findings import Finding, Severity
-from migrate.audit.links import ALIAS_REMOVED, body_links
+from migrate.audit.links import ALIAS_REMOVED, body_link_scans, body_links
 from migrate.links import term_id_of
 
 MODULE = "taxonomy_breadcrumb"
@@ -53,7 +53,7 @@ def _nodes_per_tid(ctx: AuditContext) -> dict[int, int]:
     "breadcrumb.notice_pages",
     severity=Severity.ERROR,
     title="Pages that show the taxonomy_breadcrumb line-92 warning",
-    weight=3,
+    warm=body_link_scans,
 )
 def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
     """Every URL (term path and surviving alias) of an unloadable term the site still knows.

@@ -8,8 +8,9 @@ parsed with lxml, so the scan costs one regex search per body.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +70,18 @@ class BodyLink:
 
 def body_links(ctx: AuditContext) -> list[BodyLink]:
     """Every body link to an unloadable term, found once per audit and shared."""
-    return ctx.cached("body_links", lambda: _scan(ctx))
+    return ctx.cached("body_links", lambda: _collect(ctx))
+
+
+def body_link_scans(ctx: AuditContext) -> list[Callable[[AuditContext], object]]:
+    """The body scan in parts, one per text table, that a side-by-side run starts first.
+
+    Reading every body is the longest single piece of an audit; split, two
+    connections read the current and the revision table at once.
+    """
+    return [
+        functools.partial(_table_links, text_table=text_table) for text_table in _text_tables(ctx)
+    ]
 
 
 def _text_tables(ctx: AuditContext) -> Iterator[tuple[str, str, str]]:
@@ -82,35 +94,44 @@ def _text_tables(ctx: AuditContext) -> Iterator[tuple[str, str, str]]:
                 yield info.field_name, table, col
 
 
-def _scan(ctx: AuditContext) -> list[BodyLink]:
+def _collect(ctx: AuditContext) -> list[BodyLink]:
+    found: list[BodyLink] = []
+    pending: list[BodyLink] = []
+    for text_table in _text_tables(ctx):
+        for link in _table_links(ctx, text_table):
+            (pending if link.kind == ALIAS_REMOVED else found).append(link)
+    found.extend(_dead_aliases(ctx, pending))
+    return sorted(found, key=BodyLink.sort_key)
+
+
+def _table_links(ctx: AuditContext, text_table: tuple[str, str, str]) -> list[BodyLink]:
+    return ctx.cached(f"body_links:{text_table[1]}", lambda: _scan(ctx, *text_table))
+
+
+def _scan(ctx: AuditContext, field_name: str, table: str, col: str) -> list[BodyLink]:
     dead_aliases = {a: s for a, s in ctx.term_aliases.items() if not ctx.loadable(term_id_of(s))}
     dangling = ctx.dangling_current_by_node
     words = ["taxonomy/term/", *sorted(dead_aliases)]
     interesting = re.compile("|".join(re.escape(w) for w in words))
-    needles = needles_for(words)
-    found: list[BodyLink] = []
-    pending: list[BodyLink] = []
-    for field_name, table, col in _text_tables(ctx):
-        seen: set[tuple[int, int, int, str]] = set()
-        for where, params in _candidates(ctx, f"b.{col}", needles):
-            sql = (
-                f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}, n.vid, n.title"
-                f" FROM {{{table}}} b LEFT JOIN {{node}} n ON n.nid = b.entity_id"
-                f" WHERE b.entity_type = 'node' AND b.deleted = 0 AND {where}"
-                " ORDER BY b.entity_id, b.revision_id, b.delta, b.language"
-            )
-            for nid, rev, lang, delta, body, cur_vid, title in ctx.source.stream(sql, params):
-                key = (int(nid), int(rev), int(delta), str(lang))
-                if key in seen or not body:
-                    continue
-                seen.add(key)
-                if not (key[0] in dangling or interesting.search(body)):
-                    continue
-                current = cur_vid is not None and key[1] == int(cur_vid)
-                for link in _links_in(body, table, field_name, key, current, title, ctx):
-                    (pending if link.kind == ALIAS_REMOVED else found).append(link)
-    found.extend(_dead_aliases(ctx, pending))
-    return sorted(found, key=BodyLink.sort_key)
+    links: list[BodyLink] = []
+    seen: set[tuple[int, int, int, str]] = set()
+    for where, params in _candidates(ctx, f"b.{col}", needles_for(words)):
+        sql = (
+            f"SELECT b.entity_id, b.revision_id, b.language, b.delta, b.{col}, n.vid, n.title"
+            f" FROM {{{table}}} b LEFT JOIN {{node}} n ON n.nid = b.entity_id"
+            f" WHERE b.entity_type = 'node' AND b.deleted = 0 AND {where}"
+            " ORDER BY b.entity_id, b.revision_id, b.delta, b.language"
+        )
+        for nid, rev, lang, delta, body, cur_vid, title in ctx.source.stream(sql, params):
+            key = (int(nid), int(rev), int(delta), str(lang))
+            if key in seen or not body:
+                continue
+            seen.add(key)
+            if not (key[0] in dangling or interesting.search(body)):
+                continue
+            current = cur_vid is not None and key[1] == int(cur_vid)
+            links.extend(_links_in(body, table, field_name, key, current, title, ctx))
+    return links
 
 
 def _links_in(
@@ -238,6 +259,7 @@ def _term_finding(
     "links.broken_term_routes",
     severity=Severity.ERROR,
     title="Aliases, menu links, breadcrumb paths and body links to broken term pages",
+    warm=body_link_scans,
 )
 def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
     """Every stored route that leads a visitor to a term that does not load.
