@@ -31,8 +31,8 @@ from migrate.schema import Drupal7
 
 CheckFunction = Callable[[AuditContext], Iterator[Finding]]
 Part = Callable[[AuditContext], object]
-_T = TypeVar("_T")
 WarmUp = Callable[[AuditContext], list[Part]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,8 @@ def _run_check(spec: CheckSpec, ctx: AuditContext) -> CheckResult:
 def _run_side_by_side(
     specs: list[CheckSpec], contexts: list[AuditContext], progress: Progress | None
 ) -> list[CheckResult]:
-    """One thread per context, each taking the next check; results in registration order."""
+    """One thread per context, each taking the next task: the parts of shared scans first,
+    then the checks, heaviest first. Results come back in registration order."""
     idle: queue.Queue[AuditContext] = queue.Queue()
     for ctx in contexts:
         idle.put(ctx)
