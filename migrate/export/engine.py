@@ -59,6 +59,9 @@ from migrate.progress import Progress
 from migrate.schema import Drupal7
 
 RECONCILIATION_FILE = "reconciliation.json"
+REDIRECTS_PER_NODE_BATCH = 20
+"""A redirect is one short line: its batches hold this many times ``--batch-size``
+items, so a million of them cost hundreds of durable commits, not thousands."""
 _T = TypeVar("_T")
 
 
@@ -320,6 +323,7 @@ class _Run:
                 self.progress(done, total)
 
     def _redirects(self) -> None:
+        size = self.options.batch_size * REDIRECTS_PER_NODE_BATCH
         records: list[Record] = []
         events: list[tuple[str, str, str, str]] = []
         for item in self.reader.redirects():
@@ -327,7 +331,7 @@ class _Run:
                 events.append((item.kind, item.source_id, "skipped", item.reason))
             else:
                 records.append(item)
-            if len(records) >= self.options.batch_size:
+            if len(records) >= size:
                 self._batch("redirects", records, events)
                 records, events = [], []
         if records or events:

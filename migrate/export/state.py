@@ -87,8 +87,8 @@ CREATE TABLE IF NOT EXISTS slugs (
     path TEXT NOT NULL,
     PRIMARY KEY (kind, source_id),
     UNIQUE (kind, scope, slug)
-);
-CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, source TEXT NOT NULL);
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, source TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -426,16 +426,21 @@ class StateStore:
         ]
 
     def exported_node_paths(self, nids: Sequence[int]) -> dict[int, str]:
-        """Target paths of those of ``nids`` that are in the bundle."""
+        """Target paths of those of ``nids`` that are in the bundle.
+
+        Asks the slug table and only the (kind, num) index of the id map, never its
+        rows: at 1M nodes those lookups are random, and half as many pages is twice
+        as fast.
+        """
         found: dict[int, str] = {}
         for start in range(0, len(nids), 500):
-            chunk = [str(n) for n in nids[start : start + 500]]
+            chunk = nids[start : start + 500]
             found.update(
                 (int(n), str(p))
                 for n, p in self.db.execute(
-                    "SELECT i.num, s.path FROM items i JOIN slugs s ON s.kind = 'node'"
-                    f" AND s.source_id = i.num WHERE i.kind = 'node' AND i.source_id IN"
-                    f" ({','.join('?' * len(chunk))})",
+                    "SELECT s.source_id, s.path FROM slugs s WHERE s.kind = 'node'"
+                    f" AND s.source_id IN ({','.join('?' * len(chunk))}) AND EXISTS"
+                    " (SELECT 1 FROM items i WHERE i.kind = 'node' AND i.num = s.source_id)",
                     chunk,
                 )
             )

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from export_helpers import run_export
+from conftest import run_sql
+from export_helpers import records, run_export
 
 from migrate import api
 from migrate.cli import main
@@ -134,3 +135,23 @@ def test_cli_writes_each_format(hugo_export: Path, tmp_path: Path, fmt: str) -> 
 def test_cli_rejects_a_bad_remap(hugo_export: Path) -> None:
     result = CliRunner().invoke(main, ["redirects", str(hugo_export), "--remap", "two=1"])
     assert result.exit_code == 2
+
+
+def test_an_alias_held_by_several_rows_redirects_once_to_its_first_row(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    run_sql(
+        broken_db_rw,
+        "INSERT INTO url_alias (source, alias, language) VALUES"
+        " ('node/1', 'tin-chung', 'und'), ('node/2', 'tin-chung', 'vi'),"
+        " ('node/3', 'tin-chung/', 'und'), ('node/4', '/ban-tin/', 'und'),"
+        " ('node/5', 'ban-tin', 'und')",
+    )
+    out = tmp_path / "bundle"
+    run_export(broken_db_rw, out)
+    redirects = [r for r in records(out, "redirect") if r["origin"] == "alias"]
+    sources = [r["source"] for r in redirects]
+    assert len(sources) == len(set(sources))
+    by_source = {r["source"]: r for r in redirects}
+    assert by_source["tin-chung"]["entity_id"] == 1
+    assert by_source["ban-tin"]["entity_id"] == 4
