@@ -425,10 +425,11 @@ class _Builders:
         else:
             self.local = NodeBuilder(ctx)
 
-    def slugify(self, titles: list[str]) -> list[str]:
+    def slugify(self, titles: list[str]) -> Iterable[str]:
+        """Slug bases of ``titles``; with a pool, started now and read when iterated."""
         if self.pool is not None and len(titles) > 100:
-            return list(self.pool.map(slugify_vi, titles, chunksize=250))
-        return [slugify_vi(t) for t in titles]
+            return self.pool.map(slugify_vi, titles, chunksize=500)
+        return map(slugify_vi, titles)
 
     def submit(self, rows: NodeRows) -> Future[NodeBatch]:
         if self.pool is not None:

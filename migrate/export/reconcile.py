@@ -60,7 +60,7 @@ def _embedded(
 
 def _in_bundle(state: StateStore, nids: list[int]) -> int:
     """How many of ``nids`` (repeats counted) are exported nodes."""
-    exported = state.exported_node_paths(sorted(set(nids)))
+    exported = state.exported_nodes(sorted(set(nids)))
     return sum(1 for nid in nids if nid in exported)
 
 

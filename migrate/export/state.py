@@ -425,6 +425,21 @@ class StateStore:
             )
         ]
 
+    def exported_nodes(self, nids: Sequence[int]) -> set[int]:
+        """Those of ``nids`` that are in the bundle, read from the (kind, num) index alone."""
+        found: set[int] = set()
+        for start in range(0, len(nids), 500):
+            chunk = nids[start : start + 500]
+            found.update(
+                int(n)
+                for (n,) in self.db.execute(
+                    "SELECT num FROM items WHERE kind = 'node'"
+                    f" AND num IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return found
+
     def exported_node_paths(self, nids: Sequence[int]) -> dict[int, str]:
         """Target paths of those of ``nids`` that are in the bundle.
 
