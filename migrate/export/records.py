@@ -372,7 +372,8 @@ def json_digest(line: bytes) -> str:
 
 
 _RECENT: dict[int, tuple[Record, bytes, str]] = {}
-_RECENT_MAX = 1024
+_RECENT_MAX = 16_384
+"""Above a default redirect batch (20 × 500 lines), so none is encoded twice."""
 
 
 def forget_json() -> None:
@@ -391,7 +392,7 @@ def _cached(record: Record) -> tuple[Record, bytes, str]:
 
 
 def to_json(record: Record) -> bytes:
-    """``encode(record)``, remembered by identity for the last thousand records.
+    """``encode(record)``, remembered by identity for the records of the current batch.
 
     The engine hashes this line and the JSONL writer writes it, so each record
     is encoded once.
