@@ -92,6 +92,22 @@ CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, source TEXT NOT NULL
 """
 
 
+_IN_CHUNK = 500
+"""Values per ``IN (...)`` list: well under SQLite's bound-parameter limit."""
+
+
+def _select_in(
+    db: sqlite3.Connection, sql: str, values: Sequence[Any], head: tuple[Any, ...] = ()
+) -> Iterator[Any]:
+    """Rows of ``sql`` whose ``{marks}`` is an IN list over ``values``, in chunks.
+
+    ``head`` holds the parameters bound before the list.
+    """
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), (*head, *chunk))
+
+
 @dataclass(frozen=True)
 class Run:
     run_id: int
@@ -323,17 +339,16 @@ class StateStore:
     # ------------------------------------------------------------------ items
 
     def hashes(self, kind: str, keys: Sequence[str]) -> dict[str, ItemRow]:
-        found: dict[str, ItemRow] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for source_id, target, digest, batch_no in self.db.execute(
-                f"SELECT source_id, target, hash, batch_no FROM items"
-                f" WHERE kind = ? AND source_id IN ({marks})",
-                (kind, *chunk),
-            ):
-                found[source_id] = ItemRow(kind, source_id, target, digest, batch_no)
-        return found
+        return {
+            source_id: ItemRow(kind, source_id, target, digest, batch_no)
+            for source_id, target, digest, batch_no in _select_in(
+                self.db,
+                "SELECT source_id, target, hash, batch_no FROM items"
+                " WHERE kind = ? AND source_id IN ({marks})",
+                keys,
+                (kind,),
+            )
+        }
 
     def items_of_batches(self, batch_nos: Sequence[int]) -> list[ItemRow]:
         rows: list[ItemRow] = []
@@ -427,18 +442,12 @@ class StateStore:
 
     def exported_nodes(self, nids: Sequence[int]) -> set[int]:
         """Those of ``nids`` that are in the bundle, read from the (kind, num) index alone."""
-        found: set[int] = set()
-        for start in range(0, len(nids), 500):
-            chunk = nids[start : start + 500]
-            found.update(
-                int(n)
-                for (n,) in self.db.execute(
-                    "SELECT num FROM items WHERE kind = 'node'"
-                    f" AND num IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
+        return {
+            int(n)
+            for (n,) in _select_in(
+                self.db, "SELECT num FROM items WHERE kind = 'node' AND num IN ({marks})", nids
             )
-        return found
+        }
 
     def exported_node_paths(self, nids: Sequence[int]) -> dict[int, str]:
         """Target paths of those of ``nids`` that are in the bundle.
@@ -447,19 +456,16 @@ class StateStore:
         rows: at 1M nodes those lookups are random, and half as many pages is twice
         as fast.
         """
-        found: dict[int, str] = {}
-        for start in range(0, len(nids), 500):
-            chunk = nids[start : start + 500]
-            found.update(
-                (int(n), str(p))
-                for n, p in self.db.execute(
-                    "SELECT s.source_id, s.path FROM slugs s WHERE s.kind = 'node'"
-                    f" AND s.source_id IN ({','.join('?' * len(chunk))}) AND EXISTS"
-                    " (SELECT 1 FROM items i WHERE i.kind = 'node' AND i.num = s.source_id)",
-                    chunk,
-                )
+        return {
+            int(n): str(p)
+            for n, p in _select_in(
+                self.db,
+                "SELECT s.source_id, s.path FROM slugs s WHERE s.kind = 'node'"
+                " AND s.source_id IN ({marks}) AND EXISTS"
+                " (SELECT 1 FROM items i WHERE i.kind = 'node' AND i.num = s.source_id)",
+                nids,
             )
-        return found
+        }
 
     def replace_aliases(self, pairs: Iterable[tuple[str, str]]) -> None:
         with self._tx():
@@ -507,18 +513,15 @@ class StateLookup:
 
     def slugs_of(self, kind: str, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """(slug, path) of each of ``ids`` that has one: one query for a batch of nodes."""
-        found: dict[int, tuple[str, str]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            found.update(
-                (int(i), (str(s), str(p)))
-                for i, s, p in self.db.execute(
-                    "SELECT source_id, slug, path FROM slugs WHERE kind = ?"
-                    f" AND source_id IN ({','.join('?' * len(chunk))})",
-                    (kind, *chunk),
-                )
+        return {
+            int(i): (str(s), str(p))
+            for i, s, p in _select_in(
+                self.db,
+                "SELECT source_id, slug, path FROM slugs WHERE kind = ? AND source_id IN ({marks})",
+                ids,
+                (kind,),
             )
-        return found
+        }
 
     def path_of(self, kind: str, source_id: int) -> str | None:
         found = self.slug_of(kind, source_id)
