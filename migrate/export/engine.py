@@ -34,6 +34,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
+from migrate.durable import write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
@@ -520,12 +521,7 @@ def export(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_durably(path, json.dumps(data, ensure_ascii=False, indent=2))
 
 
 # ---------------------------------------------------------------------- status and rollback

@@ -36,6 +36,7 @@ from urllib.parse import quote, unquote
 
 import tomli_w
 
+from migrate.durable import write_durably
 from migrate.errors import StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
@@ -46,7 +47,6 @@ from migrate.export.media import (
     public_relative_path,
     reconciliation_csv,
     summarize,
-    write_durably,
 )
 from migrate.export.records import (
     AuthorRecord,

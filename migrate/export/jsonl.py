@@ -14,14 +14,13 @@ fsynced, so a batch file either exists whole or not at all.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from migrate.durable import copy_durably, fsync_dir, write_durably
 from migrate.errors import StateError
 from migrate.export import ItemRef, PathUrls, UrlScheme, WriterOptions, register_writer
 from migrate.export.records import EncodedRecord, FileRecord, Record, to_json
@@ -47,25 +46,6 @@ _KEY_FIELDS = {
 
 def batch_name(batch_no: int) -> str:
     return f"batch-{batch_no:06d}.jsonl"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Temp file + fsync + rename + directory fsync."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 @register_writer("jsonl")
@@ -116,14 +96,7 @@ class JsonlWriter:
         if self.options.files_dir is None:
             return
         src = self.options.files_dir / record.relative_path
-        dest = self.out_dir / record.exported_path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
+        copy_durably(src, self.out_dir / record.exported_path)
 
     def remove(self, items: Sequence[ItemRef]) -> None:
         by_file: dict[str, set[str]] = defaultdict(set)
@@ -142,10 +115,10 @@ class JsonlWriter:
                 else:
                     kept.append(line)
             if kept:
-                write_durably(path, "".join(kept).encode("utf-8"))
+                write_durably(path, "".join(kept))
             else:
                 path.unlink()
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
 
     def _unlink_copy(self, data: Mapping[str, Any]) -> None:
         exported = data.get("exported_path")
@@ -168,4 +141,4 @@ class JsonlWriter:
             "counts": dict(sorted(dict(summary.get("counts", {})).items())),
         }
         data = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
-        write_durably(self.out_dir / "manifest.json", data.encode("utf-8"))
+        write_durably(self.out_dir / "manifest.json", data)

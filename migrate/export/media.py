@@ -14,11 +14,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from migrate.durable import copy_durably
 from migrate.errors import BadInput
 
 COPIED = "copied"
@@ -70,28 +70,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_durably(src: Path, dest: Path, sync: bool = True) -> str:
-    """Copy through a temp file that is fsynced and renamed; return the sha256 of what was read.
-
-    ``sync=False`` leaves the fsync to the caller (one ``os.sync()`` per batch).
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    digest = hashlib.sha256()
-    with src.open("rb") as fin, tmp.open("wb") as fout:
-        while chunk := fin.read(_CHUNK):
-            digest.update(chunk)
-            fout.write(chunk)
-        fout.flush()
-        if sync:
-            os.fsync(fout.fileno())
-    os.replace(tmp, dest)
-    return digest.hexdigest()
-
-
 def copy_verified(src: Path, dest: Path, sync: bool = True) -> str:
     """Copy one file durably and check the copy's sha256; return it. Raises OSError."""
-    digest = _copy_durably(src, dest, sync)
+    digest = copy_durably(src, dest, sync)
     if sha256_of(dest) != digest:
         dest.unlink(missing_ok=True)
         raise OSError(f"{dest}: checksum of the copy differs from {src}")
@@ -169,28 +150,3 @@ def reconciliation_csv(results: Sequence[MediaResult]) -> str:
             [r.fid, r.uri, r.status, r.dest or "", r.size or "", r.sha256 or "", r.detail]
         )
     return out.getvalue()
-
-
-def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
-    """Write a whole file so that a kill leaves either the old file or the new one.
-
-    Temp file in the same folder, fsync, rename, fsync the folder: what the
-    writers' contract calls durable. ``sync=False`` keeps the atomic rename but
-    leaves flushing to one ``os.sync()`` by the caller, for writers of many files.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    with tmp.open("wb") as fh:
-        fh.write(raw)
-        fh.flush()
-        if sync:
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    if not sync:
-        return
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -46,11 +46,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lxml import etree
 
+from migrate.durable import write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
 from migrate.export.media import MediaResult, copy_file, reconciliation_csv, summarize
-from migrate.export.media import write_durably as _write_durably
 from migrate.export.records import (
     AuthorRecord,
     CommentRecord,
@@ -206,7 +206,7 @@ class WxrWriter:
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
         refs.extend(self._write_files(batch_no, items))
         os.sync()  # the batch's media copies, flushed once before the batch is recorded
-        _write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
+        write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
         return refs
 
     def remove(self, items: Sequence[ItemRef]) -> None:
@@ -247,7 +247,7 @@ class WxrWriter:
             )
         media = list({m["fid"]: MediaResult(**m) for m in self.state.media}.values())
         if media:
-            _write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
+            write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
         manifest = {
             "wxr_version": "1.2",
             "files": [p.name for p in files],
@@ -262,7 +262,7 @@ class WxrWriter:
             " wp-content/uploads/drupal/ first",
             "run": dict(summary),
         }
-        _write_durably(
+        write_durably(
             self.out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         )
 
@@ -316,7 +316,7 @@ class WxrWriter:
         if channel.find("item") is None:
             path.unlink()
             return
-        _write_durably(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+        write_durably(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
 
     def _drop_state(self, path: Path, keys: set[tuple[str, str]]) -> None:
         if not path.is_file():
@@ -331,7 +331,7 @@ class WxrWriter:
         }
         for kind, key in keys:
             data.get(section.get(kind, ""), {}).pop(key, None)
-        _write_durably(path, json.dumps(data, ensure_ascii=False))
+        write_durably(path, json.dumps(data, ensure_ascii=False))
 
     # ------------------------------------------------------------------ definitions
 
@@ -675,7 +675,7 @@ class WxrWriter:
             tmp.write_text(text, encoding="utf-8")
             self._validate(tmp, name)
             tmp.unlink()
-            _write_durably(path, text)
+            write_durably(path, text)
             for kind, key, _xml in chunk:
                 post_id = int(key) + (ATTACHMENT_ID_OFFSET if kind == "file" else 0)
                 refs.append(ItemRef(kind, key, f"{name}#{post_id}"))

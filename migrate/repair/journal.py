@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from migrate.durable import fsync_dir
 from migrate.errors import StateError
 from migrate.repair.operations import decode_row, encode_row, where
 from migrate.source.base import Source
@@ -50,7 +51,7 @@ class JournalWriter:
                 "started": _now(),
             }
         )
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _write(self, record: dict[str, Any]) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -88,14 +89,6 @@ class JournalWriter:
 
     def close(self) -> None:
         self._fh.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass

@@ -67,11 +67,3 @@ def test_a_files_dir_must_be_a_directory(tmp_path: Path) -> None:
     media.check_files_dir(None)
     with pytest.raises(BadInput):
         media.check_files_dir(tmp_path / "nope")
-
-
-def test_durable_write_replaces_whole_files(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b.txt"
-    media.write_durably(target, "một")
-    media.write_durably(target, b"hai")
-    assert target.read_bytes() == b"hai"
-    assert [p.name for p in target.parent.iterdir()] == ["b.txt"]

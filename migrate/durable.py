@@ -1,0 +1,67 @@
+"""Writing files so that a kill, a crash or a power cut leaves the old file or the new one.
+
+Every writer of the toolkit (export batches, manifests, media copies, the
+reconciliation report, repair journals) goes through these: a temp file in the
+same folder, fsync, rename over the target, fsync the folder, so the rename
+itself survives too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the folder's entries (a rename, a new or removed file) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_for(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp")
+
+
+def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` (str is written as UTF-8) atomically and durably.
+
+    ``sync=False`` keeps the atomic rename but leaves flushing to one ``os.sync()``
+    by the caller, for writers of many small files.
+    """
+    tmp = _temp_for(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with tmp.open("wb") as fh:
+        fh.write(raw)
+        fh.flush()
+        if sync:
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if sync:
+        fsync_dir(path.parent)
+
+
+def copy_durably(src: Path, dest: Path, sync: bool = True) -> str:
+    """Copy ``src`` to ``dest`` as ``write_durably`` writes; return the sha256 of what was read.
+
+    The digest lets a caller check the copy against what it read, in one pass over the source.
+    """
+    tmp = _temp_for(dest)
+    digest = hashlib.sha256()
+    with src.open("rb") as fin, tmp.open("wb") as fout:
+        while chunk := fin.read(_CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+        fout.flush()
+        if sync:
+            os.fsync(fout.fileno())
+    os.replace(tmp, dest)
+    if sync:
+        fsync_dir(dest.parent)
+    return digest.hexdigest()
