@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -24,21 +27,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _temp_for(path: Path) -> Path:
+@contextmanager
+def _replacing(path: Path, sync: bool) -> Iterator[BinaryIO]:
+    """A temp file beside ``path`` that replaces it once the block has written it all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp")
-
-
-def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
-    """Replace ``path`` with ``data`` (str is written as UTF-8) atomically and durably.
-
-    ``sync=False`` keeps the atomic rename but leaves flushing to one ``os.sync()``
-    by the caller, for writers of many small files.
-    """
-    tmp = _temp_for(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as fh:
-        fh.write(raw)
+        yield fh
         fh.flush()
         if sync:
             os.fsync(fh.fileno())
@@ -47,21 +42,24 @@ def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
         fsync_dir(path.parent)
 
 
+def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` (str is written as UTF-8) atomically and durably.
+
+    ``sync=False`` keeps the atomic rename but leaves flushing to one ``os.sync()``
+    by the caller, for writers of many small files.
+    """
+    with _replacing(path, sync) as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
 def copy_durably(src: Path, dest: Path, sync: bool = True) -> str:
     """Copy ``src`` to ``dest`` as ``write_durably`` writes; return the sha256 of what was read.
 
     The digest lets a caller check the copy against what it read, in one pass over the source.
     """
-    tmp = _temp_for(dest)
     digest = hashlib.sha256()
-    with src.open("rb") as fin, tmp.open("wb") as fout:
+    with src.open("rb") as fin, _replacing(dest, sync) as fout:
         while chunk := fin.read(_CHUNK):
             digest.update(chunk)
             fout.write(chunk)
-        fout.flush()
-        if sync:
-            os.fsync(fout.fileno())
-    os.replace(tmp, dest)
-    if sync:
-        fsync_dir(dest.parent)
     return digest.hexdigest()
