@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import query, run_sql
 from export_helpers import by_key, records, run_export
 
 from migrate.config import ConnectionSpec
@@ -83,3 +84,27 @@ def test_default_export_explains_the_unpublished_nodes(
     assert "unpublished" in why["reason"]
     assert rec["revisions"]["exported"] == nodes["exported"]
     assert "current revisions" in rec["revisions"]["note"]
+
+
+def test_a_rerun_names_what_changed_on_the_live_site_since_the_bundle_was_written(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    assert run_export(broken_db_rw, out).reconciliation["reconciled"] is True
+    (gone,), (commented,) = query(
+        broken_db_rw, "SELECT MIN(nid) FROM node UNION ALL SELECT MAX(nid) FROM node"
+    )
+    (cid,) = query(broken_db_rw, "SELECT MAX(cid) + 1 FROM comment")[0]
+    run_sql(
+        broken_db_rw,
+        f"DELETE FROM node WHERE nid = {gone}",
+        "INSERT INTO comment (cid, pid, nid, uid, subject, hostname, created, changed,"
+        " status, thread, name, mail, homepage, language)"
+        f" VALUES ({cid}, 0, {commented}, 0, 'mới', '', 1, 1, 1, '99/', 'khách', '', '', 'und')",
+    )
+    rec = run_export(broken_db_rw, out).reconciliation
+    assert rec["nodes"]["in_bundle_but_gone_from_source"] == str(gone)
+    assert rec["nodes"]["reconciled"] is True
+    assert rec["comments"]["nodes_that_differ"] == str(commented)
+    assert rec["comments"]["exported"] + 1 == rec["comments"]["source_for_exported_nodes"]
+    assert rec["reconciled"] is False
