@@ -17,6 +17,11 @@ nodes. The database is dropped afterwards.
 
     python bench/bench_export.py                      # fixture and 10k
     python bench/bench_export.py --sizes fixture,10000,100000,1000000
+    python bench/bench_export.py --sizes 100000 --repeat 3 --keep
+    python bench/bench_export.py --database dm_bench_0123456789 --repeat 3
+
+Runs of the same code on a shared VM differ by up to a fifth: compare two versions
+with ``--repeat`` on one kept database, alternating checkouts.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,57 +199,74 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
     }
 
 
-def measure(
-    size: str, batch_size: int, workers: int, dump: Path | None, keep: bool, grow_in_sql: bool
-) -> dict[str, Any]:
-    database = f"dm_bench_{uuid.uuid4().hex[:10]}"
-    conn = scratch.connect()
-    conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-    try:
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
-            if size == "fixture":
-                scratch.load(database, FIXTURE)
-            elif dump is not None:
-                scratch.load(database, dump)
-            elif grow_in_sql or not GENERATOR.exists():
-                scratch.load(database, FIXTURE)
-                grow(database, int(size))
-            else:
-                generated = Path(tmp) / f"d7-{size}.sql.gz"
-                subprocess.run(
-                    [sys.executable, str(GENERATOR), "--nodes", size, "--out", str(generated)],
-                    check=True,
-                    capture_output=True,
-                )
-                scratch.load(database, generated)
-                generated.unlink()
-            prepare = time.perf_counter() - t0
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    database,
-                    "--out",
-                    f"{tmp}/bundle",
-                    "--batch-size",
-                    str(batch_size),
-                    "--workers",
-                    str(workers),
-                ],
+def load_size(database: str, size: str, dump: Path | None, grow_in_sql: bool) -> None:
+    """Fill the empty ``database`` with ``size`` nodes (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+        if size == "fixture":
+            scratch.load(database, FIXTURE)
+        elif dump is not None:
+            scratch.load(database, dump)
+        elif grow_in_sql or not GENERATOR.exists():
+            scratch.load(database, FIXTURE)
+            grow(database, int(size))
+        else:
+            generated = Path(tmp) / f"d7-{size}.sql.gz"
+            subprocess.run(
+                [sys.executable, str(GENERATOR), "--nodes", size, "--out", str(generated)],
+                check=True,
                 capture_output=True,
-                text=True,
-                check=False,
             )
-        if done.returncode:
-            raise SystemExit(f"export child failed:\n{done.stderr}")
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        result["size"] = size
-        result["prepare_seconds"] = prepare
-        return result
+            scratch.load(database, generated)
+
+
+def run_child(database: str, batch_size: int, workers: int) -> dict[str, Any]:
+    """One export of ``database`` in a fresh process, into a fresh directory."""
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                database,
+                "--out",
+                f"{tmp}/bundle",
+                "--batch-size",
+                str(batch_size),
+                "--workers",
+                str(workers),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode:
+        raise SystemExit(f"export child failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(size: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """Load ``size`` nodes (or take ``--database``), then export them ``--repeat`` times."""
+    conn = scratch.connect()
+    database = args.database or f"dm_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        start = time.perf_counter()
+        if args.database:
+            cur = conn.cursor()
+            sql = "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s"
+            cur.execute(sql, (database,))
+            if cur.fetchone() is None:
+                raise SystemExit(f"no database {database!r} on {scratch.server().safe_url}")
+        else:
+            conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+            load_size(database, size, args.dump, args.grow_in_sql)
+        prepare = time.perf_counter() - start
+        for _ in range(args.repeat):
+            result = run_child(database, args.batch_size, args.workers)
+            result.update(size=size if not args.database else database, prepare_seconds=prepare)
+            yield result
     finally:
-        if not keep:
+        if not args.keep and not args.database:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
         conn.close()
 
@@ -261,6 +284,14 @@ def main() -> None:
         "--grow-in-sql",
         action="store_true",
         help="grow the fixture with INSERT ... SELECT instead of bench/generate_dump.py",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="exports per size, each in a fresh process"
+    )
+    parser.add_argument(
+        "--database",
+        help="export this existing database (kept with --keep) instead of loading --sizes;"
+        " to compare two checkouts on the same data, run each against it in turn",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -282,8 +313,8 @@ def main() -> None:
         f" {'peak RSS':>9} {'exported':>9} {'reconciled':>10}"
     )
     print(header)
-    for size in args.sizes.split(","):
-        r = measure(size, args.batch_size, args.workers, args.dump, args.keep, args.grow_in_sql)
+    sizes = [args.database] if args.database else args.sizes.split(",")
+    for r in (r for size in sizes for r in measure(size, args)):
         lost = r["nodes"] - r["exported_nodes"]
         dupes = r["node_lines"] - r["exported_nodes"]
         print(
