@@ -623,14 +623,15 @@ class Reader:
         with its first row. The database drops the later rows with an anti-join on
         its alias index and streams the rest in pid order: asking it for alias
         order instead costs a sort of the whole table (57 s for 1M aliases here).
-        Slashes are cut from the redirect's path, so ``foo/`` would repeat ``foo``;
-        the rare slashed aliases are checked one by one and remembered.
+        Slashes are cut from the redirect's path, so ``foo/`` would repeat ``foo``:
+        the first pid of every such cut form is looked up *before* the stream
+        starts (no query may run while it is open, see ``Source.stream``).
         """
         assert self.taxonomy is not None
         info = self.taxonomy.info
         for tid, term in info.items():
             yield RedirectRecord(f"taxonomy/term/{tid}", term.path, "term", tid, "system_path")
-        slashed: set[str] = set()
+        first_pid = self._first_pids_of_slashed()
         pending: list[tuple[str, int]] = []
         for pid, src, raw in self.source.stream(
             "SELECT u.pid, u.source, u.alias FROM {url_alias} u WHERE NOT EXISTS"
@@ -639,15 +640,10 @@ class Reader:
         ):
             raw, src = str(raw), str(src)
             alias = raw.strip("/")
-            if alias in slashed or (alias != raw and self._alias_taken(alias, raw, int(pid))):
+            if first_pid.get(alias, int(pid)) != int(pid):
                 continue
-            if alias != raw:
-                slashed.add(alias)
             if src.startswith("node/") and src[5:].isdigit():
                 pending.append((alias, int(src[5:])))
-                if len(pending) >= 1000:
-                    yield from self._node_alias_redirects(pending)
-                    pending = []
             elif src.startswith("taxonomy/term/") and src[14:].isdigit():
                 tid = int(src[14:])
                 target = info.get(tid)
@@ -658,6 +654,9 @@ class Reader:
                     yield RedirectRecord(alias, target.path, "term", tid, "alias")
             else:
                 yield Skipped("redirect", alias, f"alias of {src}: not exported content")
+            if len(pending) >= 1000:
+                yield from self._node_alias_redirects(pending)
+                pending = []
         yield from self._node_alias_redirects(pending)
         after = 0
         while chunk := self.state.node_paths(after, 1000):
@@ -665,15 +664,36 @@ class Reader:
                 yield RedirectRecord(f"node/{nid}", path, "node", nid, "system_path")
             after = chunk[-1][0]
 
-    def _alias_taken(self, alias: str, raw: str, pid: int) -> bool:
-        """Whether an earlier row's alias is ``alias`` once its slashes are cut too."""
-        forms = sorted({alias, f"/{alias}", f"{alias}/", f"/{alias}/"} - {raw})
-        return bool(
-            self.source.rows(
-                f"SELECT 1 FROM {{url_alias}} WHERE alias IN ({_marks(forms)}) AND pid < ? LIMIT 1",
-                (*forms, pid),
-            )
+    def _first_pids_of_slashed(self) -> dict[str, int]:
+        """For each alias that some row spells with a leading or trailing slash: its first pid.
+
+        Keyed by the alias with its slashes cut, over every spelling of it (``foo``,
+        ``/foo``, ``foo/``, ``/foo/``), so exactly one row per cut alias is kept.
+        Such aliases are rare; their rows are read in chunks of ``_SLASHED_CHUNK``.
+        """
+        cut = sorted(
+            {
+                str(raw).strip("/")
+                for (raw,) in self.source.rows(
+                    "SELECT DISTINCT alias FROM {url_alias} WHERE alias LIKE ? OR alias LIKE ?",
+                    ("/%", "%/"),
+                )
+            }
         )
+        first: dict[str, int] = {}
+        for start in range(0, len(cut), _SLASHED_CHUNK):
+            forms = [
+                form
+                for alias in cut[start : start + _SLASHED_CHUNK]
+                for form in {alias, f"/{alias}", f"{alias}/", f"/{alias}/"}
+            ]
+            for pid, raw in self.source.rows(
+                f"SELECT pid, alias FROM {{url_alias}} WHERE alias IN ({_marks(forms)})", forms
+            ):
+                key = str(raw).strip("/")
+                if key not in first or int(pid) < first[key]:
+                    first[key] = int(pid)
+        return first
 
     def _node_alias_redirects(
         self, pending: list[tuple[str, int]]
@@ -688,6 +708,7 @@ class Reader:
 
 
 _SLUG_CHUNK = 10_000
+_SLASHED_CHUNK = 200
 
 
 def _suffixed(base: str, n: int) -> str:

@@ -15,11 +15,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from migrate.errors import MigrateError
 from migrate.identifiers import Prefix, check_identifier
 
 _BRACED = re.compile(r"\{([^{}]*)\}")
 
 Row = tuple[Any, ...]
+
+
+class StreamOpen(MigrateError):
+    """A query was issued on a source while one of its streams was still being read.
+
+    On MariaDB the stream is an unbuffered server-side result: a second query on
+    the same connection makes pymysql read and discard the rest of it, so rows
+    would vanish without a word. Every source refuses instead, on every backend,
+    so the mistake shows in any test rather than only against a live server.
+    """
 
 
 class Source(ABC):
@@ -30,6 +41,16 @@ class Source(ABC):
 
     def __init__(self, prefix: Prefix) -> None:
         self.prefix = prefix
+        self._streaming: str | None = None
+
+    def _idle(self, sql: str) -> None:
+        """Refuse ``sql`` while a stream is open (see ``StreamOpen``)."""
+        if self._streaming is not None:
+            raise StreamOpen(
+                f"{self.label}: query {_brief(sql)!r} issued while the stream"
+                f" {_brief(self._streaming)!r} is still open; read it to the end first"
+                " (or collect what it needs and query afterwards)"
+            )
 
     def table(self, name: str) -> str:
         """The quoted, prefixed name of a Drupal table."""
@@ -54,12 +75,22 @@ class Source(ABC):
         row = self.one(sql, params)
         return row[0] if row else None
 
-    @abstractmethod
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
         """Rows one at a time without holding the result in memory.
 
-        Consume the iterator fully before running another query on this source.
+        Until the iterator is exhausted (or closed) any other query on this source
+        raises ``StreamOpen``: the engine never loses the rest of a stream to it.
         """
+        self._idle(sql)
+        self._streaming = sql
+        try:
+            yield from self._stream(sql, params)
+        finally:
+            self._streaming = None
+
+    @abstractmethod
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[Row]:
+        """The backend's unguarded stream (``stream`` adds the one-stream-at-a-time check)."""
 
     @abstractmethod
     def table_names(self) -> set[str]:
@@ -97,3 +128,8 @@ class Source(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _brief(sql: str) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= 80 else text[:77] + "..."

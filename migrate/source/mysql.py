@@ -150,6 +150,7 @@ class MySQLSource(Source):
         return _driver_sql(text)
 
     def _run(self, statement: str, params: Sequence[Any] = ()) -> int:
+        self._idle(statement)
         try:
             with self.conn.cursor() as cur:
                 return int(cur.execute(statement, tuple(params)))
@@ -157,6 +158,7 @@ class MySQLSource(Source):
             raise self._sql_error(exc) from None
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._idle(sql)
         try:
             with self.conn.cursor() as cur:
                 cur.execute(self.sql(sql), tuple(params))
@@ -164,7 +166,7 @@ class MySQLSource(Source):
         except pymysql.err.MySQLError as exc:
             raise self._sql_error(exc) from None
 
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[Row]:
         cur = self.conn.cursor(pymysql.cursors.SSCursor)
         try:
             cur.execute(self.sql(sql), tuple(params))

@@ -90,8 +90,8 @@ class SQLiteSource(Source):
         self._conn = connect(self.path, readonly=not writable)
         self._names: set[str] | None = None
 
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
-        cursor = self._run(sql, params)
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[Row]:
+        cursor = self._cursor(sql, params)
         try:
             while batch := cursor.fetchmany(1000):
                 yield from batch
@@ -99,6 +99,10 @@ class SQLiteSource(Source):
             cursor.close()
 
     def _run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        self._idle(sql)
+        return self._cursor(sql, params)
+
+    def _cursor(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         try:
             return self._conn.execute(self.sql(sql), tuple(params))
         except sqlite3.OperationalError as exc:
