@@ -152,8 +152,11 @@ def plan_sql(spec: SourceSpec, plan: Plan) -> str:
     """The plan as a SQL script for the site's table prefix."""
     from migrate.repair.sql import render_sql
 
-    prefix = spec.prefix if spec.prefix else Prefix("")
-    return render_sql(plan, prefix)
+    if isinstance(spec, DumpSpec):
+        # A dump's prefix is detected when it is read: the script must name its tables.
+        with connect(spec) as site:
+            return render_sql(plan, site.source.prefix)
+    return render_sql(plan, spec.prefix if spec.prefix else Prefix(""))
 
 
 def apply_repair(

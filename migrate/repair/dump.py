@@ -11,12 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from migrate.identifiers import Prefix
 from migrate.repair.applier import ApplyReport, apply_plan, unloaded_cache_operations
 from migrate.repair.operations import Plan
 from migrate.repair.sql import render_sql, write_repaired_dump
 from migrate.schema import Drupal7
 from migrate.source import DumpSpec
 from migrate.source.dump import open_dump
+
+
+def unprefixed(prefix: Prefix, name: str) -> str | None:
+    """The Drupal table name of a physical table of this site, or None (another site's)."""
+    for table, table_prefix in prefix.per_table.items():
+        if table_prefix + table == name:
+            return table
+    if name.startswith(prefix.default):
+        table = name[len(prefix.default) :]
+        if prefix.apply(table) == name:
+            return table
+    return None
 
 
 def apply_to_dump(
@@ -41,7 +54,13 @@ def apply_to_dump(
     )
     try:
         copy = source.copy(out / "repaired.sqlite")
-        unloaded = {name for name, _engine, loaded, _rows in source.dump_tables() if not loaded}
+        # The prefix as detected in the dump: the patch must name the tables it declared.
+        prefix = source.prefix
+        unloaded = {
+            table
+            for name, _engine, loaded, _rows in source.dump_tables()
+            if not loaded and (table := unprefixed(prefix, name)) is not None
+        }
     finally:
         source.close()
     with copy:
@@ -61,7 +80,7 @@ def apply_to_dump(
             label = f"{op.table} (in repair.sql)"
             report.caches[label] = report.caches.get(label, 0) + 1
         extra = extra + in_patch
-    patch = render_sql(plan, spec.prefix, extra, title="patch")
+    patch = render_sql(plan, prefix, extra, title="patch")
     (out / "repair.sql").write_text(patch, encoding="utf-8")
     write_repaired_dump(spec.path, patch, out / "repaired.sql.gz")
     return report

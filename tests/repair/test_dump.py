@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -64,3 +65,73 @@ def test_repaired_dump_audits_from_the_file_as_from_mariadb(
     server, dump = reports
     assert server.pop("source") != dump.pop("source")
     assert server == dump
+
+
+def _prefixed_copy(dump: Path, dest: Path, prefix: str) -> Path:
+    """The fixture as a site installed with a table prefix: every table statement renamed."""
+    import gzip
+    import re
+
+    statement = re.compile(
+        rb"^((?:/\*!40000 )?(?:ALTER TABLE|CREATE TABLE|DROP TABLE IF EXISTS|INSERT INTO"
+        rb"|LOCK TABLES) `)",
+        re.M,
+    )
+    with gzip.open(dump, "rb") as fh:
+        data = statement.sub(rb"\1" + prefix.encode(), fh.read())
+    dest.write_bytes(gzip.compress(data, mtime=0))
+    return dest
+
+
+def test_offline_repair_of_a_prefixed_dump_loads_and_audits_clean(
+    databases: Databases, tmp_path: Path
+) -> None:
+    dump = _prefixed_copy(BROKEN_DUMP, tmp_path / "dr.sql.gz", "dr_")
+    cache = str(tmp_path / "cache")
+    runner = CliRunner()
+    planned = runner.invoke(
+        main,
+        [
+            "repair",
+            "plan",
+            "--dump",
+            str(dump),
+            "--cache-dir",
+            cache,
+            "-o",
+            str(tmp_path / "p.json"),
+        ],
+    )
+    assert planned.exit_code == 0, planned.output
+    script = runner.invoke(
+        main,
+        ["repair", "plan", "--dump", str(dump), "--cache-dir", cache, "--sql"],
+    )
+    assert script.exit_code == 0, script.output
+    tables = set(re.findall(r"(?:INSERT INTO|UPDATE|DELETE FROM) `([a-z0-9_]+)`", script.output))
+    assert tables and all(t.startswith("dr_") for t in tables), tables
+    out = tmp_path / "out"
+    applied = runner.invoke(
+        main,
+        [
+            "repair",
+            "apply",
+            str(tmp_path / "p.json"),
+            "--dump",
+            str(dump),
+            "--cache-dir",
+            cache,
+            "--out",
+            str(out),
+            "--yes",
+        ],
+    )
+    assert applied.exit_code == 0, applied.output
+    patch = (out / "repair.sql").read_text(encoding="utf-8")
+    assert "DELETE FROM `dr_cache_page`" in patch and "`taxonomy_term_data`" not in patch
+    # Loaded by the mariadb client, the repaired dump is a clean site under its prefix.
+    target = databases.create(out / "repaired.sql.gz")
+    prefixed = api.source_spec(db=url_of(target) + "?prefix=dr_")
+    audit = api.audit(prefixed, ["taxonomy.*", "links.*", "breadcrumb.*"])
+    assert {r.id: r.count for r in audit.checks if r.count} == {}
+    assert audit.result("taxonomy.dangling_field_ref").count == 0
