@@ -19,11 +19,12 @@ from migrate.audit import check
 from migrate.audit.context import AuditContext
 from migrate.audit.findings import Finding, Severity
 from migrate.audit.links import ALIAS_REMOVED, body_link_scans, body_links
+from migrate.audit.trail import CORE_HOME, TrailModel, TrailTerm, TrailVocabulary
 from migrate.links import term_id_of
+from migrate.repair.evidence import Recovery, recover_terms
 
 MODULE = "taxonomy_breadcrumb"
 _SUBPATHS = ("feed", "edit")
-NID_RANGE = 50_000
 
 
 def _module_reaches_line_92(ctx: AuditContext) -> bool:
@@ -132,12 +133,6 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
             )
 
 
-@dataclass(frozen=True)
-class _Ref:
-    tid: int
-    field: str
-
-
 def _node_types_with_breadcrumbs(ctx: AuditContext) -> tuple[set[str], bool]:
     """The module's node-type list and whether it includes (True) or excludes them."""
     listed = ctx.site.variable("taxonomy_breadcrumb_node_types", {"book": "book"})
@@ -150,78 +145,111 @@ def _node_types_with_breadcrumbs(ctx: AuditContext) -> tuple[set[str], bool]:
     return types, bool(ctx.site.variable("taxonomy_breadcrumb_include_nodes", False))
 
 
-@check(
-    "breadcrumb.silent_changes",
-    severity=Severity.WARNING,
-    title="Node pages whose breadcrumb changed silently",
-    weight=3,
-)
-def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
-    """Node pages whose category term is gone, so the breadcrumb now comes from another
-    (heavier) vocabulary, loses crumbs above a vanished parent, or falls back to "Home".
-
-    No message is shown; only the trail changes.
-    """
-    if not ctx.site.module_enabled(MODULE) or not ctx.node_term_fields:
-        return
-    types, include = _node_types_with_breadcrumbs(ctx)
-    parents = _parents(ctx)
-    broken_chain = {t for t in ctx.loadable_tids if _chain_broken(ctx, t, parents)}
-    touched = sorted(
-        broken_chain.union(
-            *(
-                ctx.unloadable_in(info.storage.data_table, info.storage.column("tid"))
-                for info in ctx.node_term_fields
-            )
-        )
-    )
-    if not touched:
-        return
-    allowed = {f.field_name: f.allowed_vocabularies for f in ctx.node_term_fields}
-    names = [info.field_name for info in ctx.node_term_fields]
-    judge = _Judge(ctx, allowed, broken_chain)
-    ctx.allow_large_sorts()
-    # Every reference of a range of nodes, packed per node by the server: one row per
-    # node that references a touched term, and only those cost a lookup in {node}.
-    refs_sql = " UNION ALL ".join(
-        f"SELECT f.entity_id AS nid, f.{info.storage.column('tid')} AS tid,"
-        f" f.{info.storage.column('tid')} + {index} * {_FIELD_SHIFT} AS ref"
-        f" FROM {{{info.storage.data_table}}} f"
-        " WHERE f.entity_type = 'node' AND f.deleted = 0 AND f.entity_id BETWEEN ? AND ?"
-        for index, info in enumerate(ctx.node_term_fields)
-    )
-    sql = (
-        "SELECT g.nid, n.type, n.title, g.refs FROM"
-        f" (SELECT r.nid, GROUP_CONCAT(r.ref) AS refs FROM ({refs_sql}) r GROUP BY r.nid"
-        f" HAVING MAX({ctx.in_list('r.tid', touched)}) = 1) g"
-        " INNER JOIN {node} n ON n.nid = g.nid WHERE n.status = 1 ORDER BY g.nid"
-    )
-    for low, high in ctx.nid_ranges(NID_RANGE):
-        for nid, ntype, title, packed in ctx.source.stream(sql, [low, high] * len(names) + touched):
-            if (str(ntype) in types) != include:
-                continue
-            if isinstance(packed, bytes):
-                packed = packed.decode("ascii")
-            # (field index, tid) pairs, ordered by tid then field as the trail logic expects.
-            pairs = (divmod(int(v), _FIELD_SHIFT) for v in str(packed).split(","))
-            refs = [_Ref(tid, names[i]) for tid, i in sorted((t, i) for i, t in pairs)]
-            yield from judge(int(nid), refs, (str(ntype), 1, str(title)))
-
-
-# A reference travels as tid + field index * 2^32 (tids are 32-bit unsigned).
-_FIELD_SHIFT = 4294967296
-
-
-def _parents(ctx: AuditContext) -> dict[int, list[int]]:
+def _parents(ctx: AuditContext) -> dict[int, tuple[int, ...]]:
     parents: dict[int, list[int]] = {}
     for tid, parent in ctx.source.rows(
         "SELECT tid, parent FROM {taxonomy_term_hierarchy} ORDER BY tid, parent"
     ):
         parents.setdefault(int(tid), []).append(int(parent))
-    return parents
+    return {tid: tuple(p) for tid, p in parents.items()}
 
 
-def _chain_broken(ctx: AuditContext, tid: int, parents: dict[int, list[int]]) -> bool:
+def live_trail_model(ctx: AuditContext) -> TrailModel:
+    """The tables the module reads, as they are now."""
+    vocabularies = {
+        vid: TrailVocabulary(vid, v.name, v.weight) for vid, v in ctx.site.vocabularies.items()
+    }
+    terms = {
+        tid: TrailTerm(tid, row.vid, row.name, row.weight)
+        for tid, row in ctx.terms.items()
+        if tid in ctx.loadable_tids
+    }
+    paths: list[dict[int, str]] = []
+    for table, key in (
+        ("taxonomy_breadcrumb_term", "tid"),
+        ("taxonomy_breadcrumb_vocabulary", "vid"),
+    ):
+        found: dict[int, str] = {}
+        if ctx.has(table):
+            for ident, path in ctx.source.rows(f"SELECT {key}, path FROM {{{table}}}"):
+                found[int(ident)] = str(path or "")
+        paths.append(found)
+    home = ctx.site.variable("taxonomy_breadcrumb_home", CORE_HOME)
+    return TrailModel(
+        terms,
+        vocabularies,
+        _parents(ctx),
+        term_paths=paths[0],
+        vocabulary_paths=paths[1],
+        home=str(home) if home is not None else "",
+    )
+
+
+@dataclass(frozen=True)
+class _Unknowns:
+    """How a reconstruction fills what no evidence says: a lost vocabulary's weight and a
+    missing term's name. ``best`` is Drupal's default (weight 0); ``low``/``high`` the
+    extremes, to tell a certain change from one that depends on the guess."""
+
+    vocabulary_weight: int
+    name: str | None
+
+
+_BEST = _Unknowns(0, None)
+_EXTREMES = (_Unknowns(-(10**9), ""), _Unknowns(10**9, "\U0010ffff"))
+
+
+def before_trail_model(
+    live: TrailModel, recovery: Recovery, fill: _Unknowns, vids: dict[str, int]
+) -> TrailModel:
+    """The tables as they were before the breakage, from the recovered evidence.
+
+    Missing terms come back with their recovered vocabulary, name, weight and
+    parents (own surviving hierarchy rows stay as they are); a lost vocabulary
+    with its recovered name and, having no evidence of its weight, ``fill``'s.
+    """
+    vocabularies = dict(live.vocabularies)
+    for vocabulary in recovery.vocabularies.values():
+        vocabularies[vocabulary.vid] = TrailVocabulary(
+            vocabulary.vid,
+            vocabulary.name or vocabulary.machine_name or f"vocabulary {vocabulary.vid}",
+            fill.vocabulary_weight,
+        )
+    vids = vids | {
+        v.machine_name: vid for vid, v in recovery.vocabularies.items() if v.machine_name
+    }
+    terms = dict(live.terms)
+    parents = dict(live.parents)
+    for term in recovery.terms.values():
+        vid = term.vid if term.vid is not None else vids.get(term.vocabulary or "")
+        if vid is None or vid not in vocabularies:
+            continue
+        name = term.name("low")
+        if name is None:
+            name = fill.name if fill.name is not None else f"term {term.tid} (name unknown)"
+        terms[term.tid] = TrailTerm(term.tid, vid, name, term.weight)
+        parents.setdefault(term.tid, tuple(term.parents))
+    return TrailModel(
+        terms,
+        vocabularies,
+        parents,
+        term_paths=live.term_paths,
+        vocabulary_paths=live.vocabulary_paths,
+        home=live.home,
+    )
+
+
+def recovery_of(ctx: AuditContext) -> Recovery:
+    """Everything the database still knows about its unloadable terms (computed once)."""
+    return ctx.cached(
+        "recovery",
+        lambda: recover_terms(
+            ctx.site, {tid: ctx.term_state(tid) for tid in sorted(ctx.referenced_unloadable_tids)}
+        ),
+    )
+
+
+def _chain_broken(ctx: AuditContext, tid: int, parents: dict[int, tuple[int, ...]]) -> bool:
     """Whether any ancestor of a loadable term (via any parent) does not load."""
     seen: set[int] = set()
     stack = [tid]
@@ -236,72 +264,127 @@ def _chain_broken(ctx: AuditContext, tid: int, parents: dict[int, list[int]]) ->
     return False
 
 
-class _Judge:
-    """Decides, per node, whether and how its breadcrumb changed.
+_CHUNK = 500
 
-    Vocabulary and term weights are looked up once per term, not once per node:
-    on a large site this runs for hundreds of thousands of nodes.
-    """
 
-    def __init__(
-        self, ctx: AuditContext, allowed: dict[str, tuple[str, ...]], broken_chain: set[int]
-    ) -> None:
-        self.ctx = ctx
-        self.loadable = ctx.loadable_tids
-        self.broken_chain = broken_chain
-        vocabulary_weight = {vid: v.weight for vid, v in ctx.site.vocabularies.items()}
-        # Sort key of a live term, as the module's lightest-term query orders them.
-        self.order = {
-            tid: (vocabulary_weight[row.vid], row.weight, row.name)
-            for tid, row in ctx.terms.items()
-            if tid in self.loadable
-        }
-        # The vocabulary weight a dead reference had: its field's lightest allowed vocabulary.
-        self.dead_weight: dict[str, int | None] = {}
-        for field, vocabularies in allowed.items():
-            weights = [
-                ctx.vocabulary_weights[v] for v in vocabularies if v in ctx.vocabulary_weights
-            ]
-            self.dead_weight[field] = min(weights) if weights else None
-
-    def __call__(self, nid: int, refs: list[_Ref], meta: tuple[str, int, str]) -> list[Finding]:
-        ctx, order = self.ctx, self.order
-        live = [r for r in refs if r.tid in order]
-        dead = [r for r in refs if r.tid not in order]
-        if not dead and not any(r.tid in self.broken_chain for r in live):
-            return []
-        lightest = min(live, key=lambda r: order[r.tid], default=None)
-        now_weight = None if lightest is None else order[lightest.tid][0]
-        weights = [(r, self.dead_weight.get(r.field)) for r in dead]
-        lost = [r for r, w in weights if now_weight is None or (w is not None and w < now_weight)]
-        tied = [r for r, w in weights if now_weight is not None and w == now_weight]
-        if lost:
-            kind = "falls_back_to_home" if lightest is None else "lightest_term_gone"
-        elif lightest is not None and lightest.tid in self.broken_chain:
-            kind = "ancestor_gone"
-        elif tied:
-            # Same vocabulary: the order depended on the dead term's weight, which is gone.
-            kind, lost = "may_have_changed", tied
-        else:
-            return []
-        ntype, status, title = meta
-        now = "core's plain Home" if lightest is None else ctx.term_label(lightest.tid)
-        return [
-            Finding(
-                "breadcrumb.silent_changes",
-                Severity.NOTICE if kind == "may_have_changed" else Severity.WARNING,
-                f"/node/{nid} ({title}): breadcrumb changed silently ({kind.replace('_', ' ')});"
-                f" it now follows {now}",
-                {
-                    "path": f"/node/{nid}",
-                    "nid": nid,
-                    "type": ntype,
-                    "status": status,
-                    "title": title,
-                    "kind": kind,
-                    "lost_tids": sorted({r.tid for r in lost}),
-                    "now_tid": None if lightest is None else lightest.tid,
-                },
-                "remap the dead category term to a live one so the trail comes back",
+def _candidates(ctx: AuditContext, live: TrailModel) -> list[int]:
+    """Nodes whose trail can differ: their index or current fields name a dead term, or a
+    live term with a dead ancestor. Any other node sees the same tree either way."""
+    dead = set(ctx.referenced_unloadable_tids)
+    touched = sorted(dead | {t for t in live.terms if _chain_broken(ctx, t, live.parents)})
+    nids = set(ctx.dangling_current_by_node)
+    if touched and ctx.has("taxonomy_index"):
+        nids.update(
+            int(r[0])
+            for r in ctx.source.stream(
+                "SELECT DISTINCT nid FROM {taxonomy_index} WHERE " + ctx.in_list("tid", touched),
+                touched,
             )
-        ]
+        )
+    return sorted(nids)
+
+
+@check(
+    "breadcrumb.silent_changes",
+    severity=Severity.WARNING,
+    title="Node pages whose breadcrumb changed silently",
+    weight=3,
+)
+def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
+    """Published node pages whose breadcrumb now differs from the one before the breakage.
+
+    Both trails are computed as the module computes them, from what it reads:
+    ``taxonomy_index`` (not the field tables), vocabulary and term weights and
+    names, the hierarchy. "Before" puts back the recovered terms and their index
+    rows (the current revision's field rows of a published node, which core
+    indexed). A finding whose change depends on a value no evidence gives (a lost
+    vocabulary's weight, a term's name) is a notice, not a warning.
+    """
+    if not ctx.site.module_enabled(MODULE) or not ctx.has("taxonomy_index"):
+        return
+    live = ctx.cached("trail:live", lambda: live_trail_model(ctx))
+    nids = _candidates(ctx, live)
+    if not nids:
+        return
+    recovery = recovery_of(ctx)
+    vids = {v.machine_name: vid for vid, v in ctx.site.vocabularies.items()}
+    before = before_trail_model(live, recovery, _BEST, vids)
+    extremes = [before_trail_model(live, recovery, fill, vids) for fill in _EXTREMES]
+    types, include = _node_types_with_breadcrumbs(ctx)
+    dead_fields = ctx.dangling_current_by_node
+    for start in range(0, len(nids), _CHUNK):
+        chunk = nids[start : start + _CHUNK]
+        index: dict[int, set[int]] = {}
+        for nid, tid in ctx.source.rows(
+            "SELECT nid, tid FROM {taxonomy_index} WHERE " + ctx.in_list("nid", chunk), chunk
+        ):
+            index.setdefault(int(nid), set()).add(int(tid))
+        for nid, ntype, title in ctx.source.rows(
+            "SELECT nid, type, title FROM {node} WHERE status = 1 AND "
+            + ctx.in_list("nid", chunk)
+            + " ORDER BY nid",
+            chunk,
+        ):
+            nid = int(nid)
+            if (str(ntype) in types) != include:
+                continue
+            now_tids = index.get(nid, set())
+            then_tids = now_tids | dead_fields.get(nid, frozenset())
+            new = live.node_trail(now_tids)
+            old = before.node_trail(then_tids)
+            if old == new:
+                continue
+            others = [model.node_trail(then_tids) for model in extremes]
+            certain = all(other != new for other in others)
+            exact = all(other == old for other in others)
+            yield _silent_finding(
+                nid, str(ntype), str(title), (live, before), (now_tids, then_tids), certain, exact
+            )
+
+
+def _silent_finding(
+    nid: int,
+    ntype: str,
+    title: str,
+    models: tuple[TrailModel, TrailModel],
+    tids: tuple[set[int], set[int]],
+    certain: bool,
+    exact: bool,
+) -> Finding:
+    """``certain``: changed whatever the unknown values were; ``exact``: the old trail
+    shown is the only one the evidence allows."""
+    live, before = models
+    now_tids, then_tids = tids
+    old_tid = before.lightest_term(then_tids)
+    now_tid = live.lightest_term(now_tids)
+    old, new = before.node_trail(then_tids), live.node_trail(now_tids)
+    if now_tid is None:
+        kind = "falls_back_to_home"
+    elif now_tid != old_tid:
+        kind = "lightest_term_gone"
+    else:
+        kind = "ancestor_gone"
+    lost = sorted(t for t in then_tids if t not in live.terms)
+    return Finding(
+        "breadcrumb.silent_changes",
+        Severity.WARNING if certain else Severity.NOTICE,
+        f"/node/{nid} ({title}): breadcrumb changed silently ({kind.replace('_', ' ')}):"
+        f" {' › '.join(old)} → {' › '.join(new)}"
+        + ("" if certain else " (depends on a value no evidence gives)"),
+        {
+            "path": f"/node/{nid}",
+            "nid": nid,
+            "type": ntype,
+            "status": 1,
+            "title": title,
+            "kind": kind,
+            "old_trail": list(old),
+            "new_trail": list(new),
+            "old_tid": old_tid,
+            "now_tid": now_tid,
+            "lost_tids": lost,
+            "certain": certain,
+            "old_trail_exact": exact,
+        },
+        "restore or remap the dead term (drupal-migrate repair) so the old trail comes back",
+    )

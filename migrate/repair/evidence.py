@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.audit.trail import collation_key
 from migrate.errors import SchemaError
 from migrate.links import AliasResolver, is_system_path, parse_internal_href, term_id_of
 from migrate.phpdata import unserialize
@@ -34,6 +35,8 @@ _ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']([^\"']*)[\"'][^>]*>(.*?)</a>",
 _TAGS = re.compile(r"<[^>]+>")
 _VOCAB_LINK = re.compile(r"admin/structure/taxonomy/([a-z0-9_]+)")
 _CHUNK = 500
+# Widgets that list a vocabulary in taxonomy_get_tree() order and save choices in it.
+_OPTIONS_WIDGETS = ("options_select", "options_buttons")
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class _Recoverer:
         self.alias_parents()
         self.search_index()
         self.missing_vocabularies()
+        self.field_order()
         return Recovery(self.terms, self.vocabularies)
 
     def term_rows(self) -> None:
@@ -578,6 +582,129 @@ class _Recoverer:
                             "field_config", f"vid {vid} is {machine!r}", "high", vocabulary=machine
                         ),
                     )
+
+    def field_order(self) -> None:
+        """Weights bounded by the order an options widget stored two sibling terms in.
+
+        ``options_select`` and ``options_buttons`` list a vocabulary as
+        ``taxonomy_get_tree()`` does (siblings by weight, then name) and save the
+        chosen terms in that order, so deltas 0, 1 of one revision say which of two
+        siblings sorted first. A missing term without any other weight evidence gets
+        the weight closest to the default 0 that keeps every such order (low
+        confidence: the order is evidence, the number only a bound).
+        """
+        live = {
+            int(tid): (int(vid), str(name), int(weight))
+            for tid, vid, name, weight in self.src.rows(
+                "SELECT t.tid, t.vid, t.name, t.weight FROM {taxonomy_term_data} t"
+                " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid"
+            )
+        }
+        parents: dict[int, set[int]] = {}
+        for tid, parent in self.src.rows("SELECT tid, parent FROM {taxonomy_term_hierarchy}"):
+            parents.setdefault(int(tid), set()).add(int(parent))
+        vids = {v.machine_name: v.vid for v in self.site.vocabularies.values()}
+        vids.update({v.machine_name: v.vid for v in self.vocabularies.values() if v.machine_name})
+        facts: dict[int, tuple[int, str, int | None]] = {
+            t: (v, n, w) for t, (v, n, w) in live.items()
+        }
+        for term in self.terms.values():
+            vid = term.vid if term.vid is not None else vids.get(term.vocabulary or "")
+            name = term.name("low")
+            if vid is None or name is None:
+                continue
+            weighed = [e for e in term.evidence if e.weight is not None]
+            facts[term.tid] = (vid, name, term.weight if weighed else None)
+            parents.setdefault(term.tid, set(term.parents))
+        order = self._stored_orders(facts)
+        fixed = {t: w for t, (_v, _n, w) in facts.items() if w is not None}
+        weights = {t: fixed.get(t, 0) for t in facts}
+        pairs = [
+            (a, b, where)
+            for (a, b), where in order.items()
+            # Siblings with one parent each: a multi-parent term's place in the list
+            # depends on which of its parents the tree meets first.
+            if facts[a][0] == facts[b][0]
+            and len(parents.get(a, ())) == 1 == len(parents.get(b, ()))
+            and parents[a] == parents[b]
+        ]
+        for _ in range(len(pairs) + 1):
+            moved = False
+            for a, b, _where in pairs:
+                key_a = (weights[a], collation_key(facts[a][1]))
+                key_b = (weights[b], collation_key(facts[b][1]))
+                if key_a < key_b:
+                    continue
+                step = 0 if collation_key(facts[a][1]) < collation_key(facts[b][1]) else 1
+                if b not in fixed:
+                    weights[b], moved = weights[a] + step, True
+                elif a not in fixed:
+                    weights[a], moved = weights[b] - step, True
+            if not moved:
+                break
+        for a, b, where in pairs:
+            for tid in (a, b):
+                if tid in self.terms and tid not in fixed and weights[tid] != 0:
+                    self.add(
+                        tid,
+                        Evidence(
+                            "field order",
+                            f"{where} stores term {a} before term {b}; an options widget"
+                            " saves them in tree order (weight, then name), so this weight"
+                            f" is {'at least' if tid == b else 'at most'} {weights[tid]}",
+                            "low",
+                            weight=weights[tid],
+                        ),
+                    )
+
+    def _stored_orders(
+        self, facts: dict[int, tuple[int, str, int | None]]
+    ) -> dict[tuple[int, int], str]:
+        """(a, b) → where a revision saved term a before term b, through an options widget,
+        for revisions that reference a missing term."""
+        found: dict[tuple[int, int], str] = {}
+        missing = sorted(t for t in self.terms if t in facts)
+        if not missing:
+            return found
+        marks = ", ".join("?" for _ in missing)
+        for info in self.site.term_reference_fields:
+            bundles = self._options_bundles(info.field_name)
+            table = info.storage.revision_table
+            if not bundles or not self.src.has_table(table):
+                continue
+            column = info.storage.column("tid")
+            lists: dict[tuple[str, int, int, str], list[int]] = {}
+            for etype, bundle, eid, rev, lang, tid in self.src.stream(
+                f"SELECT entity_type, bundle, entity_id, revision_id, language, `{column}`"
+                f" FROM {{{table}}} WHERE entity_id IN (SELECT entity_id FROM {{{table}}}"
+                f" WHERE `{column}` IN ({marks})) AND deleted = 0"
+                " ORDER BY entity_type, entity_id, revision_id, language, delta",
+                missing,
+            ):
+                if (str(etype), str(bundle)) in bundles:
+                    lists.setdefault((str(etype), int(eid), int(rev), str(lang)), []).append(
+                        int(tid)
+                    )
+            for (etype, eid, rev, _lang), tids in lists.items():
+                for i, a in enumerate(tids):
+                    for b in tids[i + 1 :]:
+                        if a in facts and b in facts and (a in self.terms or b in self.terms):
+                            found.setdefault((a, b), f"{table} ({etype} {eid}, revision {rev})")
+        return found
+
+    def _options_bundles(self, field_name: str) -> set[tuple[str, str]]:
+        """(entity type, bundle) instances of a field edited with an options widget."""
+        found = set()
+        for etype, bundle, data in self.src.rows(
+            "SELECT entity_type, bundle, data FROM {field_config_instance}"
+            " WHERE field_name = ? AND deleted = 0",
+            (field_name,),
+        ):
+            config = unserialize(data, f"field_config_instance {field_name}") or {}
+            widget = config.get("widget") if isinstance(config, dict) else None
+            if isinstance(widget, dict) and widget.get("type") in _OPTIONS_WIDGETS:
+                found.add((str(etype), str(bundle)))
+        return found
 
     def _instance_label(self, field_name: str) -> str | None:
         for (data,) in self.src.rows(

@@ -45,17 +45,51 @@ def test_no_node_page_is_a_notice_page(broken_report):
     assert not [p for p in paths if p.startswith("/node/")]
 
 
-def test_silent_breadcrumb_changes(broken_report, ground_truth):
+def test_silent_breadcrumb_changes_are_exactly_the_crawled_ones(broken_report, ground_truth):
     truth = {
-        p["path"] for p in ground_truth["pages"]["node_pages_whose_breadcrumb_changed_silently"]
+        p["path"]: (p["breadcrumb_clean"], p["breadcrumb_broken"])
+        for p in ground_truth["pages"]["node_pages_whose_breadcrumb_changed_silently"]
     }
     findings = broken_report.result("breadcrumb.silent_changes").findings
-    certain = {f.entity["path"] for f in findings if f.entity["kind"] != "may_have_changed"}
-    possible = {f.entity["path"] for f in findings}
-    # A dead term's weight is gone, so a tie inside one vocabulary can only be a "maybe".
-    assert certain <= truth <= possible
-    assert len(certain) == 86
-    assert len(possible - truth) == 3
+    found = {f.entity["path"]: (f.entity["old_trail"], f.entity["new_trail"]) for f in findings}
+    assert len(findings) == len(found) == 91
+    assert found == truth
+    # Changed whatever the lost vocabulary's weight was; where the old trail itself
+    # depends on it (nodes with a chuyen_de term), the finding says so.
+    assert all(f.entity["certain"] for f in findings)
+    unsure = {f.entity["nid"] for f in findings if not f.entity["old_trail_exact"]}
+    lost_vocabulary = {
+        ref["nid"]
+        for ref in ground_truth["broken_field_references"]
+        if ref["vocabulary_in_clean_db"] == "chuyen_de" and ref["is_current_revision"]
+    }
+    assert unsure and unsure <= lost_vocabulary
+    kinds = {f.entity["kind"] for f in findings}
+    assert kinds == {"falls_back_to_home", "lightest_term_gone", "ancestor_gone"}
+    home = [f for f in findings if f.entity["kind"] == "falls_back_to_home"]
+    assert all(f.entity["new_trail"] == ["Home"] for f in home)
+
+
+def test_silent_changes_follow_the_index_not_the_fields(broken_db_rw, ground_truth):
+    """The module reads taxonomy_index: a stale index row changes the trail."""
+    from migrate import api
+
+    # Node 6's only category (tid 2) is gone; a stale index row to live term 7 gives it
+    # a trail again (Trang chủ › Tin tức › Tin Đoàn - Hội › Hoạt động tình nguyện).
+    run_sql(
+        broken_db_rw, "INSERT INTO taxonomy_index (nid, tid, sticky, created) VALUES (6, 7, 0, 0)"
+    )
+    report = api.audit(broken_db_rw, ["breadcrumb.silent_changes"])
+    by_path = {
+        f.entity["path"]: f.entity for f in report.result("breadcrumb.silent_changes").findings
+    }
+    assert by_path["/node/6"]["new_trail"] == [
+        "Trang chủ",
+        "Tin tức",
+        "Tin Đoàn - Hội",
+        "Hoạt động tình nguyện",
+    ]
+    assert by_path["/node/6"]["kind"] == "lightest_term_gone"
 
 
 def test_clean_site_has_no_notice_pages_or_silent_changes(clean_report):

@@ -50,3 +50,20 @@ def test_watchdog_names_a_term_with_high_confidence(broken_db_rw: ConnectionSpec
     assert term.name() == "hội thảo" and term.name_confidence == "high"
     plan = api.plan_repair(broken_db_rw)
     assert {d.tid: d.action for d in plan.decisions}[35] == "restore"
+
+
+def test_weights_come_from_menus_and_from_the_order_an_options_widget_stored(
+    broken_db: ConnectionSpec, clean_db: ConnectionSpec
+) -> None:
+    from conftest import query
+
+    terms = api.recover(broken_db).recovery.terms
+    clean = dict(query(clean_db, "SELECT tid, weight FROM taxonomy_term_data"))
+    # Menu links keep the weight of 2, 5, 9; node 88 stores 10 before 11 through an
+    # options widget, which lists "Đại học chính quy" before "Sau đại học" only if
+    # 11 is heavier (by name alone it would come first): the lowest such weight is 1.
+    for tid in (2, 5, 9, 10, 11):
+        assert terms[tid].weight == clean[tid], tid
+    order = [e for e in terms[11].evidence if e.source == "field order"]
+    assert order and order[0].confidence == "low" and "node 88" in order[0].detail
+    assert not [e for e in terms[10].evidence if e.source == "field order"]
