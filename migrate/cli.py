@@ -674,30 +674,18 @@ def export(
     with progress_for("Exporting nodes", json_lines=True) as progress:
         summary = api.export(spec, out_dir, options, progress=progress)
     if fmt == "json":
-        emit_json({**summary.to_dict(), "reconciliation": summary.reconciliation})
+        rec = summary.reconciliation
+        emit_json({**summary.to_dict(), "reconciliation": rec.to_dict() if rec else None})
         return
     click.echo(_export_text(summary))
 
 
 def _export_text(summary: Any) -> str:
     rec = summary.reconciliation
-    rows = []
-    for key in ("nodes", "revisions", "comments", "terms", "vocabularies", "files", "authors"):
-        entry = rec.get(key) or {}
-        source = entry.get("source", entry.get("source_rows"))
-        rows.append(
-            (key, source, entry.get("exported"), "yes" if entry.get("reconciled") else "NO")
-        )
-    for key in ("node", "term"):
-        entry = rec.get("aliases", {}).get(key, {})
-        rows.append(
-            (
-                f"{key} aliases",
-                entry.get("source"),
-                entry.get("exported"),
-                "yes" if entry.get("reconciled") else "NO",
-            )
-        )
+    rows = [
+        (c.what, c.source, c.found, c.left_out or "", "yes" if c.reconciled else "NO", c.note)
+        for c in rec.counts
+    ]
     lines = [
         f"Run {summary.run_id}{' (resumed)' if summary.resumed else ''}: {summary.batches}"
         f" batches, {summary.nodes_read} nodes read in {summary.seconds:.1f}s"
@@ -713,22 +701,29 @@ def _export_text(summary: Any) -> str:
         )
     lines += [
         "",
-        "Reconciliation:",
-        render_table(["what", "source", "exported", "reconciled"], rows),
+        f"Reconciliation (the output read back from disk in {rec.read_back_seconds:.1f}s):",
+        render_table(["what", "source", "found", "left out", "reconciled", "note"], rows),
     ]
-    for item in rec.get("nodes", {}).get("not_exported", []):
-        lines.append(f"  nodes not exported ({item['reason']}): {item['count']} [{item['ids']}]")
-    for item in rec.get("terms", {}).get("not_exported", []):
-        lines.append(f"  term {item['tid']} not exported: {item['reason']}")
-    for item in rec.get("failed", []):
-        lines.append(f"  FAILED {item['kind']} {item['id']}: {item['reason']}")
-    skipped = rec.get("skipped", [])
-    if skipped:
+    if rec.fields:
         lines.append(
-            f"  {len(skipped)} skipped item(s), reasons in {summary.out_dir}/reconciliation.json"
+            render_table(
+                ["field", "type", "source values", "found", "reconciled"],
+                [
+                    (f.field, f.type, f.source, f.found, "yes" if f.reconciled else "NO")
+                    for f in rec.fields
+                ],
+            )
         )
+    for item in rec.left_out:
+        lines.append(f"  {item.kind}s left out ({item.reason}): {item.count} [{item.ids}]")
+    for kind, ids in rec.gone_from_source.items():
+        lines.append(f"  {kind}s in the output but gone from the source: {ids}")
+    for item in summary.failed:
+        lines.append(f"  FAILED {item[0]} {item[1]}: {item[2]}")
     lines.append(
-        "all counts reconcile" if rec.get("reconciled") else "COUNTS DO NOT RECONCILE (see above)"
+        "all counts reconcile"
+        if rec.reconciled
+        else f"{rec.unaccounted_total} ITEM(S) UNACCOUNTED FOR (see reconciliation.json)"
     )
     return "\n".join(lines)
 

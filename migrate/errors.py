@@ -60,3 +60,12 @@ class StateError(MigrateError):
     """An export directory or journal whose state forbids the request."""
 
     exit_code = 8
+
+
+class Unaccounted(MigrateError):
+    """Read back from disk, the export lacks source items that have no reason to be left out.
+
+    The output stays resumable: fix the cause and run the same command again.
+    """
+
+    exit_code = 9

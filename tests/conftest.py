@@ -26,6 +26,8 @@ from migrate.config import ConnectionSpec, from_url
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BROKEN_DUMP = FIXTURES / "drupal7-broken.sql.gz"
 CLEAN_DUMP = FIXTURES / "drupal7-clean.sql.gz"
+CORE_FIELDS_DUMP = FIXTURES / "drupal7-core-fields.sql.gz"
+"""Drupal core's Drupal 7 migration fixture: 61 fields of 22 types (see its NOTES.md)."""
 SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 START_HINT = (
     "start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
@@ -155,6 +157,12 @@ def broken_db(databases: Databases) -> ConnectionSpec:
 def clean_db(databases: Databases) -> ConnectionSpec:
     """The site before anything broke, shared by every test that only reads."""
     return databases.create(CLEAN_DUMP)
+
+
+@pytest.fixture(scope="session")
+def core_fields_db(databases: Databases) -> ConnectionSpec:
+    """Drupal core's field-variety fixture, shared by every test that only reads."""
+    return databases.create(CORE_FIELDS_DUMP)
 
 
 @pytest.fixture

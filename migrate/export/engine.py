@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from migrate.durable import write_durably
-from migrate.errors import BadInput, MigrateError, StateError
+from migrate.errors import BadInput, MigrateError, StateError, Unaccounted
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.mapping import ExportMapping, load_mapping
@@ -47,7 +47,9 @@ from migrate.export.nodes import (
     build_in_worker,
     init_worker,
 )
+from migrate.export.readback import readback_for
 from migrate.export.reader import Reader, Selection, Skipped
+from migrate.export.reconcile import Reconciliation, reconcile
 from migrate.export.records import (
     EncodedRecord,
     Record,
@@ -137,22 +139,6 @@ def parse_date(text: str) -> int:
     return int(moment.timestamp())
 
 
-def id_ranges(ids: Iterable[int]) -> str:
-    """Sorted ids as compact ranges: 1,2,3,7 → '1-3,7'."""
-    out: list[str] = []
-    start = prev = None
-    for n in sorted(ids):
-        if prev is not None and n == prev + 1:
-            prev = n
-            continue
-        if start is not None:
-            out.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = n
-    if start is not None:
-        out.append(str(start) if start == prev else f"{start}-{prev}")
-    return ",".join(out)
-
-
 @dataclass
 class ExportSummary:
     out_dir: Path
@@ -168,7 +154,7 @@ class ExportSummary:
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     highwater: int | None = None
-    reconciliation: dict[str, Any] = field(default_factory=dict)
+    reconciliation: Reconciliation | None = None
 
     @property
     def nodes_per_second(self) -> float:
@@ -190,7 +176,7 @@ class ExportSummary:
             "nodes_per_second": round(self.nodes_per_second, 1),
             "phase_seconds": {k: round(v, 3) for k, v in self.phase_seconds.items()},
             "highwater": self.highwater,
-            "reconciled": self.reconciliation.get("reconciled"),
+            "reconciled": self.reconciliation.reconciled if self.reconciliation else None,
         }
 
 
@@ -501,13 +487,29 @@ def export(
         run = _Run(site, state, writer, options, summary, cursor, progress)
         try:
             run.execute()
-            from migrate.export.reconcile import reconcile
-
-            with run.timed("reconciliation"):
-                summary.reconciliation = reconcile(site, state, run.reader, options, run_id)
-            _write_json(out_dir / RECONCILIATION_FILE, summary.reconciliation)
-            summary.seconds = time.monotonic() - started
             writer.finish({"counts": state.item_counts(), "run": run_id})
+            with run.timed("reconciliation"):
+                report = reconcile(
+                    site,
+                    state,
+                    run.reader,
+                    run_id=run_id,
+                    target=options.to,
+                    readback=readback_for(getattr(writer, "reads_back_as", options.to)),
+                    out_dir=out_dir,
+                    selection=options.selection,
+                    revisions=options.revisions,
+                )
+            summary.reconciliation = report
+            _write_json(out_dir / RECONCILIATION_FILE, report.to_dict())
+            summary.seconds = time.monotonic() - started
+            if not report.reconciled:
+                first = report.unaccounted[0]
+                raise Unaccounted(
+                    f"{report.unaccounted_total} source item(s) are not in the output, read back"
+                    f" from disk, and have no reason to be left out (first: {first.kind}"
+                    f" {first.id}: {first.what}); see {out_dir / RECONCILIATION_FILE}"
+                )
         except KeyboardInterrupt:
             state.end_run(run_id, "interrupted", "interrupted by the user")
             raise

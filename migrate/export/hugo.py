@@ -40,6 +40,7 @@ from migrate.durable import write_durably
 from migrate.errors import StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
+from migrate.export.fields import front_matter_fields
 from migrate.export.media import (
     MediaResult,
     copy_file,
@@ -400,6 +401,9 @@ class HugoWriter:
             data["images"] = images
         if n.body and n.body.summary:
             data["summary"] = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
+        if n.fields:
+            zone = (self.options.extra or {}).get("timezone")
+            data["params"] = {"fields": front_matter_fields(n.fields, zone)}
         data["drupal_nid"] = n.nid
         data["drupal_type"] = n.type
         if self.markdown:

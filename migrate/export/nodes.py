@@ -20,6 +20,13 @@ from typing import Any
 
 from migrate.export import UrlScheme
 from migrate.export.clean import InternalLink, MapLinkResolver, Resolution, clean_body
+from migrate.export.fields import (
+    FieldContext,
+    FieldSpec,
+    FieldValue,
+    TextItem,
+    build_value,
+)
 from migrate.export.mapping import ExportMapping
 from migrate.export.records import (
     Body,
@@ -30,7 +37,6 @@ from migrate.export.records import (
     Problem,
     RevisionRecord,
     TermRef,
-    TextValue,
     encoded,
 )
 from migrate.export.state import StateLookup
@@ -45,14 +51,22 @@ class TermInfo:
     path: str
 
 
+FieldRow = tuple[str, str, int, tuple[Any, ...]]
+"""(field, language, delta, value columns in ``FieldSpec.columns`` order): one stored value."""
+
+
 @dataclass
 class NodeRows:
     """What one batch's queries returned, keyed by nid (or vid for ``history``)."""
 
     rows: list[Row]
     revisions: set[int]
-    bodies: dict[int, tuple[Any, Any, Any]]
-    texts: dict[int, list[tuple[str, int, Any, Any]]]
+    values: dict[int, list[FieldRow]]
+    """Every field row of each node, the body's included."""
+    managed: dict[int, tuple[str, str]]
+    """(uri, mime) of the files the batch's file and image fields point at."""
+    users: frozenset[int]
+    """Users that the batch's user references point at and that exist."""
     terms: dict[int, list[tuple[str, int, int]]]
     files: dict[int, tuple[list[FileRef], list[Problem]]]
     aliases: dict[int, list[str]]
@@ -89,6 +103,8 @@ class BuildContext:
     files_path: str
     mapping: ExportMapping
     allow_scripts: bool
+    fields: dict[str, FieldSpec] = field(default_factory=dict)
+    timezone: str = "UTC"
 
 
 def relative_path(uri: str) -> str | None:
@@ -151,6 +167,42 @@ class NodeBuilder:
             home_url="/",
         )
         self.links = StateLinkResolver(inner, self.state)
+        self._file_url = file_url
+        self._stats: dict[str, int] = {}
+        self._problems: list[Problem] = []
+        self._batch: NodeRows | None = None
+        self.field_ctx = FieldContext(
+            clean=lambda value, fmt: self._clean(value, fmt, self._stats, self._problems),
+            rewrite=self._rewrite,
+            node_url=lambda nid: self.state.path_of("node", nid),
+            term=self._term,
+            user_exported=lambda uid: self._batch is not None and uid in self._batch.users,
+            file=self._managed_file,
+            timezone=ctx.timezone,
+        )
+
+    def _rewrite(self, href: str) -> str:
+        """A link field's URL as body links are rewritten: to the new site, else unchanged."""
+        link = self.links.parse(href)
+        if link is None:
+            return href
+        found = self.links.resolve(link.path)
+        if found.url is None:
+            return href
+        query = f"?{link.query}" if link.query else ""
+        fragment = f"#{link.fragment}" if link.fragment else ""
+        return found.url + query + fragment
+
+    def _term(self, tid: int) -> tuple[str, str, str] | None:
+        term = self.ctx.term_info.get(tid)
+        return None if term is None else (term.vocabulary, term.name, term.path)
+
+    def _managed_file(self, fid: int) -> tuple[str, str | None, str] | None:
+        found = self._batch.managed.get(fid) if self._batch is not None else None
+        if found is None:
+            return None
+        uri, mime = found
+        return uri, self._file_url(uri), mime
 
     def build(self, data: NodeRows, encode: bool = False) -> NodeBatch:
         """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``)."""
@@ -171,7 +223,7 @@ class NodeBuilder:
                 continue
             problems: list[Problem] = []
             stats: dict[str, int] = {}
-            body = self._body(data.bodies.get(nid), stats, problems)
+            body, fields = self._fields(data, nid, str(lang), stats, problems)
             refs, dangling = self._term_refs(data.terms.get(nid, []))
             problems.extend(dangling)
             file_refs, file_problems = data.files.get(nid, ([], []))
@@ -181,10 +233,6 @@ class NodeBuilder:
             if slug_path is None:
                 slug = f"node-{nid}"
                 slug_path = (slug, self.ctx.urls.node_url(target_type, slug, nid))
-            fields = tuple(
-                TextValue(name, delta, self._clean(value, fmt, stats, problems), fmt)
-                for name, delta, value, fmt in data.texts.get(nid, [])
-            )
             comments = tuple(self._comments(data.comments.get(nid, []), stats, problems))
             revisions = tuple(self._revisions(data.history.get(nid, []), stats))
             records.append(
@@ -204,7 +252,7 @@ class NodeBuilder:
                     changed=int(changed),
                     author=int(uid),
                     body=body,
-                    fields=fields,
+                    fields=tuple(fields),
                     terms=tuple(refs),
                     files=tuple(file_refs),
                     aliases=tuple(data.aliases.get(nid, ())),
@@ -215,6 +263,43 @@ class NodeBuilder:
                 )
             )
         return records, failures
+
+    def _fields(
+        self,
+        data: NodeRows,
+        nid: int,
+        language: str,
+        stats: dict[str, int],
+        problems: list[Problem],
+    ) -> tuple[Body | None, list[FieldValue]]:
+        """The node's body and every other field value (see ``migrate.export.fields``).
+
+        The body is the ``body`` row in the node's language (else ``und``, else the
+        first); body rows in other languages stay in the fields, so none is lost.
+        """
+        self._batch, self._stats, self._problems = data, stats, problems
+        specs = self.ctx.fields
+        rows = data.values.get(nid, [])
+        bodies = [r for r in rows if r[0] == "body" and r[2] == 0]
+        primary = None
+        if bodies:
+            primary = next(
+                (r for pick in (language, "und") for r in bodies if r[1] == pick), bodies[0]
+            )
+        body: Body | None = None
+        values: list[FieldValue] = []
+        for row in rows:
+            name, lang, delta, columns = row
+            spec = specs[name]
+            value, found = build_value(
+                spec, lang, delta, dict(zip(spec.columns, columns, strict=True)), self.field_ctx
+            )
+            problems.extend(Problem("field", p) for p in found)
+            if row is primary and isinstance(value.item, TextItem):
+                body = Body(value.item.value, value.item.summary, value.item.format)
+            else:
+                values.append(value)
+        return body, values
 
     def _clean(
         self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]

@@ -1,8 +1,9 @@
 """Drupal 7 → export records, a batch at a time.
 
 Nodes are read by keyset pagination on nid; for each batch a fixed handful of
-``IN (?, ...)`` queries fetch bodies, text fields, term references, files,
-aliases, comments and (when asked) revisions for all of the batch's nodes, so
+``IN (?, ...)`` queries fetch every field's rows (one query per field, all
+languages and deltas, any type: ``migrate.export.fields`` types them), term
+references, files, aliases, comments and (when asked) revisions, so
 the query count grows with the number of batches, never with the number of
 nodes, and memory holds one batch. Vocabularies and terms (small) are loaded
 whole and ordered parents first; authors, files and aliases are streamed.
@@ -25,8 +26,9 @@ from urllib.parse import unquote
 
 from migrate.export import UrlScheme
 from migrate.export.clean import slugify_vi
+from migrate.export.fields import FieldSpec
 from migrate.export.mapping import ExportMapping
-from migrate.export.nodes import BuildContext, NodeRows, TermInfo, relative_path
+from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo, relative_path
 from migrate.export.records import (
     AuthorRecord,
     FileRecord,
@@ -37,7 +39,8 @@ from migrate.export.records import (
     VocabularyRecord,
 )
 from migrate.export.state import StateStore
-from migrate.records import TextFormat
+from migrate.identifiers import check_identifier
+from migrate.records import FieldInfo, TextFormat
 from migrate.schema import Drupal7
 from migrate.source.base import Row
 
@@ -158,18 +161,27 @@ class Reader:
         self.file_fields = [
             f for f in fields.values() if f.type in ("image", "file") and f.bundles_of("node")
         ]
-        self.text_fields = [
-            f
+        self.node_fields = [
+            self._field_spec(f)
             for f in fields.values()
-            if f.type in ("text", "text_long", "text_with_summary")
-            and f.field_name != "body"
-            and any(e in node_bundles for e, _ in f.bundles)
+            if any(e in node_bundles for e, _ in f.bundles)
+            and self.source.has_table(f"field_data_{f.field_name}")
         ]
         self.has_body = "body" in fields
         self.has_comments = self.source.has_table("comment")
         self.has_comment_body = "comment_body" in fields
         self.taxonomy: Taxonomy | None = None
         self._suffixes: dict[tuple[str, str, str], int] = {}
+
+    def _field_spec(self, f: FieldInfo) -> FieldSpec:
+        """A field with the value columns its data table really has (any type, known or not)."""
+        prefix = f.field_name + "_"
+        columns = tuple(
+            check_identifier(c, f"column of field_data_{f.field_name}")[len(prefix) :]
+            for c in self.source.columns(f"field_data_{f.field_name}")
+            if c.startswith(prefix)
+        )
+        return FieldSpec(f.field_name, f.type, f.module, columns, f.settings)
 
     # ------------------------------------------------------------------ taxonomy
 
@@ -417,11 +429,13 @@ class Reader:
         if not rows:
             return None
         nids = [int(r[0]) for r in rows]
+        values = self._field_values(nids)
         return NodeRows(
             rows=[tuple(r) for r in rows],
             revisions={int(r[11]) for r in rows if r[11] is not None},
-            bodies=self._bodies(nids, revision=False),
-            texts=dict(self._text_fields(nids)),
+            values=values,
+            managed=self._managed(values),
+            users=self._users(values),
             terms=dict(self._term_rows(nids, revision=False)),
             files=self._file_refs(nids),
             aliases=dict(self._aliases(nids)),
@@ -443,6 +457,8 @@ class Reader:
             files_path=self.files_path or "sites/default/files",
             mapping=self.mapping,
             allow_scripts=self.allow_scripts,
+            fields={spec.name: spec for spec in self.node_fields},
+            timezone=str(self.site.variable("date_default_timezone", "UTC") or "UTC"),
         )
 
     def _bodies(self, ids: list[int], *, revision: bool) -> dict[int, tuple[Any, Any, Any]]:
@@ -462,21 +478,62 @@ class Reader:
             if keep is None or int(k) in keep
         }
 
-    def _text_fields(self, nids: list[int]) -> dict[int, list[tuple[str, int, Any, Any]]]:
-        found: dict[int, list[tuple[str, int, Any, Any]]] = defaultdict(list)
+    def _field_values(self, nids: list[int]) -> dict[int, list[FieldRow]]:
+        """Every row of every node field for these nodes: one query per field per batch."""
+        found: dict[int, list[FieldRow]] = defaultdict(list)
         cond, params, keep = _id_filter("entity_id", nids)
-        for f in self.text_fields:
-            cols = f.storage.columns
-            fmt = cols.get("format")
-            for nid, delta, value, vformat in self.source.rows(
-                f"SELECT entity_id, delta, {cols['value']}, {fmt or 'NULL'}"
-                f" FROM {{{f.storage.data_table}}} WHERE entity_type = ? AND deleted = 0"
-                f" AND {cond} ORDER BY entity_id, delta",
+        for spec in self.node_fields:
+            if not spec.columns:
+                continue
+            cols = ", ".join(spec.column(c) for c in spec.columns)
+            for row in self.source.rows(
+                f"SELECT entity_id, language, delta, {cols} FROM {{{spec.data_table}}}"
+                f" WHERE entity_type = ? AND deleted = 0 AND {cond}"
+                " ORDER BY entity_id, language, delta",
                 ("node", *params),
             ):
-                if keep is None or int(nid) in keep:
-                    found[int(nid)].append((f.field_name, int(delta), value, vformat))
+                if keep is None or int(row[0]) in keep:
+                    found[int(row[0])].append((spec.name, str(row[1]), int(row[2]), row[3:]))
         return found
+
+    def _referenced(
+        self, values: dict[int, list[FieldRow]], types: set[str], col: str
+    ) -> list[int]:
+        specs = {s.name: s for s in self.node_fields if s.type in types and col in s.columns}
+        ids: set[int] = set()
+        for rows in values.values():
+            for name, _, _, row in rows:
+                spec = specs.get(name)
+                if spec is not None and row[spec.columns.index(col)] is not None:
+                    ids.add(int(row[spec.columns.index(col)]))
+        return sorted(ids)
+
+    def _managed(self, values: dict[int, list[FieldRow]]) -> dict[int, tuple[str, str]]:
+        """(uri, mime) of every file the batch's file and image fields point at."""
+        fids = self._referenced(values, {"file", "image"}, "fid")
+        if not fids:
+            return {}
+        return {
+            int(fid): (str(uri), str(mime))
+            for fid, uri, mime in self.source.rows(
+                f"SELECT fid, uri, filemime FROM {{file_managed}} WHERE fid IN ({_marks(fids)})",
+                fids,
+            )
+        }
+
+    def _users(self, values: dict[int, list[FieldRow]]) -> frozenset[int]:
+        """The users (exported as authors) that the batch's user references point at."""
+        uids = self._referenced(values, {"user_reference"}, "uid")
+        uids += self._referenced(values, {"entityreference"}, "target_id")
+        uids = sorted({u for u in uids if u > 0})
+        if not uids:
+            return frozenset()
+        return frozenset(
+            int(uid)
+            for (uid,) in self.source.rows(
+                f"SELECT uid FROM {{users}} WHERE uid IN ({_marks(uids)})", uids
+            )
+        )
 
     def _term_rows(
         self, ids: list[int], *, revision: bool

@@ -1,230 +1,587 @@
-"""The reconciliation report: what the source holds against what the bundle holds.
+"""The reconciliation: the source against what the output holds *when read back from disk*.
 
-Every count is taken twice, from the Drupal database and from the state's id
-map, and every difference is explained: a node that is not in the bundle is
-listed (as id ranges) under the reason it is not, terms that cannot be loaded
-are listed with why, and embedded items (revisions, comments, aliases) are
-compared for exactly the nodes that were exported. Nodes are merged in nid
-order from two streams, so memory does not grow with the site.
+After the last batch, the target's output is parsed again (``migrate.export.readback``)
+and compared with the Drupal database, entity by entity and part by part: nodes
+(per type and status), their comments, aliases, revisions and every field's
+values; vocabularies, terms and their parents, authors, files and redirects.
+Every source item is either found in the output, or left out with a reason (the
+selection, a term that cannot load, a file the writer reported as private), or
+**unaccounted**: then the export fails (``Unaccounted``) and every such item is
+listed by id in ``reconciliation.json``.
+
+Both sides are written to a scratch SQLite file in the output folder and
+compared there, so memory does not grow with the site; the file is removed
+afterwards.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
-from migrate.export.reader import Reader
+from migrate.export.readback import BODY, Listed, ReadBack
+from migrate.export.reader import Reader, Selection
+from migrate.export.redirects import normalize_path
 from migrate.export.state import StateStore
 from migrate.schema import Drupal7
 
-if TYPE_CHECKING:
-    from migrate.export.engine import ExportOptions
+SCRATCH = ".reconcile.sqlite"
+UNACCOUNTED_SHOWN = 1000
+"""Unaccounted items listed one by one in the report (the count is always exact)."""
 
-_SENTINEL = 1 << 62
-
-
-def _per_nid(site: Drupal7, sql: str) -> Iterator[tuple[int, int]]:
-    for nid, n in site.source.stream(sql):
-        yield int(nid), int(n)
+_KINDS = ("node", "vocabulary", "term", "author", "file", "redirect")
+_PARTS = {"node": ("comments", "aliases", "revisions"), "term": ("parents",)}
+_PART_NAMES = {"aliases": "node aliases", "parents": "term parents"}
 
 
-def _embedded(
-    site: Drupal7, state: StateStore, sql: str, key: str
-) -> tuple[int, int, int, list[int]]:
-    """(source total, source for exported nodes, exported, nids whose counts differ)."""
-    exported_nodes = state.node_detail_counts(key)
-    mine = next(exported_nodes, None)
-    total = in_bundle = exported = 0
-    differ: list[int] = []
-    source_counts = _per_nid(site, sql)
-    theirs = next(source_counts, None)
-    while mine is not None or theirs is not None:
-        m_nid = mine[0] if mine else _SENTINEL
-        t_nid = theirs[0] if theirs else _SENTINEL
-        if theirs is not None and t_nid <= m_nid:
-            total += theirs[1]
-        if mine is not None and m_nid <= t_nid:
-            have = mine[1]
-            want = theirs[1] if theirs is not None and t_nid == m_nid else 0
-            exported += have
-            in_bundle += want
-            if have != want:
-                differ.append(m_nid)
-        if theirs is not None and t_nid <= m_nid:
-            theirs = next(source_counts, None)
-        if mine is not None and m_nid <= t_nid:
-            mine = next(exported_nodes, None)
-    return total, in_bundle, exported, differ
+def id_ranges(ids: Iterable[int]) -> str:
+    """Sorted ids as compact ranges: 1,2,3,7 → '1-3,7'."""
+    out: list[str] = []
+    start = prev = None
+    for n in sorted(ids):
+        if prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = n
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(out)
 
 
-def _in_bundle(state: StateStore, nids: list[int]) -> int:
-    """How many of ``nids`` (repeats counted) are exported nodes."""
-    exported = state.exported_nodes(sorted(set(nids)))
-    return sum(1 for nid in nids if nid in exported)
+@dataclass(frozen=True)
+class Count:
+    """One line of the table: a kind of item (or a part of one) in the source and on disk."""
+
+    what: str
+    source: int
+    found: int
+    left_out: int
+    unaccounted: int
+    note: str = ""
+
+    @property
+    def reconciled(self) -> bool:
+        return self.unaccounted == 0
+
+
+@dataclass(frozen=True)
+class FieldCount:
+    """One field: values in the source (of the compared entities) and read back from disk."""
+
+    entity: str
+    field: str
+    type: str
+    source: int
+    found: int
+    unaccounted: int
+    entities_that_differ: str = ""
+
+    @property
+    def reconciled(self) -> bool:
+        return self.unaccounted == 0
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """Items of one kind left out of the output for one reason (ids as ranges when numeric)."""
+
+    kind: str
+    reason: str
+    count: int
+    ids: str
+
+
+@dataclass(frozen=True)
+class Unaccounted:
+    """A source item (or a part of one) that is neither in the output nor left out with a reason."""
+
+    kind: str
+    id: str
+    what: str
+
+
+@dataclass
+class Reconciliation:
+    """What ``reconcile`` proved; ``reconciled`` only when nothing is unaccounted."""
+
+    source: str
+    target: str
+    run: int
+    counts: list[Count] = field(default_factory=list)
+    fields: list[FieldCount] = field(default_factory=list)
+    nodes_by_type: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """``source``/``found`` → node type → published/unpublished → count."""
+    terms_by_vocabulary: dict[str, dict[str, int]] = field(default_factory=dict)
+    """``source``/``found`` → vocabulary → loadable terms."""
+    left_out: list[LeftOut] = field(default_factory=list)
+    not_carried: dict[str, str] = field(default_factory=dict)
+    gone_from_source: dict[str, str] = field(default_factory=dict)
+    unaccounted: list[Unaccounted] = field(default_factory=list)
+    unaccounted_total: int = 0
+    read_back_seconds: float = 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.unaccounted_total == 0
+
+    def count(self, what: str) -> Count | None:
+        return next((c for c in self.counts if c.what == what), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["counts"] = [asdict(c) | {"reconciled": c.reconciled} for c in self.counts]
+        data["fields"] = [asdict(f) | {"reconciled": f.reconciled} for f in self.fields]
+        data["read_back_seconds"] = round(self.read_back_seconds, 3)
+        data["reconciled"] = self.reconciled
+        return data
+
+
+def _open_scratch(path: Path) -> sqlite3.Connection:
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(
+        """
+        PRAGMA journal_mode = OFF;
+        PRAGMA synchronous = OFF;
+        CREATE TABLE src (kind TEXT, key TEXT, reason TEXT, fallback TEXT,
+                          PRIMARY KEY (kind, key)) WITHOUT ROWID;
+        CREATE TABLE src_part (kind TEXT, key TEXT, part TEXT, n INTEGER,
+                               PRIMARY KEY (kind, key, part)) WITHOUT ROWID;
+        CREATE TABLE node_meta (key TEXT PRIMARY KEY, type TEXT, status INTEGER) WITHOUT ROWID;
+        CREATE TABLE term_meta (key TEXT PRIMARY KEY, vocabulary TEXT) WITHOUT ROWID;
+        CREATE TABLE out (kind TEXT, key TEXT, n INTEGER, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+        CREATE TABLE out_part (kind TEXT, key TEXT, part TEXT, n INTEGER,
+                               PRIMARY KEY (kind, key, part)) WITHOUT ROWID;
+        CREATE TABLE listed (kind TEXT, key TEXT, reason TEXT, PRIMARY KEY (kind, key))
+            WITHOUT ROWID;
+        BEGIN;
+        """
+    )
+    return db
+
+
+def _chunked(items: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Compare:
+    """Loads both sides into the scratch database and compares them."""
+
+    def __init__(
+        self,
+        site: Drupal7,
+        state: StateStore,
+        reader: Reader,
+        run_id: int,
+        selection: Selection,
+        revisions: str,
+        db: sqlite3.Connection,
+    ) -> None:
+        self.site = site
+        self.source = site.source
+        self.state = state
+        self.reader = reader
+        self.run_id = run_id
+        self.selection = selection
+        self.revisions = revisions
+        self.db = db
+
+    # ------------------------------------------------------------------ source side
+
+    def load_source(self) -> None:
+        events = self.state.events(self.run_id)
+        failures = {i: r for k, i, s, r in events if k == "node" and s == "failed"}
+        limited = self.selection.limit is not None
+        rows: list[tuple[str, str, str | None, str | None]] = []
+        meta: list[tuple[str, str, int]] = []
+        for nid, ntype, status, changed in self.source.stream(
+            "SELECT nid, type, status, changed FROM {node} ORDER BY nid"
+        ):
+            key = str(nid)
+            reason = failures.get(key) or self.selection.excludes(
+                int(nid), str(ntype), int(status), int(changed)
+            )
+            fallback = "not exported yet (--limit)" if limited else None
+            rows.append(("node", key, reason, fallback))
+            meta.append((key, str(ntype), int(status)))
+            if len(rows) >= 5000:
+                self._put_src(rows, meta)
+                rows, meta = [], []
+        self._put_src(rows, meta)
+        self._node_parts()
+        self._taxonomy()
+        self._put_src(
+            [("author", str(uid), None, None) for (uid,) in self._ids("users", "uid", "uid > 0")]
+        )
+        self._put_src(
+            (
+                "file",
+                str(fid),
+                None,
+                None if str(uri).startswith("public://") else f"{uri}: not a public file",
+            )
+            for fid, uri in self.source.rows("SELECT fid, uri FROM {file_managed} ORDER BY fid")
+        )
+        self._redirects(events)
+
+    def _ids(self, table: str, column: str, where: str) -> list[tuple[Any, ...]]:
+        return self.source.rows(f"SELECT {column} FROM {{{table}}} WHERE {where}")
+
+    def _put_src(
+        self,
+        rows: Iterable[tuple[str, str, str | None, str | None]],
+        meta: Sequence[tuple[str, str, int]] = (),
+    ) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO src VALUES (?, ?, ?, ?)", rows)
+        self.db.executemany("INSERT OR REPLACE INTO node_meta VALUES (?, ?, ?)", meta)
+
+    def _put_parts(self, kind: str, part: str, counts: Iterable[tuple[Any, Any]]) -> None:
+        for chunk in _chunked(counts):
+            self.db.executemany(
+                "INSERT INTO src_part VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+                [(kind, str(key), part, int(n)) for key, n in chunk],
+            )
+
+    def _node_parts(self) -> None:
+        src = self.source
+        if src.has_table("comment"):
+            self._put_parts(
+                "node", "comments", src.stream("SELECT nid, COUNT(*) FROM {comment} GROUP BY nid")
+            )
+        if self.revisions == "all":
+            self._put_parts(
+                "node",
+                "revisions",
+                src.stream("SELECT nid, COUNT(*) FROM {node_revision} GROUP BY nid"),
+            )
+        aliases = src.rows(
+            "SELECT source, COUNT(*) FROM {url_alias} WHERE source LIKE ? GROUP BY source",
+            ("node/%",),
+        )
+        self._put_parts("node", "aliases", ((s[5:], n) for s, n in aliases if str(s)[5:].isdigit()))
+        for spec in self.reader.node_fields:
+            if not spec.columns:
+                continue
+            where = "entity_type = ? AND deleted = 0"
+            if spec.name == BODY:  # an empty body is no value to carry (see readback.BODY)
+                text = [spec.column(c) for c in ("value", "summary") if c in spec.columns]
+                where += " AND (" + " OR ".join(f"LENGTH({c}) > 0" for c in text) + ")"
+            self._put_parts(
+                "node",
+                f"field:{spec.name}",
+                src.stream(
+                    f"SELECT entity_id, COUNT(*) FROM {{{spec.data_table}}} WHERE {where}"
+                    " GROUP BY entity_id",
+                    ("node",),
+                ),
+            )
+
+    def _taxonomy(self) -> None:
+        taxonomy = self.reader.taxonomy
+        assert taxonomy is not None
+        self._put_src(("vocabulary", str(v.vid), None, None) for v in taxonomy.vocabularies)
+        terms = {t.tid: t for t in taxonomy.terms}
+        self._put_src(("term", str(tid), None, None) for tid in terms)
+        self.db.executemany(
+            "INSERT INTO term_meta VALUES (?, ?)",
+            ((str(t.tid), t.vocabulary) for t in terms.values()),
+        )
+        self._put_src(("term", str(tid), why, None) for tid, why in taxonomy.unloadable.items())
+        parents: dict[int, int] = {}
+        for tid, parent in self.source.rows(
+            "SELECT tid, parent FROM {taxonomy_term_hierarchy} WHERE parent > 0"
+        ):
+            if int(tid) in terms and int(parent) in terms:
+                parents[int(tid)] = parents.get(int(tid), 0) + 1
+        self._put_parts("term", "parents", parents.items())
+
+    def _redirects(self, events: list[tuple[str, str, str, str]]) -> None:
+        taxonomy = self.reader.taxonomy
+        assert taxonomy is not None
+        self.db.execute(
+            "INSERT OR IGNORE INTO src SELECT 'redirect', 'node/' || key, NULL, fallback FROM src"
+            " WHERE kind = 'node' AND reason IS NULL"
+        )
+        self._put_src(("redirect", f"taxonomy/term/{tid}", None, None) for tid in taxonomy.info)
+        self._put_src(
+            ("redirect", normalize_path(str(alias)), None, None)
+            for (alias,) in self.source.stream("SELECT alias FROM {url_alias} ORDER BY pid")
+        )
+        skipped = [
+            (reason, normalize_path(key))
+            for kind, key, status, reason in events
+            if kind == "redirect" and status == "skipped"
+        ]
+        self.db.executemany(
+            "UPDATE src SET reason = ? WHERE kind = 'redirect' AND key = ?", skipped
+        )
+
+    # ------------------------------------------------------------------ output side
+
+    def load_output(self, readback: ReadBack, out_dir: Path) -> None:
+        found: list[tuple[str, str]] = []
+        parts: list[tuple[str, str, str, int]] = []
+        listed: list[tuple[str, str, str]] = []
+        for item in readback.items(out_dir):
+            key = normalize_path(item.key) if item.kind == "redirect" else item.key
+            if isinstance(item, Listed):
+                listed.append((item.kind, key, item.reason))
+            else:
+                found.append((item.kind, key))
+                parts.extend((item.kind, key, p, n) for p, n in item.parts)
+            if len(found) + len(parts) >= 20000:
+                self._put_out(found, parts, listed)
+                found, parts, listed = [], [], []
+        self._put_out(found, parts, listed)
+        self.db.execute("COMMIT")
+
+    def _put_out(
+        self,
+        found: list[tuple[str, str]],
+        parts: list[tuple[str, str, str, int]],
+        listed: list[tuple[str, str, str]],
+    ) -> None:
+        self.db.executemany(
+            "INSERT INTO out VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1", found
+        )
+        self.db.executemany(
+            "INSERT INTO out_part VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            parts,
+        )
+        self.db.executemany("INSERT OR IGNORE INTO listed VALUES (?, ?, ?)", listed)
+
+    # ------------------------------------------------------------------ comparison
+
+    def compare(self, report: Reconciliation, not_carried: dict[str, str]) -> None:
+        q = self.db.execute
+        unaccounted: list[Unaccounted] = []
+        total = 0
+
+        def flag(kind: str, key: str, what: str) -> None:
+            nonlocal total
+            total += 1
+            if len(unaccounted) < UNACCOUNTED_SHOWN:
+                unaccounted.append(Unaccounted(kind, key, what))
+
+        for kind in _KINDS:
+            if kind in not_carried:
+                source = q("SELECT COUNT(*) FROM src WHERE kind = ?", (kind,)).fetchone()[0]
+                report.counts.append(Count(_plural(kind), source, 0, source, 0, not_carried[kind]))
+                continue
+            source = found = left = missing = 0
+            for key, reason, fallback, n, why in q(
+                "SELECT s.key, s.reason, s.fallback, o.n, l.reason FROM src s"
+                " LEFT JOIN out o ON o.kind = s.kind AND o.key = s.key"
+                " LEFT JOIN listed l ON l.kind = s.kind AND l.key = s.key"
+                " WHERE s.kind = ? ORDER BY s.key",
+                (kind,),
+            ):
+                source += 1
+                if n:
+                    found += 1
+                    if n > 1:
+                        missing += 1
+                        flag(kind, key, f"{n} copies in the output")
+                elif reason or why or fallback:
+                    left += 1
+                else:
+                    missing += 1
+                    flag(kind, key, "not in the output and no reason given")
+            report.counts.append(Count(_plural(kind), source, found, left, missing))
+            report.left_out += self._left_out(kind)
+            gone = [
+                key
+                for (key,) in q(
+                    "SELECT o.key FROM out o WHERE o.kind = ? AND NOT EXISTS"
+                    " (SELECT 1 FROM src s WHERE s.kind = o.kind AND s.key = o.key)",
+                    (kind,),
+                )
+            ]
+            if gone:
+                report.gone_from_source[kind] = _ids_text(gone)
+        for kind, names in _PARTS.items():
+            for part in names:
+                if kind in not_carried or f"{kind}.{part}" in not_carried:
+                    note = not_carried.get(kind) or not_carried[f"{kind}.{part}"]
+                    held = self._part_total(kind, part)
+                    report.counts.append(Count(_PART_NAMES.get(part, part), held, 0, 0, 0, note))
+                    continue
+                if part == "revisions" and self.revisions != "all":
+                    report.counts.append(
+                        Count(part, 0, 0, 0, 0, "current revisions only (--revisions all)")
+                    )
+                    continue
+                count, _ = self._compare_part(kind, part, flag)
+                report.counts.append(count)
+        for spec in self.reader.node_fields:
+            part = f"field:{spec.name}"
+            count, differ = self._compare_part("node", part, flag)
+            report.fields.append(
+                FieldCount(
+                    "node",
+                    spec.name,
+                    spec.type,
+                    count.source,
+                    count.found,
+                    count.unaccounted,
+                    _ids_text(differ),
+                )
+            )
+        for row in q(
+            "SELECT DISTINCT part FROM out_part WHERE kind = 'node' AND part LIKE 'field:%'"
+            " AND part NOT IN (SELECT DISTINCT part FROM src_part WHERE kind = 'node')"
+        ):
+            name = str(row[0])[6:]
+            if all(f.field != name for f in report.fields):
+                count, differ = self._compare_part("node", row[0], flag)
+                report.fields.append(
+                    FieldCount(
+                        "node", name, "?", 0, count.found, count.unaccounted, _ids_text(differ)
+                    )
+                )
+        report.nodes_by_type = self._nodes_by_type()
+        report.terms_by_vocabulary = self._terms_by_vocabulary()
+        report.unaccounted = unaccounted
+        report.unaccounted_total = total
+
+    def make_scope(self) -> None:
+        """The entities whose parts are compared: found in the output, or expected there."""
+        self.db.executescript(
+            """
+            CREATE TABLE scope (kind TEXT, key TEXT, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+            INSERT OR IGNORE INTO scope SELECT kind, key FROM out;
+            INSERT OR IGNORE INTO scope SELECT kind, key FROM src
+                WHERE reason IS NULL AND fallback IS NULL;
+            CREATE INDEX src_part_by_part ON src_part (kind, part);
+            CREATE INDEX out_part_by_part ON out_part (kind, part);
+            """
+        )
+
+    def _part_total(self, kind: str, part: str) -> int:
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(p.n), 0) FROM src_part p JOIN scope k"
+            " ON k.kind = p.kind AND k.key = p.key WHERE p.kind = ? AND p.part = ?",
+            (kind, part),
+        ).fetchone()
+        return int(row[0])
+
+    def _compare_part(self, kind: str, part: str, flag: Any) -> tuple[Count, list[str]]:
+        source = self._part_total(kind, part)
+        (found,) = self.db.execute(
+            "SELECT COALESCE(SUM(n), 0) FROM out_part WHERE kind = ? AND part = ?", (kind, part)
+        ).fetchone()
+        missing = 0
+        differ: list[str] = []
+        label = part.removeprefix("field:")
+        for key, want, have in self.db.execute(
+            "SELECT key, SUM(want), SUM(have) FROM ("
+            " SELECT p.key, p.n AS want, 0 AS have FROM src_part p JOIN scope k"
+            " ON k.kind = p.kind AND k.key = p.key WHERE p.kind = ? AND p.part = ?"
+            " UNION ALL SELECT key, 0, n FROM out_part WHERE kind = ? AND part = ?)"
+            " GROUP BY key HAVING SUM(want) != SUM(have) ORDER BY key",
+            (kind, part, kind, part),
+        ):
+            missing += abs(want - have)
+            differ.append(str(key))
+            flag(kind, str(key), f"{label}: {want} in the source, {have} in the output")
+        return Count(_PART_NAMES.get(part, part), source, int(found), 0, missing), differ
+
+    def _left_out(self, kind: str) -> list[LeftOut]:
+        rows = self.db.execute(
+            "SELECT COALESCE(s.reason, l.reason, s.fallback), s.key FROM src s"
+            " LEFT JOIN listed l ON l.kind = s.kind AND l.key = s.key"
+            " WHERE s.kind = ? AND NOT EXISTS"
+            " (SELECT 1 FROM out o WHERE o.kind = s.kind AND o.key = s.key)"
+            " AND COALESCE(s.reason, l.reason, s.fallback) IS NOT NULL",
+            (kind,),
+        )
+        by_reason: dict[str, list[str]] = {}
+        for reason, key in rows:
+            by_reason.setdefault(str(reason), []).append(str(key))
+        return [
+            LeftOut(kind, reason, len(keys), _ids_text(keys))
+            for reason, keys in sorted(by_reason.items())
+        ]
+
+    def _terms_by_vocabulary(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {"source": {}, "found": {}}
+        for side, join in (
+            ("source", ""),
+            ("found", " JOIN out o ON o.kind = 'term' AND o.key = m.key"),
+        ):
+            for vocabulary, n in self.db.execute(
+                f"SELECT m.vocabulary, COUNT(*) FROM term_meta m{join} GROUP BY m.vocabulary"
+            ):
+                out[side][str(vocabulary)] = int(n)
+        return out
+
+    def _nodes_by_type(self) -> dict[str, dict[str, dict[str, int]]]:
+        out: dict[str, dict[str, dict[str, int]]] = {"source": {}, "found": {}}
+        for side, sql in (
+            ("source", "SELECT type, status, COUNT(*) FROM node_meta GROUP BY type, status"),
+            (
+                "found",
+                "SELECT m.type, m.status, COUNT(*) FROM node_meta m"
+                " JOIN out o ON o.kind = 'node' AND o.key = m.key GROUP BY m.type, m.status",
+            ),
+        ):
+            for ntype, status, n in self.db.execute(sql):
+                label = "published" if int(status) else "unpublished"
+                out[side].setdefault(str(ntype), {})[label] = int(n)
+        return out
+
+
+def _plural(kind: str) -> str:
+    return {"vocabulary": "vocabularies", "author": "authors"}.get(kind, kind + "s")
+
+
+def _ids_text(keys: Sequence[str]) -> str:
+    if all(k.isdigit() for k in keys):
+        return id_ranges(int(k) for k in keys)
+    return ", ".join(sorted(keys)[:50]) + (f" … ({len(keys)} in all)" if len(keys) > 50 else "")
 
 
 def reconcile(
-    site: Drupal7, state: StateStore, reader: Reader, options: ExportOptions, run_id: int
-) -> dict[str, Any]:
-    """Build the report; ``reconciled`` is true only when every difference has a reason."""
-    from migrate.export.engine import id_ranges
-
-    failures = {i: r for k, i, s, r in state.events(run_id) if k == "node" and s == "failed"}
-    selection = options.selection
-    src: dict[str, Counter[str]] = defaultdict(Counter)
-    out: dict[str, Counter[str]] = defaultdict(Counter)
-    missing: dict[str, list[int]] = defaultdict(list)
-    extra: list[int] = []
-    exported_nodes = state.node_details()
-    mine = next(exported_nodes, None)
-    rows = site.source.stream("SELECT nid, type, status, changed FROM {node} ORDER BY nid")
-    theirs = next(rows, None)
-    while mine is not None or theirs is not None:
-        m_nid = mine[0] if mine else _SENTINEL
-        t_nid = int(theirs[0]) if theirs else _SENTINEL
-        if theirs is not None and t_nid <= m_nid:
-            _, ntype, status, changed = theirs
-            label = "published" if int(status) else "unpublished"
-            src[str(ntype)][label] += 1
-            if t_nid < m_nid:
-                reason = failures.get(str(t_nid)) or selection.excludes(
-                    t_nid, str(ntype), int(status), int(changed)
-                )
-                missing[reason or "not exported yet (--limit, or the run stopped early)"].append(
-                    t_nid
-                )
-            theirs = next(rows, None)
-        if mine is not None and m_nid <= t_nid:
-            detail = mine[1]
-            label = "published" if int(detail.get("status", 0)) else "unpublished"
-            out[str(detail.get("type"))][label] += 1
-            if m_nid < t_nid:
-                extra.append(m_nid)
-            mine = next(exported_nodes, None)
-    src_total = sum(sum(c.values()) for c in src.values())
-    out_total = sum(sum(c.values()) for c in out.values())
-    missing_total = sum(len(v) for v in missing.values())
-    nodes = {
-        "source": src_total,
-        "exported": out_total,
-        "source_by_type": {t: dict(c) for t, c in sorted(src.items())},
-        "exported_by_type": {t: dict(c) for t, c in sorted(out.items())},
-        "not_exported": [
-            {"reason": reason, "count": len(ids), "ids": id_ranges(ids)}
-            for reason, ids in sorted(missing.items())
-        ],
-        "in_bundle_but_gone_from_source": id_ranges(extra),
-        "reconciled": src_total == out_total + missing_total - len(extra),
-    }
-
-    embedded: dict[str, Any] = {}
-    queries = {
-        "revisions": "SELECT nid, COUNT(*) FROM {node_revision} GROUP BY nid ORDER BY nid",
-        "comments": "SELECT nid, COUNT(*) FROM {comment} GROUP BY nid ORDER BY nid",
-    }
-    if not site.source.has_table("comment"):
-        queries.pop("comments")
-    for key, sql in queries.items():
-        total, in_bundle, exported, differ = _embedded(site, state, sql, key)
-        entry: dict[str, Any] = {
-            "source": total,
-            "source_for_exported_nodes": in_bundle,
-            "exported": exported,
-        }
-        if key == "revisions" and options.revisions == "current":
-            entry["note"] = "only current revisions exported (--revisions all for every one)"
-            entry["reconciled"] = exported == out_total
-        else:
-            entry["nodes_that_differ"] = id_ranges(differ)
-            entry["reconciled"] = not differ
-        embedded[key] = entry
-
-    alias_total = alias_in_bundle = 0
-    pending: list[int] = []
-    for (source_path,) in site.source.stream(
-        "SELECT source FROM {url_alias} WHERE source LIKE ?", ("node/%",)
-    ):
-        tail = str(source_path)[5:]
-        alias_total += 1
-        if tail.isdigit():
-            pending.append(int(tail))
-        if len(pending) >= 1000:
-            alias_in_bundle += _in_bundle(state, pending)
-            pending = []
-    alias_in_bundle += _in_bundle(state, pending)
-    alias_exported = sum(n for _, n in state.node_detail_counts("aliases"))
-    taxonomy = reader.taxonomy
-    assert taxonomy is not None
-    term_alias_total = 0
-    orphan_aliases = 0
-    for (source_path,) in site.source.rows(
-        "SELECT source FROM {url_alias} WHERE source LIKE ?", ("taxonomy/term/%",)
-    ):
-        term_alias_total += 1
-        tail = str(source_path)[len("taxonomy/term/") :]
-        if not tail.isdigit() or int(tail) not in taxonomy.info:
-            orphan_aliases += 1
-    term_alias_exported = sum(len(t.aliases) for t in taxonomy.terms)
-    embedded["aliases"] = {
-        "node": {
-            "source": alias_total,
-            "source_for_exported_nodes": alias_in_bundle,
-            "exported": alias_exported,
-            "reconciled": alias_in_bundle == alias_exported,
-        },
-        "term": {
-            "source": term_alias_total,
-            "exported": term_alias_exported,
-            "not_exported": orphan_aliases,
-            "not_exported_reason": "aliases of terms that do not exist or cannot be loaded",
-            "reconciled": term_alias_total == term_alias_exported + orphan_aliases,
-        },
-    }
-
-    counts = state.item_counts()
-    terms_by_vocab: Counter[str] = Counter(t.vocabulary for t in taxonomy.terms)
-    term_rows = int(site.source.scalar("SELECT COUNT(*) FROM {taxonomy_term_data}") or 0)
-    terms = {
-        "source_rows": term_rows,
-        "loadable": len(taxonomy.terms),
-        "exported": counts.get("term", 0),
-        "by_vocabulary": dict(sorted(terms_by_vocab.items())),
-        "not_exported": [
-            {"tid": tid, "reason": why} for tid, why in sorted(taxonomy.unloadable.items())
-        ],
-        "reconciled": term_rows == counts.get("term", 0) + len(taxonomy.unloadable),
-    }
-    vocab_rows = len(taxonomy.vocabularies)
-    files_src = int(site.source.scalar("SELECT COUNT(*) FROM {file_managed}") or 0)
-    users_src = int(site.source.scalar("SELECT COUNT(*) FROM {users} WHERE uid > 0") or 0)
-    simple = {
-        "vocabularies": {"source": vocab_rows, "exported": counts.get("vocabulary", 0)},
-        "files": {"source": files_src, "exported": counts.get("file", 0)},
-        "authors": {"source": users_src, "exported": counts.get("author", 0)},
-    }
-    for entry in simple.values():
-        entry["reconciled"] = entry["source"] == entry["exported"]
-    events = state.events(run_id)
-    skipped = [
-        {"kind": k, "id": i, "status": s, "reason": r} for k, i, s, r in events if s != "failed"
-    ]
-    failed = [{"kind": k, "id": i, "reason": r} for k, i, s, r in events if s == "failed"]
-    report: dict[str, Any] = {
-        "source": site.source.label,
-        "run": run_id,
-        "nodes": nodes,
-        **embedded,
-        "terms": terms,
-        **simple,
-        "redirects": {
-            "exported": counts.get("redirect", 0),
-            "skipped": sum(1 for e in skipped if e["kind"] == "redirect"),
-        },
-        "skipped": skipped,
-        "failed": failed,
-    }
-    aliases = embedded["aliases"]
-    parts = [nodes, terms, *simple.values(), *embedded.values(), aliases["node"], aliases["term"]]
-    report["reconciled"] = all(p.get("reconciled", True) for p in parts)
+    site: Drupal7,
+    state: StateStore,
+    reader: Reader,
+    *,
+    run_id: int,
+    target: str,
+    readback: ReadBack,
+    out_dir: Path,
+    selection: Selection,
+    revisions: str,
+) -> Reconciliation:
+    """Read the output back and compare it with the source (see the module docstring)."""
+    report = Reconciliation(
+        site.source.label, target, run_id, not_carried=dict(readback.not_carried)
+    )
+    scratch = out_dir / SCRATCH
+    db = _open_scratch(scratch)
+    try:
+        compare = _Compare(site, state, reader, run_id, selection, revisions, db)
+        compare.load_source()
+        started = time.monotonic()
+        compare.load_output(readback, out_dir)
+        compare.make_scope()
+        compare.compare(report, readback.not_carried)
+        report.read_back_seconds = time.monotonic() - started
+    finally:
+        db.close()
+        scratch.unlink(missing_ok=True)
     return report

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import orjson
 
 from migrate.errors import MigrateError
+from migrate.export.fields import ITEM_TYPES, FieldValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +41,6 @@ class Body:
 
     value: str
     summary: str = ""
-    format: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TextValue:
-    """A value of a text field other than the body."""
-
-    field: str
-    delta: int
-    value: str
     format: str | None = None
 
 
@@ -216,7 +207,8 @@ class NodeRecord:
     changed: int
     author: int
     body: Body | None
-    fields: tuple[TextValue, ...] = ()
+    fields: tuple[FieldValue, ...] = ()
+    """Every field value but the body's own (``migrate.export.fields``), all languages."""
     terms: tuple[TermRef, ...] = ()
     files: tuple[FileRef, ...] = ()
     aliases: tuple[str, ...] = ()
@@ -287,7 +279,8 @@ def _fast_pickling(cls: type) -> None:
 for _cls in (
     Problem,
     Body,
-    TextValue,
+    FieldValue,
+    *ITEM_TYPES,
     TermRef,
     FileRef,
     CommentRecord,

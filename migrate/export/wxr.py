@@ -50,6 +50,7 @@ from migrate.durable import write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
+from migrate.export.fields import postmeta as field_postmeta
 from migrate.export.media import MediaResult, copy_file, reconciliation_csv, summarize
 from migrate.export.records import (
     AuthorRecord,
@@ -567,6 +568,7 @@ class WxrWriter:
                 categories.append((term["taxonomy"], term["slug"], term["name"]))
         meta = [("_drupal_nid", str(n.nid)), ("_drupal_path", f"node/{n.nid}")]
         meta += [("_drupal_alias", alias) for alias in n.aliases]
+        meta += field_postmeta(n.fields)
         thumb = self._thumbnail(n)
         if thumb is not None:
             meta.append(("_thumbnail_id", str(thumb)))

@@ -72,7 +72,7 @@ def test_export_json_summary_and_limit(broken_db: ConnectionSpec, tmp_path: Path
     summary = json.loads(stdout)
     assert summary["added"]["node"] == 10
     assert summary["reconciliation"]["reconciled"] is True
-    reasons = {r["reason"] for r in summary["reconciliation"]["nodes"]["not_exported"]}
+    reasons = {r["reason"] for r in summary["reconciliation"]["left_out"] if r["kind"] == "node"}
     assert any("--limit" in r for r in reasons)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from export_helpers import run_export
+from export_helpers import run_export, run_hugo_export
 
 from migrate import api
 from migrate.config import ConnectionSpec
@@ -66,7 +66,7 @@ def hugo_site(
     files = root / "files"
     _make_files_dir(broken_db, files)
     out = root / "site"
-    run_export(broken_db, out, to="hugo", batch_size=40, files_dir=files)
+    run_hugo_export(broken_db, out, batch_size=40, files_dir=files)
     public = root / "public"
     return out, public, _hugo(out, public)
 
@@ -193,7 +193,7 @@ def test_repaired_fixture_exports_to_both_targets(
     assert validate_wxr(files) == []
     assert len(read_wxr(files[-1]).terms) == terms
     hugo = tmp_path / "hugo"
-    run_export(broken_db_rw, hugo, to="hugo")
+    run_hugo_export(broken_db_rw, hugo)
     built = _hugo(hugo, tmp_path / "public")
     assert built.returncode == 0, built.stderr
     assert not re.search(r"\b(WARN|ERROR)\b", built.stdout + built.stderr)

@@ -9,6 +9,7 @@ from export_helpers import bundle_files, by_key, run_export
 
 from migrate import api
 from migrate.config import ConnectionSpec
+from migrate.export.state import StateStore
 
 
 def test_second_run_writes_nothing(broken_db: ConnectionSpec, tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ def test_second_run_writes_nothing(broken_db: ConnectionSpec, tmp_path: Path) ->
     assert dict(second.updated) == {}
     assert second.unchanged == first.added
     assert bundle_files(out) == before
-    assert second.reconciliation["reconciled"] is True
+    assert second.reconciliation is not None and second.reconciliation.reconciled
 
 
 def test_changed_items_need_update_and_new_ones_are_added(
@@ -47,9 +48,8 @@ def test_changed_items_need_update_and_new_ones_are_added(
     assert nodes[5]["title"] != "Tiêu đề mới"
     assert nodes[500]["title"] == "Trang mới"
     assert nodes[500]["path"] == "/page/trang-moi/"
-    reasons = {
-        e["id"]: e["reason"] for e in without.reconciliation["skipped"] if e["kind"] == "node"
-    }
+    with StateStore(out, create=False) as state:
+        reasons = {i: r for k, i, s, r in state.events() if k == "node" and s == "not_updated"}
     assert "use --update" in reasons["5"]
 
     updated = run_export(broken_db_rw, out, batch_size=64, update=True)
@@ -61,7 +61,7 @@ def test_changed_items_need_update_and_new_ones_are_added(
     assert nodes[7]["body"]["value"] == "<p>Nội dung mới</p>"
     assert nodes[5]["slug"] != "tieu-de-moi", "a slug once given is kept (stable URLs)"
     assert updated.highwater is not None and updated.highwater >= 1500000000
-    assert updated.reconciliation["reconciled"] is True
+    assert updated.reconciliation is not None and updated.reconciliation.reconciled
 
     report = api.status(out)
     assert report.counts["node"] == 219

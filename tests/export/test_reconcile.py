@@ -1,4 +1,4 @@
-"""Counts in the bundle reconcile with the ground truth of both fixtures."""
+"""Counts read back from the bundle reconcile with the ground truth of both fixtures."""
 
 from __future__ import annotations
 
@@ -12,32 +12,44 @@ from conftest import query, run_sql
 from export_helpers import by_key, records, run_export
 
 from migrate.config import ConnectionSpec
+from migrate.errors import Unaccounted
+from migrate.export.reconcile import Count, Reconciliation
 
 
 @pytest.fixture(params=["broken", "clean"])
 def exported(
     request: pytest.FixtureRequest, tmp_path: Path, ground_truth: dict[str, Any]
-) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+) -> tuple[Path, Reconciliation, dict[str, Any]]:
     spec: ConnectionSpec = request.getfixturevalue(f"{request.param}_db")
     out = tmp_path / "bundle"
     summary = run_export(spec, out, revisions="all", batch_size=40)
+    assert summary.reconciliation is not None
     return out, summary.reconciliation, ground_truth[f"counts_{request.param}"]
+
+
+def _count(rec: Reconciliation, what: str) -> Count:
+    found = rec.count(what)
+    assert found is not None, what
+    return found
 
 
 def test_nodes_revisions_comments_files_reconcile(exported: Any) -> None:
     out, rec, truth = exported
-    assert rec["reconciled"] is True
-    nodes = rec["nodes"]
-    assert nodes["source"] == nodes["exported"] == truth["nodes"] == 218
-    exported_by_type = {t: sum(c.values()) for t, c in nodes["exported_by_type"].items()}
-    assert exported_by_type == truth["nodes_by_type"]
-    published = sum(c.get("published", 0) for c in nodes["exported_by_type"].values())
+    assert rec.reconciled and rec.unaccounted == []
+    nodes = _count(rec, "nodes")
+    assert nodes.source == nodes.found == truth["nodes"] == 218
+    found_by_type = {t: sum(c.values()) for t, c in rec.nodes_by_type["found"].items()}
+    assert found_by_type == truth["nodes_by_type"]
+    published = sum(c.get("published", 0) for c in rec.nodes_by_type["found"].values())
     assert published == truth["nodes_published"]
-    assert rec["revisions"]["exported"] == truth["node_revisions"] == 244
-    assert rec["comments"]["exported"] == truth["comments"] == 46
-    assert rec["files"]["exported"] == truth["file_managed"] == 142
-    assert rec["authors"]["exported"] == truth["users"]
-    assert rec["aliases"]["node"]["exported"] == truth["url_aliases_node"]
+    assert _count(rec, "revisions").found == truth["node_revisions"] == 244
+    assert _count(rec, "comments").found == truth["comments"] == 46
+    assert _count(rec, "files").found == truth["file_managed"] == 142
+    assert _count(rec, "authors").found == truth["users"]
+    assert _count(rec, "node aliases").found == truth["url_aliases_node"]
+    assert all(c.reconciled for c in rec.counts)
+    assert {f.field for f in rec.fields} >= {"body", "field_image"}
+    assert all(f.source == f.found for f in rec.fields)
 
     nodes_in_bundle = by_key(out, "node", "nid")
     assert len(nodes_in_bundle) == 218
@@ -47,50 +59,52 @@ def test_nodes_revisions_comments_files_reconcile(exported: Any) -> None:
     multi = sum(1 for n in nodes_in_bundle.values() if len(n["revisions"]) > 1)
     assert multi == truth["nodes_with_multiple_revisions"]
     on_disk = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
-    assert on_disk == rec
+    assert on_disk == json.loads(json.dumps(rec.to_dict()))
 
 
 def test_terms_reconcile_per_vocabulary(exported: Any) -> None:
     out, rec, truth = exported
     expected = {name: v["terms"] for name, v in truth["vocabularies"].items()}
-    assert rec["terms"]["by_vocabulary"] == expected
+    assert rec.terms_by_vocabulary["found"] == rec.terms_by_vocabulary["source"] == expected
     in_bundle = Counter(t["vocabulary"] for t in records(out, "term"))
     assert dict(in_bundle) == expected
-    assert rec["terms"]["exported"] + len(rec["terms"]["not_exported"]) == truth["terms_total_rows"]
-    assert rec["vocabularies"]["exported"] == len(truth["vocabularies"])
-    term_aliases = rec["aliases"]["term"]
-    assert term_aliases["source"] == truth["url_aliases_term"]
-    assert term_aliases["exported"] + term_aliases["not_exported"] == term_aliases["source"]
+    terms = _count(rec, "terms")
+    assert terms.found + terms.left_out == terms.source == truth["terms_total_rows"]
+    assert _count(rec, "vocabularies").found == len(truth["vocabularies"])
+    assert _count(rec, "term parents").reconciled
+    redirects = _count(rec, "redirects")
+    assert redirects.found + redirects.left_out == redirects.source
 
 
 def test_unloadable_terms_are_listed_with_a_reason(
     broken_db: ConnectionSpec, tmp_path: Path
 ) -> None:
     rec = run_export(broken_db, tmp_path / "b").reconciliation
-    missing = {item["tid"]: item["reason"] for item in rec["terms"]["not_exported"]}
-    assert set(missing) == {51, 52, 53}
-    assert all("vocabulary 4 does not exist" in why for why in missing.values())
+    assert rec is not None
+    [terms] = [item for item in rec.left_out if item.kind == "term"]
+    assert terms.ids == "51-53" and terms.count == 3
+    assert "vocabulary 4 does not exist" in terms.reason
 
 
 def test_default_export_explains_the_unpublished_nodes(
     broken_db: ConnectionSpec, tmp_path: Path, ground_truth: dict[str, Any]
 ) -> None:
     rec = run_export(broken_db, tmp_path / "b", include_unpublished=False).reconciliation
-    assert rec["reconciled"] is True
-    nodes = rec["nodes"]
-    assert nodes["exported"] == ground_truth["counts_broken"]["nodes_published"]
-    [why] = nodes["not_exported"]
-    assert why["count"] == ground_truth["counts_broken"]["nodes_unpublished"]
-    assert "unpublished" in why["reason"]
-    assert rec["revisions"]["exported"] == nodes["exported"]
-    assert "current revisions" in rec["revisions"]["note"]
+    assert rec is not None and rec.reconciled
+    nodes = _count(rec, "nodes")
+    assert nodes.found == ground_truth["counts_broken"]["nodes_published"]
+    [why] = [item for item in rec.left_out if item.kind == "node"]
+    assert why.count == nodes.left_out == ground_truth["counts_broken"]["nodes_unpublished"]
+    assert "unpublished" in why.reason
+    assert "current revisions" in _count(rec, "revisions").note
 
 
 def test_a_rerun_names_what_changed_on_the_live_site_since_the_bundle_was_written(
     broken_db_rw: ConnectionSpec, tmp_path: Path
 ) -> None:
     out = tmp_path / "bundle"
-    assert run_export(broken_db_rw, out).reconciliation["reconciled"] is True
+    rec = run_export(broken_db_rw, out).reconciliation
+    assert rec is not None and rec.reconciled
     (gone,), (commented,) = query(
         broken_db_rw, "SELECT MIN(nid) FROM node UNION ALL SELECT MAX(nid) FROM node"
     )
@@ -102,9 +116,11 @@ def test_a_rerun_names_what_changed_on_the_live_site_since_the_bundle_was_writte
         " status, thread, name, mail, homepage, language)"
         f" VALUES ({cid}, 0, {commented}, 0, 'mới', '', 1, 1, 1, '99/', 'khách', '', '', 'und')",
     )
-    rec = run_export(broken_db_rw, out).reconciliation
-    assert rec["nodes"]["in_bundle_but_gone_from_source"] == str(gone)
-    assert rec["nodes"]["reconciled"] is True
-    assert rec["comments"]["nodes_that_differ"] == str(commented)
-    assert rec["comments"]["exported"] + 1 == rec["comments"]["source_for_exported_nodes"]
-    assert rec["reconciled"] is False
+    with pytest.raises(Unaccounted, match=f"node {commented}: comments"):
+        run_export(broken_db_rw, out)
+    report = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
+    assert report["gone_from_source"]["node"] == str(gone)
+    ((now,),) = query(broken_db_rw, f"SELECT COUNT(*) FROM comment WHERE nid = {commented}")
+    what = f"comments: {now} in the source, {now - 1} in the output"
+    assert report["unaccounted"] == [{"kind": "node", "id": str(commented), "what": what}]
+    assert report["reconciled"] is False and report["unaccounted_total"] == 1

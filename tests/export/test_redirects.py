@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import run_sql
-from export_helpers import records, run_export
+from export_helpers import records, run_export, run_hugo_export
 
 from migrate import api
 from migrate.cli import main
@@ -85,7 +85,7 @@ def test_renderers_encode_and_escape() -> None:
 @pytest.fixture(scope="module")
 def hugo_export(broken_db: ConnectionSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("redirects") / "out"
-    run_export(broken_db, out, to="hugo")
+    run_hugo_export(broken_db, out)
     return out
 
 
