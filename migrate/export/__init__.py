@@ -27,6 +27,10 @@ The contract, in call order:
     True when ``write_batch`` only needs each record's JSON line: node batches then
     arrive as ``EncodedRecord`` (kind, key, ``to_json`` bytes, hash) straight from
     the worker processes instead of as ``NodeRecord`` trees (the JSONL writer).
+``reads_back_as`` (optional, default the ``--to`` name)
+    Which reader of ``migrate.export.readback`` parses this target's output back
+    from disk for the reconciliation; a target without one cannot be reconciled,
+    so its export fails.
 ``urls``
     Read before any record is built: ``node_url``, ``term_url`` and ``file_url``
     decide the ``path``/``url`` fields of the records and the targets that body
