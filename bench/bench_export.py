@@ -189,7 +189,10 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
         "phases": summary.phase_seconds,
         "exported_nodes": distinct,
         "node_lines": lines,
-        "reconciled": summary.reconciliation.get("reconciled"),
+        "reconciled": summary.reconciliation.reconciled if summary.reconciliation else None,
+        "read_back_seconds": (
+            summary.reconciliation.read_back_seconds if summary.reconciliation else 0.0
+        ),
         "peak_rss_mb": peak,
         "check_peak_rss_mb": _peak_rss_mb(),
         "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -333,6 +336,14 @@ def main() -> None:
         print(
             f"{'':>9} node phase {r['nodes'] / phases['nodes']:.0f} n/s; seconds by phase: "
             + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()),
+            flush=True,
+        )
+        print(
+            f"{'':>9} read-back (parse the output, compare) {r['read_back_seconds']:.2f}s ="
+            f" {r['read_back_seconds'] / r['export_seconds']:.1%} of the export;"
+            f" whole reconciliation (with the source counts)"
+            f" {phases.get('reconciliation', 0.0):.2f}s ="
+            f" {phases.get('reconciliation', 0.0) / r['export_seconds']:.1%}",
             flush=True,
         )
 
