@@ -707,9 +707,17 @@ def _export_text(summary: Any) -> str:
     if rec.fields:
         lines.append(
             render_table(
-                ["field", "type", "source values", "found", "reconciled"],
+                ["of", "field", "type", "source values", "found", "reconciled", "note"],
                 [
-                    (f.field, f.type, f.source, f.found, "yes" if f.reconciled else "NO")
+                    (
+                        f.entity,
+                        f.field,
+                        f.type,
+                        f.source,
+                        f.found,
+                        "yes" if f.reconciled else "NO",
+                        f.note,
+                    )
                     for f in rec.fields
                 ],
             )

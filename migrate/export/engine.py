@@ -246,7 +246,6 @@ class _Run:
     def execute(self) -> None:
         with self.timed("taxonomy"):
             taxonomy = self.reader.load_taxonomy()
-            self._phase("taxonomy", [*taxonomy.vocabularies, *taxonomy.terms])
             self.reader.load_aliases()
         total = self.reader.count_nodes()
         limit = self.options.selection.limit
@@ -255,11 +254,24 @@ class _Run:
         left = total - int(self.cursor.get("node_done", 0))
         workers = self.options.workers if left > self.options.batch_size else 0
         encode = bool(getattr(self.writer, "takes_encoded", False))
-        with _Builders(self.reader.build_context(), workers, encode) as builders:
+        ctx = self.reader.build_context()
+        with _Builders(ctx, workers, encode) as builders:
             with self.timed("slugs"):
                 self.reader.assign_node_slugs(builders.slugify)
-            with self.timed("authors"):
-                self._phase("authors", self.reader.authors())
+            # Terms and users are written after the node slugs exist, so the node
+            # references in their own fields resolve like the nodes' do.
+            fields = builders.local or NodeBuilder(ctx)
+            self.reader.field_builder = fields.field_values
+            try:
+                with self.timed("taxonomy"):
+                    terms = list(self.reader.with_fields(taxonomy.terms))
+                    self._phase("taxonomy", [*taxonomy.vocabularies, *terms])
+                with self.timed("authors"):
+                    self._phase("authors", self.reader.authors())
+            finally:
+                self.reader.field_builder = None
+                if fields is not builders.local:
+                    fields.close()
             with self.timed("files"):
                 self._phase("files", self.reader.files())
             with self.timed("nodes"):

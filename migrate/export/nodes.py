@@ -72,6 +72,8 @@ class NodeRows:
     aliases: dict[int, list[str]]
     comments: dict[int, list[Row]]
     history: dict[int, list[tuple[Row, Any, list[Any]]]] = field(default_factory=dict)
+    comment_values: dict[int, list[FieldRow]] = field(default_factory=dict)
+    """The comments' own field rows (their body aside), by cid."""
 
     @property
     def last_nid(self) -> int:
@@ -170,13 +172,14 @@ class NodeBuilder:
         self._file_url = file_url
         self._stats: dict[str, int] = {}
         self._problems: list[Problem] = []
-        self._batch: NodeRows | None = None
+        self._users: frozenset[int] = frozenset()
+        self._managed: dict[int, tuple[str, str]] = {}
         self.field_ctx = FieldContext(
             clean=lambda value, fmt: self._clean(value, fmt, self._stats, self._problems),
             rewrite=self._rewrite,
             node_url=lambda nid: self.state.path_of("node", nid),
             term=self._term,
-            user_exported=lambda uid: self._batch is not None and uid in self._batch.users,
+            user_exported=lambda uid: uid in self._users,
             file=self._managed_file,
             timezone=ctx.timezone,
         )
@@ -198,7 +201,7 @@ class NodeBuilder:
         return None if term is None else (term.vocabulary, term.name, term.path)
 
     def _managed_file(self, fid: int) -> tuple[str, str | None, str] | None:
-        found = self._batch.managed.get(fid) if self._batch is not None else None
+        found = self._managed.get(fid)
         if found is None:
             return None
         uri, mime = found
@@ -233,7 +236,9 @@ class NodeBuilder:
             if slug_path is None:
                 slug = f"node-{nid}"
                 slug_path = (slug, self.ctx.urls.node_url(target_type, slug, nid))
-            comments = tuple(self._comments(data.comments.get(nid, []), stats, problems))
+            comments = tuple(
+                self._comments(data.comments.get(nid, []), data.comment_values, stats, problems)
+            )
             revisions = tuple(self._revisions(data.history.get(nid, []), stats))
             records.append(
                 NodeRecord(
@@ -277,7 +282,8 @@ class NodeBuilder:
         The body is the ``body`` row in the node's language (else ``und``, else the
         first); body rows in other languages stay in the fields, so none is lost.
         """
-        self._batch, self._stats, self._problems = data, stats, problems
+        self._users, self._managed = data.users, data.managed
+        self._stats, self._problems = stats, problems
         specs = self.ctx.fields
         rows = data.values.get(nid, [])
         bodies = [r for r in rows if r[0] == "body" and r[2] == 0]
@@ -300,6 +306,31 @@ class NodeBuilder:
             else:
                 values.append(value)
         return body, values
+
+    def field_values(
+        self,
+        rows: list[FieldRow],
+        managed: dict[int, tuple[str, str]],
+        users: frozenset[int],
+    ) -> tuple[list[FieldValue], list[Problem]]:
+        """The typed values of one entity's field rows (a term's, a user's), and the problems."""
+        with self.state.snapshot():
+            self._users, self._managed = users, managed
+            self._stats, self._problems = {}, []
+            values = self._values(rows)
+            return values, self._problems
+
+    def _values(self, rows: list[FieldRow]) -> list[FieldValue]:
+        specs = self.ctx.fields
+        out: list[FieldValue] = []
+        for name, lang, delta, columns in rows:
+            spec = specs[name]
+            value, found = build_value(
+                spec, lang, delta, dict(zip(spec.columns, columns, strict=True)), self.field_ctx
+            )
+            self._problems.extend(Problem("field", p) for p in found)
+            out.append(value)
+        return out
 
     def _clean(
         self, value: Any, fmt: str | None, stats: dict[str, int], problems: list[Problem]
@@ -344,13 +375,20 @@ class NodeBuilder:
         return refs, problems
 
     def _comments(
-        self, rows: list[Row], stats: dict[str, int], problems: list[Problem]
+        self,
+        rows: list[Row],
+        values: dict[int, list[FieldRow]],
+        stats: dict[str, int],
+        problems: list[Problem],
     ) -> list[CommentRecord]:
         out: list[CommentRecord] = []
         for row in rows:
             _, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt = row
             mine: list[Problem] = []
             body = None if value is None else Body(self._clean(value, fmt, stats, mine), "", fmt)
+            self._problems = mine
+            fields = self._values(values.get(int(cid), []))
+            self._problems = problems
             problems.extend(Problem(p.kind, f"comment {cid}: {p.detail}") for p in mine)
             out.append(
                 CommentRecord(
@@ -364,6 +402,7 @@ class NodeBuilder:
                     created=int(created),
                     changed=int(changed),
                     status=int(status),
+                    fields=tuple(fields),
                 )
             )
         out.sort(key=lambda c: c.thread.rstrip("/"))

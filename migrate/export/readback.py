@@ -35,6 +35,13 @@ from migrate.errors import StateError
 
 BODY = "body"
 """The part name of a node's body: counted with the body field's other values."""
+COMMENT_PREFIX = "comment."
+"""Parts of a node counting its comments' field values: ``comment.field:<name>``."""
+FIELDS_NOT_CARRIED = {
+    "term.field:*": "term fields are not written to this target yet",
+    "author.field:*": "user fields are not written to this target yet",
+    "node.comment.field:*": "comment fields are not written to this target yet",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,11 @@ def _blank(*texts: Any) -> bool:
     return not any(isinstance(t, str) and t.strip() for t in texts)
 
 
+def _counted(values: Any, prefix: str = "") -> Counter[str]:
+    """``field:<name>`` (with ``prefix``) → number of JSON field values."""
+    return Counter(prefix + _field_part(str(v["field"])) for v in values or ())
+
+
 def _node_parts(
     body: bool, fields: Counter[str], comments: int, aliases: int | None, revisions: int
 ) -> tuple[tuple[str, int], ...]:
@@ -126,6 +138,8 @@ def read_jsonl(out_dir: Path) -> Iterator[Found | Listed]:
                         for v in data.get("fields", ())
                         if v["field"] != BODY or not _blank(*v["item"].values())
                     )
+                    for comment in data.get("comments", ()):
+                        fields.update(_counted(comment.get("fields"), COMMENT_PREFIX))
                     yield Found(
                         kind,
                         key,
@@ -138,7 +152,11 @@ def read_jsonl(out_dir: Path) -> Iterator[Found | Listed]:
                         ),
                     )
                 elif kind == "term":
-                    yield Found(kind, key, (("parents", len(data.get("parents", ()))),))
+                    parts = _counted(data.get("fields"))
+                    parts["parents"] = len(data.get("parents", ()))
+                    yield Found(kind, key, tuple(sorted(parts.items())))
+                elif kind == "author":
+                    yield Found(kind, key, tuple(sorted(_counted(data.get("fields")).items())))
                 else:
                     yield Found(kind, key)
 
@@ -237,6 +255,7 @@ register_readback(
             " from the export state",
             "node.revisions": "WXR holds the current revision of each post only",
             "term.parents": "WXR holds one parent per term",
+            **FIELDS_NOT_CARRIED,
         },
     ),
 )
@@ -334,6 +353,7 @@ register_readback(
             "node.revisions": "a Hugo page holds the current revision only",
             "node.aliases": "checked as redirects (front matter aliases and redirect pages)",
             "term.parents": "Hugo taxonomies are flat",
+            **FIELDS_NOT_CARRIED,
         },
     ),
 )

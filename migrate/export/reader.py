@@ -19,14 +19,14 @@ import functools
 import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from migrate.export import UrlScheme
 from migrate.export.clean import slugify_vi
-from migrate.export.fields import FieldSpec
+from migrate.export.fields import FieldSpec, FieldValue
 from migrate.export.mapping import ExportMapping
 from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo, relative_path
 from migrate.export.records import (
@@ -161,12 +161,20 @@ class Reader:
         self.file_fields = [
             f for f in fields.values() if f.type in ("image", "file") and f.bundles_of("node")
         ]
+        stored = [f for f in fields.values() if self.source.has_table(f"field_data_{f.field_name}")]
         self.node_fields = [
-            self._field_spec(f)
-            for f in fields.values()
-            if any(e in node_bundles for e, _ in f.bundles)
-            and self.source.has_table(f"field_data_{f.field_name}")
+            self._field_spec(f) for f in stored if any(e in node_bundles for e, _ in f.bundles)
         ]
+        self.entity_fields: dict[str, list[FieldSpec]] = {
+            entity: [
+                self._field_spec(f)
+                for f in stored
+                if f.bundles_of(entity) and f.field_name != "comment_body"
+            ]
+            for entity in ENTITY_FIELD_TYPES
+        }
+        """Fields of comments (but their body), terms and users, by Drupal entity type."""
+        self.field_builder: FieldBuilder | None = None
         self.has_body = "body" in fields
         self.has_comments = self.source.has_table("comment")
         self.has_comment_body = "comment_body" in fields
@@ -361,17 +369,30 @@ class Reader:
     # ------------------------------------------------------------------ authors and files
 
     def authors(self) -> Iterator[AuthorRecord]:
-        for uid, name, created, status, mail in self.source.stream(
-            "SELECT uid, name, created, status, mail FROM {users} WHERE uid > 0 ORDER BY uid"
+        """Users in uid order, with their own field values, read 1,000 at a time."""
+        after = 0
+        while rows := self.source.rows(
+            "SELECT uid, name, created, status, mail FROM {users} WHERE uid > ?"
+            " ORDER BY uid LIMIT 1000",
+            (after,),
         ):
-            yield AuthorRecord(
-                uid=int(uid),
-                name=str(name),
-                display_name=str(name),
-                created=int(created),
-                status=int(status),
-                email=(str(mail) if mail else None) if self.include_emails else None,
-            )
+            after = int(rows[-1][0])
+            values, managed, users = self.entity_values("user", [int(r[0]) for r in rows])
+            for uid, name, created, status, mail in rows:
+                fields: list[FieldValue] = []
+                problems: list[Problem] = []
+                if values.get(int(uid)) and self.field_builder is not None:
+                    fields, problems = self.field_builder(values[int(uid)], managed, users)
+                yield AuthorRecord(
+                    uid=int(uid),
+                    name=str(name),
+                    display_name=str(name),
+                    created=int(created),
+                    status=int(status),
+                    email=(str(mail) if mail else None) if self.include_emails else None,
+                    fields=tuple(fields),
+                    problems=tuple(problems),
+                )
 
     def files(self) -> Iterator[FileRecord]:
         base = (self.base_url or "").rstrip("/")
@@ -430,16 +451,19 @@ class Reader:
             return None
         nids = [int(r[0]) for r in rows]
         values = self._field_values(nids)
+        comments = dict(self._comments(nids))
+        comment_values, comment_files, comment_users = self._comment_values(comments)
         return NodeRows(
             rows=[tuple(r) for r in rows],
             revisions={int(r[11]) for r in rows if r[11] is not None},
             values=values,
-            managed=self._managed(values),
-            users=self._users(values),
+            managed=self._managed(values) | comment_files,
+            users=self._users(values) | comment_users,
+            comment_values=comment_values,
             terms=dict(self._term_rows(nids, revision=False)),
             files=self._file_refs(nids),
             aliases=dict(self._aliases(nids)),
-            comments=dict(self._comments(nids)),
+            comments=comments,
             history=dict(self._history(nids)) if self.revisions == "all" else {},
         )
 
@@ -457,7 +481,13 @@ class Reader:
             files_path=self.files_path or "sites/default/files",
             mapping=self.mapping,
             allow_scripts=self.allow_scripts,
-            fields={spec.name: spec for spec in self.node_fields},
+            fields={
+                spec.name: spec
+                for spec in (
+                    *self.node_fields,
+                    *(f for fs in self.entity_fields.values() for f in fs),
+                )
+            },
             timezone=str(self.site.variable("date_default_timezone", "UTC") or "UTC"),
         )
 
@@ -478,11 +508,15 @@ class Reader:
             if keep is None or int(k) in keep
         }
 
-    def _field_values(self, nids: list[int]) -> dict[int, list[FieldRow]]:
-        """Every row of every node field for these nodes: one query per field per batch."""
+    def _field_values(
+        self, ids: list[int], entity: str = "node", specs: list[FieldSpec] | None = None
+    ) -> dict[int, list[FieldRow]]:
+        """Every field row of these entities: one query per field per batch."""
         found: dict[int, list[FieldRow]] = defaultdict(list)
-        cond, params, keep = _id_filter("entity_id", nids)
-        for spec in self.node_fields:
+        if not ids:
+            return found
+        cond, params, keep = _id_filter("entity_id", ids)
+        for spec in self.node_fields if specs is None else specs:
             if not spec.columns:
                 continue
             cols = ", ".join(spec.column(c) for c in spec.columns)
@@ -490,11 +524,31 @@ class Reader:
                 f"SELECT entity_id, language, delta, {cols} FROM {{{spec.data_table}}}"
                 f" WHERE entity_type = ? AND deleted = 0 AND {cond}"
                 " ORDER BY entity_id, language, delta",
-                ("node", *params),
+                (entity, *params),
             ):
                 if keep is None or int(row[0]) in keep:
                     found[int(row[0])].append((spec.name, str(row[1]), int(row[2]), row[3:]))
         return found
+
+    def entity_values(
+        self, entity: str, ids: list[int]
+    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str]], frozenset[int]]:
+        """Field rows of comments, terms or users, with the files and users they point at."""
+        values = self._field_values(ids, entity, self.entity_fields[entity])
+        return values, self._managed(values), self._users(values)
+
+    def with_fields(self, terms: list[TermRecord]) -> Iterator[TermRecord]:
+        """The terms with their own field values (built once node slugs exist)."""
+        builder = self.field_builder
+        for chunk in (terms[i : i + 1000] for i in range(0, len(terms), 1000)):
+            values, managed, users = self.entity_values("taxonomy_term", [t.tid for t in chunk])
+            for term in chunk:
+                rows = values.get(term.tid)
+                if not rows or builder is None:
+                    yield term
+                    continue
+                fields, problems = builder(rows, managed, users)
+                yield replace(term, fields=tuple(fields), problems=term.problems + tuple(problems))
 
     def _referenced(
         self, values: dict[int, list[FieldRow]], types: set[str], col: str
@@ -656,6 +710,14 @@ class Reader:
                 found[int(row[0])].append(row)
         return found
 
+    def _comment_values(
+        self, comments: dict[int, list[Row]]
+    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str]], frozenset[int]]:
+        cids = sorted({int(row[1]) for rows in comments.values() for row in rows})
+        if not cids or not self.entity_fields["comment"]:
+            return {}, {}, frozenset()
+        return self.entity_values("comment", cids)
+
     def _history(self, nids: list[int]) -> dict[int, list[tuple[Row, Any, list[Any]]]]:
         revs = self.source.rows(
             "SELECT nid, vid, uid, title, log, timestamp, status FROM {node_revision}"
@@ -764,6 +826,13 @@ class Reader:
                 yield RedirectRecord(alias, path, "node", nid, "alias")
 
 
+ENTITY_FIELD_TYPES = ("comment", "taxonomy_term", "user")
+"""Drupal entity types besides nodes whose fields are exported."""
+FieldBuilder = Callable[
+    [list[FieldRow], dict[int, tuple[str, str]], frozenset[int]],
+    tuple[list[FieldValue], list[Problem]],
+]
+"""Field rows of one entity (with the batch's files and users) → its values and problems."""
 _SLUG_CHUNK = 10_000
 _SLASHED_CHUNK = 200
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.export.readback import BODY, Listed, ReadBack
+from migrate.export.readback import BODY, COMMENT_PREFIX, Listed, ReadBack
 from migrate.export.reader import Reader, Selection
 from migrate.export.redirects import normalize_path
 from migrate.export.state import StateStore
@@ -81,6 +81,8 @@ class FieldCount:
     found: int
     unaccounted: int
     entities_that_differ: str = ""
+    note: str = ""
+    """Why the target holds none of them, when its format has no place for them."""
 
     @property
     def reconciled(self) -> bool:
@@ -273,6 +275,20 @@ class _Compare:
             ("node/%",),
         )
         self._put_parts("node", "aliases", ((s[5:], n) for s, n in aliases if str(s)[5:].isdigit()))
+        for spec in self.reader.entity_fields["comment"]:
+            if spec.columns:
+                self._put_parts(
+                    "node",
+                    f"{COMMENT_PREFIX}field:{spec.name}",
+                    src.stream(
+                        f"SELECT c.nid, COUNT(*) FROM {{{spec.data_table}}} f"
+                        " JOIN {comment} c ON c.cid = f.entity_id"
+                        " WHERE f.entity_type = ? AND f.deleted = 0 GROUP BY c.nid",
+                        ("comment",),
+                    ),
+                )
+        self._entity_field_parts("term", "taxonomy_term")
+        self._entity_field_parts("author", "user")
         for spec in self.reader.node_fields:
             if not spec.columns:
                 continue
@@ -289,6 +305,19 @@ class _Compare:
                     ("node",),
                 ),
             )
+
+    def _entity_field_parts(self, kind: str, entity: str) -> None:
+        for spec in self.reader.entity_fields[entity]:
+            if spec.columns:
+                self._put_parts(
+                    kind,
+                    f"field:{spec.name}",
+                    self.source.stream(
+                        f"SELECT entity_id, COUNT(*) FROM {{{spec.data_table}}}"
+                        " WHERE entity_type = ? AND deleted = 0 GROUP BY entity_id",
+                        (entity,),
+                    ),
+                )
 
     def _taxonomy(self) -> None:
         taxonomy = self.reader.taxonomy
@@ -427,30 +456,32 @@ class _Compare:
                     continue
                 count, _ = self._compare_part(kind, part, flag)
                 report.counts.append(count)
-        for spec in self.reader.node_fields:
-            part = f"field:{spec.name}"
-            count, differ = self._compare_part("node", part, flag)
-            report.fields.append(
-                FieldCount(
-                    "node",
-                    spec.name,
-                    spec.type,
-                    count.source,
-                    count.found,
-                    count.unaccounted,
-                    _ids_text(differ),
-                )
-            )
-        for row in q(
-            "SELECT DISTINCT part FROM out_part WHERE kind = 'node' AND part LIKE 'field:%'"
-            " AND part NOT IN (SELECT DISTINCT part FROM src_part WHERE kind = 'node')"
-        ):
-            name = str(row[0])[6:]
-            if all(f.field != name for f in report.fields):
-                count, differ = self._compare_part("node", row[0], flag)
+        tables = (
+            ("node", "node", "", self.reader.node_fields),
+            ("comment", "node", COMMENT_PREFIX, self.reader.entity_fields["comment"]),
+            ("term", "term", "", self.reader.entity_fields["taxonomy_term"]),
+            ("user", "author", "", self.reader.entity_fields["user"]),
+        )
+        for entity, kind, prefix, specs in tables:
+            for spec in specs:
+                part = f"{prefix}field:{spec.name}"
+                why = _not_carried(not_carried, kind, part)
+                if why is not None:
+                    held = self._part_total(kind, part)
+                    report.fields.append(
+                        FieldCount(entity, spec.name, spec.type, held, 0, 0, note=why)
+                    )
+                    continue
+                count, differ = self._compare_part(kind, part, flag)
                 report.fields.append(
                     FieldCount(
-                        "node", name, "?", 0, count.found, count.unaccounted, _ids_text(differ)
+                        entity,
+                        spec.name,
+                        spec.type,
+                        count.source,
+                        count.found,
+                        count.unaccounted,
+                        _ids_text(differ),
                     )
                 )
         report.nodes_by_type = self._nodes_by_type()
@@ -543,6 +574,14 @@ class _Compare:
                 label = "published" if int(status) else "unpublished"
                 out[side].setdefault(str(ntype), {})[label] = int(n)
         return out
+
+
+def _not_carried(not_carried: dict[str, str], kind: str, part: str) -> str | None:
+    """Why the target cannot hold this part (exact, ``kind.field:*`` or the whole kind)."""
+    for key in (f"{kind}.{part}", f"{kind}.{part.rsplit(':', 1)[0]}:*", kind):
+        if key in not_carried:
+            return not_carried[key]
+    return None
 
 
 def _plural(kind: str) -> str:

@@ -85,6 +85,8 @@ class CommentRecord:
     created: int
     changed: int
     status: int
+    fields: tuple[FieldValue, ...] = ()
+    """The comment's own field values, its body aside."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class TermRecord:
     path: str
     aliases: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
+    fields: tuple[FieldValue, ...] = ()
 
     @property
     def key(self) -> str:
@@ -155,6 +158,8 @@ class AuthorRecord:
     created: int
     status: int
     email: str | None = None
+    fields: tuple[FieldValue, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
     @property
     def key(self) -> str:
