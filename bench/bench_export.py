@@ -129,7 +129,7 @@ def grow(database: str, target: int) -> int:
     return count
 
 
-def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, Any]:
+def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> dict[str, Any]:
     """Raw stream then export on one connection; runs in its own process."""
     from migrate.export.engine import ExportOptions, export
     from migrate.export.reader import Selection
@@ -154,6 +154,7 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
     refs = sum(1 for _ in source.stream(" UNION ALL ".join(parts)))
     raw_seconds = time.perf_counter() - start
     options = ExportOptions(
+        to=to,
         selection=Selection(include_unpublished=True),
         batch_size=batch_size,
         base_url="http://www.example.edu.vn",
@@ -169,7 +170,9 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
     # One bit per nid: a set of 1M ints would add ~40 MB to this process.
     seen = bytearray()
     distinct = lines = 0
-    for path in (out / "nodes").glob("batch-*.jsonl"):
+    if to != "jsonl":  # other targets: the state store's count, reconciled against the source
+        distinct = lines = int(summary.reconciliation.get("nodes", {}).get("exported") or 0)
+    for path in (out / "nodes").glob("batch-*.jsonl") if to == "jsonl" else ():
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 lines += 1
@@ -180,6 +183,7 @@ def child(database: str, out: Path, batch_size: int, workers: int) -> dict[str, 
                     seen[nid] = 1
                     distinct += 1
     return {
+        "to": to,
         "nodes": nodes,
         "term_refs": refs,
         "raw_seconds": raw_seconds,
@@ -222,9 +226,11 @@ def load_size(database: str, size: str, dump: Path | None, grow_in_sql: bool) ->
             scratch.load(database, generated)
 
 
-def run_child(database: str, batch_size: int, workers: int) -> dict[str, Any]:
-    """One export of ``database`` in a fresh process, into a fresh directory."""
-    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+def run_child(
+    database: str, batch_size: int, workers: int, to: str, tmp_dir: Path | None
+) -> dict[str, Any]:
+    """One export of ``database`` in a fresh process, into a fresh directory under ``tmp_dir``."""
+    with tempfile.TemporaryDirectory(prefix="bench_export_", dir=tmp_dir) as tmp:
         done = subprocess.run(
             [
                 sys.executable,
@@ -237,6 +243,8 @@ def run_child(database: str, batch_size: int, workers: int) -> dict[str, Any]:
                 str(batch_size),
                 "--workers",
                 str(workers),
+                "--to",
+                to,
             ],
             capture_output=True,
             text=True,
@@ -265,9 +273,10 @@ def measure(size: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             load_size(database, size, args.dump, args.grow_in_sql)
         prepare = time.perf_counter() - start
         for _ in range(args.repeat):
-            result = run_child(database, args.batch_size, args.workers)
-            result.update(size=size if not args.database else database, prepare_seconds=prepare)
-            yield result
+            for to in args.to.split(","):
+                result = run_child(database, args.batch_size, args.workers, to, args.tmp)
+                result.update(size=size if not args.database else database, prepare_seconds=prepare)
+                yield result
     finally:
         if not args.keep and not args.database:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
@@ -296,11 +305,23 @@ def main() -> None:
         help="export this existing database (kept with --keep) instead of loading --sizes;"
         " to compare two checkouts on the same data, run each against it in turn",
     )
+    parser.add_argument(
+        "--to",
+        default="jsonl",
+        help="export targets, comma-separated (e.g. jsonl,wxr,hugo); each is run on every size"
+        " and compared with the first",
+    )
+    parser.add_argument(
+        "--tmp",
+        type=Path,
+        help="write the exports under this folder (default: the system temp folder); Hugo's"
+        " one folder per node makes the file system's mkdir cost part of its rate",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.out, args.batch_size, args.workers)))
+        print(json.dumps(child(args.child, args.out, args.batch_size, args.workers, args.to)))
         return
     conn = scratch.connect()
     cur = conn.cursor()
@@ -312,16 +333,19 @@ def main() -> None:
         f" {os.cpu_count()} CPUs, batch size {args.batch_size}"
     )
     header = (
-        f"{'size':>9} {'nodes':>8} {'raw n/s':>9} {'export n/s':>10} {'ratio':>6}"
+        f"{'size':>9} {'to':>5} {'nodes':>8} {'raw n/s':>9} {'export n/s':>10} {'ratio':>6}"
         f" {'peak RSS':>9} {'exported':>9} {'reconciled':>10}"
     )
     print(header)
     sizes = [args.database] if args.database else args.sizes.split(",")
+    results: list[dict[str, Any]] = []
     for r in (r for size in sizes for r in measure(size, args)):
+        results.append(r)
         lost = r["nodes"] - r["exported_nodes"]
         dupes = r["node_lines"] - r["exported_nodes"]
         print(
-            f"{r['size']:>9} {r['nodes']:>8} {r['raw_rate']:>9.0f} {r['export_rate']:>10.0f}"
+            f"{r['size']:>9} {r['to']:>5} {r['nodes']:>8}"
+            f" {r['raw_rate']:>9.0f} {r['export_rate']:>10.0f}"
             f" {r['export_rate'] / r['raw_rate']:>6.1%} {r['peak_rss_mb']:>7.0f}MB"
             f" {r['exported_nodes']:>9} {r['reconciled']!s:>10}"
             + (f"  LOST {lost} DUPLICATED {dupes}" if lost or dupes else "")
@@ -344,6 +368,48 @@ def main() -> None:
             f" whole reconciliation (with the source counts)"
             f" {phases.get('reconciliation', 0.0):.2f}s ="
             f" {phases.get('reconciliation', 0.0) / r['export_seconds']:.1%}",
+            flush=True,
+        )
+    print_targets(results)
+
+
+def print_targets(results: list[dict[str, Any]]) -> None:
+    """Each target's rate per size, its per-node growth and its time against the first target.
+
+    Linear means the rate at the largest size is at least 0.9 of the smallest one's;
+    the other targets are compared with the first one of ``--to`` (JSONL) at each size.
+    """
+    targets = list(dict.fromkeys(r["to"] for r in results))
+    sizes = list(dict.fromkeys(r["size"] for r in results))
+    if len(targets) < 2 and len(sizes) < 2:
+        return
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:  # the fastest of --repeat runs: the least disturbed by the shared VM
+        held = best.get((r["to"], r["size"]))
+        if held is None or r["export_seconds"] < held["export_seconds"]:
+            best[(r["to"], r["size"])] = r
+    print("\ntargets (best of --repeat): nodes/s by size; last/first size; time / " + targets[0])
+    print(
+        f"{'to':>6} "
+        + " ".join(f"{s:>10}" for s in sizes)
+        + f" {'growth':>7} "
+        + " ".join(f"{'x ' + s:>10}" for s in sizes)
+    )
+    for to in targets:
+        rates = [best[(to, s)]["export_rate"] if (to, s) in best else None for s in sizes]
+        times = [
+            best[(to, s)]["export_seconds"] / best[(targets[0], s)]["export_seconds"]
+            if (to, s) in best and (targets[0], s) in best
+            else None
+            for s in sizes
+        ]
+        known = [r for r in rates if r]
+        growth = f"{known[-1] / known[0]:>7.2f}" if len(known) > 1 else f"{'':>7}"
+        print(
+            f"{to:>6} "
+            + " ".join(f"{r:>10.0f}" if r else f"{'-':>10}" for r in rates)
+            + f" {growth} "
+            + " ".join(f"{t:>10.2f}" if t else f"{'-':>10}" for t in times),
             flush=True,
         )
 

@@ -29,11 +29,13 @@ import re
 import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote
 
+import orjson
 import tomli_w
 
 from migrate.durable import write_durably
@@ -116,9 +118,78 @@ class HugoUrls:
         return FILES_URL + quote(relative_path)
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, plus DEL, which JSON leaves as is."""
+    try:
+        quoted = orjson.dumps(text).decode("utf-8")
+    except TypeError:  # a lone surrogate: the slower encoder escapes it
+        quoted = json.dumps(text, ensure_ascii=False)
+    return quoted.replace("\x7f", "\\u007f")
+
+
+def _toml_scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return None
+
+
 def front_matter(data: Mapping[str, Any]) -> str:
-    """TOML front matter between ``+++`` lines (tomli-w quotes every string safely)."""
-    return "+++\n" + tomli_w.dumps(dict(data)) + "+++\n"
+    """TOML front matter between ``+++`` lines.
+
+    Flat pages (scalars and lists of scalars, nearly every node) are written here,
+    several times faster than tomli-w; anything nested goes through tomli-w.
+    """
+    lines: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            items = [_toml_scalar(v) for v in value]
+            text = None if None in items else "[" + ", ".join(map(str, items)) + "]"
+        else:
+            text = _toml_scalar(value)
+        if text is None:
+            return "+++\n" + tomli_w.dumps(dict(data)) + "+++\n"
+        name = key if _BARE_KEY.match(key) else _toml_string(key)
+        lines.append(f"{name} = {text}\n")
+    return "+++\n" + "".join(lines) + "+++\n"
+
+
+_SHORTCODE_PAIR = (
+    re.compile(r"\{\{<(?!/\*)(.*?)>\}\}", re.S),
+    re.compile(r"\{\{%(?!/\*)(.*?)%\}\}", re.S),
+)
+
+
+def html_for_hugo(body: str) -> str:
+    """Cleaned HTML as Hugo content: ``{{<`` and ``{{%`` would start a shortcode.
+
+    The first brace becomes a character reference, which browsers read as ``{``.
+    """
+    return body.replace("{{<", "{&#123;<").replace("{{%", "{&#123;%")
+
+
+def to_markdown(body: str) -> str:
+    """Cleaned HTML as Markdown that shows what the HTML showed and runs nothing.
+
+    ``escape_misc`` backslash-escapes ``<`` and ``&`` in text, so text that read
+    ``<script>`` stays text; shortcode delimiters left (in code, or ``{{%``) are
+    written in Hugo's comment form ``{{</* … */>}}``, which prints them as they
+    were, and an unpaired one loses its meaning with a backslash.
+    """
+    from markdownify import markdownify
+
+    text = markdownify(body, heading_style="ATX", escape_misc=True)
+    text = _SHORTCODE_PAIR[0].sub(lambda m: "{{</*" + m.group(1) + "*/>}}", text)
+    text = _SHORTCODE_PAIR[1].sub(lambda m: "{{%/*" + m.group(1) + "*/%}}", text)
+    return re.sub(r"\{\{(?=[<%](?!/\*))", r"{\\{", text)
 
 
 def _when(timestamp: int) -> datetime:
@@ -129,6 +200,43 @@ def _safe_dir(path: str, fallback: str) -> str:
     """A URL path as a content folder: ASCII segments, nothing that climbs out."""
     parts = [slugify_vi(p) for p in PurePosixPath(path.strip("/") or fallback).parts]
     return "/".join(p or "x" for p in parts)
+
+
+def _fresh_dir(path: Path) -> None:
+    """An empty folder at ``path``: one mkdir when nothing is there, the usual case."""
+    try:
+        path.mkdir()
+    except FileNotFoundError:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        path.mkdir()
+
+
+def _write_bundle(
+    key: str, bundle: Path, page: str, copies: Mapping[str, Path]
+) -> tuple[str, list[str]]:
+    """A node's folder: its page and image copies (runs in an I/O thread).
+
+    The folder is new or emptied first, so a half-written bundle is removed with
+    its batch (see ``discard_batch``); the batch's one ``os.sync`` flushes it.
+    Returns the node's key and a line per image that could not be copied.
+    """
+    failures: list[str] = []
+    try:
+        _fresh_dir(bundle)
+        for name, src in copies.items():
+            try:
+                copy_verified(src, bundle / name, sync=False)
+            except OSError as exc:
+                failures.append(f"image {name} not copied into the bundle: {exc}")
+        (bundle / "index.md").write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise StateError(f"{bundle}: cannot write the page ({exc})") from None
+    return key, failures
 
 
 def _old_paths(primary: str, aliases: Sequence[str]) -> list[str]:
@@ -152,6 +260,15 @@ class HugoWriter:
         self.markdown = False
         self.state: dict[str, dict[str, Any]] = {}
         self._written_now: set[str] = set()
+        self._planned: dict[str, str] = {}
+        # Bundle folders and files are written by threads while the next node is built:
+        # the kernel's file-creation work then overlaps this process's Python work.
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hugo-io")
+        self._jobs: list[Future[tuple[str, list[str]]]] = []
+        self._dir_owner: dict[str, str] = {}
+        """Bundle folder → page key: the index ``_bundle_dir`` looks a folder up in."""
+        self._taken_urls: dict[str, str] = {}
+        """Every page's and term's URL (no trailing slash) → its owner, kept as pages move."""
 
     # ------------------------------------------------------------------ contract
 
@@ -164,6 +281,7 @@ class HugoWriter:
         self._write_site_files()
 
     def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
+        self._planned = {}
         planned = [self._target_of(r) for r in records]
         write_durably(self._pending(batch_no), json.dumps(planned, ensure_ascii=False))
         self._batch: dict[str, Any] = {
@@ -186,6 +304,7 @@ class HugoWriter:
             elif isinstance(record, RedirectRecord):
                 self._redirect(record, target)
             refs.append(ItemRef(record.KIND, record.key, target))
+        self._finish_jobs()
         os.sync()  # one flush for every file of the batch, before the batch is recorded
         write_durably(self._state_path(batch_no), json.dumps(self._batch, ensure_ascii=False))
         self._pending(batch_no).unlink()
@@ -250,10 +369,25 @@ class HugoWriter:
             media.update({str(m["fid"]): m for m in data.get("media", [])})
         self.state["problem_list"] = {"all": problems}
         self.state["media_list"] = media
+        self._dir_owner = {}
+        self._taken_urls = {}
+        for key, page in self.state["pages"].items():
+            self._index_page(key, page["dir"])
+        for key, term in self.state["terms"].items():
+            self._taken_urls[f"/{term['taxonomy']}/{term['slug']}"] = f"term:{key}"
 
     def _put(self, section: str, key: str, value: Any) -> None:
         self._batch[section][key] = value
         self.state[section][key] = value
+
+    def _index_page(self, key: str, target: str) -> None:
+        """Record that page ``key`` now lives in ``target`` (its old folder is freed)."""
+        old = self.state["pages"].get(key)
+        if old and self._dir_owner.get(old["dir"]) == key:
+            del self._dir_owner[old["dir"]]
+            self._taken_urls.pop("/" + old["dir"].removeprefix("content/"), None)
+        self._dir_owner[target] = key
+        self._taken_urls["/" + target.removeprefix("content/")] = key
 
     def _problem(self, kind: str, key: str, detail: str) -> None:
         entry = {"kind": kind, "id": key, "detail": detail}
@@ -285,10 +419,15 @@ class HugoWriter:
         return f"{STATE_DIR}/{record.KIND}-{record.key}"
 
     def _bundle_dir(self, n: NodeRecord) -> str:
+        """The node's folder: its URL's, or that plus ``-<nid>`` when another page holds it.
+
+        Folders planned earlier in the same batch count as held.
+        """
         wanted = _safe_dir(n.path, f"{section_of(n.target_type)}/{n.slug}")
-        owners = {v["dir"]: k for k, v in self.state["pages"].items()}
-        if owners.get(f"content/{wanted}", n.key) != n.key:
+        held = self._planned.get(f"content/{wanted}") or self._dir_owner.get(f"content/{wanted}")
+        if held not in (None, n.key):
             wanted = f"{wanted}-{n.nid}"
+        self._planned[f"content/{wanted}"] = n.key
         return f"content/{wanted}"
 
     @staticmethod
@@ -304,8 +443,10 @@ class HugoWriter:
             v.machine_name,
             {"name": v.name, "taxonomy": PurePosixPath(target).parts[1]},
         )
-        body = front_matter({"title": v.name, "drupal_vid": v.vid})
-        write_durably(self.out_dir / target, body + (v.description or ""), sync=False)
+        body = front_matter({"title": v.name, "drupal_vid": v.vid, "markup": "html"})
+        # Drupal shows a vocabulary's description as plain text.
+        text = html_for_hugo(html.escape(v.description or "", quote=False))
+        write_durably(self.out_dir / target, body + text, sync=False)
 
     def _claim_aliases(self, owner: str, own_url: str, paths: list[str]) -> list[str]:
         """Old paths this page may take: each to one page only, never over a page's URL.
@@ -313,15 +454,13 @@ class HugoWriter:
         An old path that already is this page's URL needs no alias (Hugo would
         otherwise write a page redirecting to itself).
         """
-        urls = {"/" + v["dir"].removeprefix("content/") for v in self.state["pages"].values()}
-        urls.update(f"/{t['taxonomy']}/{t['slug']}" for t in self.state["terms"].values())
         own = "/" + own_url.strip("/")
         kept: list[str] = []
         for p in paths:
             if p == own:
                 continue
             holder = self.state["aliases"].get(p)
-            if holder not in (None, owner) or p in urls:
+            if holder not in (None, owner) or p in self._taken_urls:
                 self._problem("alias", p, f"{p} already answers for {holder or 'a page'}")
                 continue
             self._put("aliases", p, owner)
@@ -330,17 +469,28 @@ class HugoWriter:
 
     def _term(self, t: TermRecord, target: str) -> None:
         parts = PurePosixPath(target).parts
+        old = self.state["terms"].get(t.key)
+        if old:
+            self._taken_urls.pop(f"/{old['taxonomy']}/{old['slug']}", None)
         self._put("terms", t.key, {"taxonomy": parts[1], "slug": parts[-1], "name": t.name})
+        self._taken_urls[f"/{parts[1]}/{parts[-1]}"] = f"term:{t.key}"
         aliases = self._claim_aliases(
             f"term:{t.tid}",
             target.removeprefix("content"),
             _old_paths(f"taxonomy/term/{t.tid}", t.aliases),
         )
-        data: dict[str, Any] = {"title": t.name, "slug": parts[-1], "drupal_tid": t.tid}
+        data: dict[str, Any] = {
+            "title": t.name,
+            "slug": parts[-1],
+            "drupal_tid": t.tid,
+            "markup": "html",
+        }
         if aliases:
             data["aliases"] = aliases
         write_durably(
-            self.out_dir / target / "_index.md", front_matter(data) + t.description, sync=False
+            self.out_dir / target / "_index.md",
+            front_matter(data) + html_for_hugo(t.description),
+            sync=False,
         )
 
     def _file(self, f: FileRecord) -> None:
@@ -367,12 +517,11 @@ class HugoWriter:
         old = self.state["pages"].get(n.key)
         if old and old["dir"] != target:
             self._delete(old["dir"])
-        if bundle.exists():
-            shutil.rmtree(bundle)
-        bundle.mkdir(parents=True)
+        self._index_page(n.key, target)
         self._put("pages", n.key, {"dir": target})
         body = n.body.value if n.body else ""
-        body, images = self._bundle_images(n, body, bundle)
+        copies: dict[str, Path] = {}
+        body, images = self._bundle_images(n, body, copies)
         aliases = self._claim_aliases(
             f"node:{n.nid}", target.removeprefix("content"), _old_paths(f"node/{n.nid}", n.aliases)
         )
@@ -400,25 +549,26 @@ class HugoWriter:
         if images:
             data["images"] = images
         if n.body and n.body.summary:
-            data["summary"] = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
+            # Plain text, escaped again: Hugo renders a summary as HTML.
+            text = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
+            data["summary"] = html.escape(text, quote=False)
         if n.fields:
             zone = (self.options.extra or {}).get("timezone")
             data["params"] = {"fields": front_matter_fields(n.fields, zone)}
         data["drupal_nid"] = n.nid
         data["drupal_type"] = n.type
         if self.markdown:
-            from markdownify import markdownify
-
-            text = markdownify(body, heading_style="ATX")
+            text = to_markdown(body)
         else:
             data["markup"] = "html"
-            text = body
-        write_durably(
-            bundle / "index.md", front_matter(data) + "\n" + text.strip() + "\n", sync=False
-        )
+            text = html_for_hugo(body)
+        page = front_matter(data) + "\n" + text.strip() + "\n"
+        self._jobs.append(self._io.submit(_write_bundle, n.key, bundle, page, copies))
 
-    def _bundle_images(self, n: NodeRecord, body: str, bundle: Path) -> tuple[str, list[str]]:
-        """Copy a node's images into its bundle and point the body at the copies."""
+    def _bundle_images(
+        self, n: NodeRecord, body: str, copies: dict[str, Path]
+    ) -> tuple[str, list[str]]:
+        """Point the body at copies of its images in the bundle; ``copies``: name → source."""
         files_dir = self.options.files_dir
         taken: dict[str, str] = {}
 
@@ -433,14 +583,10 @@ class HugoWriter:
             name = PurePosixPath(rel).name
             stem, dot, ext = name.rpartition(".")
             n_try = 2
-            while name in taken.values() or name in ("index.md", "_index.md"):
+            while name in copies or name in ("index.md", "_index.md"):
                 name = f"{stem}-{n_try}{dot}{ext}" if dot else f"{name}-{n_try}"
                 n_try += 1
-            try:
-                copy_verified(src, bundle / name, sync=False)
-            except OSError as exc:
-                self._problem("node", n.key, f"image {rel} not copied: {exc}")
-                return None
+            copies[name] = src
             taken[rel] = name
             return name
 
@@ -458,6 +604,14 @@ class HugoWriter:
                 if local and local not in images:
                     images.append(local)
         return body, images
+
+    def _finish_jobs(self) -> None:
+        """Wait for the batch's bundle writes; a copy that failed is a problem of its node."""
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            key, failures = job.result()
+            for failure in failures:
+                self._problem("node", key, failure)
 
     def _redirect(self, r: RedirectRecord, target: str) -> None:
         if "?" in r.source:
@@ -481,7 +635,9 @@ class HugoWriter:
             "title": str((self.options.extra or {}).get("site_name") or "Drupal export"),
             "disableKinds": ["RSS"],
             "taxonomies": taxonomies,
-            "markup": {"goldmark": {"renderer": {"unsafe": True}}},
+            # Pages are HTML (passed through) or Markdown made by to_markdown, which needs no
+            # raw HTML: goldmark's default leaves out any that appears.
+            "markup": {"goldmark": {"renderer": {"unsafe": False}}},
         }
         write_durably(self.out_dir / "hugo.toml", tomli_w.dumps(config))
         for name, text in (("single.html", SINGLE_LAYOUT), ("list.html", LIST_LAYOUT)):

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from migrate.export import UrlScheme
-from migrate.export.clean import slugify_vi
+from migrate.export.clean import clean_body, slugify_vi
 from migrate.export.fields import FieldSpec, FieldValue
 from migrate.export.mapping import ExportMapping
 from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo, relative_path
@@ -250,6 +250,20 @@ class Reader:
                 for p in parents.get(tid, [])
                 if p and p not in loadable
             )
+            # A description is HTML in its text format, like a body: cleaned the same way.
+            cleaned = (
+                clean_body(
+                    str(description or ""),
+                    self.formats.get(str(fmt)) if fmt else None,
+                    links=None,
+                    allow_scripts=self.allow_scripts,
+                )
+                if description
+                else None
+            )
+            if cleaned is not None:
+                description = cleaned.html
+                problems += tuple(Problem("cleaning", p) for p in cleaned.problems)
             terms.append(
                 TermRecord(
                     tid=tid,

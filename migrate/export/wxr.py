@@ -32,6 +32,7 @@ same names and never writes an item twice.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -62,7 +63,14 @@ from migrate.export.records import (
     TermRecord,
     VocabularyRecord,
 )
-from migrate.export.wxr_validate import NS, check_file, check_set, read_wxr, title_date_key
+from migrate.export.wxr_validate import (
+    NS,
+    SetCheck,
+    check_file,
+    check_set,
+    read_wxr,
+    title_date_key,
+)
 
 DEFAULT_MAX_ITEMS = 500
 ATTACHMENT_ID_OFFSET = 1_000_000
@@ -88,6 +96,15 @@ def esc(text: str) -> str:
     return (
         clean.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
+
+
+def plain_html(text: str) -> str:
+    """A Drupal plain-text value (title, name) as the HTML WordPress stores and prints raw.
+
+    Drupal escaped these on output; WordPress prints a post title as HTML, and the
+    importer (run by an administrator) keeps any markup in it.
+    """
+    return html.escape(text, quote=False)
 
 
 def taxonomy_of(target: str, machine_name: str, hierarchy: int) -> str:
@@ -240,19 +257,24 @@ class WxrWriter:
 
     def finish(self, summary: Mapping[str, Any]) -> None:
         files = self.files()
-        parsed = [read_wxr(p) for p in files]
-        issues = check_set(parsed)
-        if issues:
-            raise MigrateError(
-                "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
-            )
+        # One file in memory at a time: the check keeps ids and keys, not the content.
+        check = SetCheck(ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments)
+        items = 0
+        for path in files:
+            wxr = read_wxr(path)
+            items += len(wxr.items)
+            issues = check.add(wxr)
+            if issues:
+                raise MigrateError(
+                    "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
+                )
         media = list({m["fid"]: MediaResult(**m) for m in self.state.media}.values())
         if media:
             write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
         manifest = {
             "wxr_version": "1.2",
             "files": [p.name for p in files],
-            "items": sum(len(w.items) for w in parsed),
+            "items": items,
             "authors": len(self.state.authors),
             "terms": len(self.state.terms),
             "date_shifts": self.state.date_shifts,
@@ -292,6 +314,7 @@ class WxrWriter:
         self.attachment_names: set[str] = set()
         self.post_names: set[str] = set()
         self.title_dates: set[tuple[str, str, str]] = set()
+        self._shift_hint: dict[tuple[str, str, str], int] = {}
         for term in self.state.terms.values():
             self.slugs.reserve(f"term:{term['taxonomy']}", term["slug"])
         for author in self.state.authors.values():
@@ -460,13 +483,18 @@ class WxrWriter:
     def _unique_date(
         self, post_type: str, title: str, timestamp: int, kind: str, key: str, batch: _Batch
     ) -> int:
-        """Seconds to add to ``timestamp`` so no earlier item has this title and date."""
-        shift = 0
-        while title_date_key(post_type, title, self._dates(timestamp, shift)[0]) in (
-            self.title_dates
-        ):
+        """Seconds to add to ``timestamp`` so no earlier item has this title and date.
+
+        The search starts where the last one for the same title and date stopped
+        (every shift below it is still taken), so N copies cost N lookups, not N².
+        """
+        folded = title_date_key(post_type, title, "")
+        base = (post_type, folded[1], self._dates(timestamp, 0)[0])
+        shift = self._shift_hint.get(base, 0)
+        while (post_type, folded[1], self._dates(timestamp, shift)[0]) in self.title_dates:
             shift += 1
-        self.title_dates.add(title_date_key(post_type, title, self._dates(timestamp, shift)[0]))
+        self._shift_hint[base] = shift + 1
+        self.title_dates.add((post_type, folded[1], self._dates(timestamp, shift)[0]))
         if shift:
             batch.note(
                 "date_shifts",
@@ -474,7 +502,7 @@ class WxrWriter:
                     "kind": kind,
                     "id": key,
                     "title": title,
-                    "from": self._dates(timestamp, 0)[0],
+                    "from": base[2],
                     "to": self._dates(timestamp, shift)[0],
                     "seconds": shift,
                 },
@@ -526,7 +554,7 @@ class WxrWriter:
         meta = [("_drupal_fid", str(f.fid)), ("_drupal_uri", f.uri)]
         return _item_xml(
             post_id=post_id,
-            title=f.filename,
+            title=plain_html(f.filename),
             link=url,
             pub=self._pub(f.timestamp, shift),
             creator=creator,
@@ -578,7 +606,7 @@ class WxrWriter:
         body = n.body.value if n.body else ""
         return _item_xml(
             post_id=n.nid,
-            title=n.title,
+            title=plain_html(n.title),
             link=self.base_url + self.urls.node_url(n.target_type, name, n.nid),
             pub=self._pub(n.created, shift),
             creator=self._creator(n.author, batch),
@@ -646,7 +674,7 @@ class WxrWriter:
         return (
             "\t\t<wp:comment>\n"
             f"\t\t\t<wp:comment_id>{cid}</wp:comment_id>\n"
-            f"\t\t\t<wp:comment_author>{cdata(author)}</wp:comment_author>\n"
+            f"\t\t\t<wp:comment_author>{cdata(plain_html(author))}</wp:comment_author>\n"
             "\t\t\t<wp:comment_author_email></wp:comment_author_email>\n"
             "\t\t\t<wp:comment_author_url></wp:comment_author_url>\n"
             "\t\t\t<wp:comment_author_IP></wp:comment_author_IP>\n"

@@ -193,39 +193,62 @@ def read_wxr(path: Path) -> WxrFile:
     )
 
 
+def _fields(el: etree._Element) -> dict[str, str]:
+    """The text of each child element, first one per tag (Clark names), in one pass."""
+    out: dict[str, str] = {}
+    for child in el:
+        tag = child.tag
+        if isinstance(tag, str) and tag not in out:
+            out[tag] = child.text or ""
+    return out
+
+
+def _to_int(value: str | None) -> int:
+    try:
+        return int((value or "").strip())
+    except ValueError:
+        return 0
+
+
+_W = "{" + WP + "}"
+
+
 def _item(el: etree._Element) -> WxrItem:
-    url = el.find("wp:attachment_url", NS)
+    f = _fields(el)
     item = WxrItem(
-        post_id=_int(el, "wp:post_id"),
-        title=_text(el, "title"),
-        post_type=_text(el, "wp:post_type"),
-        post_name=_text(el, "wp:post_name"),
-        status=_text(el, "wp:status"),
-        post_date=_text(el, "wp:post_date"),
-        post_date_gmt=_text(el, "wp:post_date_gmt"),
-        creator=_text(el, "dc:creator"),
-        guid=_text(el, "guid"),
-        content=_text(el, "content:encoded"),
-        excerpt=_text(el, "excerpt:encoded"),
-        parent=_int(el, "wp:post_parent"),
-        attachment_url=(url.text or "") if url is not None else None,
+        post_id=_to_int(f.get(_W + "post_id")),
+        title=f.get("title", ""),
+        post_type=f.get(_W + "post_type", ""),
+        post_name=f.get(_W + "post_name", ""),
+        status=f.get(_W + "status", ""),
+        post_date=f.get(_W + "post_date", ""),
+        post_date_gmt=f.get(_W + "post_date_gmt", ""),
+        creator=f.get("{" + DC + "}creator", ""),
+        guid=f.get("guid", ""),
+        content=f.get("{" + CONTENT + "}encoded", ""),
+        excerpt=f.get("{" + EXCERPT + "}encoded", ""),
+        parent=_to_int(f.get(_W + "post_parent")),
+        attachment_url=f.get(_W + "attachment_url"),
     )
-    for c in el.findall("category"):
-        item.terms.append((c.get("domain") or "", c.get("nicename") or "", c.text or ""))
-    for m in el.findall("wp:postmeta", NS):
-        item.postmeta.append((_text(m, "wp:meta_key"), _text(m, "wp:meta_value")))
-    for c in el.findall("wp:comment", NS):
-        item.comments.append(
-            WxrComment(
-                comment_id=_int(c, "wp:comment_id"),
-                parent=_int(c, "wp:comment_parent"),
-                author=_text(c, "wp:comment_author"),
-                user_id=_int(c, "wp:comment_user_id"),
-                date=_text(c, "wp:comment_date"),
-                approved=_text(c, "wp:comment_approved"),
-                content=_text(c, "wp:comment_content"),
+    for c in el:
+        if c.tag == "category":
+            item.terms.append((c.get("domain") or "", c.get("nicename") or "", c.text or ""))
+        elif c.tag == _W + "postmeta":
+            m = _fields(c)
+            item.postmeta.append((m.get(_W + "meta_key", ""), m.get(_W + "meta_value", "")))
+        elif c.tag == _W + "comment":
+            m = _fields(c)
+            item.comments.append(
+                WxrComment(
+                    comment_id=_to_int(m.get(_W + "comment_id")),
+                    parent=_to_int(m.get(_W + "comment_parent")),
+                    author=m.get(_W + "comment_author", ""),
+                    user_id=_to_int(m.get(_W + "comment_user_id")),
+                    date=m.get(_W + "comment_date", ""),
+                    approved=m.get(_W + "comment_approved", ""),
+                    content=m.get(_W + "comment_content", ""),
+                )
             )
-        )
     return item
 
 
@@ -307,34 +330,38 @@ def check_file(wxr: WxrFile) -> list[Issue]:
     return issues
 
 
-def check_set(files: Sequence[WxrFile], known_attachments: Iterable[int] = ()) -> list[Issue]:
-    """Checks across all files of one export (ids, slugs and title+date must not repeat).
+class SetCheck:
+    """``check_set`` one file at a time: keeps only ids, names and title+date keys, no content.
 
-    ``known_attachments``: attachment ids written in files not given here.
+    Files are checked in import order; an item may use an attachment of its own
+    file or of an earlier one (``known_attachments`` are ids written elsewhere).
     """
-    issues: list[Issue] = []
-    post_ids: dict[int, str] = {}
-    names: dict[tuple[str, str], str] = {}
-    title_dates: dict[tuple[str, str, str], str] = {}
-    attachments: set[int] = set(known_attachments)
-    for wxr in files:
-        for item in wxr.items:
-            if item.post_type == "attachment":
-                attachments.add(item.post_id)
-    for wxr in files:
+
+    def __init__(self, known_attachments: Iterable[int] = ()) -> None:
+        self.post_ids: dict[int, str] = {}
+        self.names: dict[tuple[str, str], str] = {}
+        self.title_dates: dict[tuple[str, str, str], str] = {}
+        self.attachments: set[int] = set(known_attachments)
+
+    def add(self, wxr: WxrFile) -> list[Issue]:
+        """The issues of ``wxr`` against itself and every file added before."""
+        issues: list[Issue] = []
+        self.attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
         name = wxr.path.name
         for item in wxr.items:
             where = f"{name} item {item.post_id}"
-            if item.post_id in post_ids:
+            if item.post_id in self.post_ids:
                 issues.append(
-                    Issue(name, "post_id_duplicate", f"{where} also in {post_ids[item.post_id]}")
+                    Issue(
+                        name, "post_id_duplicate", f"{where} also in {self.post_ids[item.post_id]}"
+                    )
                 )
-            post_ids[item.post_id] = name
+            self.post_ids[item.post_id] = name
             # wp_unique_post_slug: same post type, and attachments against every post.
             clashes = [(item.post_type, item.post_name), ("attachment", item.post_name)]
             if item.post_type == "attachment":
                 clashes.append(("*", item.post_name))
-            seen = next((names[k] for k in clashes if k in names), None)
+            seen = next((self.names[k] for k in clashes if k in self.names), None)
             if item.post_name and seen:
                 issues.append(
                     Issue(
@@ -343,21 +370,21 @@ def check_set(files: Sequence[WxrFile], known_attachments: Iterable[int] = ()) -
                         f"{where} post_name {item.post_name!r} already used by {seen}",
                     )
                 )
-            names[(item.post_type, item.post_name)] = where
-            names[("*", item.post_name)] = where
+            self.names[(item.post_type, item.post_name)] = where
+            self.names[("*", item.post_name)] = where
             key = title_date_key(item.post_type, item.title, item.post_date)
-            if key in title_dates:
+            if key in self.title_dates:
                 issues.append(
                     Issue(
                         name,
                         "title_date_collision",
-                        f"{where} has the title and date of {title_dates[key]}: the importer"
+                        f"{where} has the title and date of {self.title_dates[key]}: the importer"
                         " would skip it and give its comments to the other",
                     )
                 )
-            title_dates[key] = where
+            self.title_dates[key] = where
             for value in item.meta("_thumbnail_id"):
-                if not value.isdigit() or int(value) not in attachments:
+                if not value.isdigit() or int(value) not in self.attachments:
                     issues.append(
                         Issue(
                             name,
@@ -365,7 +392,19 @@ def check_set(files: Sequence[WxrFile], known_attachments: Iterable[int] = ()) -
                             f"{where} _thumbnail_id {value} is not an attachment in the export",
                         )
                     )
-    return issues
+        return issues
+
+
+def check_set(files: Sequence[WxrFile], known_attachments: Iterable[int] = ()) -> list[Issue]:
+    """Checks across all files of one export (ids, slugs and title+date must not repeat).
+
+    ``known_attachments``: attachment ids written in files not given here.
+    """
+    attachments = set(known_attachments)
+    for wxr in files:
+        attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
+    check = SetCheck(attachments)
+    return [issue for wxr in files for issue in check.add(wxr)]
 
 
 def validate_wxr(paths: Iterable[Path]) -> list[Issue]:
