@@ -19,6 +19,7 @@ nodes. The database is dropped afterwards.
     python bench/bench_export.py --sizes fixture,10000,100000,1000000
     python bench/bench_export.py --sizes 100000 --repeat 3 --keep
     python bench/bench_export.py --database dm_bench_0123456789 --repeat 3
+    python bench/bench_export.py --sizes 10000,100000 --to jsonl,wxr,hugo   # issue 19 goal 0
 
 Runs of the same code on a shared VM differ by up to a fifth: compare two versions
 with ``--repeat`` on one kept database, alternating checkouts.
@@ -388,12 +389,18 @@ def print_targets(results: list[dict[str, Any]]) -> None:
         held = best.get((r["to"], r["size"]))
         if held is None or r["export_seconds"] < held["export_seconds"]:
             best[(r["to"], r["size"])] = r
-    print("\ntargets (best of --repeat): nodes/s by size; last/first size; time / " + targets[0])
+    print(
+        "\ntargets (best of --repeat): nodes/s by size; last/first size; time / "
+        + targets[0]
+        + "; CPU us/node (main + workers), which a busy VM disturbs less than the rate"
+    )
     print(
         f"{'to':>6} "
         + " ".join(f"{s:>10}" for s in sizes)
         + f" {'growth':>7} "
         + " ".join(f"{'x ' + s:>10}" for s in sizes)
+        + " "
+        + " ".join(f"{'us ' + s:>10}" for s in sizes)
     )
     for to in targets:
         rates = [best[(to, s)]["export_rate"] if (to, s) in best else None for s in sizes]
@@ -405,11 +412,21 @@ def print_targets(results: list[dict[str, Any]]) -> None:
         ]
         known = [r for r in rates if r]
         growth = f"{known[-1] / known[0]:>7.2f}" if len(known) > 1 else f"{'':>7}"
+        cpu = [
+            (best[(to, s)]["cpu_seconds"] + best[(to, s)]["worker_cpu_seconds"])
+            / best[(to, s)]["nodes"]
+            * 1e6
+            if (to, s) in best
+            else None
+            for s in sizes
+        ]
         print(
             f"{to:>6} "
             + " ".join(f"{r:>10.0f}" if r else f"{'-':>10}" for r in rates)
             + f" {growth} "
-            + " ".join(f"{t:>10.2f}" if t else f"{'-':>10}" for t in times),
+            + " ".join(f"{t:>10.2f}" if t else f"{'-':>10}" for t in times)
+            + " "
+            + " ".join(f"{c:>10.0f}" if c else f"{'-':>10}" for c in cpu),
             flush=True,
         )
 
