@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BROKEN_DUMP, Databases, run_sql
-from export_helpers import run_export
+from export_helpers import run_export, run_hugo_export
 from site_helpers import active_content, build_hugo, scan_fragments, scan_site
 
 from migrate.config import ConnectionSpec
@@ -68,7 +68,7 @@ def hostile_site(
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp(f"xss-{request.param}")
     extra = (("markdown", True),) if request.param == "markdown" else ()
-    run_export(hostile_db, root / "site", to="hugo", target_options=extra)
+    run_hugo_export(hostile_db, root / "site", target_options=extra)
     public = root / "public"
     return public, build_hugo(root / "site", public)
 
