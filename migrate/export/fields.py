@@ -188,6 +188,8 @@ class FieldContext:
     node_url: Callable[[int], str | None]
     term: Callable[[int], tuple[str, str, str] | None]
     """(vocabulary, name, path) of a loadable term."""
+    missing_term: Callable[[int], str]
+    """Why a term cannot be loaded."""
     user_exported: Callable[[int], bool]
     file: Callable[[int], tuple[str, str | None, str] | None]
     """(uri, url, mime) of a file_managed row."""
@@ -195,7 +197,9 @@ class FieldContext:
     """The site's timezone (``date_default_timezone``)."""
 
 
-Handler = Callable[[FieldSpec, Mapping[str, Any], FieldContext], tuple[FieldItem, list[str]]]
+Issue = str | tuple[str, str]
+"""A handler's problem: its text (kind ``field``), or (kind, text) for a kind of its own."""
+Handler = Callable[[FieldSpec, Mapping[str, Any], FieldContext], tuple[FieldItem, list[Issue]]]
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -216,17 +220,26 @@ def known_types() -> list[str]:
 
 def build_value(
     spec: FieldSpec, language: str, delta: int, columns: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldValue, list[str]]:
-    """The typed value of one row, and the problems (``field[language][delta]: ...``)."""
+) -> tuple[FieldValue, list[tuple[str, str]]]:
+    """The typed value of one row, and its problems as (kind, ``field[delta]: ...``).
+
+    The language shows in the brackets unless it is ``und``: ``title[fr][0]``.
+    """
     handler = _HANDLERS.get(spec.type)
-    where = f"{spec.name}[{language}][{delta}]"
+    lang = "" if language == "und" else f"[{language}]"
+    where = f"{spec.name}{lang}[{delta}]"
+    issues: list[Issue]
     if handler is None:
         item: FieldItem = RawItem({k: _plain(v) for k, v in columns.items()})
-        problems = [f"field type {spec.type!r} ({spec.module}) is not known: raw columns kept"]
+        issues = [f"field type {spec.type!r} ({spec.module}) is not known: raw columns kept"]
     else:
-        item, problems = handler(spec, columns, ctx)
+        item, issues = handler(spec, columns, ctx)
     value = FieldValue(spec.name, spec.type, language, delta, item)
-    return value, [f"{where}: {p}" for p in problems]
+    problems = [
+        ("field", f"{where}: {i}") if isinstance(i, str) else (i[0], f"{where}: {i[1]}")
+        for i in issues
+    ]
+    return value, problems
 
 
 def _plain(value: Any) -> Any:
@@ -255,7 +268,7 @@ def _text(value: Any) -> str:
 @handles("text", "text_long", "text_with_summary")
 def _text_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     fmt = cols.get("format")
     if fmt is None:  # text processing off: plain text, escaped by whoever renders it
         return TextItem(_text(cols.get("value")), _text(cols.get("summary"))), []
@@ -266,7 +279,7 @@ def _text_item(
 @handles("list_text", "list_integer", "list_float", "list_boolean")
 def _list_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     raw = cols.get("value")
     key: str | int | float
     if spec.type in ("list_integer", "list_boolean"):
@@ -280,7 +293,9 @@ def _list_item(
         {_key_text(k): _text(v) for k, v in allowed.items()} if isinstance(allowed, dict) else {}
     )
     label = labels.get(_key_text(key))
-    problems = [] if label is not None or not labels else [f"key {key!r} is not in allowed_values"]
+    problems: list[Issue] = []
+    if label is None and labels:
+        problems.append(f"key {key!r} is not in allowed_values")
     return ListItem(key, label), problems
 
 
@@ -293,7 +308,7 @@ def _key_text(key: Any) -> str:
 @handles("number_integer", "number_decimal", "number_float")
 def _number_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     raw = cols.get("value")
     if raw is None:
         return NumberItem(""), ["empty number"]
@@ -307,7 +322,7 @@ def _number_item(
 @handles("email", "telephone", "phone")
 def _string_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     suffix = "email" if "email" in cols else "value"
     return StringItem(_text(cols.get(suffix))), []
 
@@ -315,10 +330,10 @@ def _string_item(
 @handles("link_field")
 def _link_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     original = _text(cols.get("url"))
     url = "/" if original == "<front>" else ctx.rewrite(original)
-    problems: list[str] = []
+    problems: list[Issue] = []
     attributes: dict[str, Any] = {}
     raw = cols.get("attributes")
     if raw:
@@ -342,7 +357,7 @@ _REFERENCE_COLUMNS = {
 @handles("entityreference", "node_reference", "user_reference")
 def _reference_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     raw = cols.get(_REFERENCE_COLUMNS[spec.type])
     target = int(raw) if raw is not None else 0
     if spec.type == "node_reference":
@@ -361,7 +376,7 @@ def _reference_item(
         term = ctx.term(target)
         url = term[2] if term else None
         if term is None:
-            problem = f"term {target} does not exist or cannot be loaded"
+            problem = f"term {target}: {ctx.missing_term(target)}"
     elif entity == "user" and not ctx.user_exported(target):
         problem = f"user {target} does not exist"
     return ReferenceItem(entity, target, url), [problem] if problem else []
@@ -370,10 +385,12 @@ def _reference_item(
 @handles("file", "image")
 def _file_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     fid = int(cols.get("fid") or 0)
     found = ctx.file(fid)
-    problems = [] if found is not None else [f"file {fid} is not in file_managed"]
+    problems: list[Issue] = []
+    if found is None:
+        problems.append(("missing_file", f"file {fid} is not in file_managed"))
     uri, url, mime = found if found is not None else (None, None, None)
     if found is not None and url is None:
         problems.append(f"{uri} is not a public file: not published")
@@ -401,18 +418,20 @@ def _int_or_none(value: Any) -> int | None:
 @handles("taxonomy_term_reference")
 def _term_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     tid = int(cols.get("tid") or 0)
     term = ctx.term(tid)
     if term is None:
-        return TermItem(tid, None, None, None), [f"term {tid} does not exist or cannot be loaded"]
+        return TermItem(tid, None, None, None), [
+            ("dangling_term_ref", f"term {tid}: {ctx.missing_term(tid)}")
+        ]
     return TermItem(tid, *term), []
 
 
 @handles("date", "datetime", "datestamp")
 def _date_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
-) -> tuple[FieldItem, list[str]]:
+) -> tuple[FieldItem, list[Issue]]:
     settings = spec.settings
     handling = str(settings.get("tz_handling") or "site")
     granularity = settings.get("granularity") or {}
@@ -424,7 +443,7 @@ def _date_item(
         shown_in = "UTC"
     else:
         shown_in = ctx.timezone
-    problems: list[str] = []
+    problems: list[Issue] = []
     values: list[str | None] = []
     for suffix in ("value", "value2"):
         raw = cols.get(suffix)

@@ -24,6 +24,8 @@ from migrate.export.fields import (
     FieldContext,
     FieldSpec,
     FieldValue,
+    FileItem,
+    TermItem,
     TextItem,
     build_value,
 )
@@ -63,12 +65,10 @@ class NodeRows:
     revisions: set[int]
     values: dict[int, list[FieldRow]]
     """Every field row of each node, the body's included."""
-    managed: dict[int, tuple[str, str]]
-    """(uri, mime) of the files the batch's file and image fields point at."""
+    managed: dict[int, tuple[str, str, int]]
+    """(uri, mime, size) of the files the batch's file and image fields point at."""
     users: frozenset[int]
     """Users that the batch's user references point at and that exist."""
-    terms: dict[int, list[tuple[str, int, int]]]
-    files: dict[int, tuple[list[FileRef], list[Problem]]]
     aliases: dict[int, list[str]]
     comments: dict[int, list[Row]]
     history: dict[int, list[tuple[Row, Any, list[Any]]]] = field(default_factory=dict)
@@ -107,6 +107,11 @@ class BuildContext:
     allow_scripts: bool
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     timezone: str = "UTC"
+
+
+def _is_file(v: FieldValue) -> bool:
+    """A file or image value whose file_managed row exists (the others are problems)."""
+    return isinstance(v.item, FileItem) and v.item.uri is not None
 
 
 def relative_path(uri: str) -> str | None:
@@ -173,12 +178,13 @@ class NodeBuilder:
         self._stats: dict[str, int] = {}
         self._problems: list[Problem] = []
         self._users: frozenset[int] = frozenset()
-        self._managed: dict[int, tuple[str, str]] = {}
+        self._managed: dict[int, tuple[str, str, int]] = {}
         self.field_ctx = FieldContext(
             clean=lambda value, fmt: self._clean(value, fmt, self._stats, self._problems),
             rewrite=self._rewrite,
             node_url=lambda nid: self.state.path_of("node", nid),
             term=self._term,
+            missing_term=lambda tid: self.ctx.unloadable.get(tid, "term does not exist"),
             user_exported=lambda uid: uid in self._users,
             file=self._managed_file,
             timezone=ctx.timezone,
@@ -196,6 +202,24 @@ class NodeBuilder:
         fragment = f"#{link.fragment}" if link.fragment else ""
         return found.url + query + fragment
 
+    @staticmethod
+    def _file_ref(v: FieldValue, managed: dict[int, tuple[str, str, int]]) -> FileRef:
+        item = v.item
+        assert isinstance(item, FileItem)
+        size = managed[item.fid][2]
+        return FileRef(
+            field=v.field,
+            delta=v.delta,
+            fid=item.fid,
+            uri=item.uri,
+            url=item.url,
+            mime=item.mime,
+            size=size,
+            alt=item.alt,
+            title=item.title,
+            description=item.description,
+        )
+
     def _term(self, tid: int) -> tuple[str, str, str] | None:
         term = self.ctx.term_info.get(tid)
         return None if term is None else (term.vocabulary, term.name, term.path)
@@ -204,7 +228,7 @@ class NodeBuilder:
         found = self._managed.get(fid)
         if found is None:
             return None
-        uri, mime = found
+        uri, mime, _ = found
         return uri, self._file_url(uri), mime
 
     def build(self, data: NodeRows, encode: bool = False) -> NodeBatch:
@@ -227,10 +251,14 @@ class NodeBuilder:
             problems: list[Problem] = []
             stats: dict[str, int] = {}
             body, fields = self._fields(data, nid, str(lang), stats, problems)
-            refs, dangling = self._term_refs(data.terms.get(nid, []))
-            problems.extend(dangling)
-            file_refs, file_problems = data.files.get(nid, ([], []))
-            problems.extend(file_problems)
+            refs = [
+                TermRef(v.field, v.item.vocabulary, v.item.tid, v.item.name or "", v.item.path)
+                for v in fields
+                if isinstance(v.item, TermItem)
+                and v.item.vocabulary is not None
+                and v.item.path is not None
+            ]
+            file_refs = [self._file_ref(v, data.managed) for v in fields if _is_file(v)]
             target_type = self.ctx.mapping.content_type(str(ntype))
             slug_path = slugs.get(nid)
             if slug_path is None:
@@ -300,7 +328,7 @@ class NodeBuilder:
             value, found = build_value(
                 spec, lang, delta, dict(zip(spec.columns, columns, strict=True)), self.field_ctx
             )
-            problems.extend(Problem("field", p) for p in found)
+            problems.extend(Problem(kind, detail) for kind, detail in found)
             if row is primary and isinstance(value.item, TextItem):
                 body = Body(value.item.value, value.item.summary, value.item.format)
             else:
@@ -310,7 +338,7 @@ class NodeBuilder:
     def field_values(
         self,
         rows: list[FieldRow],
-        managed: dict[int, tuple[str, str]],
+        managed: dict[int, tuple[str, str, int]],
         users: frozenset[int],
     ) -> tuple[list[FieldValue], list[Problem]]:
         """The typed values of one entity's field rows (a term's, a user's), and the problems."""
@@ -328,7 +356,7 @@ class NodeBuilder:
             value, found = build_value(
                 spec, lang, delta, dict(zip(spec.columns, columns, strict=True)), self.field_ctx
             )
-            self._problems.extend(Problem("field", p) for p in found)
+            self._problems.extend(Problem(kind, detail) for kind, detail in found)
             out.append(value)
         return out
 

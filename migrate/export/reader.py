@@ -32,7 +32,6 @@ from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo, rel
 from migrate.export.records import (
     AuthorRecord,
     FileRecord,
-    FileRef,
     Problem,
     RedirectRecord,
     TermRecord,
@@ -157,9 +156,6 @@ class Reader:
         fields = self.site.fields
         self.term_fields = [
             f for f in fields.values() if f.is_term_reference and f.bundles_of("node")
-        ]
-        self.file_fields = [
-            f for f in fields.values() if f.type in ("image", "file") and f.bundles_of("node")
         ]
         stored = [f for f in fields.values() if self.source.has_table(f"field_data_{f.field_name}")]
         self.node_fields = [
@@ -474,8 +470,6 @@ class Reader:
             managed=self._managed(values) | comment_files,
             users=self._users(values) | comment_users,
             comment_values=comment_values,
-            terms=dict(self._term_rows(nids, revision=False)),
-            files=self._file_refs(nids),
             aliases=dict(self._aliases(nids)),
             comments=comments,
             history=dict(self._history(nids)) if self.revisions == "all" else {},
@@ -546,7 +540,7 @@ class Reader:
 
     def entity_values(
         self, entity: str, ids: list[int]
-    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str]], frozenset[int]]:
+    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str, int]], frozenset[int]]:
         """Field rows of comments, terms or users, with the files and users they point at."""
         values = self._field_values(ids, entity, self.entity_fields[entity])
         return values, self._managed(values), self._users(values)
@@ -576,15 +570,16 @@ class Reader:
                     ids.add(int(row[spec.columns.index(col)]))
         return sorted(ids)
 
-    def _managed(self, values: dict[int, list[FieldRow]]) -> dict[int, tuple[str, str]]:
-        """(uri, mime) of every file the batch's file and image fields point at."""
+    def _managed(self, values: dict[int, list[FieldRow]]) -> dict[int, tuple[str, str, int]]:
+        """(uri, mime, size) of every file the batch's file and image fields point at."""
         fids = self._referenced(values, {"file", "image"}, "fid")
         if not fids:
             return {}
         return {
-            int(fid): (str(uri), str(mime))
-            for fid, uri, mime in self.source.rows(
-                f"SELECT fid, uri, filemime FROM {{file_managed}} WHERE fid IN ({_marks(fids)})",
+            int(fid): (str(uri), str(mime), int(size or 0))
+            for fid, uri, mime, size in self.source.rows(
+                "SELECT fid, uri, filemime, filesize FROM {file_managed}"
+                f" WHERE fid IN ({_marks(fids)})",
                 fids,
             )
         }
@@ -628,67 +623,6 @@ class Reader:
                 found[int(k)].append((str(fname), int(delta), int(tid)))
         return found
 
-    def _file_refs(self, nids: list[int]) -> dict[int, tuple[list[FileRef], list[Problem]]]:
-        if not self.file_fields:
-            return {}
-        cond, id_params, keep = _id_filter("entity_id", nids)
-        parts: list[str] = []
-        params: list[Any] = []
-        for f in self.file_fields:
-            cols = f.storage.columns
-            alt = cols.get("alt", "NULL")
-            title = cols.get("title", "NULL")
-            desc = cols.get("description", "NULL")
-            parts.append(
-                f"SELECT ? AS field, entity_id, delta, {cols['fid']} AS fid, {alt} AS alt,"
-                f" {title} AS title, {desc} AS description FROM {{{f.storage.data_table}}}"
-                f" WHERE entity_type = ? AND deleted = 0 AND {cond}"
-            )
-            params.extend([f.field_name, "node", *id_params])
-        rows = [
-            r
-            for r in self.source.rows(
-                " UNION ALL ".join(parts) + " ORDER BY entity_id, field, delta", params
-            )
-            if keep is None or int(r[1]) in keep
-        ]
-        fids = sorted({int(r[3]) for r in rows})
-        managed: dict[int, tuple[str, str, int]] = {}
-        if fids:
-            managed = {
-                int(fid): (str(uri), str(mime), int(size or 0))
-                for fid, uri, mime, size in self.source.rows(
-                    f"SELECT fid, uri, filemime, filesize FROM {{file_managed}}"
-                    f" WHERE fid IN ({_marks(fids)})",
-                    fids,
-                )
-            }
-        found: dict[int, tuple[list[FileRef], list[Problem]]] = {}
-        for fname, nid, delta, fid, alt, title, desc in rows:
-            refs, problems = found.setdefault(int(nid), ([], []))
-            meta = managed.get(int(fid))
-            if meta is None:
-                problems.append(
-                    Problem("missing_file", f"{fname}[{delta}]: file {fid} is not in file_managed")
-                )
-                continue
-            uri, mime, size = meta
-            refs.append(
-                FileRef(
-                    field=str(fname),
-                    delta=int(delta),
-                    fid=int(fid),
-                    uri=uri,
-                    url=self.file_url_of(uri),
-                    mime=mime,
-                    size=size,
-                    alt=str(alt or ""),
-                    title=str(title or ""),
-                    description=str(desc or ""),
-                )
-            )
-        return found
-
     def _aliases(self, nids: list[int]) -> dict[int, list[str]]:
         sources = [f"node/{n}" for n in nids]
         found: dict[int, list[str]] = defaultdict(list)
@@ -726,7 +660,7 @@ class Reader:
 
     def _comment_values(
         self, comments: dict[int, list[Row]]
-    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str]], frozenset[int]]:
+    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str, int]], frozenset[int]]:
         cids = sorted({int(row[1]) for rows in comments.values() for row in rows})
         if not cids or not self.entity_fields["comment"]:
             return {}, {}, frozenset()
@@ -843,7 +777,7 @@ class Reader:
 ENTITY_FIELD_TYPES = ("comment", "taxonomy_term", "user")
 """Drupal entity types besides nodes whose fields are exported."""
 FieldBuilder = Callable[
-    [list[FieldRow], dict[int, tuple[str, str]], frozenset[int]],
+    [list[FieldRow], dict[int, tuple[str, str, int]], frozenset[int]],
     tuple[list[FieldValue], list[Problem]],
 ]
 """Field rows of one entity (with the batch's files and users) → its values and problems."""

@@ -151,6 +151,7 @@ def _open_scratch(path: Path) -> sqlite3.Connection:
         """
         PRAGMA journal_mode = OFF;
         PRAGMA synchronous = OFF;
+        PRAGMA cache_size = -16000;
         CREATE TABLE src (kind TEXT, key TEXT, reason TEXT, fallback TEXT,
                           PRIMARY KEY (kind, key)) WITHOUT ROWID;
         CREATE TABLE src_part (kind TEXT, key TEXT, part TEXT, n INTEGER,
@@ -371,7 +372,7 @@ class _Compare:
                 listed.append((item.kind, key, item.reason))
             else:
                 found.append((item.kind, key))
-                parts.extend((item.kind, key, p, n) for p, n in item.parts)
+                parts.extend((item.kind, key, p, n) for p, n in item.parts if n)
             if len(found) + len(parts) >= 20000:
                 self._put_out(found, parts, listed)
                 found, parts, listed = [], [], []

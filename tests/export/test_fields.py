@@ -145,7 +145,7 @@ def test_values_are_typed(exports: dict[str, Path]) -> None:
     assert {v["field"] for v in comment_values} >= {"field_integer"}
     [private] = values(1, "field_private_file")
     assert private["item"]["url"] is None
-    assert any("field_private_file[und][0]" in p["detail"] for p in nodes[1]["problems"])
+    assert any("field_private_file[0]" in p["detail"] for p in nodes[1]["problems"])
 
 
 def test_wxr_has_one_postmeta_per_value(exports: dict[str, Path]) -> None:
