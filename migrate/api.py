@@ -148,6 +148,16 @@ def plan_repair(
         return build_plan(site, findings, mapping=loaded, strategies=overrides)
 
 
+def write_plan(plan: Plan, path: Path) -> list[Path]:
+    """Write the plan, and next to it the web-server rules of the redirects it cannot make
+    in the database (no redirect module); every file written, the plan first."""
+    from migrate.durable import write_durably
+    from migrate.repair.redirects import write_rules
+
+    write_durably(path, plan.to_json())
+    return [path, *write_rules(plan.redirects, path)]
+
+
 def plan_sql(spec: SourceSpec, plan: Plan) -> str:
     """The plan as a SQL script for the site's table prefix."""
     from migrate.repair.sql import render_sql

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -424,8 +425,7 @@ def plan_command(
 ) -> None:
     """Read-only: turn the taxonomy and link findings into a reviewable plan."""
     plan = api.plan_repair(spec, mapping, strategies)
-    if output:
-        output.write_text(plan.to_json(), encoding="utf-8")
+    written = api.write_plan(plan, output) if output else []
     if sql:
         click.echo(api.plan_sql(spec, plan), nl=False)
         return
@@ -443,6 +443,8 @@ def plan_command(
         click.echo(f"Note: {note}")
     if output:
         click.echo(f"Plan written to {output}")
+    for rules in written[1:]:
+        click.echo(f"Web-server redirects (no redirect module) written to {rules}")
 
 
 @repair_group.command("apply")
@@ -512,7 +514,12 @@ def apply_command(
         cleared = ", ".join(f"{t}: {n}" for t, n in sorted(report.caches.items())) or "none"
         click.echo(f"Cleared cache entries: {cleared}")
     if out:
+        # Nothing was changed in place: going back is discarding what the repair wrote.
         click.echo(f"Repaired copy and repair.sql patch in {out}")
+        written = [out / n for n in ("repaired.sqlite", "repair.sql", "repaired.sql.gz")]
+        files = " ".join(shlex.quote(str(p)) for p in [*written, Path(report.journal)])
+        click.echo(f"The dump itself is unchanged. To go back: rm -f -- {files}")
+        return
     click.echo(f"To go back: drupal-migrate repair undo {report.journal}")
 
 

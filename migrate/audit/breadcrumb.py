@@ -19,11 +19,17 @@ from migrate.audit import check
 from migrate.audit.context import AuditContext
 from migrate.audit.findings import Finding, Severity
 from migrate.audit.links import ALIAS_REMOVED, body_link_scans, body_links
+from migrate.audit.traces import once_live, redirected_paths
 from migrate.audit.trail import CORE_HOME, TrailModel, TrailTerm, TrailVocabulary
 from migrate.links import term_id_of
 from migrate.repair.evidence import Recovery, recover_terms
 
 MODULE = "taxonomy_breadcrumb"
+# What can stop a warning URL: a repair of database rows, a redirect module row, or only
+# a rule in the web server (no row references the term and no redirect module).
+FIX_DATABASE = "database"
+FIX_REDIRECT_MODULE = "redirect_module"
+FIX_WEB_SERVER = "web_server_rule"
 _SUBPATHS = ("feed", "edit")
 
 
@@ -86,12 +92,22 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
         tid = term_id_of(src)
         if tid is not None and src == f"taxonomy/term/{tid}":
             aliases.setdefault(tid, []).append(alias_path)
-    for tid in sorted(ctx.referenced_unloadable_tids):
+    traces = once_live(ctx)
+    redirected = redirected_paths(ctx)
+    referenced = ctx.referenced_unloadable_tids
+    redirect_module = ctx.has("redirect") and ctx.site.module_enabled("redirect")
+    for tid in sorted(referenced | set(traces)):
         state = ctx.term_state(tid)
         system = f"taxonomy/term/{tid}"
         urls: list[tuple[str, str | None]] = [(f"/{system}", None)]
         urls += [(f"/{a}", system) for a in sorted(aliases.get(tid, []))]
+        if tid in referenced:
+            fix = FIX_DATABASE
+        else:
+            fix = FIX_REDIRECT_MODULE if redirect_module else FIX_WEB_SERVER
         for url, alias_of in urls:
+            if url.lstrip("/") in redirected:
+                continue  # the redirect module sends visitors on before the page renders
             alias = url.lstrip("/") if alias_of else None
             linking = sorted(
                 {
@@ -114,6 +130,9 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
                 "breadcrumb_term_row": tid in breadcrumb_rows,
                 "nodes_referencing": tagged.get(tid, 0),
                 "http_status": 404,
+                "referenced": tid in referenced,
+                "fix": fix,
+                "evidence": [t.to_dict() for t in traces.get(tid, [])],
             }
             ways = []
             if entity["menu_links"]:
@@ -123,13 +142,28 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
             if alias_of:
                 ways.append(f"alias of {alias_of}")
             why = "term row missing" if state == "term_row_missing" else "vocabulary missing"
+            if fix == FIX_DATABASE:
+                hint = (
+                    "repair the term references and routes (drupal-migrate repair), or set site_404"
+                )
+            elif fix == FIX_REDIRECT_MODULE:
+                hint = (
+                    "nothing references it any more: a redirect module row stops it (repair plan)"
+                )
+            else:
+                hint = (
+                    "nothing references it any more and the redirect module is not installed:"
+                    " only a web-server rule stops it (the rules files of repair plan -o)"
+                )
+            seen = ", ".join(f"{t.source} ×{t.count}" for t in traces.get(tid, []))
             yield Finding(
                 "breadcrumb.notice_pages",
-                Severity.ERROR,
+                Severity.ERROR if fix != FIX_WEB_SERVER else Severity.WARNING,
                 f"{url} shows the line-92 warning (404): {ctx.term_label(tid)}, {why}"
-                + (f"; reached via {', '.join(ways)}" if ways else ""),
+                + (f"; reached via {', '.join(ways)}" if ways else "")
+                + ("" if tid in referenced else f"; live once ({seen})"),
                 entity,
-                "repair the term references and routes (drupal-migrate repair), or set site_404",
+                hint,
             )
 
 

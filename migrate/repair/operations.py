@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from migrate.errors import BadInput
+from migrate.repair.redirects import TermRedirect
 from migrate.source.base import Source
 
 PLAN_FORMAT = 1
@@ -174,6 +175,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     created: str = ""
     version: int = PLAN_FORMAT
+    # Redirects only the web server can make (no redirect module): written next to the plan.
+    redirects: list[TermRedirect] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Operations per strategy (the part of the reason before the first space)."""
@@ -197,6 +200,7 @@ class Plan:
             "notes": self.notes,
             "counts": self.counts(),
             "operations": [op.to_dict() for op in self.operations],
+            "redirects": [r.to_dict() for r in self.redirects],
         }
 
     def to_json(self) -> str:
@@ -216,6 +220,10 @@ class Plan:
                 checks=list(data.get("checks", [])),
                 notes=list(data.get("notes", [])),
                 created=data.get("created", ""),
+                redirects=[
+                    TermRedirect.from_dict(r, f"{where}: redirect {n}")
+                    for n, r in enumerate(data.get("redirects") or [], 1)
+                ],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadInput(f"{where}: malformed plan ({exc})") from None

@@ -19,12 +19,15 @@ from typing import Any
 
 from migrate.audit.findings import Finding
 from migrate.errors import BadInput
-from migrate.repair.evidence import Recovery, recover_terms
+from migrate.links import term_id_of
+from migrate.repair.evidence import MissingTerm, Recovery, recover_terms
 from migrate.repair.mapping import Mapping
 from migrate.repair.operations import Decision, Operation, Plan, fingerprint, read_rows
+from migrate.repair.redirects import Fate, TermRedirect, redirects_for, sources_of, target_of
 from migrate.schema import Drupal7
 
 REPAIR_CHECKS = [
+    "breadcrumb.notice_pages",
     "taxonomy.dangling_field_ref",
     "taxonomy.unloadable_term",
     "taxonomy.orphan_hierarchy",
@@ -35,6 +38,29 @@ REPAIR_CHECKS = [
 ]
 ACTIONS = ("restore", "remap", "drop")
 TERM_STATES = ("term_row_missing", "vocabulary_missing")
+
+
+EVIDENCE_MODEL = (
+    "evidence model (the same for a database and a dump): high = the site recorded it"
+    " (term row, watchdog, own or child hierarchy rows, a field allowing one vocabulary);"
+    " medium = an editor typed it next to the term's path (menu link title, body link text,"
+    " breadcrumb path); low = reconstructed (alias slug + lower-case search index, weight"
+    " bounded by the order an options widget stored). Threshold: a term is restored when"
+    " its name has medium or better evidence; every other restored value is taken from its"
+    " best evidence at any level and the decision lists where it came from."
+)
+
+
+def drop_reason(term: MissingTerm) -> str:
+    """Why a term without a mapping is dropped: never 'no name' when a weak name exists."""
+    weak = term.name("low")
+    if weak is None:
+        return "no name recovered and no mapping"
+    sources = sorted({e.source for e in term.evidence if e.name is not None})
+    return (
+        f"name {weak!r} only from low-confidence evidence ({', '.join(sources)}); restoring"
+        " needs medium or better (map it to restore anyway)"
+    )
 
 
 def missing_terms(findings: Iterable[Finding]) -> tuple[dict[int, str], set[int]]:
@@ -206,7 +232,8 @@ class Planner:
         self.live = _live_terms(site)
         self.recovery: Recovery = recover_terms(site, self.missing)
         self.ops: list[Operation] = []
-        self.notes: list[str] = []
+        self.notes: list[str] = [EVIDENCE_MODEL]
+        self.web_rules: list[TermRedirect] = []
         self.field_nodes: set[int] = set()
 
     # -- decisions ---------------------------------------------------------
@@ -245,7 +272,7 @@ class Planner:
                     "name recovered" if state != "vocabulary_missing" else "vocabulary recovered",
                 )
             else:
-                action, reason = "drop", "no name recovered and no mapping"
+                action, reason = "drop", drop_reason(term)
             if action == "restore" and not restorable:
                 raise BadInput(f"tid {tid}: cannot restore: no name or vocabulary recovered")
             if action == "remap" and not (choice and choice.action == "remap"):
@@ -303,6 +330,7 @@ class Planner:
         self.field_rows(decisions)
         self.hierarchy(decisions)
         self.routes(decisions)
+        self.term_redirects(decisions)
         self.reindex(decisions)
         return Plan(
             source=self.src.label,
@@ -310,6 +338,7 @@ class Planner:
             operations=self.ops,
             checks=list(REPAIR_CHECKS),
             notes=self.notes,
+            redirects=self.web_rules,
             created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
 
@@ -568,17 +597,13 @@ class Planner:
                     else:
                         self.drop_menu_link(int(mlid), tid)
             if self.site.optional_table("url_alias"):
-                for pid, alias, source, language in self.src.rows(
-                    "SELECT pid, alias, source, language FROM {url_alias}"
-                    " WHERE source = ? OR source LIKE ? ORDER BY pid",
+                for (pid,) in self.src.rows(
+                    "SELECT pid FROM {url_alias} WHERE source = ? OR source LIKE ? ORDER BY pid",
                     (path, path + "/%"),
                 ):
                     self.op(
                         "delete", "url_alias", {"pid": int(pid)}, f"{d.action} tid {tid} alias", tid
                     )
-                    if d.action == "remap":
-                        target = f"taxonomy/term/{d.target}" + str(source)[len(path) :]
-                        self.redirect(tid, str(alias), target, str(language))
             if self.site.optional_table("taxonomy_breadcrumb_term") and self.src.scalar(
                 "SELECT COUNT(*) FROM {taxonomy_breadcrumb_term} WHERE tid = ?", (tid,)
             ):
@@ -637,28 +662,107 @@ class Planner:
                 {"has_children": 0},
             )
 
-    def redirect(self, tid: int, alias: str, target: str, language: str) -> None:
-        """Keep an old alias working through the redirect module, or say that it won't."""
-        if not self.site.optional_table("redirect"):
-            self.notes.append(
-                f"/{alias} was an alias of tid {tid}; add a redirect to {target}"
-                " (no redirect module table)"
+    def term_redirects(self, decisions: dict[int, Decision]) -> None:
+        """Every public URL of a dropped or remapped term gets a redirect: a redirect module
+        row when the module is installed, else a web-server rule written next to the plan."""
+        fates = {t: Fate(d.action, d.target) for t, d in decisions.items()}
+        live = set(self.live.by_tid) | {t for t, d in decisions.items() if d.action == "restore"}
+        pages: dict[int, str] = {}
+        if self.site.optional_table("taxonomy_breadcrumb_vocabulary"):
+            pages = {
+                int(v): str(p)
+                for v, p in self.src.rows("SELECT vid, path FROM {taxonomy_breadcrumb_vocabulary}")
+                if p and str(p) != "<none>"
+            }
+        module = bool(self.site.optional_table("redirect")) and self.site.module_enabled("redirect")
+        for tid, d in decisions.items():
+            if d.action == "restore":
+                continue
+            term = self.recovery.terms[tid]
+            path = f"taxonomy/term/{tid}"
+            aliases: list[str] = []
+            if self.site.optional_table("url_alias"):
+                aliases = [
+                    str(a)
+                    for (a,) in self.src.rows(
+                        "SELECT alias FROM {url_alias} WHERE source = ? ORDER BY pid", (path,)
+                    )
+                ]
+            aliases += [e.alias for e in term.evidence if e.alias]
+            vid = term.vid if term.vid is not None else self.vid_of(term.vocabulary)
+            target, why = target_of(
+                tid,
+                fates[tid],
+                term.parents,
+                fates,
+                live,
+                pages.get(vid) if vid is not None else None,
+                self._menu_parent(path, live),
             )
-            return
-        digest = redirect_hash(alias, language)
+            if module:
+                for rule in redirects_for(tid, sources_of(tid, aliases), target, why):
+                    self.redirect(rule)
+            else:
+                # A web server sends visitors to the URL the site shows: the target's alias.
+                shown = self._alias_of(target, decisions) or target
+                self.web_rules += redirects_for(tid, sources_of(tid, aliases), shown, why)
+        if self.web_rules:
+            gone = sorted({r.tid for r in self.web_rules})
+            self.notes.append(
+                f"{len(self.web_rules)} URL(s) of {len(gone)} dropped or remapped term(s)"
+                f" ({', '.join(str(t) for t in gone)}) keep the line-92 warning unless the web"
+                " server redirects them (no redirect module): `repair plan -o PLAN.json` writes"
+                " the rules as PLAN.redirects.nginx.conf and PLAN.redirects.apache.conf; after"
+                " apply, breadcrumb.notice_pages lists them as fix = web_server_rule"
+            )
+
+    def _alias_of(self, path: str, decisions: dict[int, Decision]) -> str | None:
+        """The alias a live or restored term page will have after the plan."""
+        tid = term_id_of(path, exact=True)
+        if tid is None:
+            return None
+        if tid in decisions:
+            return self.recovery.terms[tid].alias if decisions[tid].action == "restore" else None
+        if not self.site.optional_table("url_alias"):
+            return None
+        alias = self.src.scalar(
+            "SELECT alias FROM {url_alias} WHERE source = ? ORDER BY pid DESC", (path,)
+        )
+        return str(alias) if alias else None
+
+    def _menu_parent(self, path: str, live: set[int]) -> str | None:
+        """The live path of the menu link above a term's old link, if any."""
+        if not self.site.optional_table("menu_links"):
+            return None
+        for (parent_path,) in self.src.rows(
+            "SELECT p.link_path FROM {menu_links} m INNER JOIN {menu_links} p ON p.mlid = m.plid"
+            " WHERE m.link_path = ? ORDER BY m.mlid",
+            (path,),
+        ):
+            parent = str(parent_path)
+            tid = term_id_of(parent, exact=True)
+            if tid is None or tid in live:
+                return parent
+        return None
+
+    def redirect(self, rule: TermRedirect) -> None:
+        """A redirect module row for one old URL, unless one exists already."""
+        language = "und"
+        digest = redirect_hash(rule.source, language)
         if self.src.scalar("SELECT COUNT(*) FROM {redirect} WHERE hash = ?", (digest,)):
-            self.notes.append(f"/{alias}: a redirect for it exists already; left as is")
+            self.notes.append(f"/{rule.source}: a redirect for it exists already; left as is")
             return
         rid = int(self.src.scalar("SELECT COALESCE(MAX(rid), 0) FROM {redirect}") or 0) + 1
         rid += sum(1 for o in self.ops if o.table == "redirect")
         values = {
-            "rid": rid, "hash": digest, "type": "redirect", "uid": 0, "source": alias,
-            "source_options": "a:0:{}", "redirect": target, "redirect_options": "a:0:{}",
-            "language": language, "status_code": 0, "count": 0, "access": 0,
+            "rid": rid, "hash": digest, "type": "redirect", "uid": 0, "source": rule.source,
+            "source_options": "a:0:{}", "redirect": rule.target or "<front>",
+            "redirect_options": "a:0:{}", "language": language, "status_code": 0, "count": 0,
+            "access": 0, "status": 1,
         }  # fmt: skip
         columns = set(self.src.columns("redirect"))
         row = {k: v for k, v in values.items() if k in columns}
-        self.op("insert", "redirect", {"rid": rid}, f"remap tid {tid} redirect", tid, row)
+        self.op("insert", "redirect", {"rid": rid}, f"redirect {rule.why}", rule.tid, row)
 
     def reindex(self, decisions: dict[int, Decision]) -> None:
         """Rebuild taxonomy_index rows of affected nodes exactly as taxonomy_build_node_index()."""

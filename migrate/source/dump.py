@@ -46,7 +46,7 @@ from migrate.source.sqldump_parser import (
 )
 from migrate.source.sqlite import SQLiteSource
 
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"
 # Pipe capacity between the parser and the loader: a whole message, fewer wake-ups.
 PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct("<Q")
@@ -56,7 +56,8 @@ BIG_PAGES_FROM = 32 << 20
 # shipping the rows cost more than the second core saves.
 FORK_FROM = 2 << 20
 
-# Tables the toolkit reads, unprefixed. Extend here; cache_* tables are deliberately absent.
+# Tables the toolkit reads, unprefixed. Extend here; cache_* tables are absent but for
+# cache_page, whose URLs are evidence that a term page was live (recover, audit).
 NEEDED_TABLES = frozenset(
     {
         "node",
@@ -83,9 +84,16 @@ NEEDED_TABLES = frozenset(
         "file_usage",
         "watchdog",
         "redirect",
+        "search_dataset",
+        "cache_page",
     }
 )
-NEEDED_TABLE_PREFIXES = ("field_data_", "field_revision_")
+NEEDED_TABLE_PREFIXES = (
+    "field_data_",
+    "field_revision_",
+    "field_deleted_data_",
+    "field_deleted_revision_",
+)
 # Drupal 6 and 8+ marker tables: their schema lets detection say what the dump holds.
 MARKER_TABLES = frozenset({"term_data", "term_node", "config", "key_value"})
 

@@ -67,3 +67,20 @@ def test_weights_come_from_menus_and_from_the_order_an_options_widget_stored(
     order = [e for e in terms[11].evidence if e.source == "field order"]
     assert order and order[0].confidence == "low" and "node 88" in order[0].detail
     assert not [e for e in terms[10].evidence if e.source == "field order"]
+
+
+def test_a_dump_and_its_database_give_the_same_evidence_and_decisions(
+    broken_db: ConnectionSpec, tmp_path
+) -> None:
+    from conftest import BROKEN_DUMP
+
+    dump = api.source_spec(dump=BROKEN_DUMP, cache_dir=tmp_path / "cache")
+    assert api.recover(dump).to_dict() == api.recover(broken_db).to_dict()
+    decisions = {d.tid: d for d in api.plan_repair(broken_db).decisions}
+    assert [d.to_dict() for d in api.plan_repair(dump).decisions] == [
+        d.to_dict() for d in decisions.values()
+    ]
+    # One threshold, stated: a weak name is shown as weak, never as "no name recovered".
+    assert decisions[43].action == "drop" and decisions[43].name == "olympic"
+    assert "low-confidence" in decisions[43].reason and "no name" not in decisions[43].reason
+    assert decisions[35].reason.startswith("no name recovered")
