@@ -29,6 +29,8 @@ from migrate.source import DumpSpec, SourceSpec, open_source, open_sources
 if TYPE_CHECKING:
     from migrate.export.engine import ExportOptions, ExportSummary, RollbackSummary, StatusReport
     from migrate.export.redirects import RedirectMap
+    from migrate.fixture.records import ExtractOptions as FixtureOptions
+    from migrate.fixture.records import FixtureReport
 
 
 @dataclass(frozen=True)
@@ -276,3 +278,10 @@ def redirects(
     candidates, unresolved = rd.from_export(out_dir, term_map=term_map, module_rows=rows)
     built = rd.build_redirect_map(candidates)
     return RedirectsResult(rd.render(built.redirects, fmt), built, unresolved)
+
+
+def fixture_extract(spec: SourceSpec, options: FixtureOptions) -> FixtureReport:
+    """A small, closed, anonymized mysqldump-style copy of some of the site's nodes."""
+    from migrate.fixture.extract import extract
+
+    return extract(spec, options)
