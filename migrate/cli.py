@@ -890,6 +890,11 @@ def fixture_group() -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
 @click.option(
+    "--mapping",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A repair mapping: take a node for each tid it names, and its remap targets.",
+)
+@click.option(
     "--prefix-out",
     metavar="PREFIX",
     help="Table prefix of the fixture ('' drops it; default: as on the site).",
@@ -913,6 +918,7 @@ def fixture_extract_command(
     types: str | None,
     with_broken: bool,
     seed: int,
+    mapping: Path | None,
     prefix_out: str | None,
     keep_personal_data: bool,
     output: Path,
@@ -928,6 +934,7 @@ def fixture_extract_command(
         types=tuple(t.strip() for t in (types or "").split(",") if t.strip()),
         with_broken=with_broken,
         seed=seed,
+        mapping=mapping,
         prefix_out=prefix_out,
         keep_personal_data=keep_personal_data,
     )
