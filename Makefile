@@ -15,20 +15,13 @@ $(BIN)/drupal-migrate: pyproject.toml
 
 install: $(BIN)/drupal-migrate
 
-## demo: the whole job on the bundled broken site, from its dump file (no server needed):
-## inspect, audit (HTML report), plan the repair, apply it to a copy (+ SQL patch), audit the
-## repaired dump, export to JSONL
+## demo: the whole job on the bundled broken site, from its dump file (no server needed), as an
+## admin does it: write a site profile with init, then run the pipeline (audit, plan, repair a
+## copy, re-audit, export the repaired site, redirects, reconciliation, summary page)
 demo: install
-	$(BIN)/drupal-migrate inspect --dump $(DEMO_DUMP)
-	$(BIN)/drupal-migrate audit --dump $(DEMO_DUMP) --format html --output $(DEMO_OUT)/audit.html --fail-on never
-	$(BIN)/drupal-migrate repair plan --dump $(DEMO_DUMP) --mapping mappings/drupal7-vn.yml -o $(DEMO_OUT)/plan.json
-	rm -rf $(DEMO_OUT)/repaired
-	$(BIN)/drupal-migrate repair apply $(DEMO_OUT)/plan.json --dump $(DEMO_DUMP) --out $(DEMO_OUT)/repaired --yes
-	$(BIN)/drupal-migrate audit --dump $(DEMO_OUT)/repaired/repaired.sql.gz --check 'taxonomy.*' --check 'links.*'
-	$(BIN)/drupal-migrate export --dump $(DEMO_DUMP) --to jsonl --out $(DEMO_OUT)/jsonl
-	@echo "Audit report:  $(abspath $(DEMO_OUT))/audit.html"
-	@echo "Repair plan:   $(abspath $(DEMO_OUT))/plan.json (SQL patch: $(abspath $(DEMO_OUT))/repaired/repair.sql)"
-	@echo "JSONL export:  $(abspath $(DEMO_OUT))/jsonl"
+	rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	cd $(DEMO_OUT) && $(abspath $(BIN))/drupal-migrate init --dump $(abspath $(DEMO_DUMP)) --site demo
+	cd $(DEMO_OUT) && $(abspath $(BIN))/drupal-migrate run --yes
 
 ## test: the whole suite against the real MariaDB on 127.0.0.1:3306 (TEST_MYSQL_URL to change)
 test: install

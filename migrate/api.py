@@ -6,15 +6,18 @@ returns typed results. Nothing here prints or exits.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from migrate import config
 from migrate.audit import AuditReport, run_audit
+from migrate.durable import write_durably
 from migrate.errors import BadInput
 from migrate.identifiers import Prefix
 from migrate.inspect import InspectReport, inspect_site
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from migrate.export.redirects import RedirectMap
     from migrate.fixture.records import ExtractOptions as FixtureOptions
     from migrate.fixture.records import FixtureReport
+    from migrate.pipeline import Confirm, Notify, ProgressFactory, RunResult
+    from migrate.profile import Discovery, Profile, SiteProfile
 
 
 @dataclass(frozen=True)
@@ -285,3 +290,114 @@ def fixture_extract(spec: SourceSpec, options: FixtureOptions) -> FixtureReport:
     from migrate.fixture.extract import extract
 
     return extract(spec, options)
+
+
+def load_site(config_file: Path | None, name: str | None) -> SiteProfile | None:
+    """The ``--site`` of the profile (``--config`` or ``./drupal-migrate.toml``), if any."""
+    from migrate.profile import find_profile, load_profile
+
+    path = find_profile(config_file)
+    if path is None:
+        if name is not None:
+            raise BadInput(f"--site {name}: no profile (drupal-migrate.toml here, or --config)")
+        return None
+    return load_profile(path).site(name)
+
+
+def load_profile(config_file: Path | None) -> Profile:
+    """Every site of the profile, for ``run --all-sites``."""
+    from migrate.profile import find_profile
+    from migrate.profile import load_profile as read
+
+    path = find_profile(config_file)
+    if path is None:
+        raise BadInput("no profile: write one with drupal-migrate init, or pass --config FILE")
+    return read(path)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    profile: Path
+    mapping: Path
+    discovery: Discovery
+
+
+def init_profile(
+    spec: SourceSpec,
+    source: tuple[str, str],
+    *,
+    name: str,
+    output: Path,
+    force: bool = False,
+) -> InitResult:
+    """Look at the site and write a commented profile plus a starter export mapping.
+
+    ``source`` is the option the admin gave (``dump``, ``settings``, ``defaults_file``
+    or ``db``) and its value; a password in a ``db`` URL is left out of the file.
+    """
+    from migrate.profile import Discovery, render_mapping, render_profile
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise BadInput(f"site name {name!r}: use letters, digits, '-' and '_' only")
+    mapping = output.with_name(f"{name}-mapping.yml")
+    for path in (output, mapping):
+        if path.exists() and not force:
+            raise BadInput(f"{path} exists: pass --force to overwrite it")
+    key, value = source
+    if key == "db":
+        parts = urlsplit(value)
+        if parts.password is not None:
+            host = parts.netloc.rsplit("@", 1)[1]
+            value = urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
+    elif key in ("dump", "settings", "defaults_file"):
+        path, home = Path(value).resolve(), output.resolve().parent
+        value = str(path.relative_to(home) if path.is_relative_to(home) else path)
+    with connect(spec) as site:
+        report = inspect_site(site)
+        timezone = site.variable("date_default_timezone")
+        files = site.variable("file_public_path", "sites/default/files")
+    found = Discovery(
+        name=name,
+        source_key=key,
+        source_value=value,
+        prefix=report.prefix,
+        site_name=report.site_name,
+        timezone=str(timezone) if timezone else None,
+        files_dir=str(files) if files else None,
+        content_types=tuple(
+            (c.type, c.name, c.published + c.unpublished) for c in report.content_types
+        ),
+        vocabularies=tuple((v.machine_name, v.name, v.terms) for v in report.vocabularies),
+    )
+    write_durably(mapping, render_mapping(found))
+    write_durably(output, render_profile(found, mapping.name))
+    return InitResult(output, mapping, found)
+
+
+def run_pipeline(
+    site: SiteProfile,
+    spec: SourceSpec | None = None,
+    *,
+    confirm: Confirm,
+    progress: ProgressFactory,
+    notify: Notify,
+    dry_run: bool = False,
+    restart: bool = False,
+    workers: int | None = None,
+) -> RunResult:
+    """The whole job for one site, resumed where it stopped (see ``migrate.pipeline``).
+
+    ``spec`` overrides the profile's source (the command line wins).
+    """
+    from migrate.pipeline import run_site
+
+    return run_site(
+        site,
+        spec if spec is not None else site.source_spec(),
+        confirm=confirm,
+        progress=progress,
+        notify=notify,
+        dry_run=dry_run,
+        restart=restart,
+        workers=workers,
+    )

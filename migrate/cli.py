@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from migrate import api
 from migrate.errors import BadInput, MigrateError
+from migrate.identifiers import Prefix
+from migrate.profile import PROFILE_NAME, SiteProfile
 from migrate.repair.operations import Plan
-from migrate.source import SourceSpec
+from migrate.source import DumpSpec, SourceSpec
 
 EXIT_CODES = """\b
 Exit codes: 0 ok; 1 findings at or above --fail-on / general error; 2 bad input;
@@ -50,7 +56,9 @@ class MigrateGroup(click.Group):
             click.echo(f"drupal-migrate: error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("drupal-migrate: interrupted", err=True)
+            click.echo(
+                "drupal-migrate: interrupted: run the same command again to resume", err=True
+            )
             ctx.exit(130)
 
 
@@ -64,55 +72,144 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def source_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that say where the Drupal data is, folded into one ``spec`` argument."""
-    options = [
-        click.option(
-            "--db",
-            metavar="URL",
-            help="mysql://user:pass@host:port/db[?prefix=..] (default: $DRUPAL_DB_URL).",
-        ),
-        click.option(
-            "--settings",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Drupal's settings.php to take the credentials from.",
-        ),
-        click.option(
-            "--defaults-file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="MySQL option file ([client] user/password/host/database).",
-        ),
-        click.option(
-            "--dump",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Read a mysqldump file (.sql or .sql.gz) instead of a server.",
-        ),
-        click.option("--prefix", help="Drupal table prefix (overrides the one found)."),
-        click.option(
-            "--cache-dir",
-            type=click.Path(path_type=Path, file_okay=False),
-            help="Where the SQLite copy of a dump is cached.",
-        ),
-        click.option("--refresh", is_flag=True, help="Rebuild the cached copy of a dump."),
-        click.option("--all-tables", is_flag=True, help="Load every table of a dump."),
-    ]
+SOURCE_KEYS = ("db", "settings", "defaults_file", "dump")
+SOURCE_TUNING = ("prefix", "cache_dir", "refresh", "all_tables")
+
+
+def _profile_defaults(
+    ctx: click.Context, site: SiteProfile, values: dict[str, Any]
+) -> dict[str, Any]:
+    """What the profile says for this command's options (the command line still wins)."""
+    name = ctx.command.name
+    hosts = tuple(
+        h for h in (urlsplit(u).hostname for u in (*site.old_urls, site.site_url or "")) if h
+    )
+    target = values.get("target") or site.targets[0]
+    found: dict[str, Any] = {
+        "base_url": site.old_url,
+        "old_url": site.old_url,
+        "site_url": site.site_url,
+        "site_hosts": hosts,
+        "files_dir": site.files_dir,
+        "timezone": site.timezone,
+        "mapping": site.repair_mapping if name == "plan" else site.mapping,
+        "strategies": site.strategy,
+        "out_dir": site.export_dir(target),
+    }
+    return {k: v for k, v in found.items() if v not in (None, ())}
+
+
+def _fill_from_profile(ctx: click.Context, values: dict[str, Any]) -> SiteProfile | None:
+    """Load ``--site`` from the profile; options left at their default take its values."""
+    config_file, name = values.pop("config"), values.pop("site")
+    ctx.meta["config"], ctx.meta["site_name"] = config_file, name
+    if ctx.command.name == "init":  # --site names the site it is about to write
+        ctx.meta["site_profile"] = None
+        return None
+    site = api.load_site(config_file, name)
+    ctx.meta["site_profile"] = site
+    if site is None:
+        return None
+    for key, value in _profile_defaults(ctx, site, values).items():
+        if key not in values:
+            continue
+        given = ctx.get_parameter_source(key)
+        if given in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        if values[key] in (None, (), False):
+            values[key] = value
+    return site
+
+
+SITE_OPTIONS = [
+    click.option(
+        "--site",
+        metavar="NAME",
+        help="Take the options of this site of the profile (default: its first site).",
+    ),
+    click.option(
+        "--config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"The site profile (default: ./{PROFILE_NAME} when there is one).",
+    ),
+]
+
+
+def site_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--site`` and ``--config``: options not given take the profile's values."""
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        keys = (
-            "db",
-            "settings",
-            "defaults_file",
-            "dump",
-            "prefix",
-            "cache_dir",
-            "refresh",
-            "all_tables",
-        )
-        spec = api.source_spec(**{k: kwargs.pop(k) for k in keys})
-        return command(spec=spec, **kwargs)
+        _fill_from_profile(click.get_current_context(), kwargs)
+        return command(**kwargs)
 
-    for option in reversed(options):
+    for option in reversed(SITE_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+SOURCE_OPTIONS = [
+    click.option(
+        "--db",
+        metavar="URL",
+        help="mysql://user:pass@host:port/db[?prefix=..] (default: $DRUPAL_DB_URL).",
+    ),
+    click.option(
+        "--settings",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Drupal's settings.php to take the credentials from.",
+    ),
+    click.option(
+        "--defaults-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="MySQL option file ([client] user/password/host/database).",
+    ),
+    click.option(
+        "--dump",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Read a mysqldump file (.sql or .sql.gz) instead of a server.",
+    ),
+    click.option("--prefix", help="Drupal table prefix (overrides the one found)."),
+    click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Where the SQLite copy of a dump is cached.",
+    ),
+    click.option("--refresh", is_flag=True, help="Rebuild the cached copy of a dump."),
+    click.option("--all-tables", is_flag=True, help="Load every table of a dump."),
+]
+
+
+def _spec_of(site: SiteProfile | None, values: dict[str, Any]) -> SourceSpec:
+    """The command line's source if it names one, else the profile's, else $DRUPAL_DB_URL."""
+    given = {k: values.pop(k) for k in SOURCE_KEYS}
+    named = [(k, str(v)) for k, v in given.items() if v]
+    click.get_current_context().meta["source_given"] = named[0] if named else None
+    tuning = {k: values.pop(k) for k in SOURCE_TUNING}
+    if site is None or any(given.values()) or not site.has_source:
+        return api.source_spec(**given, **tuning)
+    spec = site.source_spec()
+    if isinstance(spec, DumpSpec):
+        return replace(
+            spec,
+            prefix=Prefix(tuning["prefix"]) if tuning["prefix"] is not None else spec.prefix,
+            cache_dir=tuning["cache_dir"],
+            refresh=tuning["refresh"],
+            all_tables=tuning["all_tables"],
+        )
+    return spec if tuning["prefix"] is None else replace(spec, prefix=Prefix(tuning["prefix"]))
+
+
+def source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the Drupal data is (and ``--site``/``--config``), folded into one ``spec``."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        site = _fill_from_profile(ctx, kwargs)
+        return command(spec=_spec_of(site, kwargs), **kwargs)
+
+    for option in reversed(SITE_OPTIONS + SOURCE_OPTIONS):
         wrapper = option(wrapper)
     return wrapper
 
@@ -562,11 +659,12 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
     help="Export target (writers register themselves by name).",
 )
 @click.option(
+    "-o",
     "--out",
     "out_dir",
-    required=True,
     type=click.Path(path_type=Path, file_okay=False),
-    help="Output directory; also holds the resumable state (state.sqlite).",
+    help="Output folder; also holds the resumable state (state.sqlite)."
+    " Default with a profile: OUT/export-TARGET.",
 )
 @click.option("--types", help="Content types to export, e.g. article,page (default: all).")
 @click.option("--ids", help="Node ids and ranges, e.g. 1,5,10-20.")
@@ -652,6 +750,9 @@ def export(
     from migrate.export.engine import ExportOptions, parse_date, parse_ids
     from migrate.export.reader import Selection
     from migrate.progress import progress_for
+
+    if out_dir is None:
+        raise BadInput("give --out DIR (or a site profile: drupal-migrate init)")
 
     options = ExportOptions(
         to=target,
@@ -744,11 +845,12 @@ def _export_text(summary: Any) -> str:
 
 
 @main.command()
-@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@site_options
+@click.argument("out_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
 @FORMAT
-def status(out_dir: Path, fmt: str) -> None:
+def status(out_dir: Path | None, fmt: str) -> None:
     """Runs, batches, per-type counts, failures and highwater of an export directory."""
-    report = api.status(out_dir)
+    report = api.status(_need_out(out_dir))
     if fmt == "json":
         emit_json(report.to_dict())
         return
@@ -775,18 +877,22 @@ def status(out_dir: Path, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@site_options
+@click.argument("out_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--batch", type=int, help="Remove what this batch wrote.")
 @click.option("--all", "all_batches", is_flag=True, help="Remove everything every batch wrote.")
-def rollback(out_dir: Path, batch: int | None, all_batches: bool) -> None:
+def rollback(out_dir: Path | None, batch: int | None, all_batches: bool) -> None:
     """Remove exactly the items one batch (or all batches) of an export wrote."""
-    summary = api.rollback(out_dir, batch=batch, all=all_batches)
+    summary = api.rollback(_need_out(out_dir), batch=batch, all=all_batches)
     removed = ", ".join(f"{n} {k}" for k, n in sorted(summary.removed.items())) or "nothing"
     click.echo(f"Rolled back batch(es) {','.join(map(str, summary.batches))}: removed {removed}")
 
 
 @main.command()
-@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@site_options
+@click.argument(
+    "out_dir", required=False, type=click.Path(path_type=Path, file_okay=False, exists=True)
+)
 @click.option(
     "--to",
     "fmt",
@@ -813,7 +919,7 @@ def rollback(out_dir: Path, batch: int | None, all_batches: bool) -> None:
     help="Also read the redirect module's rows from this dump.",
 )
 def redirects(
-    out_dir: Path,
+    out_dir: Path | None,
     fmt: str,
     output: Path | None,
     remap: tuple[str, ...],
@@ -824,6 +930,7 @@ def redirects(
 
     Chains are collapsed and loops dropped; what was left out and why goes to stderr.
     """
+    out_dir = _need_out(out_dir)
     term_map: dict[int, int] = {}
     for pair in remap:
         old, sep, new = pair.partition("=")
@@ -845,6 +952,12 @@ def redirects(
         f" {len(result.unresolved)} unresolved",
         err=True,
     )
+
+
+def _need_out(out_dir: Path | None) -> Path:
+    if out_dir is None:
+        raise BadInput("give the export folder (OUT_DIR), or --site from a profile")
+    return out_dir
 
 
 @main.command("validate-wxr")
@@ -959,6 +1072,199 @@ def fixture_extract_command(
         click.echo(
             "  also taken, linked from their text: nodes " + ", ".join(map(str, report.linked))
         )
+
+
+@main.command("init")
+@source_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=PROFILE_NAME,
+    show_default=True,
+    help="The profile to write; the starter mapping goes beside it.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing profile and mapping.")
+@click.pass_context
+def init_command(ctx: click.Context, spec: SourceSpec, output: Path, force: bool) -> None:
+    """Write a commented site profile (drupal-migrate.toml) from a dump or settings.php.
+
+    Looks at the site and fills in what it finds: the source, table prefix, site
+    name, time zone and files folder, and writes a starter export mapping with
+    every content type and vocabulary. --site names the new site.
+    """
+    given = ctx.meta["source_given"]
+    if not given:
+        raise BadInput("init needs a source: --dump FILE, --settings FILE, --defaults-file or --db")
+    name = ctx.meta.get("site_name") or _site_name_of(*given)
+    result = api.init_profile(spec, given, name=name, output=output, force=force)
+    found = result.discovery
+    click.echo(f"Wrote {result.profile} (site {found.name!r}) and {result.mapping}")
+    click.echo(
+        f"  {found.site_name or 'site name unknown'}; prefix {found.prefix or '(none)'};"
+        f" time zone {found.timezone or 'not set'}; {len(found.content_types)} content types,"
+        f" {len(found.vocabularies)} vocabularies"
+    )
+    click.echo("Review both files, then run:  drupal-migrate run")
+
+
+def _site_name_of(key: str, value: str) -> str:
+    """A profile key for the new site: the dump's name, the database or the sites/ folder."""
+    if key == "dump":
+        stem = Path(value).name.split(".")[0]
+    elif key == "db":
+        stem = urlsplit(value).path.strip("/") or "site"
+    elif key == "settings":
+        stem = Path(value).resolve().parent.name
+    else:
+        stem = "site"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "site"
+
+
+@main.command("run")
+@source_options
+@click.option("-y", "--yes", is_flag=True, help="Apply the repair plan without asking.")
+@click.option(
+    "--dry-run", is_flag=True, help="Stop after the repair plan: nothing is changed or exported."
+)
+@click.option("--all-sites", is_flag=True, help="Run every site of the profile, one after another.")
+@click.option(
+    "--restart", is_flag=True, help="Forget the step journal and start again from the audit."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Processes that clean bodies during the exports (default: CPUs, at most 4).",
+)
+@FORMAT
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    spec: SourceSpec,
+    yes: bool,
+    dry_run: bool,
+    all_sites: bool,
+    restart: bool,
+    workers: int | None,
+    fmt: str,
+) -> None:
+    """The whole migration: audit, plan, repair, re-audit, export, redirects, reconcile.
+
+    Reads the site profile (drupal-migrate.toml, see init). Shows the repair plan
+    and asks before changing anything (-y to skip the question; a dump is never
+    changed: the repair goes to a copy). Every finished step is journaled in the
+    output folder: interrupted, run the same command again and it resumes where
+    it stopped. Ends with OUT/summary.html linking every report and export.
+    """
+    from migrate.progress import progress_for
+
+    site = ctx.meta["site_profile"]
+    if all_sites:
+        if ctx.meta["source_given"]:
+            raise BadInput("--all-sites takes each site's source from the profile")
+        targets = [(s, s.source_spec()) for s in api.load_profile(ctx.meta["config"]).sites]
+    else:
+        if site is None:
+            site = SiteProfile(name="site", profile=Path(PROFILE_NAME).resolve())
+            site = replace(site, out=Path.cwd() / "drupal-migrate-output" / "site")
+        targets = [(site, spec)]
+    results = []
+    failed: list[tuple[str, MigrateError]] = []
+    for one, one_spec in targets:
+        if len(targets) > 1:
+            click.echo(f"== site {one.name}", err=True)
+        try:
+            results.append(
+                api.run_pipeline(
+                    one,
+                    one_spec,
+                    confirm=functools.partial(_confirm_plan, yes),
+                    progress=progress_for,
+                    notify=_notify,
+                    dry_run=dry_run,
+                    restart=restart,
+                    workers=workers,
+                )
+            )
+        except MigrateError as exc:
+            if len(targets) == 1:
+                raise
+            click.echo(f"drupal-migrate: error: site {one.name}: {exc}", err=True)
+            failed.append((one.name, exc))
+    if fmt == "json":
+        emit_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            click.echo(_run_text(result))
+        if len(targets) > 1:
+            click.echo(_sites_table(results, failed))
+    if failed:
+        ctx.exit(failed[0][1].exit_code)
+    if not all(r.ok for r in results):
+        ctx.exit(1)
+
+
+def _confirm_plan(yes: bool, plan: Any) -> bool:
+    """Show the plan as a person reads it and ask, unless -y was given."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise BadInput("not a terminal: pass -y/--yes to apply the repair plan")
+    click.echo(_plan_text(plan), err=True)
+    return click.confirm("Apply this repair?", default=False, err=True)
+
+
+def _plan_text(plan: Any, decisions: int = 8) -> str:
+    where = (
+        "changes the database in place (journaled; repair undo restores it)"
+        if plan.in_place
+        else "writes a repaired copy; the dump itself is not changed"
+    )
+    per = ", ".join(f"{n:,} {k}" for k, n in sorted(plan.per_strategy.items()))
+    lines = [
+        f"Repair plan for site {plan.site} ({plan.source}): {where}",
+        f"  {plan.operations:,} operations on {len(plan.tables)} tables: {per}",
+    ]
+    for tid, action, what in plan.decisions[:decisions]:
+        lines.append(f"  term {tid}: {action} {what}")
+    if len(plan.decisions) > decisions:
+        lines.append(f"  … and {len(plan.decisions) - decisions} more terms (see plan.json)")
+    return "\n".join(lines)
+
+
+def _notify(title: str, number: int, total: int, record: Any) -> None:
+    head = f"[{number}/{total}] {title}"
+    if record is None:
+        click.echo(f"{head} …", err=True)
+    elif record.resumed:
+        click.echo(f"{head}: done earlier: {record.summary}", err=True)
+    else:
+        mark = "ok" if record.ok else "PROBLEM"
+        click.echo(f"{head}: {mark}: {record.summary} ({record.seconds:.1f}s)", err=True)
+
+
+def _run_text(result: Any) -> str:
+    if result.stopped_after:
+        tail = "Dry run: stopped after the repair plan. Without --dry-run it applies it."
+    elif result.ok:
+        tail = "Done."
+    else:
+        tail = "Finished with problems: see the steps marked PROBLEM."
+    return f"{tail} Summary page: {result.summary_page}"
+
+
+def _sites_table(results: list[Any], failed: list[tuple[str, MigrateError]]) -> str:
+    rows = []
+    for r in results:
+        figures = {rec.step: rec.figures for rec in r.records}
+        before = figures.get("audit", {}).get("findings", "-")
+        after = figures.get("audit-after", {}).get("findings", "-")
+        nodes = sum(f.get("nodes", 0) for k, f in figures.items() if k.startswith("export-"))
+        rows.append((r.site, "ok" if r.ok else "PROBLEM", before, after, nodes, r.summary_page))
+    rows += [(name, f"error: {exc}", "-", "-", "-", "-") for name, exc in failed]
+    return render_table(
+        ["site", "result", "findings before", "after", "nodes exported", "summary"], rows
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> None:

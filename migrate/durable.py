@@ -9,11 +9,12 @@ itself survives too.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 _CHUNK = 1 << 20
 
@@ -50,6 +51,19 @@ def write_durably(path: Path, data: str | bytes, sync: bool = True) -> None:
     """
     with _replacing(path, sync) as fh:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextmanager
+def text_writer(path: Path, sync: bool = True) -> Iterator[TextIO]:
+    """A UTF-8 stream that replaces ``path`` durably once the block has written it all.
+
+    For reports too large to build as one string (an audit of a million findings).
+    """
+    with _replacing(path, sync) as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        yield text
+        text.flush()
+        text.detach()
 
 
 def copy_durably(src: Path, dest: Path, sync: bool = True) -> str:

@@ -1,0 +1,175 @@
+"""`drupal-migrate run`: the whole job from a profile, confirmation, dry run, resume, sites."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import BROKEN_DUMP, CLEAN_DUMP
+
+from migrate import api
+from migrate.cli import main
+from migrate.pipeline import JOURNAL, read_journal
+from migrate.progress import progress_for
+
+
+def cli(cwd: Path, *args: str, stdin: str | None = None):
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture
+def profiled(tmp_path: Path) -> Path:
+    """A folder with the profile `init` writes for the bundled broken dump."""
+    result = cli(tmp_path, "init", "--dump", str(BROKEN_DUMP), "--site", "vn")
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def test_init_then_run_yes_does_the_whole_job(profiled):
+    result = cli(profiled, "run", "--yes", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    out = profiled / "drupal-migrate-output/vn"
+    before = json.loads((out / "audit.json").read_text())
+    after = json.loads((out / "audit-after.json").read_text())
+    assert before["summary"]["by_severity"]["error"] > 0
+    assert after["summary"]["findings"] == 0
+    assert (out / "repaired/repaired.sql.gz").is_file()
+    # the export is of the repaired site: no reference to an unloadable term is left
+    rec = json.loads((out / "export-jsonl/reconciliation.json").read_text())
+    assert rec["reconciled"]
+    assert not rec["terms"].get("not_exported")
+    nodes = [
+        json.loads(line)
+        for batch in (out / "export-jsonl/nodes").glob("batch-*.jsonl")
+        for line in batch.read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(nodes) == rec["nodes"]["exported"] > 0
+    assert not [n for n in nodes if n.get("problems")]
+    assert (out / "redirects-jsonl.nginx.conf").read_text().count(";") > 100
+    page = (out / "summary.html").read_text(encoding="utf-8")
+    for link in ("audit.html", "plan.json", JOURNAL, "export-jsonl", "reconciliation.json"):
+        assert f'href="{link}' in page or f'href="export-jsonl/{link}' in page, link
+    assert "<script" not in page
+    _, done = read_journal(out)
+    assert list(done) == [
+        "audit",
+        "plan",
+        "apply",
+        "audit-after",
+        "export-jsonl",
+        "redirects-jsonl",
+        "reconcile",
+    ]
+    again = cli(profiled, "run", "--yes")
+    assert again.exit_code == 0
+    assert again.output.count("done earlier") == 7
+
+
+def test_dry_run_stops_after_the_plan(profiled):
+    result = cli(profiled, "run", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = profiled / "drupal-migrate-output/vn"
+    assert (out / "plan.json").is_file()
+    assert not (out / "repaired").exists() and not (out / "export-jsonl").exists()
+    assert "Dry run" in result.output
+    assert "not run" in (out / "summary.html").read_text(encoding="utf-8")
+
+
+def test_not_a_terminal_needs_yes_and_nothing_is_changed(profiled):
+    result = cli(profiled, "run")
+    assert result.exit_code == 2
+    assert "pass -y/--yes" in result.output
+    assert not (profiled / "drupal-migrate-output/vn/repaired").exists()
+
+
+def test_an_interrupted_run_resumes_at_the_step_it_stopped(profiled):
+    site = api.load_site(profiled / "drupal-migrate.toml", None)
+    assert site is not None
+    seen: list[str] = []
+
+    def stop_at_export(title: str, number: int, total: int, record: object) -> None:
+        seen.append(title)
+        if title == "Export to jsonl" and record is None:
+            raise KeyboardInterrupt
+
+    common = {"confirm": lambda plan: True, "progress": progress_for, "workers": 0}
+    with pytest.raises(KeyboardInterrupt):
+        api.run_pipeline(site, notify=stop_at_export, **common)  # type: ignore[arg-type]
+    _, done = read_journal(site.out)
+    assert list(done) == ["audit", "plan", "apply", "audit-after"]
+    # a line cut by a crash is ignored, its step redone
+    with (site.out / JOURNAL).open("a") as fh:
+        fh.write('{"event": "done", "step": "export-js')
+    result = api.run_pipeline(site, notify=lambda *a: None, **common)  # type: ignore[arg-type]
+    resumed = {r.step: r.resumed for r in result.records}
+    assert resumed == {
+        "audit": True,
+        "plan": True,
+        "apply": True,
+        "audit-after": True,
+        "export-jsonl": False,
+        "redirects-jsonl": False,
+        "reconcile": False,
+    }
+    assert result.ok
+
+
+def test_a_changed_profile_is_not_resumed_silently(profiled):
+    assert cli(profiled, "run", "--dry-run").exit_code == 0
+    profile = profiled / "drupal-migrate.toml"
+    profile.write_text(
+        profile.read_text().replace('targets = ["jsonl"]', 'targets = ["hugo"]'), encoding="utf-8"
+    )
+    result = cli(profiled, "run", "--dry-run")
+    assert result.exit_code == 8 and "--restart" in result.output
+    assert cli(profiled, "run", "--dry-run", "--restart").exit_code == 0
+
+
+def test_ctrl_c_prints_one_line_and_the_same_command_resumes(profiled, tmp_path):
+    env = {**os.environ, "DRUPAL_MIGRATE_CACHE": str(tmp_path / "cache"), "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "migrate", "run", "--yes", "--workers", "0"]
+    proc = subprocess.Popen(
+        command, cwd=profiled, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.startswith("[1/7] Audit"), line
+    proc.send_signal(signal.SIGINT)  # the dump is being loaded into a fresh cache
+    rest = proc.stderr.read()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=60)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (
+        "drupal-migrate: interrupted: run the same command again to resume"
+    )
+    assert "Traceback" not in rest
+    again = subprocess.run(command, cwd=profiled, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "Done." in again.stdout
+
+
+def test_all_sites_runs_each_and_prints_one_table(tmp_path):
+    (tmp_path / "drupal-migrate.toml").write_text(
+        f'[sites.broken]\ndump = "{BROKEN_DUMP}"\n[sites.clean]\ndump = "{CLEAN_DUMP}"\n',
+        encoding="utf-8",
+    )
+    result = cli(tmp_path, "run", "--all-sites", "--yes", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("site ") :]
+    assert "broken" in table and "clean" in table
+    for name in ("broken", "clean"):
+        assert (tmp_path / f"drupal-migrate-output/{name}/summary.html").is_file()
+    clean = json.loads((tmp_path / "drupal-migrate-output/clean/audit.json").read_text())
+    assert clean["summary"]["by_severity"]["error"] == 0
