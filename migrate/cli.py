@@ -26,6 +26,7 @@ from migrate.errors import BadInput, MigrateError
 from migrate.identifiers import Prefix
 from migrate.profile import PROFILE_NAME, SiteProfile
 from migrate.repair.operations import Plan
+from migrate.report.table import render_table
 from migrate.source import DumpSpec, SourceSpec
 
 EXIT_CODES = """\b
@@ -218,18 +219,6 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
-    """A plain aligned text table, measured in characters (Vietnamese is fine)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    ]
-    lines.insert(1, indent + "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -376,6 +365,7 @@ def audit(
     from migrate.progress import progress_for
     from migrate.report.html import write_html
     from migrate.report.jsonout import write_json
+    from migrate.report.table import render_audit, terminal_width, use_colour
 
     selection = checks or ("*",)
     select_checks(selection)
@@ -392,7 +382,13 @@ def audit(
             elif fmt == "html":
                 write_html(report, out, base_url=base_url)
             else:
-                out.write(_audit_table(report) + "\n")
+                text = render_audit(
+                    report,
+                    width=terminal_width(),
+                    colour=use_colour(out),
+                    next_step=_next_after_audit(ctx, report),
+                )
+                out.write(text + "\n")
     finally:
         report.close()
     if output is not None:
@@ -419,32 +415,33 @@ def _report_stream(output: Path | None) -> Iterator[IO[str]]:
         yield fh
 
 
-def _audit_table(report: Any, examples: int = 3) -> str:
-    totals = report.by_severity()
-    lines = [
-        f"Source: {report.source}",
-        "",
-        render_table(
-            ["check", "severity", "count", "title"],
-            [(r.id, r.severity.value, r.count, r.title) for r in report.checks],
-        ),
-        "",
-    ]
-    for result in report.checks:
-        if not result.count:
-            continue
-        lines.append(f"{result.id} ({result.count}):")
-        for finding in result.examples(examples):
-            lines.append(f"  [{finding.severity.value}] {finding.message}")
-            if finding.hint:
-                lines.append(f"      fix: {finding.hint}")
-        if result.count > examples:
-            lines.append(f"  … and {result.count - examples} more (--format json for all)")
-        lines.append("")
-    lines.append(
-        f"{report.total} findings: " + ", ".join(f"{n} {sev}" for sev, n in totals.items())
-    )
-    return "\n".join(lines)
+def _source_args(ctx: click.Context) -> str:
+    """The source as the admin gave it, to repeat in a suggested command (no password)."""
+    site = ctx.meta.get("site_profile")
+    given = ctx.meta.get("source_given")
+    if given is None:
+        return f"--site {site.name}" if site is not None else ""
+    key, value = given
+    if key == "db":
+        parts = urlsplit(value)
+        if parts.password is not None:
+            value = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@")).geturl()
+    return f"--{key.replace('_', '-')} {shlex.quote(value)}"
+
+
+def _next_after_audit(ctx: click.Context, report: Any) -> tuple[str, str]:
+    """What the admin runs next, with the same source they gave."""
+    source = _source_args(ctx)
+    if ctx.meta.get("site_profile") is not None and ctx.meta.get("source_given") is None:
+        if report.total:
+            return (
+                "see the repair plan (nothing is changed)",
+                f"drupal-migrate run {source} --dry-run",
+            )
+        return "migrate the site", f"drupal-migrate run {source}"
+    if report.fails("warning"):
+        return "plan the repair (read-only)", f"drupal-migrate repair plan {source} -o plan.json"
+    return "export the site", f"drupal-migrate export {source} --to jsonl --out export/"
 
 
 @main.command("recover")

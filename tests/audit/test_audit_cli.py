@@ -27,10 +27,11 @@ def audit(*args: str):
 def test_table_is_the_default_and_errors_fail(broken_db):
     result = audit("--db", url_of(broken_db))
     assert result.exit_code == 1
-    assert re.search(r"taxonomy\.dangling_field_ref\s+error\s+331", result.output)
-    assert re.search(r"breadcrumb\.notice_pages\s+error\s+17", result.output)
+    assert re.search(r"error\s+331\s+taxonomy\.dangling_field_ref", result.output)
+    assert re.search(r"error\s+17\s+breadcrumb\.notice_pages", result.output)
     assert "fix: " in result.output
-    assert "findings:" in result.output.splitlines()[-1]
+    assert "findings:" in result.output.splitlines()[1]
+    assert result.output.splitlines()[-1].startswith("  drupal-migrate repair plan --db")
 
 
 @pytest.mark.parametrize(("level", "code"), [("error", 1), ("warning", 1), ("never", 0)])
