@@ -172,6 +172,9 @@ _HANDLED = {
     "term_state",
     "old_trail",
     "new_trail",
+    "old_tid",
+    "certain",
+    "old_trail_exact",
     "lost_tids",
     "now_tid",
     "http_status",
@@ -194,6 +197,7 @@ def where(entity: dict[str, Any], links: Links) -> str:
         out.append(
             f'breadcrumb <span class="old">{_trail(e["old_trail"])}</span>'
             f' → <span class="new">{_trail(e["new_trail"])}</span>'
+            + (" (old trail inferred)" if e.get("old_trail_exact") is False else "")
         )
     if e.get("nid") is not None:
         node = links.node(e["nid"], e.get("title"))
