@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DUMP ?= fixtures/drupal7-broken.sql.gz
 DEMO_OUT ?= demo-output
 
-.PHONY: install demo test lint format typecheck bench bench-audit clean
+.PHONY: install demo test lint format typecheck docs bench bench-audit clean
 
 $(BIN)/drupal-migrate: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,12 +28,16 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check migrate tests bench
-	$(BIN)/ruff format --check migrate tests bench
+	$(BIN)/ruff check migrate tests bench tools
+	$(BIN)/ruff format --check migrate tests bench tools
 
 format: install
-	$(BIN)/ruff format migrate tests bench
-	$(BIN)/ruff check --fix migrate tests bench
+	$(BIN)/ruff format migrate tests bench tools
+	$(BIN)/ruff check --fix migrate tests bench tools
+
+## docs: regenerate README's command reference and exit-code table from --help and migrate/errors.py
+docs: install
+	$(PY) tools/reference.py
 
 typecheck: install
 	$(BIN)/mypy

@@ -22,17 +22,31 @@ import click
 from click.core import ParameterSource
 
 from migrate import api
-from migrate.errors import BadInput, MigrateError
+from migrate.errors import EXIT_INTERRUPTED, BadInput, MigrateError, exit_codes
 from migrate.identifiers import Prefix
 from migrate.profile import PROFILE_NAME, SiteProfile
 from migrate.repair.operations import Plan
 from migrate.report.table import render_table
 from migrate.source import DumpSpec, SourceSpec
 
-EXIT_CODES = """\b
-Exit codes: 0 ok; 1 findings at or above --fail-on / general error; 2 bad input;
-3 cannot connect; 4 not Drupal 7; 5 schema problem; 6 bad dump file;
-7 database changed since the plan; 8 export state forbids it; 130 interrupted."""
+EXIT_CODES = "\b\nExit codes:\n" + "\n".join(
+    f"  {code:>3}  {meaning.replace('`', '')}" for code, meaning in exit_codes()
+)
+
+COMMAND_ORDER = (
+    "init",
+    "run",
+    "inspect",
+    "audit",
+    "recover",
+    "repair",
+    "export",
+    "status",
+    "redirects",
+    "validate-wxr",
+    "rollback",
+)
+"""``--help`` lists commands in the order an admin uses them; others follow, by name."""
 
 
 def _debugging(ctx: click.Context) -> bool:
@@ -41,6 +55,10 @@ def _debugging(ctx: click.Context) -> bool:
 
 class MigrateGroup(click.Group):
     """Turns library errors into one-line messages with their exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        known = [name for name in COMMAND_ORDER if name in self.commands]
+        return known + sorted(set(self.commands) - set(known))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -60,10 +78,10 @@ class MigrateGroup(click.Group):
             click.echo(
                 "drupal-migrate: interrupted: run the same command again to resume", err=True
             )
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
-@click.group(cls=MigrateGroup, epilog=EXIT_CODES)
+@click.group(cls=MigrateGroup, epilog=EXIT_CODES, context_settings={"max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show a traceback instead of a one-line error.")
 @click.version_option(package_name="drupal-migrate")
 @click.pass_context
@@ -203,12 +221,26 @@ def _spec_of(site: SiteProfile | None, values: dict[str, Any]) -> SourceSpec:
 
 def source_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Where the Drupal data is (and ``--site``/``--config``), folded into one ``spec``."""
+    return _with_source(command, required=True)
 
+
+def optional_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The same options for a command that can do without a source (``spec`` is None)."""
+    return _with_source(command, required=False)
+
+
+def _with_source(command: Callable[..., Any], *, required: bool) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
         ctx = click.get_current_context()
         site = _fill_from_profile(ctx, kwargs)
-        return command(spec=_spec_of(site, kwargs), **kwargs)
+        named = any(kwargs.get(k) for k in SOURCE_KEYS)
+        if required or named or (site is not None and site.has_source):
+            return command(spec=_spec_of(site, kwargs), **kwargs)
+        for key in (*SOURCE_KEYS, *SOURCE_TUNING):
+            kwargs.pop(key)
+        ctx.meta["source_given"] = None
+        return command(spec=None, **kwargs)
 
     for option in reversed(SITE_OPTIONS + SOURCE_OPTIONS):
         wrapper = option(wrapper)
@@ -220,7 +252,12 @@ def emit_json(data: Any) -> None:
 
 
 FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: for people; json: for scripts.",
 )
 
 
@@ -309,6 +346,7 @@ def inspect(spec: SourceSpec, fmt: str) -> None:
     help="table: summary and first examples; json: complete streamed report; html: one page.",
 )
 @click.option(
+    "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the report to this file instead of stdout.",
@@ -508,7 +546,12 @@ def repair_group() -> None:
     metavar="TID=ACTION",
     help="Override the choice for one tid (or 'default'): restore, remap or drop.",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the plan (JSON, for repair apply) to this file.",
+)
 @click.option("--sql", is_flag=True, help="Print the equivalent SQL script instead.")
 def plan_command(
     spec: SourceSpec,
@@ -544,20 +587,31 @@ def plan_command(
 @repair_group.command("apply")
 @source_options
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--keep-caches", is_flag=True, help="Leave Drupal's cache tables alone.")
 @click.option(
     "--allow-non-transactional",
     is_flag=True,
     help="Apply to MyISAM (non-rollback) tables, relying on the journal alone.",
 )
-@click.option("--journal", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
+    "--journal",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where the journal of before-images goes (default: repair-journal-TIME.jsonl here).",
+)
+@click.option(
+    "-o",
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    help="With --dump: directory for the repaired copy, repair.sql patch and journal.",
+    help="With --dump: folder for the repaired copy, repair.sql patch and journal.",
 )
-@click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Operations per transaction.",
+)
 @FORMAT
 def apply_command(
     spec: SourceSpec,
@@ -672,10 +726,20 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
     help="Only nodes changed since the highwater of the last complete run.",
 )
 @click.option("--limit", type=click.IntRange(min=0), help="At most N nodes in this run.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Nodes per batch (a batch is the unit of resume and rollback).",
+)
 @click.option("--include-unpublished", is_flag=True, help="Export unpublished nodes too.")
 @click.option(
-    "--revisions", type=click.Choice(["current", "all"]), default="current", show_default=True
+    "--revisions",
+    type=click.Choice(["current", "all"]),
+    default="current",
+    show_default=True,
+    help="Export the current revision of each node, or every revision.",
 )
 @click.option(
     "--files-dir",
@@ -886,7 +950,7 @@ def rollback(out_dir: Path | None, batch: int | None, all_batches: bool) -> None
 
 
 @main.command()
-@site_options
+@optional_source_options
 @click.argument(
     "out_dir", required=False, type=click.Path(path_type=Path, file_okay=False, exists=True)
 )
@@ -899,6 +963,7 @@ def rollback(out_dir: Path | None, batch: int | None, all_batches: bool) -> None
     help="nginx map, Apache mod_rewrite rules, or CSV.",
 )
 @click.option(
+    "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the map here instead of stdout.",
@@ -909,23 +974,18 @@ def rollback(out_dir: Path | None, batch: int | None, all_batches: bool) -> None
     metavar="OLD=NEW",
     help="A deleted term's tid and the tid that replaced it (repeatable).",
 )
-@click.option("--db", metavar="URL", help="Also read the redirect module's rows from this site.")
-@click.option(
-    "--dump",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Also read the redirect module's rows from this dump.",
-)
 def redirects(
+    spec: SourceSpec | None,
     out_dir: Path | None,
     fmt: str,
     output: Path | None,
     remap: tuple[str, ...],
-    db: str | None,
-    dump: Path | None,
 ) -> None:
     """Old URLs of an export (node/N, aliases, ?q= forms, redirect module) → new URLs.
 
     Chains are collapsed and loops dropped; what was left out and why goes to stderr.
+    With a source (--db, --dump, … or the profile's), the redirect module's rows
+    are included too.
     """
     out_dir = _need_out(out_dir)
     term_map: dict[int, int] = {}
@@ -934,7 +994,6 @@ def redirects(
         if not (sep and old.strip().isdigit() and new.strip().isdigit()):
             raise click.BadParameter(f"{pair!r} is not OLD=NEW", param_hint="--remap")
         term_map[int(old)] = int(new)
-    spec = api.source_spec(db=db, dump=dump) if (db or dump) else None
     result = api.redirects(out_dir, fmt, spec=spec, term_map=term_map)
     if output is None:
         click.echo(result.text, nl=False)
@@ -1262,6 +1321,41 @@ def _sites_table(results: list[Any], failed: list[tuple[str, MigrateError]]) -> 
     return render_table(
         ["site", "result", "findings before", "after", "nodes exported", "summary"], rows
     )
+
+
+EXAMPLES = {
+    "": "drupal-migrate init --dump site.sql.gz --site vn && drupal-migrate run",
+    "init": "drupal-migrate init --dump site.sql.gz --site vn",
+    "run": "drupal-migrate run --site vn --yes",
+    "inspect": "drupal-migrate inspect --dump site.sql.gz",
+    "audit": "drupal-migrate audit --dump site.sql.gz --format html -o audit.html",
+    "recover": "drupal-migrate recover --db mysql://reader@db.host/drupal",
+    "repair": "drupal-migrate repair plan --site vn -o plan.json",
+    "repair plan": "drupal-migrate repair plan --dump site.sql.gz --mapping map.yml -o plan.json",
+    "repair apply": "drupal-migrate repair apply plan.json --dump site.sql.gz -o repaired/ -y",
+    "repair undo": "drupal-migrate repair undo repair-journal-20250101T120000.jsonl --site vn",
+    "export": "drupal-migrate export --dump site.sql.gz --to hugo -o site/ --files-dir files/",
+    "status": "drupal-migrate status export/",
+    "redirects": "drupal-migrate redirects export/ --to nginx -o redirects.conf",
+    "validate-wxr": "drupal-migrate validate-wxr wp/wxr-*.xml",
+    "rollback": "drupal-migrate rollback export/ --batch 3",
+}
+"""The example every ``--help`` ends with, by command path (a test wants one per command)."""
+
+
+def _add_examples(group: click.Group, prefix: str = "") -> None:
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        example = EXAMPLES.get(path)
+        if example is not None:
+            head = f"{command.epilog}\n\n" if command.epilog else ""
+            command.epilog = f"{head}\b\nExample:\n  {example}"
+        if isinstance(command, click.Group):
+            _add_examples(command, f"{path} ")
+
+
+_add_examples(main)
+main.epilog = f"{main.epilog}\n\n\b\nExample:\n  {EXAMPLES['']}"
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -69,3 +69,30 @@ class Unaccounted(MigrateError):
     """
 
     exit_code = 9
+
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+"""Also what ``audit`` (``--fail-on``) and ``validate-wxr`` return when they find problems."""
+EXIT_INTERRUPTED = 130
+
+
+def exit_codes() -> list[tuple[int, str]]:
+    """Every exit code and what it means, from the error classes: written once, here.
+
+    The first class (in definition order) with a code names it, by its docstring's
+    first line; the CLI's ``--help`` and README's table are generated from this.
+    """
+    found = {
+        EXIT_OK: "success",
+        EXIT_FINDINGS: "findings at or above `--fail-on` (audit), problems found"
+        " (validate-wxr, run), or another error",
+        EXIT_INTERRUPTED: "interrupted (Ctrl-C): run the same command again to resume",
+    }
+    pending = list(MigrateError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(".")
+        found.setdefault(cls.exit_code, doc)
+        pending.extend(cls.__subclasses__())
+    return sorted(found.items())

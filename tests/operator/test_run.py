@@ -153,11 +153,11 @@ def test_ctrl_c_prints_one_line_and_the_same_command_resumes(profiled, tmp_path)
     assert proc.returncode == 130, rest
     assert rest.strip().splitlines()[-1] == (
         "drupal-migrate: interrupted: run the same command again to resume"
-    )
+    ), rest
     assert "Traceback" not in rest
     again = subprocess.run(command, cwd=profiled, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert "Done." in again.stdout
+    assert "Done." in again.stdout, again.stderr
 
 
 def test_all_sites_runs_each_and_prints_one_table(tmp_path):
