@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,7 +27,7 @@ from migrate.errors import EXIT_INTERRUPTED, BadInput, MigrateError, exit_codes
 from migrate.identifiers import Prefix
 from migrate.profile import PROFILE_NAME, SiteProfile
 from migrate.repair.operations import Plan
-from migrate.report.table import render_table
+from migrate.report.table import render_table, terminal_width
 from migrate.source import DumpSpec, SourceSpec
 
 EXIT_CODES = "\b\nExit codes:\n" + "\n".join(
@@ -911,30 +912,76 @@ def _export_text(summary: Any) -> str:
 @FORMAT
 def status(out_dir: Path | None, fmt: str) -> None:
     """Runs, batches, per-type counts, failures and highwater of an export directory."""
-    report = api.status(_need_out(out_dir))
+    folder = _need_out(out_dir)
+    report = api.status(folder)
     if fmt == "json":
         emit_json(report.to_dict())
         return
+    click.echo(_status_text(folder, report))
+
+
+def _when(stamp: float | None) -> str:
+    """A Unix time as the admin's local date and time."""
+    return "-" if stamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _status_text(folder: Path, report: Any) -> str:
+    """Like ``drush migrate:status``: one line per kind, then runs, batches and failures."""
+    width = terminal_width()
+
+    def number(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    last = report.runs[-1] if report.runs else None
+    head = f"Target {report.writer or '?'}"
+    if last is not None:
+        head += f"; last run {last['run']} {last['status']}, started {_when(last['started'])}"
     lines = [
-        f"Export directory: {out_dir} (target {report.writer or '?'})",
+        f"Export folder: {folder}",
+        head,
+        "",
+        render_table(
+            ["kind", "total", "exported", "unprocessed", "failed", "last exported"],
+            [
+                (
+                    k.kind,
+                    number(k.total),
+                    number(k.exported),
+                    number(k.unprocessed),
+                    number(k.failed),
+                    _when(k.last_exported),
+                )
+                for k in report.kinds
+            ],
+            right=(1, 2, 3, 4),
+        ),
         "",
         "Runs:",
         render_table(
-            ["run", "status", "highwater", "message"],
-            [(r["run"], r["status"], r["highwater"], r["message"] or "") for r in report.runs],
+            ["run", "status", "started", "finished", "message"],
+            [
+                (r["run"], r["status"], _when(r["started"]), _when(r["finished"]), r["message"])
+                for r in report.runs
+            ],
+            width=width,
         ),
         "",
         "Batches: " + (", ".join(f"{n} {s}" for s, n in sorted(report.batches.items())) or "none"),
-        "Items: " + (", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "none"),
         "Nodes by type: "
-        + (", ".join(f"{n} {t}" for t, n in sorted(report.nodes_by_type.items())) or "none"),
-        f"Highwater (node.changed): {report.highwater if report.highwater is not None else '-'}",
+        + (", ".join(f"{n:,} {t}" for t, n in sorted(report.nodes_by_type.items())) or "none"),
+        "Highwater (last node change exported): "
+        + (_when(report.highwater) if report.highwater is not None else "-"),
     ]
+    if any(k.unprocessed for k in report.kinds):
+        lines += [
+            "Unprocessed: left out by the selection, skipped with a reason (listed in",
+            f"  {folder / 'reconciliation.json'}), or not reached yet.",
+        ]
     for b in report.failed_batches:
         lines.append(f"FAILED batch {b['batch']} ({b['phase']}): {b['message']}")
     for f in report.failures:
         lines.append(f"FAILED {f['kind']} {f['id']}: {f['reason']}")
-    click.echo("\n".join(lines))
+    return "\n".join(lines)
 
 
 @main.command()

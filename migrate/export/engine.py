@@ -541,6 +541,54 @@ def _write_json(path: Path, data: Any) -> None:
 # ---------------------------------------------------------------------- status and rollback
 
 
+@dataclass(frozen=True)
+class KindStatus:
+    """One line of ``status``, as ``drush migrate:status`` shows a migration."""
+
+    kind: str
+    total: int | None
+    """In the source at the last complete run (None before one finished)."""
+    exported: int
+    failed: int
+    last_exported: float | None
+
+    @property
+    def unprocessed(self) -> int | None:
+        """Not exported: left out by the selection, skipped with a reason, or not reached yet."""
+        if self.total is None:
+            return None
+        return max(self.total - self.exported - self.failed, 0)
+
+
+_KIND_ORDER = ("vocabulary", "term", "author", "file", "node", "redirect")
+
+
+def _source_totals(out_dir: Path) -> dict[str, int]:
+    """What the last complete run's reconciliation counted in the source, per kind."""
+    path = out_dir / RECONCILIATION_FILE
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(rec, dict):
+        return {}
+    totals: dict[str, int] = {}
+    for kind, key, field_name in (
+        ("vocabulary", "vocabularies", "source"),
+        ("term", "terms", "source_rows"),
+        ("author", "authors", "source"),
+        ("file", "files", "source"),
+        ("node", "nodes", "source"),
+    ):
+        value = (rec.get(key) or {}).get(field_name)
+        if isinstance(value, int):
+            totals[kind] = value
+    redirects = rec.get("redirects") or {}
+    if isinstance(redirects.get("exported"), int) and isinstance(redirects.get("skipped"), int):
+        totals["redirect"] = redirects["exported"] + redirects["skipped"]
+    return totals
+
+
 @dataclass
 class StatusReport:
     out_dir: Path
@@ -552,10 +600,12 @@ class StatusReport:
     failed_batches: list[dict[str, Any]]
     failures: list[dict[str, str]]
     highwater: int | None
+    kinds: list[KindStatus] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["out_dir"] = str(self.out_dir)
+        data["kinds"] = [{**asdict(k), "unprocessed": k.unprocessed} for k in self.kinds]
         return data
 
 
@@ -598,7 +648,16 @@ def status(out_dir: Path) -> StatusReport:
                 if s == "failed"
             ],
             highwater=state.last_highwater(),
+            kinds=_kinds(state.kind_progress(), _source_totals(out_dir)),
         )
+
+
+def _kinds(
+    progress: dict[str, tuple[int, int, float | None]], totals: dict[str, int]
+) -> list[KindStatus]:
+    rank = {kind: n for n, kind in enumerate(_KIND_ORDER)}
+    names = sorted(set(progress) | set(totals), key=lambda k: (rank.get(k, len(rank)), k))
+    return [KindStatus(k, totals.get(k), *progress.get(k, (0, 0, None))) for k in names]
 
 
 @dataclass

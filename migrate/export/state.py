@@ -368,6 +368,24 @@ class StateStore:
             k: int(n) for k, n in self.db.execute("SELECT kind, COUNT(*) FROM items GROUP BY kind")
         }
 
+    def kind_progress(self) -> dict[str, tuple[int, int, float | None]]:
+        """Per kind: items exported, ids failed and not exported since, when the last batch
+        that wrote one of them finished (``status``'s drush-like table)."""
+        found: dict[str, tuple[int, int, float | None]] = {}
+        for kind, n, last in self.db.execute(
+            "SELECT i.kind, COUNT(*), MAX(b.finished) FROM items i"
+            " LEFT JOIN batches b ON b.batch_no = i.batch_no GROUP BY i.kind"
+        ):
+            found[str(kind)] = (int(n), 0, None if last is None else float(last))
+        for kind, n in self.db.execute(
+            "SELECT e.kind, COUNT(DISTINCT e.source_id) FROM events e WHERE e.status = 'failed'"
+            " AND NOT EXISTS (SELECT 1 FROM items i WHERE i.kind = e.kind"
+            " AND i.source_id = e.source_id) GROUP BY e.kind"
+        ):
+            done, _, last = found.get(str(kind), (0, 0, None))
+            found[str(kind)] = (done, int(n), last)
+        return found
+
     def node_details(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Exported nodes in nid order with their detail counts (for reconciliation)."""
         for num, detail in self.db.execute(
