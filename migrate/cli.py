@@ -26,6 +26,7 @@ from migrate import api
 from migrate.errors import EXIT_INTERRUPTED, BadInput, MigrateError, exit_codes
 from migrate.identifiers import Prefix
 from migrate.profile import PROFILE_NAME, SiteProfile
+from migrate.progress import on_demand_bar
 from migrate.repair.operations import Plan
 from migrate.report.table import render_table, terminal_width
 from migrate.source import DumpSpec, SourceSpec
@@ -207,7 +208,15 @@ def _spec_of(site: SiteProfile | None, values: dict[str, Any]) -> SourceSpec:
     click.get_current_context().meta["source_given"] = named[0] if named else None
     tuning = {k: values.pop(k) for k in SOURCE_TUNING}
     if site is None or any(given.values()) or not site.has_source:
-        return api.source_spec(**given, **tuning)
+        spec = api.source_spec(**given, **tuning)
+    else:
+        spec = _profile_spec(site, tuning)
+    if isinstance(spec, DumpSpec):
+        spec = replace(spec, progress=on_demand_bar(f"Loading {spec.path.name} into the cache"))
+    return spec
+
+
+def _profile_spec(site: SiteProfile, tuning: dict[str, Any]) -> SourceSpec:
     spec = site.source_spec()
     if isinstance(spec, DumpSpec):
         return replace(

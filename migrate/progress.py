@@ -59,3 +59,32 @@ def progress_for(label: str, *, json_lines: bool = False) -> Iterator[Progress]:
         click.echo(json.dumps(event), err=True)
 
     yield emit
+
+
+def on_demand_bar(label: str) -> Progress:
+    """A labelled bar that appears on the first report and closes when the work is done.
+
+    For a phase that may not happen at all, like loading a dump whose cache is
+    already built. On a terminal only; elsewhere it says nothing.
+    """
+    if not sys.stderr.isatty():
+        return _silent
+    state: dict[str, Any] = {"bar": None, "done": 0, "closed": False}
+
+    def draw(done: int, total: int | None) -> None:
+        if state["closed"]:
+            return
+        bar = state["bar"]
+        if bar is None:
+            bar = click.progressbar(
+                length=total or 1, label=label, file=sys.stderr, show_eta=True, show_pos=False
+            )
+            bar.__enter__()
+            state["bar"] = bar
+        bar.update(done - state["done"])
+        state["done"] = done
+        if total is not None and done >= total:
+            bar.__exit__(None, None, None)
+            state["closed"] = True
+
+    return draw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ class DumpSpec:
     cache_dir: Path | None = None
     refresh: bool = False
     all_tables: bool = False
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
+    """Told ``(bytes read, file size)`` while the dump is loaded into its cache."""
 
     @property
     def safe_url(self) -> str:
@@ -50,6 +53,7 @@ def _open_dump(spec: DumpSpec) -> SQLiteSource:
         cache_dir=spec.cache_dir,
         refresh=spec.refresh,
         all_tables=spec.all_tables,
+        progress=spec.progress,
     )
 
 

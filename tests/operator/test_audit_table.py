@@ -95,3 +95,20 @@ def test_id_ranges_collapse_long_lists():
     assert id_ranges(ids) == "1-1101 (1,101 ids)"
     scattered = id_ranges([1, 2, 3, 7, 9, 10, *range(20, 60, 2)], limit=4)
     assert scattered == "1-3, 7, 9-10, 20, … (26 ids)"
+
+
+def test_loading_a_dump_has_its_own_labelled_bar(tmp_path):
+    """On a terminal the first read of a dump shows a bar of its own; the second has none."""
+    script = (
+        "import pty,sys; sys.exit(pty.spawn([sys.executable,'-m','migrate','inspect','--dump',"
+        f"{str(BROKEN_DUMP)!r}]))"
+    )
+    env = {"DRUPAL_MIGRATE_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, timeout=120)
+        for _ in range(2)
+    ]
+    first, second = (ANSI.sub("", r.stdout.decode()) for r in runs)
+    assert f"Loading {BROKEN_DUMP.name} into the cache" in first
+    assert "100%" in first
+    assert "Loading" not in second and "Drupal core:" in second
