@@ -859,6 +859,13 @@ def export(
     click.echo(_export_text(summary))
 
 
+def _ranges_text(ranges: str, count: int, limit: int = 10) -> str:
+    """``1-4,9,11`` as the first few ranges and the count: 1,101 ids fit on one line."""
+    parts = [p for p in ranges.split(",") if p]
+    shown = ", ".join(parts[:limit]) + (", …" if len(parts) > limit else "")
+    return f"{shown} ({count:,} id{'s' if count != 1 else ''}, all in reconciliation.json)"
+
+
 def _export_text(summary: Any) -> str:
     rec = summary.reconciliation
     rows = [
@@ -902,7 +909,8 @@ def _export_text(summary: Any) -> str:
             )
         )
     for item in rec.left_out:
-        lines.append(f"  {item.kind}s left out ({item.reason}): {item.count} [{item.ids}]")
+        ids = _ranges_text(item.ids, item.count)
+        lines.append(f"  {item.kind}s left out ({item.reason}): {ids}")
     for kind, ids in rec.gone_from_source.items():
         lines.append(f"  {kind}s in the output but gone from the source: {ids}")
     for item in summary.failed:

@@ -112,3 +112,10 @@ def test_loading_a_dump_has_its_own_labelled_bar(tmp_path):
     assert f"Loading {BROKEN_DUMP.name} into the cache" in first
     assert "100%" in first
     assert "Loading" not in second and "Drupal core:" in second
+
+
+def test_export_text_collapses_a_long_id_list():
+    from migrate.cli import _ranges_text
+
+    text = _ranges_text(",".join(str(i) for i in range(1, 2202, 2)), 1101)
+    assert text == "1, 3, 5, 7, 9, 11, 13, 15, 17, 19, … (1,101 ids, all in reconciliation.json)"
