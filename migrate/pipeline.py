@@ -267,20 +267,19 @@ def _export_step(target: str) -> Step:
         out_dir = site.export_dir(target)
         with ctx.progress(f"Exporting to {target}") as progress:
             summary = api.export(ctx.repaired_spec, out_dir, options, progress=progress)
-        rec = summary.reconciliation
-        nodes = rec.get("nodes") or {}
+        nodes = summary.reconciliation.count("nodes") if summary.reconciliation else None
+        source, found = (nodes.source, nodes.found) if nodes else (0, 0)
         added = sum(summary.added.values())
         text = (
-            f"{nodes.get('exported', 0):,} of {nodes.get('source', 0):,} nodes, {added:,} items"
-            f" added in {summary.batches} batch(es)"
+            f"{found:,} of {source:,} nodes, {added:,} items added in {summary.batches} batch(es)"
         )
         return StepRecord(
             f"export-{target}",
             f"Export to {target}",
             text,
             {
-                "nodes": int(nodes.get("exported") or 0),
-                "source_nodes": int(nodes.get("source") or 0),
+                "nodes": found,
+                "source_nodes": source,
                 "batches": summary.batches,
                 "failed": len(summary.failed),
             },

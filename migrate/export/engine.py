@@ -572,20 +572,13 @@ def _source_totals(out_dir: Path) -> dict[str, int]:
         return {}
     if not isinstance(rec, dict):
         return {}
+    kinds = {"vocabularies": "vocabulary", "authors": "author"}
+    kinds.update((f"{kind}s", kind) for kind in ("term", "file", "node", "redirect"))
     totals: dict[str, int] = {}
-    for kind, key, field_name in (
-        ("vocabulary", "vocabularies", "source"),
-        ("term", "terms", "source_rows"),
-        ("author", "authors", "source"),
-        ("file", "files", "source"),
-        ("node", "nodes", "source"),
-    ):
-        value = (rec.get(key) or {}).get(field_name)
-        if isinstance(value, int):
-            totals[kind] = value
-    redirects = rec.get("redirects") or {}
-    if isinstance(redirects.get("exported"), int) and isinstance(redirects.get("skipped"), int):
-        totals["redirect"] = redirects["exported"] + redirects["skipped"]
+    for count in rec.get("counts") or ():
+        what = count.get("what") if isinstance(count, dict) else None
+        if what in kinds and isinstance(count.get("source"), int):
+            totals[kinds[what]] = count["source"]
     return totals
 
 

@@ -49,13 +49,14 @@ def test_init_then_run_yes_does_the_whole_job(profiled):
     # the export is of the repaired site: no reference to an unloadable term is left
     rec = json.loads((out / "export-jsonl/reconciliation.json").read_text())
     assert rec["reconciled"]
-    assert not rec["terms"].get("not_exported")
+    assert not [item for item in rec["left_out"] if item["kind"] == "term"]
+    counts = {c["what"]: c for c in rec["counts"]}
     nodes = [
         json.loads(line)
         for batch in (out / "export-jsonl/nodes").glob("batch-*.jsonl")
         for line in batch.read_text(encoding="utf-8").splitlines()
     ]
-    assert len(nodes) == rec["nodes"]["exported"] > 0
+    assert len(nodes) == counts["nodes"]["found"] > 0
     assert not [n for n in nodes if n.get("problems")]
     assert (out / "redirects-jsonl.nginx.conf").read_text().count(";") > 100
     page = (out / "summary.html").read_text(encoding="utf-8")
