@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from migrate.export.redirects import RedirectMap
     from migrate.fixture.records import ExtractOptions as FixtureOptions
     from migrate.fixture.records import FixtureReport
-    from migrate.pipeline import Confirm, Notify, ProgressFactory, RunResult
+    from migrate.pipeline import Confirm, Notify, PlanSummary, ProgressFactory, RunResult
     from migrate.profile import Discovery, Profile, SiteProfile
 
 
@@ -401,3 +401,10 @@ def run_pipeline(
         restart=restart,
         workers=workers,
     )
+
+
+def plan_summary(spec: SourceSpec, plan: Plan, *, site: str = "") -> PlanSummary:
+    """What an admin confirms before a plan is applied, as data (the CLI words it)."""
+    from migrate.pipeline import plan_summary as summarise
+
+    return summarise(site, spec, plan)

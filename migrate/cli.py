@@ -623,7 +623,9 @@ def plan_command(
     help="Operations per transaction.",
 )
 @FORMAT
+@click.pass_context
 def apply_command(
+    ctx: click.Context,
     spec: SourceSpec,
     plan_file: Path,
     yes: bool,
@@ -636,12 +638,10 @@ def apply_command(
 ) -> None:
     """Check preconditions, journal before-images, apply in transactions, verify."""
     plan = Plan.load(plan_file)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise BadInput("not a terminal: pass --yes to apply the plan")
-        click.echo(f"{len(plan.operations)} operations on {plan.source}: {plan.counts()}")
-        if not click.confirm("Apply this plan?", default=False):
-            raise BadInput("not confirmed; nothing written")
+    site = ctx.meta.get("site_profile")
+    summary = api.plan_summary(spec, plan, site=site.name if site else "")
+    if not _confirm_plan(yes, summary):
+        raise BadInput("not confirmed; nothing written")
     report = api.apply_repair(
         spec,
         plan,
@@ -1342,7 +1342,7 @@ def _plan_text(plan: Any, decisions: int = 8) -> str:
     )
     per = ", ".join(f"{n:,} {k}" for k, n in sorted(plan.per_strategy.items()))
     lines = [
-        f"Repair plan for site {plan.site} ({plan.source}): {where}",
+        f"Repair plan{f' for site {plan.site}' if plan.site else ''} ({plan.source}): {where}",
         f"  {plan.operations:,} operations on {len(plan.tables)} tables: {per}",
     ]
     for tid, action, what in plan.decisions[:decisions]:

@@ -28,7 +28,7 @@ from migrate.durable import fsync_dir, text_writer, write_durably
 from migrate.errors import BadInput, StateError
 from migrate.profile import SiteProfile
 from migrate.progress import Progress
-from migrate.repair.operations import Plan
+from migrate.repair.operations import Decision, Plan
 from migrate.source import DumpSpec, SourceSpec
 
 JOURNAL = "run-journal.jsonl"
@@ -74,7 +74,7 @@ class PlanSummary:
     per_strategy: dict[str, int]
     tables: list[str]
     decisions: list[tuple[int, str, str]]
-    """(tid, action, name or target)"""
+    """(tid, action, what it becomes: "as “name”", "to term 36 “name”", "(name unknown)")"""
     in_place: bool
     """True when the live database is changed; False for a repaired copy of a dump."""
 
@@ -204,9 +204,18 @@ def plan_summary(site: str, spec: SourceSpec, plan: Plan) -> PlanSummary:
         operations=len(plan.operations),
         per_strategy=plan.counts(),
         tables=plan.tables(),
-        decisions=[(d.tid, d.action, str(d.target or d.name or "?")) for d in plan.decisions],
+        decisions=[(d.tid, d.action, _decision_detail(d)) for d in plan.decisions],
         in_place=not isinstance(spec, DumpSpec),
     )
+
+
+def _decision_detail(decision: Decision) -> str:
+    name = f"“{decision.name}”" if decision.name else ""
+    if decision.action == "restore":
+        return f"as {name}" if name else ""
+    if decision.action == "remap":
+        return f"to term {decision.target}" + (f" {name}" if name else "")
+    return f"(was {name})" if name else "(name unknown)"
 
 
 def _apply(ctx: RunContext) -> StepRecord:

@@ -162,3 +162,25 @@ def test_init_leaves_a_db_password_out(tmp_path, broken_db):
     site = load_profile(tmp_path / "p.toml").site()
     assert site.db is not None and ":@" not in site.db
     assert site.name == broken_db.database
+
+
+def test_init_from_settings_php_then_commands_use_it(tmp_path, broken_db):
+    site_dir = tmp_path / "drupal/sites/default"
+    site_dir.mkdir(parents=True)
+    (site_dir / "settings.php").write_text(
+        "<?php\n$databases['default']['default'] = array(\n"
+        f"  'driver' => 'mysql', 'database' => '{broken_db.database}',\n"
+        f"  'username' => '{broken_db.user}', 'password' => '{broken_db.password}',\n"
+        f"  'host' => '{broken_db.host}', 'port' => '{broken_db.port}', 'prefix' => '',\n);\n",
+        encoding="utf-8",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    result = cli("init", "--settings", str(site_dir / "settings.php"), cwd=work)
+    assert result.exit_code == 0, result.output
+    site = load_profile(work / "drupal-migrate.toml").site()
+    assert site.name == "default" and site.settings == site_dir / "settings.php"
+    assert site.timezone == "Asia/Ho_Chi_Minh"
+    inspected = cli("inspect", "--format", "json", cwd=work)
+    assert inspected.exit_code == 0, inspected.output
+    assert json.loads(inspected.output)["source"].endswith(f"/{broken_db.database}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -174,3 +175,24 @@ def test_all_sites_runs_each_and_prints_one_table(tmp_path):
         assert (tmp_path / f"drupal-migrate-output/{name}/summary.html").is_file()
     clean = json.loads((tmp_path / "drupal-migrate-output/clean/audit.json").read_text())
     assert clean["summary"]["by_severity"]["error"] == 0
+
+
+def test_the_confirmation_reads_as_a_summary_on_a_terminal(profiled):
+    """Through a pseudo-terminal: the plan in words, the question, and "n" changes nothing."""
+    script = "import pty,sys; sys.exit(pty.spawn([sys.executable,'-m','migrate','run']) >> 8)"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=profiled,
+        input=b"n\n",
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    text = done.stdout.decode()
+    assert "Repair plan for site vn" in text
+    assert re.search(r"[\d,]+ operations on \d+ tables: [\d,]+ \w+", text), text
+    assert re.search(r"term \d+: (restore|drop|remap) ", text), text
+    assert "Apply this repair? [y/N]" in text
+    assert "{'" not in text and "not confirmed" in text
+    assert done.returncode == 2
+    assert not (profiled / "drupal-migrate-output/vn/repaired").exists()

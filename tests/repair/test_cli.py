@@ -23,7 +23,7 @@ def test_plan_summary_apply_needs_yes_and_undo(
     assert "tid 5 'Tin Công đoàn' → restore (name recovered; evidence:" in done.output
     assert "menu_links" in done.output and json.loads(plan.read_text())["operations"]
     refused = runner.invoke(main, ["repair", "apply", str(plan), "--db", db])
-    assert refused.exit_code == 2 and "pass --yes" in refused.output
+    assert refused.exit_code == 2 and "pass -y/--yes" in refused.output
     journal = tmp_path / "j.jsonl"
     applied = runner.invoke(
         main, ["repair", "apply", str(plan), "--db", db, "--yes", "--journal", str(journal)]
