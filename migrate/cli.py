@@ -131,6 +131,8 @@ def _fill_from_profile(ctx: click.Context, values: dict[str, Any]) -> SiteProfil
     ctx.meta["site_profile"] = site
     if site is None:
         return None
+    if "files" in values and not values["files"]:
+        values["files"] = tuple(sorted(site.export_dir("wxr").glob("wxr-*.xml")))
     for key, value in _profile_defaults(ctx, site, values).items():
         if key not in values:
             continue
@@ -1081,18 +1083,20 @@ def _need_out(out_dir: Path | None) -> Path:
 
 
 @main.command("validate-wxr")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
-)
+@site_options
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 def validate_wxr(files: tuple[Path, ...]) -> None:
     """Check WXR files for what the WordPress Importer would silently get wrong.
 
     Undefined or duplicate terms, children before parents, duplicate slugs,
     posts with the same title and date, undeclared authors, broken CDATA.
-    Exits 1 when anything is found.
+    Exits 1 when anything is found. Without FILES, the profile's wxr export.
     """
     from migrate.errors import MigrateError
     from migrate.export.wxr_validate import validate_wxr as check
+
+    if not files:
+        raise BadInput("give the WXR files, or --site from a profile with a wxr export")
 
     issues = check(list(files))
     for issue in issues:

@@ -196,3 +196,19 @@ def test_the_confirmation_reads_as_a_summary_on_a_terminal(profiled):
     assert "{'" not in text and "not confirmed" in text
     assert done.returncode == 2
     assert not (profiled / "drupal-migrate-output/vn/repaired").exists()
+
+
+def test_wxr_target_then_validate_wxr_from_the_profile(tmp_path):
+    (tmp_path / "drupal-migrate.toml").write_text(
+        f'[sites.wp]\ndump = "{BROKEN_DUMP}"\ntargets = ["wxr"]\nredirects = "csv"\n'
+        'old_urls = ["http://www.example.edu.vn"]\ntimezone = "Asia/Ho_Chi_Minh"\n',
+        encoding="utf-8",
+    )
+    result = cli(tmp_path, "run", "-y", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "drupal-migrate-output/wp"
+    assert list((out / "export-wxr").glob("wxr-*.xml"))
+    assert (out / "redirects-wxr.csv").read_text(encoding="utf-8").count("\n") > 100
+    checked = cli(tmp_path, "validate-wxr")
+    assert checked.exit_code == 0, checked.output
+    assert "WXR file(s) OK" in checked.output
