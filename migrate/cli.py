@@ -1374,7 +1374,11 @@ def _run_text(result: Any) -> str:
         tail = "Done."
     else:
         tail = "Finished with problems: see the steps marked PROBLEM."
-    return f"{tail} Summary page: {result.summary_page}"
+    lines = [f"{tail} Summary page: {result.summary_page}"]
+    if result.next_steps:
+        lines.append(f"Next (in {result.out}):")
+        lines += [f"  {n}. {step}" for n, step in enumerate(result.next_steps, 1)]
+    return "\n".join(lines)
 
 
 def _sites_table(results: list[Any], failed: list[tuple[str, MigrateError]]) -> str:

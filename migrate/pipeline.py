@@ -130,6 +130,8 @@ class RunResult:
     summary_page: Path
     stopped_after: str | None = None
     """The step after which a dry run stopped."""
+    next_steps: tuple[str, ...] = ()
+    """What the admin does with the results, in order."""
 
     @property
     def ok(self) -> bool:
@@ -142,6 +144,7 @@ class RunResult:
             "ok": self.ok,
             "stopped_after": self.stopped_after,
             "summary": str(self.summary_page),
+            "next_steps": list(self.next_steps),
             "steps": [asdict(r) for r in self.records],
         }
 
@@ -474,9 +477,38 @@ def run_site(
             records.append(record)
             notify(step.title, number, len(steps), record)
     page = out / SUMMARY
-    result = RunResult(site.name, out, records, page, stopped)
+    result = RunResult(site.name, out, records, page, stopped, _next_steps(ctx, stopped))
     write_summary(result, site, spec, page)
     return result
+
+
+def _next_steps(ctx: RunContext, stopped: str | None) -> tuple[str, ...]:
+    """The admin's work after the run, named with the files it wrote."""
+    if stopped is not None:
+        return ("Review plan.json, then run again without --dry-run to apply it.",)
+    steps = []
+    if "apply" in ctx.records and ctx.records["apply"].figures.get("operations"):
+        if isinstance(ctx.spec, DumpSpec):
+            steps.append(
+                "Load the repaired site into MariaDB:"
+                " zcat repaired/repaired.sql.gz | mariadb NEW_DATABASE"
+            )
+        else:
+            steps.append("Clear Drupal's caches if the repair kept them (drush cc all).")
+    for target in ctx.site.targets:
+        folder = ctx.rel(ctx.site.export_dir(target))
+        steps.append(
+            {
+                "wxr": f"WordPress: upload {folder}/media to wp-content/uploads/drupal/, then"
+                f" import {folder}/wxr-*.xml in name order into an empty site.",
+                "hugo": f"Hugo: build the site with hugo --source {folder}.",
+                "jsonl": f"Load {folder}/*/batch-*.jsonl (schema: {folder}/bundle.schema.json).",
+            }.get(target, f"Import {folder} into the new platform.")
+        )
+        if f"redirects-{target}" in ctx.records:
+            name = f"redirects-{target}.{REDIRECT_SUFFIX[ctx.site.redirects]}"
+            steps.append(f"Install the redirect map {name} on the new site's web server.")
+    return tuple(steps)
 
 
 def _now() -> str:

@@ -25,7 +25,7 @@ max-width:64rem;padding:0 1rem;color:#222}h1{font-size:1.6rem;margin-bottom:.2re
 .meta{color:#555}table{border-collapse:collapse;width:100%;margin:.8rem 0}
 th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.ok{color:#1e8449;font-weight:600}.bad{color:#c0392b;font-weight:600}
-.todo{color:#777}td.n{text-align:right;font-variant-numeric:tabular-nums}a{margin-right:.6rem}
+.todo{color:#777}h2{font-size:1.2rem;margin-top:1.6rem}td.n{text-align:right;font-variant-numeric:tabular-nums}a{margin-right:.6rem}
 """
 
 
@@ -73,7 +73,15 @@ def render_summary(result: RunResult, site: SiteProfile, spec: SourceSpec) -> st
         f" {escape(', '.join(site.targets))} · drupal-migrate {escape(tool_version())}</p>\n"
         "<table><thead><tr><th>#</th><th>step</th><th>result</th><th>files</th><th>time</th>"
         "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
-        f"<p>Step journal: {_link(JOURNAL, JOURNAL)}</p>\n</body></html>\n"
+        f"<p>Step journal: {_link(JOURNAL, JOURNAL)}</p>\n"
+        + (
+            "<h2>Next</h2>\n<ol>"
+            + "".join(f"<li>{escape(step)}</li>" for step in result.next_steps)
+            + "</ol>\n"
+            if result.next_steps
+            else ""
+        )
+        + "</body></html>\n"
     )
 
 

@@ -64,6 +64,8 @@ def test_init_then_run_yes_does_the_whole_job(profiled):
     for link in ("audit.html", "plan.json", JOURNAL, "export-jsonl", "reconciliation.json"):
         assert f'href="{link}' in page or f'href="export-jsonl/{link}' in page, link
     assert "<script" not in page
+    assert "zcat repaired/repaired.sql.gz | mariadb" in page
+    assert "redirects-jsonl.nginx.conf" in result.output.split("Next (in ")[1]
     _, done = read_journal(out)
     assert list(done) == [
         "audit",
