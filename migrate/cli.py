@@ -1246,7 +1246,7 @@ def _site_name_of(key: str, value: str) -> str:
 
 
 @main.command("run")
-@source_options
+@optional_source_options
 @click.option("-y", "--yes", is_flag=True, help="Apply the repair plan without asking.")
 @click.option(
     "--dry-run", is_flag=True, help="Stop after the repair plan: nothing is changed or exported."
@@ -1264,7 +1264,7 @@ def _site_name_of(key: str, value: str) -> str:
 @click.pass_context
 def run_command(
     ctx: click.Context,
-    spec: SourceSpec,
+    spec: SourceSpec | None,
     yes: bool,
     dry_run: bool,
     all_sites: bool,
@@ -1288,6 +1288,13 @@ def run_command(
             raise BadInput("--all-sites takes each site's source from the profile")
         targets = [(s, s.source_spec()) for s in api.load_profile(ctx.meta["config"]).sites]
     else:
+        if spec is None and site is not None:
+            spec = site.source_spec()  # says the profile's site names no source
+        if spec is None:
+            raise BadInput(
+                f"no site profile ({PROFILE_NAME}) here: write one with"
+                " drupal-migrate init --dump FILE (or --settings FILE), or pass --config FILE"
+            )
         if site is None:
             site = SiteProfile(name="site", profile=Path(PROFILE_NAME).resolve())
             site = replace(site, out=Path.cwd() / "drupal-migrate-output" / "site")

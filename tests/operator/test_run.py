@@ -214,3 +214,12 @@ def test_wxr_target_then_validate_wxr_from_the_profile(tmp_path):
     checked = cli(tmp_path, "validate-wxr")
     assert checked.exit_code == 0, checked.output
     assert "WXR file(s) OK" in checked.output
+
+
+def test_run_without_a_profile_says_how_to_write_one(tmp_path):
+    result = cli(tmp_path, "run")
+    assert result.exit_code == 2
+    assert "drupal-migrate init --dump FILE" in result.output
+    (tmp_path / "drupal-migrate.toml").write_text("[sites.empty]\ntargets = ['jsonl']\n")
+    result = cli(tmp_path, "run")
+    assert result.exit_code == 2 and "names no source" in result.output
