@@ -115,7 +115,7 @@ def render_audit(
         for sev, n in totals.items()
     )
     lines = [
-        shorten(f"Audit of {report.source}", width),
+        shorten(f"Audit of {report.source} (Drupal {report.core_version or '?'})", width),
         f"{report.total:,} findings: {head} (in {len(found)} of {len(report.checks)} checks)",
         "",
     ]
