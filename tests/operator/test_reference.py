@@ -33,7 +33,7 @@ def all_commands():
 
 def test_readme_reference_is_current():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert reference.render(readme) == readme, "README.md is stale: run make docs"
+    assert reference.render(readme) == readme, "README.md's command reference is stale: make docs"
 
 
 def test_every_command_and_option_is_in_the_readme():
@@ -54,11 +54,13 @@ def test_every_option_has_help_and_every_command_an_example():
         assert command.help, f"{path} has no help text"
         ctx = click.Context(command, info_name=path)
         text = command.get_help(ctx).rstrip().splitlines()
-        assert text[-2].strip() == "Example:", f"{path} --help does not end with an example"
+        assert text[-2].strip() == "Example:", (
+            f"{path} --help does not end with an example: add one to EXAMPLES in migrate/cli.py"
+        )
         assert text[-1].strip().startswith("drupal-migrate"), path
         for param in command.params:
             if isinstance(param, click.Option):
-                assert param.help, f"{path} {'/'.join(param.opts)} has no help text"
+                assert param.help, f"{path} {'/'.join(param.opts)} has no help text (help=...)"
     assert set(EXAMPLES) - {""} <= {p.removeprefix("drupal-migrate ") for p, _ in all_commands()}
 
 
