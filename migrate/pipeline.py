@@ -378,7 +378,10 @@ def _fingerprint(site: SiteProfile, spec: SourceSpec) -> str:
         "timezone": site.timezone,
     }
     if isinstance(spec, DumpSpec):
-        info = spec.path.stat()
+        try:
+            info = spec.path.stat()
+        except OSError as exc:
+            raise BadInput(f"{spec.path}: cannot read the dump ({exc.strerror})") from None
         facts["dump"] = [info.st_size, info.st_mtime_ns]
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -223,3 +223,16 @@ def test_run_without_a_profile_says_how_to_write_one(tmp_path):
     (tmp_path / "drupal-migrate.toml").write_text("[sites.empty]\ntargets = ['jsonl']\n")
     result = cli(tmp_path, "run")
     assert result.exit_code == 2 and "names no source" in result.output
+
+
+def test_all_sites_goes_on_after_a_site_fails(tmp_path):
+    (tmp_path / "drupal-migrate.toml").write_text(
+        f'[sites.gone]\ndump = "missing.sql.gz"\n[sites.clean]\ndump = "{CLEAN_DUMP}"\n',
+        encoding="utf-8",
+    )
+    result = cli(tmp_path, "run", "--all-sites", "-y", "--workers", "0")
+    assert result.exit_code == 2
+    assert "site gone: " in result.output and "missing.sql.gz" in result.output
+    assert (tmp_path / "drupal-migrate-output/clean/summary.html").is_file()
+    table = result.output[result.output.rindex("  site ") :]
+    assert re.search(r"gone\s+error: ", table) and re.search(r"clean\s+ok\s", table)
