@@ -187,7 +187,7 @@ def _audit(ctx: RunContext) -> StepRecord:
 
 def _plan(ctx: RunContext) -> StepRecord:
     plan = api.plan_repair(ctx.spec, ctx.site.repair_mapping, ctx.site.strategy)
-    write_durably(ctx.out / "plan.json", plan.to_json())
+    rules = api.write_plan(plan, ctx.out / "plan.json")[1:]
     counts = plan.counts()
     per = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
     summary = f"{len(plan.operations):,} operations" + (f" ({per})" if per else "")
@@ -195,8 +195,8 @@ def _plan(ctx: RunContext) -> StepRecord:
         "plan",
         "Repair plan",
         summary,
-        {"operations": len(plan.operations), **counts},
-        (("plan", "plan.json"),),
+        {"operations": len(plan.operations), "redirect_rules": len(rules), **counts},
+        (("plan", "plan.json"), *((f"term redirects: {p.name}", ctx.rel(p)) for p in rules)),
     )
 
 
@@ -498,6 +498,15 @@ def _next_steps(ctx: RunContext, stopped: str | None) -> tuple[str, ...]:
             )
         else:
             steps.append("Clear Drupal's caches if the repair kept them (drush cc all).")
+    plan = ctx.records.get("plan")
+    rules = (
+        [rel for label, rel in plan.outputs if label.startswith("term redirects")] if plan else []
+    )
+    if rules:
+        steps.append(
+            f"Install the redirects of the gone terms' URLs ({', '.join(rules)}) on the old"
+            " site's web server, next to the new site's redirect map."
+        )
     for target in ctx.site.targets:
         folder = ctx.rel(ctx.site.export_dir(target))
         steps.append(
