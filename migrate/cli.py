@@ -47,6 +47,7 @@ COMMAND_ORDER = (
     "redirects",
     "validate-wxr",
     "rollback",
+    "fixture",
 )
 """``--help`` lists commands in the order an admin uses them; others follow, by name."""
 
@@ -113,7 +114,7 @@ def _profile_defaults(
         "site_hosts": hosts,
         "files_dir": site.files_dir,
         "timezone": site.timezone,
-        "mapping": site.repair_mapping if name == "plan" else site.mapping,
+        "mapping": site.repair_mapping if name in ("plan", "extract") else site.mapping,
         "strategies": site.strategy,
         "out_dir": site.export_dir(target),
     }
@@ -1418,6 +1419,8 @@ EXAMPLES = {
     "redirects": "drupal-migrate redirects export/ --to nginx -o redirects.conf",
     "validate-wxr": "drupal-migrate validate-wxr wp/wxr-*.xml",
     "rollback": "drupal-migrate rollback export/ --batch 3",
+    "fixture": "drupal-migrate fixture extract --site vn --with-broken -o tests/site.sql.gz",
+    "fixture extract": "drupal-migrate fixture extract --dump site.sql.gz --nodes 30 -o f.sql",
 }
 """The example every ``--help`` ends with, by command path (a test wants one per command)."""
 
