@@ -90,6 +90,11 @@ def test_dry_run_stops_after_the_plan(profiled):
     assert not (out / "repaired").exists() and not (out / "export-jsonl").exists()
     assert "Dry run" in result.output
     assert "not run" in (out / "summary.html").read_text(encoding="utf-8")
+    again = cli(profiled, "run", "--dry-run", "--format", "json")
+    (data,) = json.loads(again.stdout)
+    assert data["stopped_after"] == "plan" and data["site"] == "vn"
+    assert [s["step"] for s in data["steps"]] == ["audit", "plan"]
+    assert all(s["resumed"] for s in data["steps"])
 
 
 def test_not_a_terminal_needs_yes_and_nothing_is_changed(profiled):
