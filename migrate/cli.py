@@ -108,8 +108,9 @@ def _profile_defaults(
     )
     target = values.get("target") or site.targets[0]
     found: dict[str, Any] = {
-        "base_url": site.old_url,
-        "old_url": site.old_url,
+        # a command that knows old and new URLs apart does not get the single --base-url
+        "base_url": None if "old_urls" in values else site.old_url,
+        "old_urls": site.old_urls,
         "site_url": site.site_url,
         "site_hosts": hosts,
         "files_dir": site.files_dir,
