@@ -582,12 +582,17 @@ def plan_command(
         return
     click.echo(f"Plan for {plan.source}: {len(plan.operations)} operations")
     for d in plan.decisions:
-        sources = sorted({e.split(" (")[0] for e in d.evidence}) or ["none"]
+        values = [e.removeprefix("value ") for e in d.evidence if e.startswith("value ")]
+        sources = sorted({e.split(" (")[0] for e in d.evidence if not e.startswith("value ")}) or [
+            "none"
+        ]
         if d.action == "remap":
             head = f"tid {d.tid} → remap to {d.target} '{d.name}'"
         else:
             head = f"tid {d.tid} '{d.name or '?'}' → {d.action}"
         click.echo(f"  {head} ({d.reason}; evidence: {', '.join(sources)})")
+        if d.action == "restore" and values:
+            click.echo(f"      values from: {'; '.join(values)}")
     click.echo("Operations per strategy:")
     click.echo(render_table(["strategy", "operations"], sorted(plan.counts().items())))
     for note in plan.notes:

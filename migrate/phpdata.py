@@ -34,6 +34,17 @@ def unserialize(value: bytes | str | None, where: str) -> Any:
         raise SchemaError(f"{where}: malformed serialized PHP ({exc or 'truncated'})") from None
 
 
+def unserialize_bytes(value: bytes | str | None, where: str) -> Any:
+    """Decode one serialized value keeping strings as bytes (a cached page's gzipped body)."""
+    if value is None:
+        return None
+    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    try:
+        return phpserialize.loads(raw, decode_strings=False, object_hook=_object)
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise SchemaError(f"{where}: malformed serialized PHP ({exc or 'truncated'})") from None
+
+
 def as_list(value: Any) -> list[Any]:
     """A PHP list (an array keyed 0..n-1) as a Python list, in key order."""
     if isinstance(value, dict):

@@ -15,6 +15,8 @@ The planner restores a term only from ``medium`` or better names.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import html
 import re
 import unicodedata
@@ -22,11 +24,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import lxml.etree
+import lxml.html
 
 from migrate.audit.trail import collation_key
 from migrate.errors import SchemaError
 from migrate.links import AliasResolver, is_system_path, parse_internal_href, term_id_of
-from migrate.phpdata import unserialize
+from migrate.phpdata import unserialize, unserialize_bytes
 from migrate.schema import Drupal7
 
 CONFIDENCE = {"high": 3, "medium": 2, "low": 1}
@@ -51,6 +57,8 @@ class Evidence:
     parent: int | None = None
     weight: int | None = None
     alias: str | None = None
+    description: str | None = None
+    format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -108,6 +116,26 @@ class MissingTerm:
         best = self._best("alias")
         return best.alias if best else None
 
+    def described(self, minimum: str = "medium") -> Evidence | None:
+        """The best evidence of the description (and its text format), if any is good enough."""
+        return self._best("description", minimum)
+
+    def value_sources(self) -> list[str]:
+        """Where each value a restore writes comes from, and how sure it is."""
+        out = []
+        for attr in ("name", "vocabulary", "parent", "weight", "alias"):
+            best = self._best(attr)
+            if best is not None:
+                out.append(f"{attr}: {best.source} ({best.confidence})")
+            elif attr in ("weight", "parent"):
+                out.append(f"{attr}: no evidence, Drupal's default")
+        used, weak = self.described(), self.described("low")
+        if used is not None:
+            out.append(f"description: {used.source} ({used.confidence})")
+        elif weak is not None:
+            out.append(f"description: left empty, only {weak.source} ({weak.confidence})")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tid": self.tid,
@@ -118,6 +146,8 @@ class MissingTerm:
             "parents": self.parents,
             "weight": self.weight,
             "alias": self.alias,
+            "description": (found := self.described("low")) and found.description,
+            "format": found and found.format,
             "evidence": [e.to_dict() for e in self.evidence],
         }
 
@@ -159,6 +189,55 @@ def fold(text: str) -> str:
         c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
     ).lower()
     return "-".join(re.findall(r"[a-z0-9]+", plain))
+
+
+def _page_path(cid: str) -> str:
+    """The Drupal path of a cache_page key (the page's absolute URL)."""
+    parts = urlsplit(cid)
+    path = unquote(parts.path).strip("/")
+    if path in ("", "index.php") and parts.query.startswith("q="):
+        path = unquote(parts.query[2:].split("&", 1)[0]).strip("/")
+    return path
+
+
+def _cached_html(data: Any, where: str) -> tuple[str | None, str | None, list[str]] | None:
+    """(title, description HTML, breadcrumb link paths) of a cached page, or None.
+
+    Drupal stores ``serialize(array('path' => …, 'body' => …, …))``, the body gzipped
+    when page compression is on.
+    """
+    try:
+        cached = unserialize_bytes(data, where)
+    except SchemaError:
+        return None
+    body = cached.get(b"body") if isinstance(cached, dict) else None
+    if not isinstance(body, bytes) or not body:
+        return None
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            return None
+    try:
+        root = lxml.html.document_fromstring(body.decode("utf-8", "replace"))
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    title = " ".join(
+        " ".join(t.text_content().split()) for t in root.xpath("//h1[@id='page-title']")
+    )
+    block = root.xpath("//div[contains(concat(' ', @class, ' '), ' taxonomy-term-description ')]")
+    description = None
+    if block:
+        inner = (block[0].text or "") + "".join(
+            lxml.html.tostring(child, encoding="unicode") for child in block[0]
+        )
+        description = inner.strip() or None
+    crumbs = []
+    for link in root.xpath("//div[contains(concat(' ', @class, ' '), ' breadcrumb ')]//a[@href]"):
+        internal = parse_internal_href(html.unescape(str(link.get("href"))))
+        if internal is not None and internal.path:
+            crumbs.append(internal.path)
+    return title or None, description, crumbs
 
 
 def _linked_tid(link: str) -> int | None:
@@ -216,6 +295,8 @@ class _Recoverer:
         self.alias_parents()
         self.search_index()
         self.missing_vocabularies()
+        self.cached_pages()
+        self.descriptions()
         self.field_order()
         return Recovery(self.terms, self.vocabularies)
 
@@ -582,6 +663,128 @@ class _Recoverer:
                             "field_config", f"vid {vid} is {machine!r}", "high", vocabulary=machine
                         ),
                     )
+
+    def cached_pages(self) -> None:
+        """A term page Drupal cached (``cache_page``, keyed by URL) before the term went:
+        its title is the name, its description block the rendered description, and the
+        last crumb of its breadcrumb (the module drops the page's own term) the parent."""
+        if not self.site.optional_table("cache_page"):
+            return
+        for cid, data in self.src.rows("SELECT cid, data FROM {cache_page} ORDER BY cid"):
+            path = _page_path(str(cid))
+            tid = term_id_of(path, exact=True) if path.startswith("taxonomy/") else None
+            if tid is None:
+                tid = self.term_of_alias(path)
+            if tid is None or tid not in self.terms:
+                continue
+            page = _cached_html(data, str(cid))
+            if page is None:
+                continue
+            where = f"cache_page {cid}"
+            title, description, crumbs = page
+            if title:
+                self.add(tid, Evidence("cache_page", f"{where}: page title", "high", name=title))
+            if description:
+                self.add(
+                    tid,
+                    Evidence(
+                        "cache_page",
+                        f"{where}: rendered description (the text as shown, not as stored)",
+                        "medium",
+                        description=description,
+                    ),
+                )
+            parent = self._parent_of_crumb(crumbs)
+            if parent is not None:
+                self.add(
+                    tid,
+                    Evidence(
+                        "cache_page", f"{where}: last breadcrumb link", "medium", parent=parent
+                    ),
+                )
+
+    def _parent_of_crumb(self, crumbs: list[str]) -> int | None:
+        """The term a breadcrumb link points to (system path or alias), if any."""
+        if not crumbs:
+            return None
+        path = crumbs[-1]
+        tid = term_id_of(path, exact=True)
+        if tid is None:
+            source = self.aliases.get(path)
+            tid = term_id_of(source, exact=True) if source else self.term_of_alias(path)
+        return tid
+
+    def descriptions(self) -> None:
+        """A description whose exact text Drupal filtered and cached (``cache_filter``).
+
+        check_markup() caches under ``format::sha256(text)``. When the live terms of the
+        vocabulary all follow one description pattern around their name, the missing
+        term's text by that pattern is a candidate; a cached hash of it proves the text
+        and its format (high). An unconfirmed candidate is kept as low evidence only.
+        """
+        if not self.site.optional_table("cache_filter"):
+            return
+        hashes: dict[str, str] = {}
+        for (cid,) in self.src.rows("SELECT cid FROM {cache_filter} ORDER BY cid"):
+            fmt, _, digest = str(cid).rpartition(":")
+            hashes[digest] = fmt.rstrip(":").split(":", 1)[0]
+        patterns = self._description_patterns()
+        for term in self.terms.values():
+            name = term.name()
+            vid = term.vid if term.vid is not None else self._vid(term.vocabulary)
+            if name is None or vid is None or vid not in patterns:
+                continue
+            prefix, suffix, fmt, count = patterns[vid]
+            text = prefix + name + suffix
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if hashes.get(digest) == fmt:
+                self.add(
+                    term.tid,
+                    Evidence(
+                        "cache_filter",
+                        f"{fmt}::{digest[:12]}… is the hash of the description the other"
+                        f" {count} terms' pattern gives",
+                        "high",
+                        description=text,
+                        format=fmt,
+                    ),
+                )
+            else:
+                self.add(
+                    term.tid,
+                    Evidence(
+                        "description pattern",
+                        f"{count} live terms of the vocabulary are described as"
+                        f" {prefix!r} + name + {suffix!r}; no cache confirms it for this one",
+                        "low",
+                        description=text,
+                        format=fmt,
+                    ),
+                )
+
+    def _vid(self, machine: str | None) -> int | None:
+        for vid, name in self.machine.items():
+            if name == machine:
+                return vid
+        return None
+
+    def _description_patterns(self) -> dict[int, tuple[str, str, str, int]]:
+        """vid → (prefix, suffix, format, terms) when every described live term of a
+        vocabulary (at least two) reads prefix + its name + suffix in one format."""
+        seen: dict[int, list[tuple[str, str, str]]] = {}
+        for vid, name, description, fmt in self.src.rows(
+            "SELECT t.vid, t.name, t.description, t.format FROM {taxonomy_term_data} t"
+            " INNER JOIN {taxonomy_vocabulary} v ON v.vid = t.vid ORDER BY t.tid"
+        ):
+            text, name = str(description or ""), str(name)
+            if text and fmt and name in text:
+                prefix, _, suffix = text.partition(name)
+                seen.setdefault(int(vid), []).append((prefix, suffix, str(fmt)))
+        return {
+            vid: (*found[0], len(found))
+            for vid, found in seen.items()
+            if len(found) >= 2 and len(set(found)) == 1
+        }
 
     def field_order(self) -> None:
         """Weights bounded by the order an options widget stored two sibling terms in.

@@ -20,7 +20,7 @@ from typing import Any
 from migrate.audit.findings import Finding
 from migrate.errors import BadInput
 from migrate.links import term_id_of
-from migrate.repair.evidence import MissingTerm, Recovery, recover_terms
+from migrate.repair.evidence import Evidence, MissingTerm, Recovery, recover_terms
 from migrate.repair.mapping import Mapping
 from migrate.repair.operations import Decision, Operation, Plan, fingerprint, read_rows
 from migrate.repair.redirects import Fate, TermRedirect, redirects_for, sources_of, target_of
@@ -246,7 +246,9 @@ class Planner:
         decisions: dict[int, Decision] = {}
         for tid, state in self.missing.items():
             term = self.recovery.terms[tid]
-            evidence = tuple(f"{e.source} ({e.confidence})" for e in term.evidence)
+            evidence = tuple(f"{e.source} ({e.confidence})" for e in term.evidence) + tuple(
+                f"value {v}" for v in term.value_sources()
+            )
             actions = self.strategies.actions
             override = actions.get(str(tid)) or actions.get("default")
             name = term.name()
@@ -360,6 +362,12 @@ class Planner:
             ]
             if not users or not lost.machine_name:
                 continue
+            self.notes.append(
+                f"vocabulary {vid} ({lost.machine_name}) is restored with weight 0 and no"
+                " description: nothing in the database records either (its name: "
+                + ", ".join(f"{e.source} ({e.confidence})" for e in lost.evidence if e.name)
+                + ")"
+            )
             self.op(
                 "insert",
                 "taxonomy_vocabulary",
@@ -381,6 +389,7 @@ class Planner:
         term = self.recovery.terms[d.tid]
         vid = self.vid_of(d.vocabulary)
         reason = f"restore tid {d.tid}"
+        described = term.described()
         self.op(
             "insert",
             "taxonomy_term_data",
@@ -391,8 +400,8 @@ class Planner:
                 "tid": d.tid,
                 "vid": vid,
                 "name": d.name,
-                "description": "",
-                "format": None,
+                "description": described.description if described else "",
+                "format": self._format_of(term, described),
                 "weight": term.weight,
             },
         )
@@ -435,6 +444,19 @@ class Planner:
                     d.tid,
                     {"pid": pid, "source": source, "alias": alias, "language": "und"},
                 )
+
+    @staticmethod
+    def _format_of(term: MissingTerm, described: Evidence | None) -> str | None:
+        """The text format of a restored description: its own evidence, else the one every
+        described term of the vocabulary uses (a rendered description names none)."""
+        if described is None:
+            return None
+        if described.format:
+            return described.format
+        return next(
+            (e.format for e in term.evidence if e.source == "description pattern" and e.format),
+            None,
+        )
 
     def field_rows(self, decisions: dict[int, Decision]) -> None:
         """Drop and remap inside each (entity, revision, language) list, deltas kept 0..n-1."""

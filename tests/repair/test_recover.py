@@ -84,3 +84,76 @@ def test_a_dump_and_its_database_give_the_same_evidence_and_decisions(
     assert decisions[43].action == "drop" and decisions[43].name == "olympic"
     assert "low-confidence" in decisions[43].reason and "no name" not in decisions[43].reason
     assert decisions[35].reason.startswith("no name recovered")
+
+
+_PAGE = """<!DOCTYPE html><html><head><title>Tin Công đoàn | Trường</title></head><body>
+<div id="breadcrumb"><h2 class="element-invisible">You are here</h2><div class="breadcrumb">
+<a href="/">Trang chủ</a> » <a href="/tin-tuc">Tin tức</a></div></div>
+<h1 class="title" id="page-title">Tin Công đoàn</h1>
+<div class="term-listing-heading"><div id="taxonomy-term-5" class="taxonomy-term">
+<div class="content"><div class="taxonomy-term-description"><p>Chuyên mục Tin Công đoàn</p>
+</div></div></div></div></body></html>"""
+
+
+def _php_page(body: bytes) -> bytes:
+    """What drupal_page_set_cache() stores: serialize(array) with a gzipped body."""
+
+    def s(raw: bytes) -> bytes:
+        return b's:%d:"%s";' % (len(raw), raw)
+
+    return (
+        b"a:4:{"
+        + s(b"path") + s(b"taxonomy/term/5")
+        + s(b"body") + s(body)
+        + s(b"title") + s("Tin Công đoàn".encode())
+        + s(b"headers") + b"a:0:{}"
+        + b"}"
+    )  # fmt: skip
+
+
+def test_cached_pages_and_filter_cache_restore_descriptions_as_they_were(
+    broken_db_rw: ConnectionSpec, clean_db: ConnectionSpec, tmp_path
+) -> None:
+    import gzip
+    import hashlib
+
+    from conftest import query
+    from helpers import connect
+
+    # The term page of 5, cached before the deletion, and the filter cache of 2's
+    # description (check_markup() keys it by format and the text's sha256).
+    text = "<p>Chuyên mục Tin Đảng ủy</p>"
+    conn = connect(broken_db_rw)
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO cache_page (cid, data, expire, created, serialized)"
+            " VALUES (%s, %s, 0, 0, 1)",
+            (
+                "http://www.example.edu.vn/taxonomy/term/5",
+                _php_page(gzip.compress(_PAGE.encode("utf-8"))),
+            ),
+        )
+        cur.execute(
+            "INSERT INTO cache_filter (cid, data, expire, created, serialized)"
+            " VALUES (%s, %s, 0, 0, 0)",
+            (f"filtered_html::{hashlib.sha256(text.encode()).hexdigest()}", text + "\n"),
+        )
+    conn.close()
+    terms = api.recover(broken_db_rw).recovery.terms
+    page = [e for e in terms[5].evidence if e.source == "cache_page"]
+    assert {(e.name, e.parent, e.confidence) for e in page if e.name or e.parent} == {
+        ("Tin Công đoàn", None, "high"),
+        (None, 1, "medium"),
+    }
+    assert terms[2].described() is not None and terms[2].described().confidence == "high"
+    assert terms[9].described() is None  # only the pattern, which restores nothing
+    plan = api.plan_repair(broken_db_rw)
+    api.apply_repair(broken_db_rw, plan, yes=True, journal=tmp_path / "j.jsonl")
+    sql = (
+        "SELECT tid, name, description, format, weight FROM taxonomy_term_data WHERE tid IN (2, 5)"
+    )
+    clean = {r[0]: r for r in query(clean_db, sql)}
+    repaired = {r[0]: r for r in query(broken_db_rw, sql)}
+    assert repaired[2] == clean[2]
+    assert repaired[5][:2] == clean[5][:2] and repaired[5][3:] == clean[5][3:]
+    assert repaired[5][2].strip() == clean[5][2].strip()  # the rendered text, as shown
