@@ -16,11 +16,15 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+import lxml.etree
+import lxml.html
+
 from migrate.source.base import Source
 
 __all__ = [
     "AliasResolver",
     "InternalLink",
+    "anchors",
     "is_system_path",
     "node_id_of",
     "normalise_host",
@@ -72,6 +76,23 @@ class InternalLink:
     path: str
     query: str = ""
     fragment: str = ""
+
+
+def anchors(body: str) -> list[tuple[str, str]]:
+    """Every ``<a href>``/``<area href>`` of an HTML fragment: (href, its text, spaces folded).
+
+    The one HTML reading of links for the audit and for recover, so both see the same
+    links (relative, absolute, entity-encoded) in the same bodies.
+    """
+    try:
+        root = lxml.html.fragment_fromstring(body, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    return [
+        (str(a.get("href")), " ".join(a.text_content().split()))
+        for a in root.iter("a", "area")
+        if a.get("href")
+    ]
 
 
 def normalise_host(host: str) -> str:

@@ -80,7 +80,7 @@ def check(
 
 def _load_checks() -> dict[str, CheckSpec]:
     """Import every check module once; importing registers its checks."""
-    from migrate.audit import breadcrumb, content, links, taxonomy  # noqa: F401
+    from migrate.audit import breadcrumb, content, links, orphans, taxonomy  # noqa: F401
 
     return REGISTRY
 

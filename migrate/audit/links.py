@@ -14,13 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import lxml.etree
-import lxml.html
-
 from migrate.audit import check
 from migrate.audit.context import AuditContext
 from migrate.audit.findings import Finding, Severity
-from migrate.links import is_system_path, parse_internal_href, term_id_of
+from migrate.links import anchors, is_system_path, parse_internal_href, term_id_of
 
 NORMAL_PATH = "normal_path"
 ALIAS_PRESENT = "alias_still_present"
@@ -145,7 +142,7 @@ def _links_in(
 ) -> Iterator[BodyLink]:
     """The links of one body that lead (or may lead, for dead aliases) to unloadable terms."""
     nid, rev, delta, lang = key
-    for position, (href, text) in enumerate(_anchors(body)):
+    for position, (href, text) in enumerate(anchors(body)):
         internal = parse_internal_href(href, ctx.base_hosts)
         if internal is None:
             continue
@@ -194,18 +191,6 @@ def _candidates(
     for start in range(0, len(nids), CHUNK):
         chunk = nids[start : start + CHUNK]
         yield ctx.in_list("b.entity_id", chunk), list(chunk)
-
-
-def _anchors(body: str) -> list[tuple[str, str]]:
-    try:
-        root = lxml.html.fragment_fromstring(body, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
-        return []
-    return [
-        (str(a.get("href")), " ".join(a.text_content().split()))
-        for a in root.iter("a", "area")
-        if a.get("href")
-    ]
 
 
 def _dead_aliases(ctx: AuditContext, pending: list[BodyLink]) -> list[BodyLink]:

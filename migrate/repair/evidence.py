@@ -31,14 +31,18 @@ import lxml.html
 
 from migrate.audit.trail import collation_key
 from migrate.errors import SchemaError
-from migrate.links import AliasResolver, is_system_path, parse_internal_href, term_id_of
+from migrate.links import (
+    AliasResolver,
+    anchors,
+    is_system_path,
+    parse_internal_href,
+    term_id_of,
+)
 from migrate.phpdata import unserialize, unserialize_bytes
 from migrate.schema import Drupal7
 
 CONFIDENCE = {"high": 3, "medium": 2, "low": 1}
 
-_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']([^\"']*)[\"'][^>]*>(.*?)</a>", re.I | re.S)
-_TAGS = re.compile(r"<[^>]+>")
 _VOCAB_LINK = re.compile(r"admin/structure/taxonomy/([a-z0-9_]+)")
 _CHUNK = 500
 # Widgets that list a vocabulary in taxonomy_get_tree() order and save choices in it.
@@ -242,16 +246,11 @@ def _cached_html(data: Any, where: str) -> tuple[str | None, str | None, list[st
 
 def _linked_tid(link: str) -> int | None:
     """The term a watchdog row's link (``<a href="/taxonomy/term/5/edit">``) is about."""
-    for href, _ in _ANCHOR.findall(link):
-        internal = parse_internal_href(html.unescape(href.strip()))
+    for href, _ in anchors(link):
+        internal = parse_internal_href(href.strip())
         if internal is not None and (tid := term_id_of(internal.path)) is not None:
             return tid
     return None
-
-
-def _anchor_text(raw: str) -> str:
-    text = html.unescape(_TAGS.sub("", raw)).replace("\xa0", " ")
-    return " ".join(text.strip().lstrip("»›>").split())
 
 
 class _Recoverer:
@@ -486,9 +485,9 @@ class _Recoverer:
         self, nid: int, body: str | bytes, unresolved: dict[str, list[tuple[int, str]]]
     ) -> None:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        for href, inner in _ANCHOR.findall(text):
-            label = _anchor_text(inner)
-            link = parse_internal_href(html.unescape(href.strip()))
+        for href, inner in anchors(text):
+            label = " ".join(inner.lstrip("»›>").split())
+            link = parse_internal_href(href.strip())
             if not label or link is None:
                 continue
             tid = term_id_of(link.path, exact=True)

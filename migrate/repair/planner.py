@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrate.audit.findings import Finding
+from migrate.audit.orphans import CHECK as ORPHAN_CHECK
+from migrate.audit.orphans import OrphanRows
 from migrate.errors import BadInput
 from migrate.links import term_id_of
 from migrate.repair.evidence import Evidence, MissingTerm, Recovery, recover_terms
@@ -28,6 +30,7 @@ from migrate.schema import Drupal7
 
 REPAIR_CHECKS = [
     "breadcrumb.notice_pages",
+    "content.orphan_node_rows",
     "taxonomy.dangling_field_ref",
     "taxonomy.unloadable_term",
     "taxonomy.orphan_hierarchy",
@@ -224,6 +227,7 @@ class Planner:
                 for tid in f.entity.get("candidates") or [f.entity.get("tid")]:
                     if tid is not None:
                         self.body_links[int(tid)] = self.body_links.get(int(tid), 0) + 1
+        self.orphan_rows = [OrphanRows.of(f) for f in findings if f.check == ORPHAN_CHECK]
         self.cycles = [
             f.entity
             for f in findings
@@ -332,6 +336,7 @@ class Planner:
         self.field_rows(decisions)
         self.hierarchy(decisions)
         self.routes(decisions)
+        self.orphans()
         self.term_redirects(decisions)
         self.reindex(decisions)
         return Plan(
@@ -481,7 +486,10 @@ class Planner:
                 pk: tuple[str, ...] = ("entity_type", "entity_id", "deleted", "delta", "language")
                 if "revision_id" in group:
                     pk = ("entity_type", "entity_id", "revision_id", "deleted", "delta", "language")
+                gone = {o.nid for o in self.orphan_rows}
                 for values in keys:
+                    if values[0] == "node" and int(values[1]) in gone:
+                        continue  # the node is gone: orphans() deletes all its rows
                     selector = dict(zip(group, values, strict=True)) | {"deleted": 0}
                     rows = sorted(
                         read_rows(self.src, table, selector), key=lambda r: int(r["delta"])
@@ -637,7 +645,7 @@ class Planner:
                     tid,
                 )
 
-    def drop_menu_link(self, mlid: int, tid: int) -> None:
+    def drop_menu_link(self, mlid: int, tid: int | None, reason: str = "") -> None:
         """Delete a link as menu_link_delete() does: children move up to its parent."""
         cols = ["plid", "depth"] + [f"p{i}" for i in range(1, 10)]
         item = dict(
@@ -650,7 +658,7 @@ class Planner:
                 strict=False,
             )
         )
-        reason = f"drop tid {tid} menu link"
+        reason = reason or f"drop tid {tid} menu link"
         self.op("delete", "menu_links", {"mlid": mlid}, reason, tid)
         level = int(item["depth"])
         for row in self.src.rows(
@@ -683,6 +691,17 @@ class Planner:
                 tid,
                 {"has_children": 0},
             )
+
+    def orphans(self) -> None:
+        """Delete what nodes that no longer exist left behind: field rows, menu links."""
+        for orphan in self.orphan_rows:
+            reason = f"orphan node {orphan.nid}"
+            if orphan.kind == "menu_link":
+                for mlid in orphan.mlids:
+                    self.drop_menu_link(mlid, None, f"{reason} menu link")
+            else:
+                key = {"entity_type": "node", "entity_id": orphan.nid}
+                self.op("delete", orphan.table, key, f"{reason} {orphan.kind}", None)
 
     def term_redirects(self, decisions: dict[int, Decision]) -> None:
         """Every public URL of a dropped or remapped term gets a redirect: a redirect module

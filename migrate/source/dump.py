@@ -46,7 +46,7 @@ from migrate.source.sqldump_parser import (
 )
 from migrate.source.sqlite import SQLiteSource
 
-LOADER_VERSION = "2"
+LOADER_VERSION = "3"
 # Pipe capacity between the parser and the loader: a whole message, fewer wake-ups.
 PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct("<Q")
@@ -57,7 +57,8 @@ BIG_PAGES_FROM = 32 << 20
 FORK_FROM = 2 << 20
 
 # Tables the toolkit reads, unprefixed. Extend here; cache_* tables are absent but for
-# cache_page, whose URLs are evidence that a term page was live (recover, audit).
+# cache_page and cache_filter: evidence of what a deleted term's page and description
+# were (recover, audit).
 NEEDED_TABLES = frozenset(
     {
         "node",
@@ -86,6 +87,7 @@ NEEDED_TABLES = frozenset(
         "redirect",
         "search_dataset",
         "cache_page",
+        "cache_filter",
     }
 )
 NEEDED_TABLE_PREFIXES = (
