@@ -46,6 +46,7 @@ class CheckSpec:
     run: CheckFunction
     weight: int = 0
     warm: WarmUp | None = None
+    repair: bool = False
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -58,6 +59,7 @@ def check(
     title: str,
     weight: int = 0,
     warm: WarmUp | None = None,
+    repair: bool = False,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check function under a stable id; its docstring becomes the description.
 
@@ -65,17 +67,26 @@ def check(
     node-sized table; 2: node-sized anti-joins; 3: grouping every term reference). A
     side-by-side run starts the heaviest first, so the connections finish together.
     ``warm`` splits a shared scan the check reads into parts that such a run starts
-    before any check.
+    before any check. ``repair``: the repair planner consumes its findings (their
+    entities are its input), so ``repair plan`` runs it and ``repair apply`` re-runs it.
     """
 
     def register(func: CheckFunction) -> CheckFunction:
         if check_id in REGISTRY and REGISTRY[check_id].run is not func:
             raise ValueError(f"check id {check_id!r} registered twice")
         doc = " ".join((func.__doc__ or "").replace("``", "").split())
-        REGISTRY[check_id] = CheckSpec(check_id, Severity(severity), title, doc, func, weight, warm)
+        REGISTRY[check_id] = CheckSpec(
+            check_id, Severity(severity), title, doc, func, weight, warm, repair
+        )
         return func
 
     return register
+
+
+def repair_checks() -> list[str]:
+    """Ids of the checks whose findings the repair planner consumes, sorted."""
+    _load_checks()
+    return sorted(c.id for c in REGISTRY.values() if c.repair)
 
 
 def _load_checks() -> dict[str, CheckSpec]:

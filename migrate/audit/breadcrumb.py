@@ -61,6 +61,7 @@ def _nodes_per_tid(ctx: AuditContext) -> dict[int, int]:
     severity=Severity.ERROR,
     title="Pages that show the taxonomy_breadcrumb line-92 warning",
     warm=body_link_scans,
+    repair=True,
 )
 def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
     """Every URL (term path and surviving alias) of an unloadable term the site still knows.

@@ -245,6 +245,7 @@ def _term_finding(
     severity=Severity.ERROR,
     title="Aliases, menu links, breadcrumb paths and body links to broken term pages",
     warm=body_link_scans,
+    repair=True,
 )
 def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
     """Every stored route that leads a visitor to a term that does not load.

@@ -104,6 +104,7 @@ def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:
     severity=Severity.WARNING,
     title="Field rows and menu links of nodes that no longer exist",
     weight=2,
+    repair=True,
 )
 def orphan_node_rows(ctx: AuditContext) -> Iterator[Finding]:
     """Rows of deleted nodes: never shown, but counted, linked to and exportable."""

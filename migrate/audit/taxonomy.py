@@ -29,6 +29,7 @@ def _entity(
     "taxonomy.dangling_field_ref",
     severity=Severity.ERROR,
     title="Term references to terms that do not load",
+    repair=True,
 )
 def dangling_field_ref(ctx: AuditContext) -> Iterator[Finding]:
     """Rows of every term-reference field (data and revision tables) whose tid is unloadable.
@@ -138,6 +139,7 @@ def old_revision_only_ref(ctx: AuditContext) -> Iterator[Finding]:
     "taxonomy.unloadable_term",
     severity=Severity.ERROR,
     title="Terms whose vocabulary is gone; fields allowing a missing vocabulary",
+    repair=True,
 )
 def unloadable_term(ctx: AuditContext) -> Iterator[Finding]:
     """Term rows whose vocabulary row is missing, so taxonomy_term_load() returns FALSE.
@@ -178,6 +180,7 @@ def unloadable_term(ctx: AuditContext) -> Iterator[Finding]:
     "taxonomy.orphan_hierarchy",
     severity=Severity.WARNING,
     title="Broken term hierarchy",
+    repair=True,
 )
 def orphan_hierarchy(ctx: AuditContext) -> Iterator[Finding]:
     """Hierarchy rows whose term or parent won't load, terms without hierarchy rows,
@@ -280,6 +283,7 @@ def _cycle_from(start: int, parents: dict[int, list[int]]) -> list[int]:
     severity=Severity.WARNING,
     title="taxonomy_index rows for missing terms or nodes",
     weight=2,
+    repair=True,
 )
 def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
     """taxonomy_index rows whose term does not load or whose node is gone.
@@ -349,6 +353,7 @@ def _index_fields(ctx: AuditContext) -> list[tuple[FieldInfo, str]]:
     severity=Severity.WARNING,
     title="taxonomy_index disagrees with the current revisions",
     weight=3,
+    repair=True,
 )
 def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     """Index rows core would not build, and rows it would build but are missing.
@@ -410,6 +415,7 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     "taxonomy.wrong_vocabulary",
     severity=Severity.WARNING,
     title="References to terms of a vocabulary the field does not allow",
+    repair=True,
 )
 def wrong_vocabulary(ctx: AuditContext) -> Iterator[Finding]:
     """Loadable terms referenced from a field whose settings do not allow their vocabulary.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from migrate.audit import repair_checks
 from migrate.audit.findings import Finding
 from migrate.audit.orphans import CHECK as ORPHAN_CHECK
 from migrate.audit.orphans import OrphanRows
@@ -28,17 +29,8 @@ from migrate.repair.operations import Decision, Operation, Plan, fingerprint, re
 from migrate.repair.redirects import Fate, TermRedirect, redirects_for, sources_of, target_of
 from migrate.schema import Drupal7
 
-REPAIR_CHECKS = [
-    "breadcrumb.notice_pages",
-    "content.orphan_node_rows",
-    "taxonomy.dangling_field_ref",
-    "taxonomy.unloadable_term",
-    "taxonomy.orphan_hierarchy",
-    "taxonomy.index_dangling",
-    "taxonomy.index_stale",
-    "taxonomy.wrong_vocabulary",
-    "links.broken_term_routes",
-]
+# The checks declared with ``@check(..., repair=True)``: their findings are the input.
+REPAIR_CHECKS = repair_checks()
 ACTIONS = ("restore", "remap", "drop")
 TERM_STATES = ("term_row_missing", "vocabulary_missing")
 
@@ -64,6 +56,44 @@ def drop_reason(term: MissingTerm) -> str:
         f"name {weak!r} only from low-confidence evidence ({', '.join(sources)}); restoring"
         " needs medium or better (map it to restore anyway)"
     )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the evidence gives for one missing term, as far as the choice is concerned."""
+
+    state: str
+    name: str | None  # medium or better
+    vocabulary: str | None
+    vocabulary_recoverable: bool  # its lost vocabulary row can be rebuilt
+    drop_reason: str
+
+
+def choose_action(
+    tid: int, known: Known, override: tuple[str, str] | None, mapped: Decision | None
+) -> tuple[str, str]:
+    """(action, reason) for one missing term: the override, else the mapping, else restore
+    when the evidence allows it, else drop. Pure; refuses what cannot be carried out."""
+    if known.state == "vocabulary_missing":
+        restorable = known.vocabulary_recoverable
+    elif mapped is not None and mapped.action == "restore":
+        restorable = known.vocabulary is not None  # the mapping gives the name
+    else:
+        restorable = known.name is not None and known.vocabulary is not None
+    if override:
+        action, reason = override
+    elif mapped:
+        action, reason = mapped.action, mapped.reason
+    elif restorable:
+        recovered = "vocabulary" if known.state == "vocabulary_missing" else "name"
+        action, reason = "restore", f"{recovered} recovered"
+    else:
+        action, reason = "drop", known.drop_reason
+    if action == "restore" and not restorable:
+        raise BadInput(f"tid {tid}: cannot restore: no name or vocabulary recovered")
+    if action == "remap" and not (mapped and mapped.action == "remap"):
+        raise BadInput(f"tid {tid}: remap needs a target in the mapping file")
+    return action, reason
 
 
 def missing_terms(findings: Iterable[Finding]) -> tuple[dict[int, str], set[int]]:
@@ -255,34 +285,19 @@ class Planner:
             )
             actions = self.strategies.actions
             override = actions.get(str(tid)) or actions.get("default")
+            label = f"--strategy {tid if str(tid) in actions else 'default'}={override}"
             name = term.name()
             vocab = term.vocabulary
-            restorable = name is not None and vocab is not None
-            if state == "vocabulary_missing":
-                lost = self.recovery.vocabularies.get(term.vid or -1)
-                restorable = bool(lost and lost.machine_name)
+            lost = self.recovery.vocabularies.get(term.vid or -1)
             choice = mapped.get(tid)
             if choice and choice.action == "restore" and state == "term_row_missing":
                 choice = Decision(tid, "restore", choice.reason, choice.name, vocab, None, evidence)
-                restorable = vocab is not None
-            if override:
-                action, reason = (
-                    override,
-                    f"--strategy {tid if str(tid) in actions else 'default'}={override}",
-                )
-            elif choice:
-                action, reason = choice.action, choice.reason
-            elif restorable:
-                action, reason = (
-                    "restore",
-                    "name recovered" if state != "vocabulary_missing" else "vocabulary recovered",
-                )
-            else:
-                action, reason = "drop", drop_reason(term)
-            if action == "restore" and not restorable:
-                raise BadInput(f"tid {tid}: cannot restore: no name or vocabulary recovered")
-            if action == "remap" and not (choice and choice.action == "remap"):
-                raise BadInput(f"tid {tid}: remap needs a target in the mapping file")
+            action, reason = choose_action(
+                tid,
+                Known(state, name, vocab, bool(lost and lost.machine_name), drop_reason(term)),
+                (override, label) if override else None,
+                choice,
+            )
             if action == "remap" and choice:
                 decisions[tid] = Decision(
                     tid, "remap", reason, choice.name, choice.vocabulary, choice.target, evidence
