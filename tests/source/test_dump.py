@@ -285,10 +285,14 @@ def _site(prefix: str) -> bytes:
 def test_default_selection_skips_caches_and_detects_prefix(tmp_path: Path) -> None:
     src = open_dump(write(tmp_path, _site("d7_")), cache_dir=tmp_path / "cache")
     assert src.prefix == Prefix("d7_")
-    assert src.table_names() == {"d7_filter", "d7_node", "d7_system", "d7_field_data_body"}
+    # cache_filter is kept (recover reads the hashes of filtered texts); other caches not.
+    assert src.table_names() == {
+        "d7_filter", "d7_node", "d7_system", "d7_field_data_body", "d7_cache_filter"
+    }  # fmt: skip
     assert src.scalar("SELECT name FROM {filter}") == "filter"
+    assert src.scalar("SELECT name FROM {cache_filter}") == "cache_filter"
     loaded = {name: flag for name, _, flag, _ in src.dump_tables()}
-    assert loaded["d7_cache_filter"] is False and loaded["d7_node"] is True
+    assert loaded["d7_cache"] is False and loaded["d7_node"] is True
 
 
 def test_explicit_prefix_is_honoured(tmp_path: Path) -> None:
@@ -296,12 +300,18 @@ def test_explicit_prefix_is_honoured(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="several Drupal sites"):
         open_dump(dump, cache_dir=tmp_path / "cache")
     src = open_dump(dump, cache_dir=tmp_path / "cache", prefix=Prefix("b_"))
-    assert src.table_names() == {"b_filter", "b_node", "b_system", "b_field_data_body"}
+    assert src.table_names() == {
+        "b_filter", "b_node", "b_system", "b_field_data_body", "b_cache_filter"
+    }  # fmt: skip
 
 
 def test_all_tables_flag_loads_caches(tmp_path: Path) -> None:
     src = open_dump(write(tmp_path, _site("")), cache_dir=tmp_path / "cache", all_tables=True)
     assert {"cache", "cache_filter"} <= src.table_names()
+    assert (
+        "cache"
+        not in open_dump(write(tmp_path, _site("")), cache_dir=tmp_path / "c2").table_names()
+    )
 
 
 # --- cache ----------------------------------------------------------------------------
@@ -442,8 +452,8 @@ def test_changes_to_skipped_tables_are_ignored(tmp_path: Path) -> None:
     sql = _site("d7_") + (
         b"UPDATE `drupal`.`d7_node` SET `name` = 'renamed' WHERE `id` = 1;\n"
         b"DELETE FROM `d7_cache` WHERE 1 = 1;\n"
-        b"UPDATE `d7_cache_filter` SET `name` = CONCAT(`name`, 'x') WHERE `id` IN (1, 2);\n"
-        b"TRUNCATE `d7_cache_filter`;\n"
+        b"UPDATE `d7_cache` SET `name` = CONCAT(`name`, 'x') WHERE `id` IN (1, 2);\n"
+        b"TRUNCATE `d7_cache`;\n"
     )
     dump = write(tmp_path, sql)
     src = open_dump(dump, cache_dir=tmp_path / "cache")
