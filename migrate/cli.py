@@ -1201,7 +1201,8 @@ def fixture_extract_command(
         )
     if report.linked:
         click.echo(
-            "  also taken, linked from their text: nodes " + ", ".join(map(str, report.linked))
+            "  also taken, linked or referenced from them: nodes "
+            + ", ".join(map(str, report.linked))
         )
 
 
