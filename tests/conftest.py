@@ -186,3 +186,11 @@ def url_of(spec: ConnectionSpec) -> str:
     """The DSN of a test database, password included, for CLI tests."""
     secret = f":{spec.password}" if spec.password else ""
     return f"mysql://{spec.user}{secret}@{spec.host}:{spec.port}/{spec.database}"
+
+
+@pytest.fixture(scope="session")
+def hugo_fixture_site(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The repaired fixture exported to Hugo and built once (see tests/export/hugo_site.py)."""
+    from hugo_site import build_fixture_site
+
+    return build_fixture_site(databases, tmp_path_factory.mktemp("hugo-fixture-site"))

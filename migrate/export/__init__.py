@@ -63,12 +63,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from migrate.errors import BadInput
 from migrate.export.records import EncodedRecord, Record
+from migrate.export.siteinfo import SiteInfo
 
 BUILTIN = ("jsonl", "wxr", "hugo", "redirects")
 """Target modules in this package that register themselves when imported."""
@@ -91,6 +92,8 @@ class WriterOptions:
     base_url: str | None = None
     include_emails: bool = False
     extra: Mapping[str, Any] | None = None
+    site: SiteInfo = field(default_factory=SiteInfo)
+    """The site's name, language and time zone, from its variables."""
 
 
 class UrlScheme(Protocol):

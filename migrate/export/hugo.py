@@ -24,25 +24,42 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import shutil
+import tomllib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 import tomli_w
 
 from migrate.durable import write_durably
-from migrate.errors import StateError
+from migrate.errors import BadInput, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
-from migrate.export.fields import front_matter_fields
+from migrate.export.fields import (
+    DateItem,
+    FieldValue,
+    FileItem,
+    LinkItem,
+    ListItem,
+    ReferenceItem,
+    TermItem,
+    TextItem,
+    front_matter_fields,
+    item_data,
+    scalar,
+)
 from migrate.export.media import (
     MediaResult,
     copy_file,
@@ -65,28 +82,16 @@ STATE_DIR = ".hugo-state"
 FILES_URL = "/files/"
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")(/files/[^"?#]+)(")', re.I)
 
-SINGLE_LAYOUT = """<!DOCTYPE html>
-<html lang="{{ .Site.LanguageCode }}">
-<head><meta charset="utf-8"><title>{{ .Title }}</title></head>
-<body>
-<h1>{{ .Title }}</h1>
-{{ .Content }}
-</body>
-</html>
-"""
-
-LIST_LAYOUT = """<!DOCTYPE html>
-<html lang="{{ .Site.LanguageCode }}">
-<head><meta charset="utf-8"><title>{{ .Title }}</title></head>
-<body>
-<h1>{{ .Title }}</h1>
-{{ .Content }}
-<ul>
-{{ range .Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a></li>
-{{ end }}</ul>
-</body>
-</html>
-"""
+THEME = "drupal-migrate"
+"""The built-in theme (``migrate/export/hugo_theme``), copied to ``themes/drupal-migrate``."""
+PAGE_SIZE = 20
+"""Pages listed per list or term page; the rest are on ``page/2/`` and on."""
+_OLD_LAYOUTS = ("single.html", "list.html")
+"""Minimal layouts earlier versions wrote to ``layouts/_default``; they would hide the theme."""
+_OLD_LAYOUT_START = (
+    '<!DOCTYPE html>\n<html lang="{{ .Site.LanguageCode }}">\n'
+    '<head><meta charset="utf-8"><title>{{ .Title }}</title></head>'
+)
 
 REDIRECT_PAGE = """<!DOCTYPE html>
 <html><head><title>{url}</title><link rel="canonical" href="{url}">
@@ -130,35 +135,42 @@ def _toml_string(text: str) -> str:
     return quoted.replace("\x7f", "\\u007f")
 
 
-def _toml_scalar(value: Any) -> str | None:
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_value(value: Any) -> str:
+    """One TOML value; tables and arrays of tables are written inline, on one line."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return (
+            repr(value)
+            if math.isfinite(value)
+            else ("nan" if value != value else ("inf" if value > 0 else "-inf"))
+        )
     if isinstance(value, str):
         return _toml_string(value)
     if isinstance(value, datetime):
         return value.isoformat()
-    return None
+    if isinstance(value, Mapping):
+        items = ", ".join(
+            f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None
+        )
+        return "{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
 def front_matter(data: Mapping[str, Any]) -> str:
-    """TOML front matter between ``+++`` lines.
+    """TOML front matter between ``+++`` lines, written here (several times faster than tomli-w).
 
-    Flat pages (scalars and lists of scalars, nearly every node) are written here,
-    several times faster than tomli-w; anything nested goes through tomli-w.
+    Every string is a basic string with JSON's escapes; nested tables are inline.
     """
-    lines: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, list):
-            items = [_toml_scalar(v) for v in value]
-            text = None if None in items else "[" + ", ".join(map(str, items)) + "]"
-        else:
-            text = _toml_scalar(value)
-        if text is None:
-            return "+++\n" + tomli_w.dumps(dict(data)) + "+++\n"
-        name = key if _BARE_KEY.match(key) else _toml_string(key)
-        lines.append(f"{name} = {text}\n")
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items() if v is not None]
     return "+++\n" + "".join(lines) + "+++\n"
 
 
@@ -192,8 +204,14 @@ def to_markdown(body: str) -> str:
     return re.sub(r"\{\{(?=[<%](?!/\*))", r"{\\{", text)
 
 
-def _when(timestamp: int) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
+def _when(timestamp: int, zone: ZoneInfo) -> datetime:
+    """A Drupal timestamp in the site's time zone (the offset is kept in the front matter)."""
+    return datetime.fromtimestamp(timestamp, UTC).astimezone(zone)
+
+
+def _depth(thread: str) -> int:
+    """A comment's nesting level from Drupal's vancode (``01/`` is 0, ``01.00/`` is 1)."""
+    return thread.rstrip("/").count(".")
 
 
 def _safe_dir(path: str, fallback: str) -> str:
@@ -258,6 +276,7 @@ class HugoWriter:
         self.out_dir = Path()
         self.options = WriterOptions()
         self.markdown = False
+        self.zone = ZoneInfo("UTC")
         self.state: dict[str, dict[str, Any]] = {}
         self._written_now: set[str] = set()
         self._planned: dict[str, str] = {}
@@ -276,6 +295,11 @@ class HugoWriter:
         self.out_dir = out_dir
         self.options = options
         self.markdown = bool((options.extra or {}).get("markdown"))
+        zone = str((options.extra or {}).get("timezone") or options.site.timezone or "UTC")
+        try:
+            self.zone = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise BadInput(f"unknown time zone {zone!r}") from None
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
         self._load_state()
         self._write_site_files()
@@ -472,7 +496,21 @@ class HugoWriter:
         old = self.state["terms"].get(t.key)
         if old:
             self._taken_urls.pop(f"/{old['taxonomy']}/{old['slug']}", None)
-        self._put("terms", t.key, {"taxonomy": parts[1], "slug": parts[-1], "name": t.name})
+        parent = next((self.state["terms"].get(str(p)) for p in t.parents), None)
+        if t.parents and parent is None:
+            self._problem("term", t.key, f"parent {t.parents[0]} of {t.name!r} is not exported")
+        if len(t.parents) > 1:
+            why = f"{t.name!r} has parents {list(t.parents)}; its trail shows the first"
+            self._problem("term", t.key, why)
+        for p in t.problems:
+            self._problem("term", t.key, f"{p.kind}: {p.detail}")
+        trail = [*parent["trail"], {"name": parent["name"], "url": parent["url"]}] if parent else []
+        url = target.removeprefix("content/") + "/"
+        self._put(
+            "terms",
+            t.key,
+            {"taxonomy": parts[1], "slug": parts[-1], "name": t.name, "url": url, "trail": trail},
+        )
         self._taken_urls[f"/{parts[1]}/{parts[-1]}"] = f"term:{t.key}"
         aliases = self._claim_aliases(
             f"term:{t.tid}",
@@ -487,6 +525,8 @@ class HugoWriter:
         }
         if aliases:
             data["aliases"] = aliases
+        if trail:
+            data["params"] = {"trail": trail}
         write_durably(
             self.out_dir / target / "_index.md",
             front_matter(data) + html_for_hugo(t.description),
@@ -528,8 +568,8 @@ class HugoWriter:
         slug = PurePosixPath(target).name
         data: dict[str, Any] = {
             "title": n.title,
-            "date": _when(n.created),
-            "lastmod": _when(max(n.changed, n.created)),
+            "date": _when(n.created, self.zone),
+            "lastmod": _when(max(n.changed, n.created), self.zone),
             "draft": not n.status,
             "slug": slug,
         }
@@ -538,6 +578,8 @@ class HugoWriter:
         author = self.state["authors"].get(str(n.author))
         if author:
             data["author"] = author["name"]
+        params: dict[str, Any] = {}
+        terms: list[dict[str, Any]] = []
         for ref in n.terms:
             if str(ref.tid) not in self.state["terms"]:
                 self._problem("node", n.key, f"term {ref.tid} ({ref.name}) is not exported")
@@ -546,15 +588,43 @@ class HugoWriter:
             values = data.setdefault(term["taxonomy"], [])
             if term["slug"] not in values:
                 values.append(term["slug"])
+                vocabulary = self.state["vocabularies"].get(ref.vocabulary, {})
+                terms.append(
+                    {
+                        "vocabulary": vocabulary.get("name") or ref.vocabulary,
+                        "name": term["name"],
+                        "url": term["url"],
+                        "trail": term["trail"],
+                    }
+                )
+        for p in n.problems:
+            self._problem("node", n.key, f"{p.kind}: {p.detail}")
+        if terms:
+            params["terms"] = terms
+            first = terms[0]
+            params["trail"] = [*first["trail"], {"name": first["name"], "url": first["url"]}]
         if images:
-            data["images"] = images
+            data["images"] = [i["src"] for i in images]
+            params["lead"] = images[0]
+            if len(images) > 1:
+                params["gallery"] = images[1:]
+        attachments = self._attachments(n)
+        if attachments:
+            params["attachments"] = attachments
+        if n.comments:
+            params["comments"] = self._comments(n)
         if n.body and n.body.summary:
             # Plain text, escaped again: Hugo renders a summary as HTML.
             text = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
             data["summary"] = html.escape(text, quote=False)
         if n.fields:
-            zone = (self.options.extra or {}).get("timezone")
-            data["params"] = {"fields": front_matter_fields(n.fields, zone)}
+            zone = (self.options.extra or {}).get("timezone") or self.options.site.timezone
+            params["fields"] = front_matter_fields(n.fields, zone)
+            shown = _shown_fields(n.fields, zone)
+            if shown:
+                params["details"] = shown
+        if params:
+            data["params"] = params
         data["drupal_nid"] = n.nid
         data["drupal_type"] = n.type
         if self.markdown:
@@ -567,7 +637,7 @@ class HugoWriter:
 
     def _bundle_images(
         self, n: NodeRecord, body: str, copies: dict[str, Path]
-    ) -> tuple[str, list[str]]:
+    ) -> tuple[str, list[dict[str, str]]]:
         """Point the body at copies of its images in the bundle; ``copies``: name → source."""
         files_dir = self.options.files_dir
         taken: dict[str, str] = {}
@@ -596,14 +666,55 @@ class HugoWriter:
             return m.group(1) + quote(local) + m.group(3) if local else m.group(0)
 
         body = _IMG_SRC.sub(swap, body)
-        images: list[str] = []
+        images: list[dict[str, str]] = []
         for ref in sorted(n.files, key=lambda f: (f.field != "field_image", f.field, f.delta)):
             rel = public_relative_path(ref.uri or "")
             if rel and (ref.mime or "").startswith("image/"):
                 local = bring(rel)
-                if local and local not in images:
-                    images.append(local)
+                if local and all(i["src"] != local for i in images):
+                    images.append({"src": quote(local), "alt": ref.alt, "title": ref.title})
         return body, images
+
+    def _attachments(self, n: NodeRecord) -> list[dict[str, Any]]:
+        """The node's other files, linked where the files phase copied them."""
+        out: list[dict[str, Any]] = []
+        for ref in sorted(n.files, key=lambda f: (f.field, f.delta)):
+            if (ref.mime or "").startswith("image/"):
+                continue
+            copied = self.state["files"].get(str(ref.fid))
+            rel = copied.get("rel") if copied and copied.get("ok") else None
+            if not rel:
+                self._problem("node", n.key, f"attachment {ref.uri} is not published; not linked")
+                continue
+            name = PurePosixPath(rel).name
+            item: dict[str, Any] = {"name": name, "url": "files/" + quote(rel)}
+            if ref.description:
+                item["description"] = ref.description
+            if ref.size:
+                item["size"] = _size(ref.size)
+            out.append(item)
+        return out
+
+    def _comments(self, n: NodeRecord) -> list[dict[str, Any]]:
+        """Every comment, thread order, as the theme shows them (unpublished ones hidden)."""
+        out: list[dict[str, Any]] = []
+        for c in sorted(n.comments, key=lambda c: (c.thread.rstrip("/"), c.cid)):
+            when = _when(c.created, self.zone)
+            author = c.name or self.state["authors"].get(str(c.uid), {}).get("name", "")
+            item: dict[str, Any] = {
+                "cid": c.cid,
+                "depth": _depth(c.thread),
+                "author": author or "Anonymous",
+                "iso": when.isoformat(),
+                "when": when.strftime("%d/%m/%Y %H:%M"),
+                "subject": c.subject,
+                "body": c.body.value if c.body else "",
+                "published": bool(c.status),
+            }
+            if c.pid:
+                item["reply_to"] = c.pid
+            out.append(item)
+        return out
 
     def _finish_jobs(self) -> None:
         """Wait for the batch's bundle writes; a copy that failed is a problem of its node."""
@@ -629,18 +740,98 @@ class HugoWriter:
         plurals = {v["taxonomy"] for v in self.state.get("vocabularies", {}).values()}
         plurals.update(t["taxonomy"] for t in self.state.get("terms", {}).values())
         taxonomies = {p.replace("-", "_"): p for p in sorted(plurals)}
+        site = self.options.site
         config: dict[str, Any] = {
             "baseURL": (self.options.base_url or "/").rstrip("/") + "/",
-            "languageCode": "vi",
-            "title": str((self.options.extra or {}).get("site_name") or "Drupal export"),
+            "languageCode": site.language,
+            "defaultContentLanguage": site.language,
+            "title": site.name or "Drupal export",
+            "timeZone": self.zone.key,
+            "theme": self._theme(),
+            "paginate": PAGE_SIZE,
             "disableKinds": ["RSS"],
             "taxonomies": taxonomies,
+            "params": {"description": site.slogan} if site.slogan else {},
             # Pages are HTML (passed through) or Markdown made by to_markdown, which needs no
             # raw HTML: goldmark's default leaves out any that appears.
             "markup": {"goldmark": {"renderer": {"unsafe": False}}},
         }
         write_durably(self.out_dir / "hugo.toml", tomli_w.dumps(config))
-        for name, text in (("single.html", SINGLE_LAYOUT), ("list.html", LIST_LAYOUT)):
-            path = self.out_dir / "layouts" / "_default" / name
-            if not path.exists():
-                write_durably(path, text)
+        theme = resources.files("migrate.export") / "hugo_theme"
+        _copy_tree(theme, self.out_dir / "themes" / THEME)
+        for name in _OLD_LAYOUTS:
+            old = self.out_dir / "layouts" / "_default" / name
+            if old.is_file() and old.read_text(encoding="utf-8").startswith(_OLD_LAYOUT_START):
+                old.unlink()
+
+    def _theme(self) -> str:
+        """The theme hugo.toml names: ours, unless the user put another one there."""
+        try:
+            current = tomllib.loads((self.out_dir / "hugo.toml").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return THEME
+        theme = current.get("theme")
+        return theme if isinstance(theme, str) and theme else THEME
+
+
+def _copy_tree(source: Traversable, dest: Path) -> None:
+    """Write the packaged theme out, file by file (replacing this toolkit's own files only)."""
+    for entry in source.iterdir():
+        if entry.is_dir():
+            _copy_tree(entry, dest / entry.name)
+        elif entry.name.endswith((".html", ".toml", ".css")):
+            write_durably(dest / entry.name, entry.read_bytes(), sync=False)
+
+
+_SAFE_URL = re.compile(r"^(?:https?:|mailto:|tel:|/|#|\?|[^:/?#]*(?:[/?#]|$))", re.I)
+
+
+def _shown_fields(values: Sequence[FieldValue], zone: str | None) -> list[dict[str, Any]]:
+    """Field values as the theme prints them: label, then text, a link or cleaned HTML.
+
+    Terms, files and images (shown in their own sections) and the body are left out;
+    a link whose scheme could run script is shown as text.
+    """
+    out: dict[str, list[dict[str, str]]] = {}
+    for v in values:
+        item = v.item
+        shown: dict[str, str] | None
+        if v.field == "body" or isinstance(item, TermItem | FileItem):
+            continue
+        if isinstance(item, TextItem):
+            shown = {"html": item.value}
+        elif isinstance(item, ListItem):
+            shown = {"text": str(item.label if item.label is not None else item.key)}
+        elif isinstance(item, DateItem):
+            ends = f" – {item.end}" if item.end and item.end != item.value else ""
+            shown = {"text": f"{item.value or ''}{ends}"}
+        elif isinstance(item, LinkItem):
+            text = item.title or item.url
+            safe = _SAFE_URL.match(_plain_url(item.url)) is not None
+            shown = {"text": text, "url": item.url} if safe else {"text": text}
+        elif isinstance(item, ReferenceItem):
+            text = f"{item.entity} {item.id}"
+            shown = {"text": text, "path": item.url.lstrip("/")} if item.url else {"text": text}
+        else:
+            value = scalar(item)
+            shown = {"text": str(value)} if value is not None else None
+        if shown is None:
+            data = item_data(item)
+            shown = {"text": json.dumps(data, ensure_ascii=False, default=str)}
+        out.setdefault(v.field, []).append(shown)
+    return [{"label": name, "values": vals} for name, vals in out.items()]
+
+
+def _plain_url(url: str) -> str:
+    """A URL as a browser reads its scheme: entities, spaces and control characters gone."""
+    return re.sub(r"[\x00-\x20\x7f]+", "", html.unescape(url))
+
+
+def _size(n: int) -> str:
+    """A file size as people read it (1.2 MB)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

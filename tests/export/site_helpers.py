@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from lxml import html as lhtml
@@ -78,3 +79,27 @@ def scan_fragments(fragments: Iterable[tuple[str, str]]) -> list[str]:
     for where, markup in fragments:
         found += active_content(markup, where)
     return found
+
+
+def broken_links(public: Path, base: str = "/") -> dict[str, list[str]]:
+    """Internal links and image sources of a built site that lead to no file: target → pages.
+
+    A link is internal when it has no scheme and no host (or the site's own
+    ``base`` path); it resolves against its page's URL like a browser does.
+    """
+    broken: dict[str, list[str]] = {}
+    for page in html_pages(public):
+        rel = page.relative_to(public).as_posix()
+        page_url = "/" + (rel[: -len("index.html")] if rel.endswith("index.html") else rel)
+        doc = lhtml.document_fromstring(page.read_bytes())
+        for el, attr, link, _ in doc.iterlinks():
+            if attr not in ("href", "src") or (el.tag == "link" and attr != "href"):
+                continue
+            parts = urlsplit(urljoin(page_url, link))
+            if parts.scheme or parts.netloc or not parts.path.startswith(base):
+                continue
+            path = unquote(parts.path)
+            target = public / path.lstrip("/")
+            if not (target.is_file() or (target / "index.html").is_file()):
+                broken.setdefault(path, []).append(page_url)
+    return broken
