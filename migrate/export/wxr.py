@@ -21,9 +21,10 @@ importer's silent repairs (see ``wxr_validate``):
   as done.
 
 Import into an empty site, files in name order: re-importing a file duplicates
-post meta and comments (the importer only skips posts it matched by title and
-date). Upload ``media/`` to ``wp-content/uploads/drupal/`` first: attachments
-are fetched from there (``--base-url`` + that path) and body links point there.
+every post meta row of the posts it matched by title and date (comments are
+matched by author and date, so they are not duplicated). Upload ``media/`` to
+``wp-content/uploads/drupal/`` first: attachments are fetched from there
+(``--site-url`` + that path) and body links point there.
 
 The writer's own state (term slugs, authors, post names, date shifts) lives in
 ``.wxr-state/batch-NNNNN.json`` next to the files, so a resumed run gives the
@@ -36,6 +37,7 @@ import html
 import json
 import os
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,6 +78,8 @@ DEFAULT_MAX_ITEMS = 500
 ATTACHMENT_ID_OFFSET = 1_000_000
 """Attachment post ids are this plus the fid, so they never meet a nid."""
 DEFAULT_POST_TYPES = {"article": "post", "page": "page"}
+TYPE_TERM_ID_OFFSET = 3_000_000
+"""Term ids of the categories that stand for unmapped content types (never a tid)."""
 STATE_DIR = ".wxr-state"
 MANIFEST = "wxr-manifest.json"
 _FILE = re.compile(r"^wxr-(\d{5})-(\d{2})\.xml$")
@@ -148,11 +152,13 @@ class _State:
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
     date_shifts: list[dict[str, Any]] = field(default_factory=list)
+    types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Unmapped content type → the category its posts carry."""
     renames: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     media: list[dict[str, Any]] = field(default_factory=list)
 
-    SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments")
+    SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments", "types")
     LISTS = ("date_shifts", "renames", "problems", "media")
 
     def merge(self, data: Mapping[str, Any]) -> None:
@@ -222,7 +228,7 @@ class WxrWriter:
                 items.append((record.KIND, record.key, self._node(record, batch)))
             elif isinstance(record, RedirectRecord):
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
-        refs.extend(self._write_files(batch_no, items))
+        refs.extend(self._write_files(batch_no, items, batch.latest))
         os.sync()  # the batch's media copies, flushed once before the batch is recorded
         write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
         return refs
@@ -317,6 +323,8 @@ class WxrWriter:
         self._shift_hint: dict[tuple[str, str, str], int] = {}
         for term in self.state.terms.values():
             self.slugs.reserve(f"term:{term['taxonomy']}", term["slug"])
+        for category in self.state.types.values():
+            self.slugs.reserve("term:category", category["slug"])
         for author in self.state.authors.values():
             self.slugs.reserve("author", author["login"])
         for post in [*self.state.posts.values(), *self.state.attachments.values()]:
@@ -389,6 +397,8 @@ class WxrWriter:
             )
         elif t.parents and parent is None:
             batch.problem("term", t.key, f"parent {t.parents[0]} of {t.name!r} was not exported")
+        for p in t.problems:
+            batch.problem("term", t.key, f"{p.kind}: {p.detail}")
         batch.put(
             self.state,
             "terms",
@@ -419,17 +429,30 @@ class WxrWriter:
     def _post_name(
         self, post_type: str, wanted: str, title: str, kind: str, key: str, batch: _Batch
     ) -> str:
-        """A post_name WordPress keeps as is: unique in its post type and among attachments.
+        """A post_name WordPress keeps as is, and the one links were rewritten to.
 
-        ``wp_unique_post_slug`` checks posts of the same type, and attachments against
-        every post, so attachment names are also kept away from all other names.
+        A node keeps the slug the export gave it (body links already point to
+        ``/<slug>/``). An attachment is named ``<file stem>_<fid>``: node slugs never
+        hold an underscore, so ``wp_unique_post_slug`` (which checks attachments
+        against every post) never renames either. A node slug that is taken anyway
+        (a state from an older version) is renamed, listed in ``renamed_slugs`` and
+        under ``problems``, since links to it now lead elsewhere.
         """
-        scope = f"post:{post_type}"
-        name = self._claim_slug(scope, wanted, title, kind, key, batch)
-        clash = self.attachment_names if post_type != "attachment" else self.post_names
-        while name in clash:
-            name = self._claim_slug(scope, f"{name}-{kind}", title, kind, key, batch)
-        (self.attachment_names if post_type == "attachment" else self.post_names).add(name)
+        if post_type == "attachment":
+            name = f"{slugify_vi(wanted) or 'file'}_{key}"
+            self.attachment_names.add(name)
+            return name
+        name = self._claim_slug(f"post:{post_type}", wanted, title, kind, key, batch)
+        while name in self.attachment_names:
+            name = self._claim_slug(f"post:{post_type}", f"{name}-{kind}", title, kind, key, batch)
+        if name != wanted:
+            batch.problem(
+                kind,
+                key,
+                f"slug {wanted!r} was taken, written as {name!r}: links to /{wanted}/"
+                " lead elsewhere",
+            )
+        self.post_names.add(name)
         return name
 
     def _author(self, a: AuthorRecord, batch: _Batch) -> None:
@@ -541,6 +564,9 @@ class WxrWriter:
             batch.problem("file", f.key, f"{f.uri}: not public, no attachment written")
             batch.media(copy_file(f.fid, f.uri, f.size, None, self.out_dir))
             return None
+        for p in f.problems:
+            batch.problem("file", f.key, f"{p.kind}: {p.detail}")
+        batch.latest = max(batch.latest, f.timestamp)
         media_dir = self.out_dir / "media"
         batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, media_dir, sync=False))
         stem = f.filename.rsplit(".", 1)[0] if "." in f.filename else f.filename
@@ -577,10 +603,31 @@ class WxrWriter:
     def _pub(self, timestamp: int, shift: int) -> str:
         return format_datetime(datetime.fromtimestamp(timestamp + shift, UTC), usegmt=True)
 
+    def _post_type(self, n: NodeRecord) -> str | None:
+        """The node's WordPress post type; None for an unmapped type (then written as a post).
+
+        The importer rejects a post type the site has not registered, so only
+        ``article``/``page`` and types a ``--mapping`` line renames keep their own.
+        """
+        if n.target_type != n.type:
+            return self.post_types.get(n.target_type, n.target_type)
+        return self.post_types.get(n.type)
+
+    def _type_category(self, drupal_type: str, batch: _Batch) -> tuple[str, str, str]:
+        """The category that keeps an unmapped content type visible on its posts."""
+        known = self.state.types.get(drupal_type)
+        if known is None:
+            slug = self._claim_slug(
+                "term:category", f"drupal-{drupal_type}", drupal_type, "type", drupal_type, batch
+            )
+            known = {"slug": slug, "name": drupal_type}
+            batch.put(self.state, "types", drupal_type, known)
+        return "category", str(known["slug"]), str(known["name"])
+
     def _node(self, n: NodeRecord, batch: _Batch) -> str:
-        post_type = self.post_types.get(n.target_type, n.target_type)
-        if n.target_type == n.type:
-            post_type = self.post_types.get(n.type, n.type)
+        batch.latest = max(batch.latest, n.created, n.changed)
+        mapped = self._post_type(n)
+        post_type = mapped or "post"
         name, shift = self._post_slot(
             "posts", "node", n.key, post_type, n.title, n.slug, n.created, batch
         )
@@ -594,7 +641,15 @@ class WxrWriter:
             if (term["taxonomy"], term["slug"]) not in seen:
                 seen.add((term["taxonomy"], term["slug"]))
                 categories.append((term["taxonomy"], term["slug"], term["name"]))
-        meta = [("_drupal_nid", str(n.nid)), ("_drupal_path", f"node/{n.nid}")]
+        if mapped is None:
+            categories.append(self._type_category(n.type, batch))
+        for p in n.problems:
+            batch.problem("node", n.key, f"{p.kind}: {p.detail}")
+        meta = [
+            ("_drupal_nid", str(n.nid)),
+            ("_drupal_path", f"node/{n.nid}"),
+            ("_drupal_type", n.type),
+        ]
         meta += [("_drupal_alias", alias) for alias in n.aliases]
         meta += field_postmeta(n.fields)
         thumb = self._thumbnail(n)
@@ -659,7 +714,10 @@ class WxrWriter:
 
     def _comment_xml(self, c: CommentRecord, cid: int, parent: int, batch: _Batch) -> str:
         local, gmt = self._dates(c.created, 0)
-        author = c.name or (self.state.authors.get(str(c.uid), {}).get("display_name") or "")
+        user = self.state.authors.get(str(c.uid), {}) if c.uid else {}
+        author = c.name or str(user.get("display_name") or "")
+        # A registered commenter's address is their account's (kept only with --include-emails).
+        email = str(user.get("email") or "") if self.options.include_emails else ""
         if c.uid:
             self._creator(c.uid, batch)
         body = c.body.value if c.body else ""
@@ -675,7 +733,7 @@ class WxrWriter:
             "\t\t<wp:comment>\n"
             f"\t\t\t<wp:comment_id>{cid}</wp:comment_id>\n"
             f"\t\t\t<wp:comment_author>{cdata(plain_html(author))}</wp:comment_author>\n"
-            "\t\t\t<wp:comment_author_email></wp:comment_author_email>\n"
+            f"\t\t\t<wp:comment_author_email>{cdata(email)}</wp:comment_author_email>\n"
             "\t\t\t<wp:comment_author_url></wp:comment_author_url>\n"
             "\t\t\t<wp:comment_author_IP></wp:comment_author_IP>\n"
             f"\t\t\t<wp:comment_date>{cdata(local)}</wp:comment_date>\n"
@@ -691,11 +749,13 @@ class WxrWriter:
 
     # ------------------------------------------------------------------ files
 
-    def _write_files(self, batch_no: int, items: list[tuple[str, str, str]]) -> list[ItemRef]:
+    def _write_files(
+        self, batch_no: int, items: list[tuple[str, str, str]], latest: int
+    ) -> list[ItemRef]:
         refs: list[ItemRef] = []
         if not items:
             return refs
-        header = self._channel_header()
+        header = self._channel_header(latest)
         for part, start in enumerate(range(0, len(items), self.max_items), 1):
             chunk = items[start : start + self.max_items]
             name = f"wxr-{batch_no:05d}-{part:02d}.xml"
@@ -723,9 +783,9 @@ class WxrWriter:
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
 
-    def _channel_header(self) -> str:
+    def _channel_header(self, latest: int) -> str:
         base = self.base_url
-        now = format_datetime(datetime.now(UTC), usegmt=True)
+        now = format_datetime(datetime.fromtimestamp(latest, UTC), usegmt=True)
         out = [
             '<?xml version="1.0" encoding="UTF-8" ?>\n',
             '<rss version="2.0"\n'
@@ -788,6 +848,18 @@ class WxrWriter:
                     f"<wp:term_description>{cdata(t['description'])}</wp:term_description>"
                     "</wp:term>\n"
                 )
+        for drupal_type, category in sorted(self.state.types.items()):
+            term_id = TYPE_TERM_ID_OFFSET + zlib.crc32(drupal_type.encode()) % 1_000_000
+            out.append(
+                "\t<wp:category>"
+                f"<wp:term_id>{term_id}</wp:term_id>"
+                f"<wp:category_nicename>{cdata(category['slug'])}</wp:category_nicename>"
+                "<wp:category_parent></wp:category_parent>"
+                f"<wp:cat_name>{cdata(category['name'])}</wp:cat_name>"
+                "<wp:category_description>"
+                f"{cdata('Drupal content type ' + drupal_type)}</wp:category_description>"
+                "</wp:category>\n"
+            )
         out.append("\t<generator>drupal-migrate</generator>\n")
         return "".join(out)
 
@@ -822,6 +894,8 @@ class _Batch:
         self.state = state
         self.data: dict[str, Any] = {s: {} for s in _State.SECTIONS}
         self.data.update({s: [] for s in _State.LISTS})
+        self.latest = 0
+        """The newest timestamp of the batch's items: the files' pubDate (not the clock)."""
 
     def note(self, section: str, entry: dict[str, Any]) -> None:
         self.data[section].append(entry)
