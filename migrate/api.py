@@ -269,20 +269,24 @@ def redirects(
     *,
     spec: SourceSpec | None = None,
     term_map: dict[int, int] | None = None,
+    plan: Path | None = None,
 ) -> RedirectsResult:
     """Every old URL of an export → its new URL, chain- and loop-free, rendered as ``fmt``.
 
-    With ``spec`` the site's redirect-module rows are included too.
+    With ``spec`` the site's redirect-module rows are included too; ``plan`` (a
+    repair plan) adds its remaps to ``term_map`` (which wins where both name a tid).
     """
     from migrate.export import redirects as rd
 
+    remaps = {**(rd.plan_remaps(plan) if plan is not None else {}), **(term_map or {})}
     rows: list[tuple[str, str]] = []
     if spec is not None:
         with connect(spec) as site:
             rows = rd.redirect_module_rows(site.source)
-    candidates, unresolved = rd.from_export(out_dir, term_map=term_map, module_rows=rows)
+    candidates, unresolved = rd.from_export(out_dir, term_map=remaps, module_rows=rows)
     built = rd.build_redirect_map(candidates)
-    return RedirectsResult(rd.render(built.redirects, fmt), built, unresolved)
+    text = rd.render(built.redirects, fmt, rd.files_url(out_dir))
+    return RedirectsResult(text, built, unresolved)
 
 
 def fixture_extract(spec: SourceSpec, options: FixtureOptions) -> FixtureReport:

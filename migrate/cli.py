@@ -766,7 +766,21 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
     help="The old sites/default/files, to copy files into the bundle.",
 )
 @click.option(
-    "--base-url", metavar="URL", help="The old site's URL, so absolute links to it are rewritten."
+    "--old-url",
+    "old_urls",
+    multiple=True,
+    metavar="URL",
+    help="A scheme and host the old site answered on (repeatable): links to it are rewritten.",
+)
+@click.option(
+    "--site-url",
+    metavar="URL",
+    help="The new site's base URL (Hugo baseURL; WXR links and attachment URLs).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Deprecated: one URL used as both --old-url and --site-url.",
 )
 @click.option(
     "--mapping",
@@ -810,6 +824,8 @@ def export(
     include_unpublished: bool,
     revisions: str,
     files_dir: Path | None,
+    old_urls: tuple[str, ...],
+    site_url: str | None,
     base_url: str | None,
     mapping: Path | None,
     include_emails: bool,
@@ -848,6 +864,8 @@ def export(
         revisions=revisions,
         files_dir=files_dir,
         base_url=base_url,
+        old_urls=old_urls,
+        site_url=site_url,
         mapping=mapping,
         include_emails=include_emails,
         update=update,
@@ -1047,12 +1065,18 @@ def rollback(out_dir: Path | None, batch: int | None, all_batches: bool) -> None
     metavar="OLD=NEW",
     help="A deleted term's tid and the tid that replaced it (repeatable).",
 )
+@click.option(
+    "--plan",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A repair plan: its remapped terms' old URLs go to their replacements.",
+)
 def redirects(
     spec: SourceSpec | None,
     out_dir: Path | None,
     fmt: str,
     output: Path | None,
     remap: tuple[str, ...],
+    plan: Path | None,
 ) -> None:
     """Old URLs of an export (node/N, aliases, ?q= forms, redirect module) → new URLs.
 
@@ -1067,7 +1091,7 @@ def redirects(
         if not (sep and old.strip().isdigit() and new.strip().isdigit()):
             raise click.BadParameter(f"{pair!r} is not OLD=NEW", param_hint="--remap")
         term_map[int(old)] = int(new)
-    result = api.redirects(out_dir, fmt, spec=spec, term_map=term_map)
+    result = api.redirects(out_dir, fmt, spec=spec, term_map=term_map, plan=plan)
     if output is None:
         click.echo(result.text, nl=False)
     else:

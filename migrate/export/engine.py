@@ -57,6 +57,7 @@ from migrate.export.records import (
     detail_json,
     forget_json,
 )
+from migrate.export.siteinfo import read_site_info
 from migrate.export.state import StateStore
 from migrate.progress import Progress
 from migrate.schema import Drupal7
@@ -79,6 +80,11 @@ class ExportOptions:
     revisions: str = "current"
     files_dir: Path | None = None
     base_url: str | None = None
+    """Deprecated: both ``old_urls`` and ``site_url`` (what ``--base-url`` meant)."""
+    old_urls: tuple[str, ...] = ()
+    """Every scheme and host the old site answered on; links to any of them are rewritten."""
+    site_url: str | None = None
+    """The new site's base URL (Hugo ``baseURL``, WXR links and attachment URLs)."""
     mapping: Path | None = None
     include_emails: bool = False
     update: bool = False
@@ -96,6 +102,16 @@ class ExportOptions:
             raise BadInput("--limit must not be negative")
         if self.workers < 0:
             raise BadInput("--workers must not be negative")
+
+    @property
+    def old_site_urls(self) -> tuple[str, ...]:
+        """``old_urls``, or the deprecated ``base_url`` when none is given."""
+        return self.old_urls or ((self.base_url,) if self.base_url else ())
+
+    @property
+    def new_site_url(self) -> str | None:
+        """``site_url``, or the deprecated ``base_url`` when none is given."""
+        return self.site_url or self.base_url
 
     def fingerprint(self) -> str:
         """What must match for an interrupted run to be resumed rather than restarted."""
@@ -226,7 +242,7 @@ class _Run:
             writer.urls,
             selection=options.selection,
             mapping=mapping,
-            base_url=options.base_url,
+            old_urls=options.old_site_urls,
             files_dir=options.files_dir,
             revisions=options.revisions,
             include_emails=options.include_emails,
@@ -489,9 +505,10 @@ def export(
             out_dir,
             WriterOptions(
                 files_dir=options.files_dir,
-                base_url=options.base_url,
+                base_url=options.new_site_url,
                 include_emails=options.include_emails,
                 extra=dict(options.target_options),
+                site=read_site_info(site),
             ),
         )
         run_id, cursor, resumed = _open_run(state, writer, options.to, site.source.label, options)

@@ -101,7 +101,7 @@ class BuildContext:
     term_info: dict[int, TermInfo]
     unloadable: dict[int, str]
     missing_tids: frozenset[int]
-    base_url: str | None
+    old_urls: tuple[str, ...]
     files_path: str
     mapping: ExportMapping
     allow_scripts: bool
@@ -165,7 +165,7 @@ class NodeBuilder:
             return None if rel is None else urls.file_url(rel)
 
         inner = MapLinkResolver(
-            [ctx.base_url] if ctx.base_url else [],
+            ctx.old_urls,
             _NodeUrls(self.state),
             file_url=file_url,
             term_urls={tid: t.path for tid, t in ctx.term_info.items()},

@@ -140,7 +140,7 @@ class Reader:
     urls: UrlScheme
     selection: Selection = field(default_factory=Selection)
     mapping: ExportMapping = field(default_factory=ExportMapping)
-    base_url: str | None = None
+    old_urls: tuple[str, ...] = ()
     files_dir: Path | None = None
     revisions: str = "current"
     include_emails: bool = False
@@ -405,7 +405,7 @@ class Reader:
                 )
 
     def files(self) -> Iterator[FileRecord]:
-        base = (self.base_url or "").rstrip("/")
+        base = (self.old_urls[0] if self.old_urls else "").rstrip("/")
         for fid, uid, filename, uri, mime, size, status, timestamp in self.source.stream(
             "SELECT fid, uid, filename, uri, filemime, filesize, status, timestamp"
             " FROM {file_managed} ORDER BY fid"
@@ -485,7 +485,7 @@ class Reader:
             term_info=self.taxonomy.info,
             unloadable=self.taxonomy.unloadable,
             missing_tids=frozenset(self.referenced_missing_tids()),
-            base_url=self.base_url,
+            old_urls=self.old_urls,
             files_path=self.files_path or "sites/default/files",
             mapping=self.mapping,
             allow_scripts=self.allow_scripts,

@@ -26,6 +26,8 @@ from urllib.parse import quote, unquote, urlsplit
 from migrate.errors import BadInput, StateError
 
 FORMATS = ("nginx", "apache", "csv")
+MODULE_KIND = "redirect_module"
+"""Rows of Drupal's redirect module: their targets may be old paths (followed to the end)."""
 _NODE = re.compile(r"node/(\d+)")
 _TERM = re.compile(r"taxonomy/term/(\d+)")
 
@@ -77,10 +79,19 @@ def build_redirect_map(
     """Deduplicate, add ``?q=`` forms, collapse chains and drop loops and no-ops.
 
     The first candidate for a source wins; a later one with another target is
-    reported as a conflict.
+    reported as a conflict. A target the export assigned is a page of the new
+    site: a chain ends there, and an old URL that is such a page is left out
+    (the page answers it; redirecting would hide the page).
     """
     result = RedirectMap()
     first: dict[str, Redirect] = {}
+    candidates = list(candidates)
+    live = {
+        key
+        for c in candidates
+        if c.kind not in (MODULE_KIND, "front", "feed")
+        and (key := _target_key(c.target)) is not None
+    }
     for cand in candidates:
         forms = [normalize_path(cand.source)]
         if with_query_forms and "?" not in cand.source:
@@ -109,7 +120,7 @@ def build_redirect_map(
             seen.append(current)
             target = first[current].target
             nxt = _target_key(target)
-            if nxt is None or nxt not in first or nxt == current:
+            if nxt is None or nxt not in first or nxt == current or nxt in live:
                 end = target
                 break
             current = nxt
@@ -118,6 +129,9 @@ def build_redirect_map(
         return end
 
     for source, red in first.items():
+        if source in live and _target_key(red.target) != source:
+            result.dropped.append((red, f"shadowed: /{source} is a page of the new site"))
+            continue
         end = final(source)
         if end is None:
             result.dropped.append((red, "loop: the redirects from here come back here"))
@@ -176,6 +190,9 @@ def from_export(
         out.append(Redirect(f"node/{nid}", path, "system_path", "node", int(nid)))
     for tid, path in sorted(terms.items()):
         out.append(Redirect(f"taxonomy/term/{tid}", path, "system_path", "term", int(tid)))
+        out.append(Redirect(f"taxonomy/term/{tid}/feed", path, "feed", "term", int(tid)))
+    # Drupal's front page under its other names, and its site feed (a static site has none).
+    out += [Redirect("index.php", "/", "front"), Redirect("rss.xml", "/", "feed")]
 
     def resolve(internal: str) -> tuple[str, str, int] | None:
         if m := _NODE.fullmatch(internal):
@@ -196,15 +213,39 @@ def from_export(
     for source, redirect in module_rows:
         parts = urlsplit(redirect)
         if parts.scheme or parts.netloc:
-            out.append(Redirect(source, redirect, "redirect_module"))
+            out.append(Redirect(source, redirect, MODULE_KIND))
             continue
         internal = normalize_path(parts.path)
         found = resolve(alias_sources.get(internal, internal))
         if found is None:
             unresolved.append(f"/{source} (redirect module → {redirect}): target not exported")
         else:
-            out.append(Redirect(source, found[0], "redirect_module", found[1], found[2]))
+            out.append(Redirect(source, found[0], MODULE_KIND, found[1], found[2]))
     return out, unresolved
+
+
+def files_url(out_dir: Path) -> str:
+    """Where the export put the old ``sites/default/files``: its writer's file URL prefix."""
+    from migrate.export import get_writer
+
+    try:
+        db = sqlite3.connect(f"file:{out_dir / 'state.sqlite'}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'writer'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StateError(f"{out_dir}: cannot read export state ({exc})") from None
+    name = str(row[0]) if row else "jsonl"
+    return get_writer(name).urls.file_url("")
+
+
+def plan_remaps(path: Path) -> dict[int, int]:
+    """A repair plan's remap decisions: deleted tid → the tid that replaced it."""
+    from migrate.repair.operations import Plan
+
+    plan = Plan.load(path)
+    return {d.tid: d.target for d in plan.decisions if d.action == "remap" and d.target}
 
 
 def redirect_module_rows(source: object) -> list[tuple[str, str]]:
@@ -233,21 +274,123 @@ def _request_uri(source: str) -> str:
 
 
 def _nginx_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # A leading ~ would make a map key a regex.
+    return quoted.replace('"~', '"\\~', 1) if quoted.startswith('"~') else quoted
 
 
-def render_nginx(redirects: Sequence[Redirect]) -> str:
-    """A ``map`` for the http block; the server block returns 301 when it matches."""
+def _nginx_value(target: str) -> str:
+    """A map value: ``$`` would start a variable there, so it is percent-encoded."""
+    return _nginx_string(target.replace("$", "%24"))
+
+
+def _q_forms(path: str) -> list[str]:
+    """How a browser may have sent ``?q=<path>``: encoded with / kept, / encoded, or raw."""
+    forms = [quote(path, safe="/-._~"), quote(path, safe="-._~"), path]
+    return list(dict.fromkeys(forms))
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A map cut by how a request reaches it: by path, by ``?q=``, or by the exact URL."""
+
+    paths: dict[str, str]
+    """Old path (decoded, no leading or trailing slash) → target."""
+    queries: dict[str, str]
+    """Old path asked for as ``?q=<path>`` on ``/`` or ``/index.php`` → target."""
+    exact: dict[str, str]
+    """Other old URLs with a query string (redirect module rows), as sent → target."""
+
+
+def _split(redirects: Sequence[Redirect]) -> _Split:
+    paths: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    exact: dict[str, str] = {}
+    for r in redirects:
+        path, sep, query = r.source.partition("?")
+        if not sep:
+            paths.setdefault(normalize_path(path), r.target)
+        elif path in ("", "index.php") and query.startswith("q=") and "&" not in query:
+            queries.setdefault(normalize_path(query[2:]), r.target)
+        else:
+            exact.setdefault(_request_uri(r.source), r.target)
+    paths.pop("", None)
+    queries.pop("", None)
+    return _Split(paths, queries, exact)
+
+
+def _hash_sizes(keys: Sequence[str]) -> tuple[int, int]:
+    """``map_hash_bucket_size`` and ``map_hash_max_size`` that fit these keys.
+
+    nginx stores a key in ``8 + align8(len + 2)`` bytes and needs one more pointer
+    per bucket; bucket sizes are powers of two from the 64-byte cache line.
+    """
+    longest = max((len(k.encode("utf-8")) for k in keys), default=0)
+    need = 8 + (longest + 2 + 7) // 8 * 8 + 8
+    bucket = 64
+    while bucket < need:
+        bucket *= 2
+    size = 1024
+    while size < 2 * len(keys):
+        size *= 2
+    return bucket, size
+
+
+def render_nginx(redirects: Sequence[Redirect], files_to: str | None = None) -> str:
+    """``map`` blocks for the http block; the server block returns 301 when one matches.
+
+    A request matches by its path with or without trailing slashes and whatever
+    query string it carries (``?fbclid=…``, ``&page=2``), by ``?q=<old path>`` on
+    ``/`` or ``/index.php`` (extra parameters ignored), or, for redirect-module rows
+    with a query, by the exact URL. ``files_to``: the new URL of the old
+    ``/sites/default/files/`` folder.
+    """
+    split = _split(redirects)
+    q_keys = {form: t for p, t in split.queries.items() for form in _q_forms(p)}
+    path_keys = {"/" + p: t for p, t in split.paths.items()}
+    bucket, size = _hash_sizes([*path_keys, *q_keys, *split.exact])
     lines = [
-        "# drupal-migrate redirects for nginx. Include this file in the http { } block, then",
-        "# in the server { } block add:",
+        "# drupal-migrate redirects for nginx. Include this file inside http { }, then add",
+        "# to the site's server { } block:",
         "#     if ($drupal_redirect) { return 301 $drupal_redirect; }",
-        "map $request_uri $drupal_redirect {",
+        "# The two sizes below fit this file's longest key and its number of keys; if the",
+        "# http block sets them already, keep the larger values there and delete these.",
+        f"map_hash_bucket_size {bucket};",
+        f"map_hash_max_size {size};",
+        "",
+        "map $uri $drupal_migrate_path {",
+        '    "~^(?<p>/.*?)/*$" $p;',
+        "}",
+        "map $uri $drupal_migrate_front {",
+        "    default 0;",
+        '    "/" 1;',
+        '    "/index.php" 1;',
+        "}",
+        "map $arg_q $drupal_migrate_q {",
+        '    "~^(?<q>.*?)(?:/|%2[Ff])*$" $q;',
+        "}",
+        "map $drupal_migrate_path $drupal_migrate_by_path {",
         '    default "";',
     ]
-    for r in redirects:
-        lines.append(f"    {_nginx_string(_request_uri(r.source))} {_nginx_string(r.target)};")
-    lines.append("}")
+    lines += [f"    {_nginx_string(k)} {_nginx_value(t)};" for k, t in path_keys.items()]
+    lines += ["}", "map $drupal_migrate_q $drupal_migrate_by_q {", '    default "";']
+    lines += [f"    {_nginx_string(k)} {_nginx_value(t)};" for k, t in q_keys.items()]
+    lines += ["}", "map $request_uri $drupal_migrate_by_uri {", '    default "";']
+    lines += [f"    {_nginx_string(k)} {_nginx_value(t)};" for k, t in split.exact.items()]
+    if files_to is not None:
+        value = _nginx_value(files_to.rstrip("/") + "/")[:-1] + '$f"'
+        lines.append(f'    "~^/sites/default/files/(?<f>[^?]*)" {value};')
+    lines += [
+        "}",
+        "# The first that matches: the exact URL, ?q= on / or /index.php, then the path.",
+        'map "$drupal_migrate_by_uri|$drupal_migrate_front$drupal_migrate_by_q|'
+        '$drupal_migrate_by_path" $drupal_redirect {',
+        '    default "";',
+        '    "~^(?<t>[^|]+)[|]" $t;',
+        '    "~^[|]1(?<t>[^|]+)[|]" $t;',
+        '    "~^[|][01][^|]*[|](?<t>.+)$" $t;',
+        "}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -260,21 +403,40 @@ def _pcre(text: str) -> str:
 
 
 def _apache_target(target: str) -> str:
-    return re.sub(r"([\s\\])", r"\\\1", target)
+    return re.sub(r"([\s\\%$])", r"\\\1", target)
 
 
-def render_apache(redirects: Sequence[Redirect]) -> str:
-    """mod_rewrite rules that work in a vhost or in ``.htaccess``."""
-    lines = ["# drupal-migrate redirects for Apache (mod_rewrite)", "RewriteEngine On"]
-    for r in redirects:
-        path, sep, query = r.source.partition("?")
-        target = _apache_target(r.target)
-        if sep:
-            encoded = quote(query, safe="=&/-._~")
-            lines.append(f"RewriteCond %{{QUERY_STRING}} ^{_pcre(encoded)}$")
-            lines.append(f"RewriteRule ^/?{_pcre(path)}$ {target}? [R=301,L,NE]")
-        else:
-            lines.append(f"RewriteRule ^/?{_pcre(path)}$ {target} [R=301,L,NE]")
+def render_apache(redirects: Sequence[Redirect], files_to: str | None = None) -> str:
+    """mod_rewrite rules that work in a vhost or in ``.htaccess`` (matching as nginx's map).
+
+    Paths match with or without a trailing slash and with any query string (dropped
+    from the target, ``QSD``); ``?q=<old path>`` matches on ``/`` and ``/index.php``
+    among other parameters, its slashes sent plain or as ``%2F``.
+    """
+    split = _split(redirects)
+    lines = [
+        "# drupal-migrate redirects for Apache (mod_rewrite, 2.4): in the vhost or .htaccess",
+        "RewriteEngine On",
+    ]
+    for uri, target in split.exact.items():
+        path, _, query = uri.partition("?")
+        lines.append(f"RewriteCond %{{QUERY_STRING}} ^{_pcre(query)}$")
+        lines.append(
+            f"RewriteRule ^/?{_pcre(unquote(path).lstrip('/'))}$ {_apache_target(target)}"
+            " [R=301,L,NE,QSD]"
+        )
+    if files_to is not None:
+        lines.append(r'RewriteCond %{THE_REQUEST} "^\S+ /sites/default/files/([^?\s]*)"')
+        lines.append(
+            f"RewriteRule ^/?sites/default/files/ {_apache_target(files_to.rstrip('/'))}/%1"
+            " [R=301,L,NE,QSD]"
+        )
+    for path, target in split.queries.items():
+        encoded = _pcre(quote(path, safe="/-._~")).replace("/", "(?:/|%2F)")
+        lines.append(f"RewriteCond %{{QUERY_STRING}} (?:^|&)q={encoded}(?:/|%2F)*(?:&|$) [NC]")
+        lines.append(f"RewriteRule ^/?(?:index\\.php)?$ {_apache_target(target)} [R=301,L,NE,QSD]")
+    for path, target in split.paths.items():
+        lines.append(f"RewriteRule ^/?{_pcre(path)}/*$ {_apache_target(target)} [R=301,L,NE,QSD]")
     return "\n".join(lines) + "\n"
 
 
@@ -287,12 +449,12 @@ def render_csv(redirects: Sequence[Redirect]) -> str:
     return out.getvalue()
 
 
-def render(redirects: Sequence[Redirect], fmt: str) -> str:
-    """The map in one of ``FORMATS``."""
+def render(redirects: Sequence[Redirect], fmt: str, files_to: str | None = None) -> str:
+    """The map in one of ``FORMATS``; ``files_to`` is where old file URLs now live."""
     if fmt == "nginx":
-        return render_nginx(redirects)
+        return render_nginx(redirects, files_to)
     if fmt == "apache":
-        return render_apache(redirects)
+        return render_apache(redirects, files_to)
     if fmt == "csv":
         return render_csv(redirects)
     raise BadInput(f"unknown redirect format {fmt!r} (known: {', '.join(FORMATS)})")

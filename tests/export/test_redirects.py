@@ -17,6 +17,7 @@ from migrate import api
 from migrate.cli import main
 from migrate.config import ConnectionSpec
 from migrate.export.redirects import (
+    MODULE_KIND,
     Redirect,
     build_redirect_map,
     render_apache,
@@ -26,18 +27,35 @@ from migrate.export.redirects import (
 
 
 def test_chains_collapse_to_their_end() -> None:
+    # Redirect-module rows may point at old paths: followed to the new page at the end.
     built = build_redirect_map(
-        [Redirect("a", "/b/", "alias"), Redirect("b", "/c/", "alias"), Redirect("c", "/new/", "x")],
+        [
+            Redirect("a", "/b/", MODULE_KIND),
+            Redirect("b", "/c/", MODULE_KIND),
+            Redirect("c", "/new/", "alias"),
+        ],
         with_query_forms=False,
     )
     assert built.as_dict() == {"a": "/new/", "b": "/new/", "c": "/new/"}
 
 
+def test_an_old_url_that_is_a_new_page_is_left_to_the_page() -> None:
+    built = build_redirect_map(
+        [
+            Redirect("node/5", "/don-vi/x/", "system_path"),
+            Redirect("don-vi/x", "/page/x/", "alias"),
+        ],
+        with_query_forms=False,
+    )
+    assert built.as_dict() == {"node/5": "/don-vi/x/"}
+    assert [why.split(":")[0] for _, why in built.dropped] == ["shadowed"]
+
+
 def test_loops_and_no_ops_are_dropped_and_reported() -> None:
     built = build_redirect_map(
         [
-            Redirect("a", "/b", "alias"),
-            Redirect("b", "/a/", "alias"),
+            Redirect("a", "/b", MODULE_KIND),
+            Redirect("b", "/a/", MODULE_KIND),
             Redirect("same/path", "/same/path/", "alias"),
             Redirect("keep", "https://elsewhere.example/x", "redirect_module"),
         ],
@@ -57,6 +75,12 @@ def test_conflicts_keep_the_first_and_report_the_rest() -> None:
     assert [why.split(":")[0] for _, why in built.dropped] == ["conflict"]
 
 
+def test_nginx_bucket_size_fits_the_longest_key() -> None:
+    long = "a" * 300
+    text = render_nginx([Redirect(long, "/x/", "alias")])
+    assert "map_hash_bucket_size 512;" in text
+
+
 def test_query_forms_are_added() -> None:
     built = build_redirect_map([Redirect("node/5", "/article/tin/", "system_path")])
     assert built.as_dict() == {
@@ -71,13 +95,16 @@ def test_renderers_encode_and_escape() -> None:
         Redirect("tin-tức/bài", "/article/bai/", "alias"),
         Redirect("?q=node/5", "/article/tin/", "system_path_query"),
     ]
-    nginx = render_nginx(reds)
-    assert '"/tin-t%E1%BB%A9c/b%C3%A0i" "/article/bai/";' in nginx
-    assert '"/?q=node/5" "/article/tin/";' in nginx
-    apache = render_apache(reds)
-    assert "RewriteRule ^/?tin-tức/bài$ /article/bai/ [R=301,L,NE]" in apache
-    assert "RewriteCond %{QUERY_STRING} ^q=node/5$" in apache
-    assert "RewriteRule ^/?$ /article/tin/? [R=301,L,NE]" in apache
+    nginx = render_nginx(reds, "/files/")
+    assert '    "/tin-tức/bài" "/article/bai/";' in nginx  # nginx matches the decoded $uri
+    assert '    "tin-t%E1%BB%A9c/b%C3%A0i" "/article/bai/";' not in nginx  # no ?q= form given
+    assert '    "node/5" "/article/tin/";' in nginx and '    "node%2F5" "/article/tin/";' in nginx
+    assert "map_hash_bucket_size 64;" in nginx
+    assert '"~^/sites/default/files/(?<f>[^?]*)" "/files/$f";' in nginx
+    apache = render_apache(reds, "/files/")
+    assert "RewriteRule ^/?tin-tức/bài/*$ /article/bai/ [R=301,L,NE,QSD]" in apache
+    assert "RewriteCond %{QUERY_STRING} (?:^|&)q=node(?:/|%2F)5(?:/|%2F)*(?:&|$) [NC]" in apache
+    assert "RewriteRule ^/?(?:index\\.php)?$ /article/tin/ [R=301,L,NE,QSD]" in apache
     rows = list(csv.reader(io.StringIO(render_csv(reds))))
     assert rows[1][:2] == ["/tin-tức/bài", "/article/bai/"]
 
@@ -126,7 +153,7 @@ def test_cli_writes_each_format(hugo_export: Path, tmp_path: Path, fmt: str) -> 
     text = target.read_text(encoding="utf-8")
     assert "node/1" in text
     if fmt == "nginx":
-        entries = re.findall(r'^    "([^"]+)" "([^"]+)";$', text, re.M)
+        entries = re.findall(r'^    "([^"~][^"]*)" "([^"]+)";$', text, re.M)
         assert len(entries) > 3 * 218
         assert not {s for s, _ in entries} & {t for _, t in entries}
     assert re.search(r"\d+ redirects, \d+ left out, 6 unresolved", result.stderr)
