@@ -6,9 +6,9 @@ import json
 import tomllib
 from pathlib import Path
 
+from conftest import run_sql
 from export_helpers import records, run_export, run_hugo_export
 
-from conftest import run_sql
 from migrate.config import ConnectionSpec
 
 LINKS = (
@@ -24,7 +24,8 @@ def test_every_old_host_is_rewritten_and_a_dead_one_listed(
 ) -> None:
     run_sql(
         broken_db_rw,
-        f"UPDATE field_data_body SET body_value = CONCAT(body_value, '{LINKS}') WHERE entity_id = 1",
+        f"UPDATE field_data_body SET body_value = CONCAT(body_value, '{LINKS}')"
+        " WHERE entity_id = 1",
     )
     out = tmp_path / "bundle"
     run_export(
