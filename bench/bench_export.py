@@ -172,7 +172,9 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
     seen = bytearray()
     distinct = lines = 0
     if to != "jsonl":  # other targets: the state store's count, reconciled against the source
-        distinct = lines = int(summary.reconciliation.get("nodes", {}).get("exported") or 0)
+        rec = summary.reconciliation
+        found = [c.found for c in (rec.counts if rec else []) if c.what == "nodes"]
+        distinct = lines = found[0] if found else 0
     for path in (out / "nodes").glob("batch-*.jsonl") if to == "jsonl" else ():
         with path.open(encoding="utf-8") as fh:
             for line in fh:

@@ -25,6 +25,8 @@ class SiteInfo:
     slogan: str = ""
     language: str = "en"
     timezone: str = "UTC"
+    hierarchical: frozenset[str] = frozenset()
+    """Machine names of the vocabularies whose terms may have parents."""
 
 
 def _text(site: Drupal7, name: str) -> str:
@@ -55,4 +57,7 @@ def read_site_info(site: Drupal7) -> SiteInfo:
         slogan=_text(site, "site_slogan"),
         language=code or "en",
         timezone=zone,
+        hierarchical=frozenset(
+            v.machine_name for v in site.vocabularies.values() if v.hierarchy > 0
+        ),
     )

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ class StateStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
+            self._unique_paths()
             found = self.meta("schema_version")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{path}: cannot open the export state ({exc})") from None
@@ -196,6 +197,15 @@ class StateStore:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self.db)
+
+    def _unique_paths(self) -> None:
+        """No two items of a kind get one URL (a target whose URLs ignore the content type
+        or vocabulary, like WordPress's, would otherwise rename one and break its links).
+
+        A state written before this index, holding such a pair already, keeps working.
+        """
+        with suppress(sqlite3.IntegrityError):
+            self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS slugs_path ON slugs (kind, path)")
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -69,7 +69,6 @@ from migrate.export.wxr_validate import (
     NS,
     SetCheck,
     check_file,
-    check_set,
     read_wxr,
     title_date_key,
 )
@@ -128,15 +127,24 @@ def taxonomy_of(target: str, machine_name: str, hierarchy: int) -> str:
 
 
 class WxrUrls:
-    """WordPress addresses with the ``/%postname%/`` permalink structure."""
+    """WordPress addresses with the ``/%postname%/`` permalink structure.
+
+    ``hierarchical``: vocabularies that become ``category`` when not mapped (set by
+    ``begin`` from the site), so their terms' URLs are the ``/category/…`` WordPress
+    serves.
+    """
 
     _TERM_BASES: Mapping[str, str] = {"category": "category", "post_tag": "tag", "tags": "tag"}
+
+    def __init__(self, hierarchical: frozenset[str] = frozenset()) -> None:
+        self.hierarchical = hierarchical
 
     def node_url(self, node_type: str, slug: str, nid: int) -> str:
         return f"/{slug}/"
 
     def term_url(self, vocabulary: str, slug: str, tid: int) -> str:
-        return f"/{self._TERM_BASES.get(vocabulary, vocabulary)}/{slug}/"
+        taxonomy = "category" if vocabulary in self.hierarchical else vocabulary
+        return f"/{self._TERM_BASES.get(taxonomy, taxonomy)}/{slug}/"
 
     def file_url(self, relative_path: str) -> str:
         return "/wp-content/uploads/drupal/" + quote(relative_path)
@@ -182,12 +190,16 @@ class WxrWriter:
         self.post_types: dict[str, str] = dict(DEFAULT_POST_TYPES)
         self.unpublished = "draft"
         self.state = _State()
+        self._check: SetCheck | None = None
+        self._checked: dict[str, int] = {}
+        """Files this run validated (name → items), in ``_check`` already."""
 
     # ------------------------------------------------------------------ contract
 
     def begin(self, out_dir: Path, options: WriterOptions) -> None:
         self.out_dir = out_dir
         self.options = options
+        self.urls = WxrUrls(options.site.hierarchical)
         extra = dict(options.extra or {})
         self.base_url = (options.base_url or "http://localhost").rstrip("/")
         self.max_items = int(extra.get("max_items") or DEFAULT_MAX_ITEMS)
@@ -251,6 +263,8 @@ class WxrWriter:
         for name, keys in by_state.items():
             self._drop_state(self.out_dir / name, keys)
         self._load_state()
+        # Items left these files: the run's check starts again from what is on disk.
+        self._check, self._checked = None, {}
 
     def discard_batch(self, batch_no: int) -> None:
         prefix = f"wxr-{batch_no:05d}-"
@@ -260,20 +274,24 @@ class WxrWriter:
             path.unlink()
         self._state_path(batch_no).unlink(missing_ok=True)
         self._load_state()
+        self._check, self._checked = None, {}  # a redone batch is checked afresh
 
     def finish(self, summary: Mapping[str, Any]) -> None:
         files = self.files()
-        # One file in memory at a time: the check keeps ids and keys, not the content.
-        check = SetCheck(ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments)
-        items = 0
+        # The files this run wrote were checked against each other as they were written;
+        # the others (earlier runs) join the same check here, one file in memory at a time.
+        check = self._set_check()
         for path in files:
+            if path.name in self._checked:
+                continue
             wxr = read_wxr(path)
-            items += len(wxr.items)
+            self._checked[path.name] = len(wxr.items)
             issues = check.add(wxr)
             if issues:
                 raise MigrateError(
                     "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
                 )
+        items = sum(self._checked.get(p.name, 0) for p in files)
         media = list({m["fid"]: MediaResult(**m) for m in self.state.media}.values())
         if media:
             write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
@@ -775,13 +793,21 @@ class WxrWriter:
         """Parse the file back and check it; a defect here is a bug, never an import surprise."""
         wxr = read_wxr(tmp)
         wxr.path = Path(name)
-        known = (ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments)
-        issues = check_file(wxr) + check_set([wxr], known)
+        issues = check_file(wxr) + self._set_check().add(wxr)
+        self._checked[name] = len(wxr.items)
         if issues:
             tmp.unlink()
             raise MigrateError(
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
+
+    def _set_check(self) -> SetCheck:
+        """The run's cross-file check: every file written since ``begin`` is in it."""
+        if self._check is None:
+            self._check = SetCheck(
+                ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments
+            )
+        return self._check
 
     def _channel_header(self, latest: int) -> str:
         base = self.base_url
@@ -795,11 +821,11 @@ class WxrWriter:
             '\txmlns:dc="http://purl.org/dc/elements/1.1/"\n'
             '\txmlns:wp="http://wordpress.org/export/1.2/"\n>\n',
             "<channel>\n",
-            f"\t<title>{esc(str((self.options.extra or {}).get('site_name') or base))}</title>\n",
+            f"\t<title>{esc(self.options.site.name or base)}</title>\n",
             f"\t<link>{esc(base)}</link>\n",
-            "\t<description></description>\n",
+            f"\t<description>{esc(self.options.site.slogan)}</description>\n",
             f"\t<pubDate>{now}</pubDate>\n",
-            "\t<language>vi</language>\n",
+            f"\t<language>{esc(self.options.site.language)}</language>\n",
             "\t<wp:wxr_version>1.2</wp:wxr_version>\n",
             f"\t<wp:base_site_url>{esc(base)}</wp:base_site_url>\n",
             f"\t<wp:base_blog_url>{esc(base)}</wp:base_blog_url>\n",

@@ -104,3 +104,31 @@ def test_bytes_are_reproducible(broken_db: ConnectionSpec, tmp_path: Path) -> No
     assert a
     for path in a:
         assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+
+
+def test_default_term_urls_are_the_ones_wordpress_serves(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    run_export(broken_db, tmp_path, to="wxr")
+    linked = dict(
+        sqlite3.connect(tmp_path / "state.sqlite")
+        .execute("SELECT source_id, path FROM slugs WHERE kind = 'term'")
+        .fetchall()
+    )
+    header = read_wxr(sorted(tmp_path.glob("wxr-*.xml"))[-1])
+    bases = {"category": "category", "post_tag": "tag"}
+    served = {
+        t.term_id: f"/{bases.get(t.taxonomy, t.taxonomy)}/{t.slug}/"
+        for t in header.terms
+        if t.term_id in linked
+    }
+    hierarchical = {
+        int(r[0])
+        for r in query(
+            broken_db,
+            "SELECT d.tid FROM taxonomy_term_data d JOIN taxonomy_vocabulary v USING (vid)"
+            " WHERE v.hierarchy > 0",
+        )
+    }
+    assert served and {tid: linked[tid] for tid in served} == served
+    assert all(served[t].startswith("/category/") for t in hierarchical if t in served)
