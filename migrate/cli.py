@@ -787,7 +787,14 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="YAML: content_types and vocabularies → target names.",
 )
-@click.option("--include-emails", is_flag=True, help="Export authors' email addresses.")
+@click.option(
+    "--include-emails", is_flag=True, help="Export authors' and commenters' email addresses."
+)
+@click.option(
+    "--include-hostnames",
+    is_flag=True,
+    help="Export commenters' IP addresses (personal data; WXR comment_author_IP).",
+)
 @click.option("--update", is_flag=True, help="Rewrite items that changed since their export.")
 @click.option(
     "--allow-scripts",
@@ -829,6 +836,7 @@ def export(
     base_url: str | None,
     mapping: Path | None,
     include_emails: bool,
+    include_hostnames: bool,
     update: bool,
     allow_scripts: bool,
     workers: int | None,
@@ -868,6 +876,7 @@ def export(
         site_url=site_url,
         mapping=mapping,
         include_emails=include_emails,
+        include_hostnames=include_hostnames,
         update=update,
         allow_scripts=allow_scripts,
         target_options=tuple(

@@ -87,6 +87,8 @@ class ExportOptions:
     """The new site's base URL (Hugo ``baseURL``, WXR links and attachment URLs)."""
     mapping: Path | None = None
     include_emails: bool = False
+    include_hostnames: bool = False
+    """Commenters' IP addresses (personal data) into the output."""
     update: bool = False
     allow_scripts: bool = False
     workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
@@ -246,6 +248,7 @@ class _Run:
             files_dir=options.files_dir,
             revisions=options.revisions,
             include_emails=options.include_emails,
+            include_hostnames=options.include_hostnames,
             allow_scripts=options.allow_scripts,
         )
 

@@ -411,7 +411,10 @@ class NodeBuilder:
     ) -> list[CommentRecord]:
         out: list[CommentRecord] = []
         for row in rows:
-            _, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt = row
+            (_, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt) = row[
+                :12
+            ]
+            mail, homepage, hostname = row[12:15] if len(row) >= 15 else (None, None, None)
             mine: list[Problem] = []
             body = None if value is None else Body(self._clean(value, fmt, stats, mine), "", fmt)
             self._problems = mine
@@ -431,6 +434,9 @@ class NodeBuilder:
                     changed=int(changed),
                     status=int(status),
                     fields=tuple(fields),
+                    mail=str(mail) if mail else None,
+                    homepage=str(homepage) if homepage else None,
+                    hostname=str(hostname) if hostname else None,
                 )
             )
         out.sort(key=lambda c: c.thread.rstrip("/"))

@@ -144,6 +144,7 @@ class Reader:
     files_dir: Path | None = None
     revisions: str = "current"
     include_emails: bool = False
+    include_hostnames: bool = False
     allow_scripts: bool = False
 
     def __post_init__(self) -> None:
@@ -651,12 +652,23 @@ class Reader:
         found: dict[int, list[Row]] = defaultdict(list)
         for row in self.source.rows(
             "SELECT c.nid, c.cid, c.pid, c.thread, c.uid, c.name, c.subject, c.created,"
-            f" c.changed, c.status, {body} FROM {{comment}} c{join} WHERE {cond}",
+            f" c.changed, c.status, {body}, {self._commenter_columns()}"
+            f" FROM {{comment}} c{join} WHERE {cond}",
             params,
         ):
             if keep is None or int(row[0]) in keep:
                 found[int(row[0])].append(row)
         return found
+
+    def _commenter_columns(self) -> str:
+        """mail, homepage, hostname: personal data only when asked for, NULL otherwise."""
+        have = set(self.source.columns("comment"))
+        wanted = (
+            ("mail", self.include_emails),
+            ("homepage", True),
+            ("hostname", self.include_hostnames),
+        )
+        return ", ".join(f"c.{c}" if ok and c in have else "NULL" for c, ok in wanted)
 
     def _comment_values(
         self, comments: dict[int, list[Row]]

@@ -87,6 +87,11 @@ class CommentRecord:
     status: int
     fields: tuple[FieldValue, ...] = ()
     """The comment's own field values, its body aside."""
+    mail: str | None = None
+    """Personal data: read only with ``--include-emails``."""
+    homepage: str | None = None
+    hostname: str | None = None
+    """Personal data: read only with ``--include-hostnames``."""
 
 
 @dataclass(frozen=True, slots=True)

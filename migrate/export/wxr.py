@@ -734,8 +734,8 @@ class WxrWriter:
         local, gmt = self._dates(c.created, 0)
         user = self.state.authors.get(str(c.uid), {}) if c.uid else {}
         author = c.name or str(user.get("display_name") or "")
-        # A registered commenter's address is their account's (kept only with --include-emails).
-        email = str(user.get("email") or "") if self.options.include_emails else ""
+        # The comment's own address, else the account's; both only with --include-emails.
+        email = (c.mail or str(user.get("email") or "")) if self.options.include_emails else ""
         if c.uid:
             self._creator(c.uid, batch)
         body = c.body.value if c.body else ""
@@ -752,8 +752,8 @@ class WxrWriter:
             f"\t\t\t<wp:comment_id>{cid}</wp:comment_id>\n"
             f"\t\t\t<wp:comment_author>{cdata(plain_html(author))}</wp:comment_author>\n"
             f"\t\t\t<wp:comment_author_email>{cdata(email)}</wp:comment_author_email>\n"
-            "\t\t\t<wp:comment_author_url></wp:comment_author_url>\n"
-            "\t\t\t<wp:comment_author_IP></wp:comment_author_IP>\n"
+            f"\t\t\t<wp:comment_author_url>{cdata(c.homepage or '')}</wp:comment_author_url>\n"
+            f"\t\t\t<wp:comment_author_IP>{cdata(c.hostname or '')}</wp:comment_author_IP>\n"
             f"\t\t\t<wp:comment_date>{cdata(local)}</wp:comment_date>\n"
             f"\t\t\t<wp:comment_date_gmt>{cdata(gmt)}</wp:comment_date_gmt>\n"
             f"\t\t\t<wp:comment_content>{cdata(body)}</wp:comment_content>\n"

@@ -94,7 +94,8 @@ def test_commenter_email_only_when_asked(broken_db: ConnectionSpec, tmp_path: Pa
         mine = [e for uid, e in emails if uid and int(uid) > 0]
         assert len(mine) == registered
         assert all("@" in (e or "") for e in mine) == expect, name
-        assert not any(e for uid, e in emails if not uid or int(uid) == 0)
+        if not expect:
+            assert not any(e for _, e in emails)
 
 
 def test_bytes_are_reproducible(broken_db: ConnectionSpec, tmp_path: Path) -> None:
@@ -132,3 +133,35 @@ def test_default_term_urls_are_the_ones_wordpress_serves(
     }
     assert served and {tid: linked[tid] for tid in served} == served
     assert all(served[t].startswith("/category/") for t in hierarchical if t in served)
+
+
+def test_commenter_data_only_with_its_flags(broken_db_rw: ConnectionSpec, tmp_path: Path) -> None:
+    run_sql(
+        broken_db_rw,
+        "UPDATE comment SET mail = CONCAT('guest', cid, '@example.org'),"
+        " homepage = 'https://guest.example', hostname = CONCAT('10.0.0.', cid) WHERE uid = 0",
+    )
+    anonymous = int(query(broken_db_rw, "SELECT COUNT(*) FROM comment WHERE uid = 0")[0][0])
+    assert anonymous
+    for name, flags in (
+        ("plain", {}),
+        ("all", {"include_emails": True, "include_hostnames": True}),
+    ):
+        run_export(broken_db_rw, tmp_path / name, to="wxr", **flags)
+        found = [
+            tuple(
+                c.findtext(f"wp:comment_{k}", namespaces=NS) or ""
+                for k in ("user_id", "author_email", "author_url", "author_IP")
+            )
+            for p in (tmp_path / name).glob("wxr-*.xml")
+            for c in etree.parse(str(p)).iterfind(".//wp:comment", NS)
+        ]
+        guests = [f for f in found if f[0] == "0"]
+        assert len(guests) == anonymous
+        assert all(url == "https://guest.example" for _, _, url, _ in guests)
+        if flags:
+            assert all(
+                mail.startswith("guest") and ip.startswith("10.0.0.") for _, mail, _, ip in guests
+            )
+        else:
+            assert not any(mail or ip for _, mail, _, ip in guests)
