@@ -505,11 +505,15 @@ def scalar(item: FieldItem) -> str | int | float | None:
     return None
 
 
-def postmeta(values: Sequence[FieldValue]) -> list[tuple[str, str]]:
+def postmeta(
+    values: Sequence[FieldValue], attachment_id: Callable[[int], int | None] = lambda fid: None
+) -> list[tuple[str, str]]:
     """WXR ``wp:postmeta`` pairs: one ``field_<name>`` per value; structured values as JSON.
 
     A structured value carries its ``language`` and ``delta`` so translations and
-    order survive; a simple one (number, email, phone) is its plain text.
+    order survive; a simple one (number, email, phone) is its plain text. Nodes,
+    terms and users keep their Drupal ids in WordPress; a file value gets the
+    ``wp_id`` of its attachment when ``attachment_id`` knows it.
     """
     pairs: list[tuple[str, str]] = []
     for v in values:
@@ -518,6 +522,8 @@ def postmeta(values: Sequence[FieldValue]) -> list[tuple[str, str]]:
             text = str(simple)
         else:
             data = {"language": v.language, "delta": v.delta, **item_data(v.item)}
+            if isinstance(v.item, FileItem) and (wp_id := attachment_id(v.item.fid)):
+                data["wp_id"] = wp_id
             text = json.dumps(data, ensure_ascii=False, sort_keys=False)
         pairs.append((f"field_{v.field}", text))
     return pairs

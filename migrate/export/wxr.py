@@ -669,7 +669,7 @@ class WxrWriter:
             ("_drupal_type", n.type),
         ]
         meta += [("_drupal_alias", alias) for alias in n.aliases]
-        meta += field_postmeta(n.fields)
+        meta += field_postmeta(n.fields, self._attachment_id)
         thumb = self._thumbnail(n)
         if thumb is not None:
             meta.append(("_thumbnail_id", str(thumb)))
@@ -698,6 +698,10 @@ class WxrWriter:
             meta=meta,
             comments=self._comments(n, batch),
         )
+
+    def _attachment_id(self, fid: int) -> int | None:
+        """The WordPress id of a file's attachment, when the export wrote one."""
+        return ATTACHMENT_ID_OFFSET + fid if str(fid) in self.state.attachments else None
 
     def _thumbnail(self, n: NodeRecord) -> int | None:
         images = [f for f in n.files if (f.mime or "").startswith("image/")]

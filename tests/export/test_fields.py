@@ -166,6 +166,15 @@ def test_wxr_has_one_postmeta_per_value(exports: dict[str, Path]) -> None:
     assert date["value"] == "2015-01-19T22:15:00-06:00"
     titles = [json.loads(v) for k, v in meta if k == "field_title_field"]
     assert sorted(t["language"] for t in titles) == ["en", "fr", "is"]
+    [image] = [json.loads(v) for k, v in meta if k == "field_field_images"]
+    attachments = {
+        m.findtext(f"{WP}meta_value"): item.findtext(f"{WP}post_id")
+        for path in sorted(exports["wxr"].glob("wxr-*.xml"))
+        for item in etree.parse(str(path)).iter("item")
+        for m in item.iter(f"{WP}postmeta")
+        if m.findtext(f"{WP}meta_key") == "_drupal_fid"
+    }
+    assert str(image["wp_id"]) == attachments[str(image["fid"])]
 
 
 def test_hugo_front_matter_holds_the_fields(exports: dict[str, Path]) -> None:
