@@ -37,6 +37,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,11 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
     seconds = time.perf_counter() - start
     after = os.times()
     peak = _peak_rss_mb()  # the export's own peak, before the check below
+    # The re-run over the unchanged site, into the same folder, as a nightly run does it.
+    start = time.perf_counter()
+    again = export(site, out, replace(options, update=True))
+    rerun_seconds = time.perf_counter() - start
+    rerun = os.times()
     source.close()
     # One bit per nid: a set of 1M ints would add ~40 MB to this process.
     seen = bytearray()
@@ -206,6 +212,19 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
         "cpu_seconds": (after.user - cpu.user) + (after.system - cpu.system),
         "worker_cpu_seconds": (after.children_user - cpu.children_user)
         + (after.children_system - cpu.children_system),
+        "rerun_seconds": rerun_seconds,
+        "rerun_rate": again.nodes_read / rerun_seconds,
+        "rerun_cpu_seconds": (rerun.user - after.user) + (rerun.system - after.system),
+        "rerun_worker_cpu_seconds": (rerun.children_user - after.children_user)
+        + (rerun.children_system - after.children_system),
+        "rerun_unchanged": again.unchanged.get("node", 0),
+        "rerun_rewritten": sum(again.updated.values()) + sum(again.added.values()),
+        "rerun_reconciled": again.reconciliation.reconciled if again.reconciliation else None,
+        "rerun_read_back_seconds": (
+            again.reconciliation.read_back_seconds if again.reconciliation else 0.0
+        ),
+        "rerun_phases": again.phase_seconds,
+        "rerun_peak_rss_mb": _peak_rss_mb(),
     }
 
 
@@ -275,11 +294,17 @@ def measure(size: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
             load_size(database, size, args.dump, args.grow_in_sql)
         prepare = time.perf_counter() - start
+        print(f"database {database} ({size} nodes; --keep keeps it)", flush=True)
         for _ in range(args.repeat):
-            for to in args.to.split(","):
-                result = run_child(database, args.batch_size, args.workers, to, args.tmp)
-                result.update(size=size if not args.database else database, prepare_seconds=prepare)
-                yield result
+            for workers in (int(w) for w in str(args.workers).split(",")):
+                for to in args.to.split(","):
+                    result = run_child(database, args.batch_size, workers, to, args.tmp)
+                    result.update(
+                        size=size if not args.database else database,
+                        prepare_seconds=prepare,
+                        workers=workers,
+                    )
+                    yield result
     finally:
         if not args.keep and not args.database:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
@@ -291,7 +316,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="fixture,10000")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument(
-        "--workers", type=int, default=min(os.cpu_count() or 1, 4), help="cleaning processes"
+        "--workers",
+        default=str(min(os.cpu_count() or 1, 4)),
+        help="cleaning processes; a comma list (1,2) runs each and prints the scaling",
     )
     parser.add_argument("--dump", type=Path, help="an N-node dump from bench/generate_dump.py")
     parser.add_argument("--keep", action="store_true", help="keep the dm_bench_* databases")
@@ -324,7 +351,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.out, args.batch_size, args.workers, args.to)))
+        workers = int(args.workers)
+        print(json.dumps(child(args.child, args.out, args.batch_size, workers, args.to)))
         return
     conn = scratch.connect()
     cur = conn.cursor()
@@ -373,7 +401,63 @@ def main() -> None:
             f" {phases.get('reconciliation', 0.0) / r['export_seconds']:.1%}",
             flush=True,
         )
+        print(
+            f"{'':>9} re-run (unchanged site, --update): {r['rerun_seconds']:.1f}s ="
+            f" {r['rerun_rate']:.0f} n/s, {r['export_seconds'] / r['rerun_seconds']:.1f}x"
+            f" faster than the first run; CPU"
+            f" {r['rerun_cpu_seconds'] / r['nodes'] * 1e6:.0f}"
+            f" + {r['rerun_worker_cpu_seconds'] / r['nodes'] * 1e6:.0f} us/node;"
+            f" {r['rerun_unchanged']} nodes skipped, {r['rerun_rewritten']} items rewritten;"
+            f" read-back {r['rerun_read_back_seconds']:.2f}s;"
+            f" reconciled {r['rerun_reconciled']}; seconds by phase: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r["rerun_phases"].items()),
+            flush=True,
+        )
     print_targets(results)
+    print_scaling(results)
+
+
+def print_scaling(results: list[dict[str, Any]]) -> None:
+    """Worker scaling: rate and CPU by ``--workers``, and whether the main process would bind.
+
+    Efficiency is the rate with N workers over N times the rate with one. The main
+    process does the reading, fingerprinting, writing and reconciliation alone: at
+    ``main`` µs of CPU per node it cannot go past 1e6 / main nodes/s, which the
+    workers reach at about (1e6 / main) / (1e6 / workers-per-node) = workers / main
+    busy workers; past that, more workers add nothing.
+    """
+    counts = sorted({r["workers"] for r in results})
+    if len(counts) < 2:
+        return
+    print("\nworker scaling (best of --repeat): rate, efficiency against 1 worker, main CPU share")
+    for to, size in dict.fromkeys((r["to"], r["size"]) for r in results):
+        best: dict[int, dict[str, Any]] = {}
+        for r in results:
+            if (r["to"], r["size"]) == (to, size):
+                held = best.get(r["workers"])
+                if held is None or r["export_seconds"] < held["export_seconds"]:
+                    best[r["workers"]] = r
+        base = best.get(1)
+        for n in counts:
+            if n not in best:
+                continue
+            r = best[n]
+            main = r["cpu_seconds"] / r["nodes"] * 1e6
+            work = r["worker_cpu_seconds"] / r["nodes"] * 1e6
+            eff = r["export_rate"] / (n * base["export_rate"]) if base else float("nan")
+            node_eff = (
+                (r["nodes"] / r["phases"]["nodes"]) / (n * base["nodes"] / base["phases"]["nodes"])
+                if base
+                else float("nan")
+            )
+            print(
+                f"{size:>9} {to:>5} workers {n}: {r['export_rate']:.0f} n/s, efficiency"
+                f" {eff:.0%} (node phase {node_eff:.0%}); CPU us/node main {main:.0f}"
+                f" + workers {work:.0f}: main share {main / (main + work):.0%};"
+                f" the main process alone caps the rate at {1e6 / main:.0f} n/s, which"
+                f" {work / main:.1f} busy workers reach",
+                flush=True,
+            )
 
 
 def print_targets(results: list[dict[str, Any]]) -> None:

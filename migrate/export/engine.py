@@ -34,10 +34,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from migrate.durable import write_durably
 from migrate.errors import BadInput, MigrateError, StateError, Unaccounted
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
+from migrate.export.fingerprint import Lookups, context_digest, fingerprint, own_digests
 from migrate.export.mapping import ExportMapping, load_mapping
 from migrate.export.nodes import (
     BuildContext,
@@ -238,6 +241,9 @@ class _Run:
         self.cursor = cursor
         self.progress = progress
         mapping = load_mapping(options.mapping) if options.mapping else ExportMapping()
+        self.ctx: BuildContext | None = None
+        self.context = ""
+        """``fingerprint.context_digest`` of this run, set when the node phase starts."""
         self.reader = Reader(
             site,
             state,
@@ -273,7 +279,8 @@ class _Run:
         left = total - int(self.cursor.get("node_done", 0))
         workers = self.options.workers if left > self.options.batch_size else 0
         encode = bool(getattr(self.writer, "takes_encoded", False))
-        ctx = self.reader.build_context()
+        ctx = self.ctx = self.reader.build_context()
+        self.context = context_digest(ctx, self._context_options())
         with _Builders(ctx, workers, encode) as builders:
             with self.timed("slugs"):
                 self.reader.assign_node_slugs(builders.slugify)
@@ -298,6 +305,54 @@ class _Run:
         with self.timed("redirects"):
             self._redirects()
 
+    def _context_options(self) -> dict[str, Any]:
+        """The options a node's record can depend on (not which nodes a run takes)."""
+        data = self.options.as_dict()
+        for key in ("update", "workers", "changed_since"):
+            data.pop(key)
+        for key in ("ids", "since", "limit"):
+            data["selection"].pop(key)
+        return data
+
+    def _sift(self, rows: NodeRows) -> tuple[NodeRows | None, dict[int, str], int]:
+        """The batch without the nodes whose source fingerprint is the one stored.
+
+        Returns the nodes to build (None: none), every node's own-rows digest, and how
+        many were skipped.
+        """
+        own = own_digests(rows)
+        stored = self.state.sources(list(own))
+        if not stored:
+            return rows, own, 0
+        deps = {nid: tuple(orjson.loads(d)) for nid, (_, d) in stored.items()}
+        assert self.ctx is not None
+        values = Lookups(self.state, self.ctx, rows).values(k for d in deps.values() for k in d)
+        same = {
+            nid
+            for nid, (fp, _) in stored.items()
+            if fp == fingerprint(self.context, own[nid], deps[nid], values)
+        }
+        if not same:
+            return rows, own, 0
+        keep = [r for r in rows.rows if int(r[0]) not in same]
+        return (rows.only(keep) if keep else None), own, len(same)
+
+    def _sources(
+        self, batch: NodeBatch, rows: NodeRows, own: dict[int, str]
+    ) -> dict[str, tuple[str, str]]:
+        """Fingerprint and lookups (JSON) of each node just built, by key."""
+        assert self.ctx is not None
+        values = Lookups(self.state, self.ctx, rows).values(
+            k for d in batch.deps.values() for k in d
+        )
+        return {
+            str(nid): (
+                fingerprint(self.context, own[nid], deps, values),
+                orjson.dumps(deps).decode(),
+            )
+            for nid, deps in batch.deps.items()
+        }
+
     def _phase(self, phase: str, records: Iterable[Record]) -> None:
         for chunk in _chunks(records, self.options.batch_size):
             self._batch(phase, chunk, [])
@@ -310,7 +365,7 @@ class _Run:
         if self.progress:
             self.progress(done, total)
         fetched = done
-        pending: deque[tuple[Future[NodeBatch], int]] = deque()
+        pending: deque[tuple[Future[NodeBatch], int, NodeRows, dict[int, str], int]] = deque()
         exhausted = False
         while True:
             while not exhausted and len(pending) <= workers:
@@ -323,20 +378,33 @@ class _Run:
                     break
                 after = rows.last_nid
                 fetched += len(rows.rows)
-                pending.append((builders.submit(rows), fetched))
+                todo, own, skipped = self._sift(rows)
+                if todo is None:
+                    future: Future[NodeBatch] = Future()
+                    future.set_result(NodeBatch([], [], rows.last_nid, rows.max_changed))
+                else:
+                    future = builders.submit(todo)
+                pending.append((future, fetched, rows, own, skipped))
             if not pending:
                 break
-            future, done = pending.popleft()
+            future, done, rows, own, skipped = pending.popleft()
             try:
                 batch = future.result()
             except BrokenProcessPool as exc:
                 raise MigrateError(f"a cleaning worker process died ({exc})") from None
             count = len(batch.records) + len(batch.failures)
-            self.summary.nodes_read += count
+            self.summary.nodes_read += count + skipped
+            self.summary.unchanged["node"] += skipped
             events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
             self.summary.failed.extend((k, i, r) for k, i, _, r in events)
-            self.cursor.update(node_after=batch.last_nid, node_done=done)
-            self._batch("nodes", batch.records, events, highwater=batch.max_changed)
+            self.cursor.update(node_after=rows.last_nid, node_done=done)
+            self._batch(
+                "nodes",
+                batch.records,
+                events,
+                highwater=rows.max_changed,
+                sources=self._sources(batch, rows, own),
+            )
             if self.progress:
                 self.progress(done, total)
 
@@ -361,8 +429,13 @@ class _Run:
         records: Sequence[Record | EncodedRecord],
         events: list[tuple[str, str, str, str]],
         highwater: int | None = None,
+        sources: dict[str, tuple[str, str]] | None = None,
     ) -> None:
-        """Write the new and changed records of one batch and record it durably."""
+        """Write the new and changed records of one batch and record it durably.
+
+        ``sources`` (nodes): the built items' fingerprints, stored with every item that
+        is now as built (written, or unchanged), never with one left stale.
+        """
         by_kind: dict[str, list[str]] = defaultdict(list)
         for record in records:
             by_kind[record.KIND].append(record.key)
@@ -370,13 +443,17 @@ class _Run:
         to_write: list[Record | EncodedRecord] = []
         hashes: dict[tuple[str, str], str] = {}
         stale: list[ItemRef] = []
+        fresh: list[tuple[int, str, str]] = []
         for record in records:
             digest = content_hash(record)
             old = known[record.KIND].get(record.key)
+            source = sources.get(record.key) if sources else None
             if old is None:
                 self.summary.added[record.KIND] += 1
             elif old.hash == digest:
                 self.summary.unchanged[record.KIND] += 1
+                if source is not None:
+                    fresh.append((int(record.key), *source))
                 continue
             elif self.options.update:
                 self.summary.updated[record.KIND] += 1
@@ -389,11 +466,14 @@ class _Run:
                 continue
             to_write.append(record)
             hashes[(record.KIND, record.key)] = digest
+            if source is not None:
+                fresh.append((int(record.key), *source))
         run_id = self.summary.run_id
         if not to_write:
             with self.state.transaction():
                 for kind, key, status, reason in events:
                     self.state.add_event(run_id, None, kind, key, status, reason)
+                self.state.put_sources(fresh)
                 self.state.save_cursor(run_id, self.cursor, highwater)
             return
         batch_no = self.state.begin_batch(run_id, phase, to_write[0].key, to_write[-1].key)
@@ -420,7 +500,7 @@ class _Run:
             for ref in refs
         ]
         self.state.complete_batch(
-            run_id, batch_no, written, len(stale), self.cursor, highwater, events
+            run_id, batch_no, written, len(stale), self.cursor, highwater, events, fresh
         )
         self.summary.batches += 1
         forget_json()

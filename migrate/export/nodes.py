@@ -79,6 +79,22 @@ class NodeRows:
     def last_nid(self) -> int:
         return int(self.rows[-1][0])
 
+    def only(self, rows: list[Row]) -> NodeRows:
+        """The same batch cut down to ``rows`` (the nodes that must be built again)."""
+        nids = {int(r[0]) for r in rows}
+        cids = {int(c[1]) for n in nids for c in self.comments.get(n, ())}
+        return NodeRows(
+            rows=rows,
+            revisions=self.revisions,
+            values={n: v for n, v in self.values.items() if n in nids},
+            managed=self.managed,
+            users=self.users,
+            aliases={n: v for n, v in self.aliases.items() if n in nids},
+            comments={n: v for n, v in self.comments.items() if n in nids},
+            history={n: v for n, v in self.history.items() if n in nids},
+            comment_values={c: v for c, v in self.comment_values.items() if c in cids},
+        )
+
     @property
     def max_changed(self) -> int:
         return max(int(r[8]) for r in self.rows)
@@ -91,6 +107,10 @@ class NodeBatch:
     failures: list[tuple[int, str]]
     last_nid: int
     max_changed: int
+    deps: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """Per built node, every lookup its record depended on beyond its own rows
+    (``a:alias``, ``n:nid``, ``t:tid``, ``f:fid``, ``u:uid``): the engine fingerprints
+    their current values, so a change to any of them rebuilds exactly this node."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +142,12 @@ def relative_path(uri: str) -> str | None:
 class _NodeUrls(Mapping[int, str]):
     """nid → target URL, looked up in the state's slug table (never all in memory)."""
 
-    def __init__(self, state: StateLookup) -> None:
+    def __init__(self, state: StateLookup, deps: set[str]) -> None:
         self.state = state
+        self.deps = deps
 
     def __getitem__(self, nid: int) -> str:
+        self.deps.add(f"n:{nid}")
         path = self.state.path_of("node", nid)
         if path is None:
             raise KeyError(nid)
@@ -138,17 +160,37 @@ class _NodeUrls(Mapping[int, str]):
         return 0
 
 
+class _TermUrls(Mapping[int, str]):
+    """tid → term URL, noting each term a record's links looked up (``t:tid``)."""
+
+    def __init__(self, urls: dict[int, str], deps: set[str]) -> None:
+        self.urls = urls
+        self.deps = deps
+
+    def __getitem__(self, tid: int) -> str:
+        self.deps.add(f"t:{tid}")
+        return self.urls[tid]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.urls)
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+
 class StateLinkResolver:
     """A LinkResolver whose alias table lives in the state store, so it scales to 1M aliases."""
 
-    def __init__(self, inner: MapLinkResolver, state: StateLookup) -> None:
+    def __init__(self, inner: MapLinkResolver, state: StateLookup, deps: set[str]) -> None:
         self.inner = inner
         self.state = state
+        self.deps = deps
 
     def parse(self, href: str) -> InternalLink | None:
         return self.inner.parse(href)
 
     def resolve(self, path: str) -> Resolution:
+        self.deps.add(f"a:{path}")
         return self.inner.resolve(self.state.alias_source(path) or path)
 
 
@@ -158,6 +200,8 @@ class NodeBuilder:
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
         self.state = StateLookup(ctx.state_path)
+        self.deps: set[str] = set()
+        """Lookups of the node being built (see ``NodeBatch.deps``); cleared per node."""
         urls = ctx.urls
 
         def file_url(uri: str) -> str | None:
@@ -166,14 +210,14 @@ class NodeBuilder:
 
         inner = MapLinkResolver(
             ctx.old_urls,
-            _NodeUrls(self.state),
+            _NodeUrls(self.state, self.deps),
             file_url=file_url,
-            term_urls={tid: t.path for tid, t in ctx.term_info.items()},
+            term_urls=_TermUrls({tid: t.path for tid, t in ctx.term_info.items()}, self.deps),
             missing_tids=ctx.missing_tids,
             files_path=ctx.files_path,
             home_url="/",
         )
-        self.links = StateLinkResolver(inner, self.state)
+        self.links = StateLinkResolver(inner, self.state, self.deps)
         self._file_url = file_url
         self._stats: dict[str, int] = {}
         self._problems: list[Problem] = []
@@ -182,10 +226,10 @@ class NodeBuilder:
         self.field_ctx = FieldContext(
             clean=lambda value, fmt: self._clean(value, fmt, self._stats, self._problems),
             rewrite=self._rewrite,
-            node_url=lambda nid: self.state.path_of("node", nid),
+            node_url=self._node_url,
             term=self._term,
-            missing_term=lambda tid: self.ctx.unloadable.get(tid, "term does not exist"),
-            user_exported=lambda uid: uid in self._users,
+            missing_term=self._missing_term,
+            user_exported=self._user_exported,
             file=self._managed_file,
             timezone=ctx.timezone,
         )
@@ -220,11 +264,25 @@ class NodeBuilder:
             description=item.description,
         )
 
+    def _node_url(self, nid: int) -> str | None:
+        self.deps.add(f"n:{nid}")
+        return self.state.path_of("node", nid)
+
     def _term(self, tid: int) -> tuple[str, str, str] | None:
+        self.deps.add(f"t:{tid}")
         term = self.ctx.term_info.get(tid)
         return None if term is None else (term.vocabulary, term.name, term.path)
 
+    def _missing_term(self, tid: int) -> str:
+        self.deps.add(f"t:{tid}")
+        return self.ctx.unloadable.get(tid, "term does not exist")
+
+    def _user_exported(self, uid: int) -> bool:
+        self.deps.add(f"u:{uid}")
+        return uid in self._users
+
     def _managed_file(self, fid: int) -> tuple[str, str | None, str] | None:
+        self.deps.add(f"f:{fid}")
         found = self._managed.get(fid)
         if found is None:
             return None
@@ -234,16 +292,20 @@ class NodeBuilder:
     def build(self, data: NodeRows, encode: bool = False) -> NodeBatch:
         """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``)."""
         with self.state.snapshot():
-            records, failures = self._build(data)
+            records, failures, deps = self._build(data)
         built = [encoded(r) for r in records] if encode else records
-        return NodeBatch(built, failures, data.last_nid, data.max_changed)
+        return NodeBatch(built, failures, data.last_nid, data.max_changed, deps)
 
-    def _build(self, data: NodeRows) -> tuple[list[NodeRecord], list[tuple[int, str]]]:
+    def _build(
+        self, data: NodeRows
+    ) -> tuple[list[NodeRecord], list[tuple[int, str]], dict[int, tuple[str, ...]]]:
         records: list[NodeRecord] = []
         failures: list[tuple[int, str]] = []
+        deps: dict[int, tuple[str, ...]] = {}
         slugs = self.state.slugs_of("node", [int(row[0]) for row in data.rows])
         for row in data.rows:
             nid, vid = int(row[0]), int(row[1])
+            self.deps.clear()
             ntype, lang, title, uid, status, created, changed, promote, sticky = row[2:11]
             if vid not in data.revisions:
                 failures.append((nid, f"current revision {vid} is missing from node_revision"))
@@ -295,7 +357,8 @@ class NodeBuilder:
                     cleaning=stats,
                 )
             )
-        return records, failures
+            deps[nid] = tuple(sorted(self.deps))
+        return records, failures, deps
 
     def _fields(
         self,
@@ -392,6 +455,7 @@ class NodeBuilder:
         refs: list[TermRef] = []
         problems: list[Problem] = []
         for fname, delta, tid in rows:
+            self.deps.add(f"t:{tid}")
             term = self.ctx.term_info.get(tid)
             if term is None:
                 why = self.ctx.unloadable.get(tid, "term does not exist")

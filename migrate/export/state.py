@@ -162,6 +162,7 @@ class StateStore:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
             self._unique_paths()
+            self._source_columns()
             found = self.meta("schema_version")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{path}: cannot open the export state ({exc})") from None
@@ -206,6 +207,16 @@ class StateStore:
         """
         with suppress(sqlite3.IntegrityError):
             self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS slugs_path ON slugs (kind, path)")
+
+    def _source_columns(self) -> None:
+        """``items.source_fp`` and ``items.deps`` (added after schema 1 was released).
+
+        A state written before them gains them empty: its nodes are rebuilt once.
+        """
+        have = {str(r[1]) for r in self.db.execute("PRAGMA table_info(items)")}
+        for column in ("source_fp", "deps"):
+            if column not in have:
+                self.db.execute(f"ALTER TABLE items ADD COLUMN {column} TEXT")
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -307,11 +318,13 @@ class StateStore:
         cursor: dict[str, Any],
         highwater: int | None,
         events: Sequence[tuple[str, str, str, str]] = (),
+        sources: Sequence[tuple[int, str, str]] = (),
     ) -> None:
         """Record a durable batch: id map rows, batch status, cursor and highwater, atomically.
 
         ``written`` rows are (kind, source_id, num, target, hash, detail-json); ``events``
-        are (kind, source_id, status, reason) of items the batch skipped or failed.
+        are (kind, source_id, status, reason) of items the batch skipped or failed;
+        ``sources`` are the built nodes' fingerprints (``put_sources``).
         """
         with self._tx():
             for kind, source_id, status, reason in events:
@@ -321,6 +334,7 @@ class StateStore:
                 " batch_no, run_id, detail) VALUES (?, ?, ?, ?, ?, 'exported', ?, ?, ?)",
                 [(k, s, n, t, h, batch_no, run_id, d) for k, s, n, t, h, d in written],
             )
+            self.put_sources(sources)
             self.db.execute(
                 "UPDATE batches SET status = 'complete', finished = ?, added = ?, updated = ?"
                 " WHERE batch_no = ?",
@@ -357,6 +371,48 @@ class StateStore:
                 " WHERE kind = ? AND source_id IN ({marks})",
                 keys,
                 (kind,),
+            )
+        }
+
+    def put_sources(self, sources: Sequence[tuple[int, str, str]]) -> None:
+        """Store (nid, source fingerprint, lookups it depended on) of nodes just built.
+
+        Called inside the transaction that records the node's item, so a fingerprint
+        never outlives the item it vouches for (rollback deletes both).
+        """
+        self.db.executemany(
+            "UPDATE items SET source_fp = ?, deps = ? WHERE kind = 'node' AND source_id = ?",
+            [(fp, deps, str(nid)) for nid, fp, deps in sources],
+        )
+
+    def sources(self, nids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(fingerprint, lookups) of those of ``nids`` exported with one."""
+        return {
+            int(n): (str(fp), str(deps or ""))
+            for n, fp, deps in _select_in(
+                self.db,
+                "SELECT num, source_fp, deps FROM items WHERE kind = 'node'"
+                " AND source_fp IS NOT NULL AND num IN ({marks})",
+                nids,
+            )
+        }
+
+    def alias_sources(self, aliases: Sequence[str]) -> dict[str, str]:
+        """The snapshot's source of each of ``aliases`` that is one."""
+        return dict(
+            _select_in(
+                self.db, "SELECT alias, source FROM aliases WHERE alias IN ({marks})", aliases
+            )
+        )
+
+    def node_slug_paths(self, nids: Sequence[int]) -> dict[int, str]:
+        """Target path of each of ``nids`` that has a slug (exported or not)."""
+        return {
+            int(n): str(p)
+            for n, p in _select_in(
+                self.db,
+                "SELECT source_id, path FROM slugs WHERE kind = 'node' AND source_id IN ({marks})",
+                nids,
             )
         }
 

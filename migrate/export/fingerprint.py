@@ -1,0 +1,120 @@
+"""Source fingerprints of nodes: what lets a re-run skip a node without cleaning it again.
+
+A node's record is a function of (1) its own source rows (the node row with its
+current revision's id, every field row, its comments with their bodies and field
+rows, its aliases, its older revisions when they are exported), (2) the lookups
+the builder made while building it (an alias, another node's URL, a term, a file,
+a user: ``NodeBatch.deps``), and (3) the run's context (the code, the options, the
+text formats, the mapping, the URL scheme...). The fingerprint hashes all three
+*before* any cleaning: the engine compares it with the one stored with the item
+and sends to the builders only the nodes whose fingerprint moved. A term renamed,
+an alias changed or a file row edited changes the value of a lookup, so exactly
+the nodes that showed it are rebuilt; any change of context rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import migrate
+from migrate.export.nodes import BuildContext, NodeRows
+from migrate.export.state import StateStore
+
+_DIGEST = 16
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=_DIGEST).hexdigest()
+
+
+def _code_digest() -> str:
+    """Every module of the package: a new version may build other records."""
+    h = hashlib.blake2b(digest_size=_DIGEST)
+    root = Path(migrate.__file__).parent
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".json") and path.is_file():
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def context_digest(ctx: BuildContext, options: Mapping[str, Any]) -> str:
+    """What every node's record depends on: code, options, formats, mapping, URL scheme...
+
+    The term table and the state path are left out: a node depends only on the terms
+    it looked up (``t:`` lookups), and the state file is where it is, not what it holds.
+    """
+    parts: list[object] = [_code_digest(), sorted(options.items())]
+    for f in fields(ctx):
+        if f.name in ("state_path", "term_info", "unloadable"):
+            continue
+        value = getattr(ctx, f.name)
+        if f.name == "urls":
+            value = (type(value).__qualname__, sorted(vars(value).items()))
+        elif isinstance(value, frozenset | set):
+            value = sorted(value)
+        elif isinstance(value, dict):
+            value = sorted(value.items())
+        parts.append((f.name, value))
+    return _hash(*parts)
+
+
+def own_digests(data: NodeRows) -> dict[int, str]:
+    """Per node of the batch: a digest of every source row it is built from itself."""
+    out: dict[int, str] = {}
+    values, comments, cvalues = data.values, data.comments, data.comment_values
+    aliases, history, revisions = data.aliases, data.history, data.revisions
+    for row in data.rows:
+        nid = int(row[0])
+        mine = comments.get(nid, ())
+        out[nid] = _hash(
+            row,
+            row[1] in revisions,
+            values.get(nid),
+            mine,
+            [cvalues.get(int(c[1])) for c in mine],
+            aliases.get(nid),
+            history.get(nid),
+        )
+    return out
+
+
+class Lookups:
+    """The current value of each lookup key of a batch (see ``NodeBatch.deps``)."""
+
+    def __init__(self, state: StateStore, ctx: BuildContext, data: NodeRows) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.data = data
+
+    def values(self, keys: Iterable[str]) -> dict[str, object]:
+        wanted = set(keys)
+        aliases = [k[2:] for k in wanted if k.startswith("a:")]
+        nids = [int(k[2:]) for k in wanted if k.startswith("n:")]
+        found: dict[str, object] = {}
+        if aliases:
+            sources = self.state.alias_sources(aliases)
+            found.update((f"a:{a}", sources.get(a)) for a in aliases)
+        if nids:
+            paths = self.state.node_slug_paths(nids)
+            found.update((f"n:{n}", paths.get(n)) for n in nids)
+        info, unloadable = self.ctx.term_info, self.ctx.unloadable
+        for key in wanted:
+            kind, ident = key[0], key[2:]
+            if kind == "t":
+                tid = int(ident)
+                found[key] = (info.get(tid), unloadable.get(tid))
+            elif kind == "f":
+                found[key] = self.data.managed.get(int(ident))
+            elif kind == "u":
+                found[key] = int(ident) in self.data.users
+        return found
+
+
+def fingerprint(context: str, own: str, deps: Iterable[str], values: Mapping[str, object]) -> str:
+    """The node's fingerprint: its context, own rows and the values of its lookups."""
+    return _hash(context, own, [(k, values.get(k)) for k in deps])
