@@ -29,6 +29,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from migrate.errors import SchemaError
 from migrate.phpdata import unserialize
 
+COMMENT_BODY = "comment_body"
+"""A comment's body field: the body it shows, and its rows in other languages."""
+
 
 @dataclass(frozen=True, slots=True)
 class TextItem:

@@ -525,8 +525,13 @@ class HugoWriter:
         }
         if aliases:
             data["aliases"] = aliases
+        params: dict[str, Any] = {}
         if trail:
-            data["params"] = {"trail": trail}
+            params["trail"] = trail
+        if t.fields:
+            params["fields"] = front_matter_fields(t.fields, self._field_zone())
+        if params:
+            data["params"] = params
         write_durably(
             self.out_dir / target / "_index.md",
             front_matter(data) + html_for_hugo(t.description),
@@ -618,7 +623,7 @@ class HugoWriter:
             text = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
             data["summary"] = html.escape(text, quote=False)
         if n.fields:
-            zone = (self.options.extra or {}).get("timezone") or self.options.site.timezone
+            zone = self._field_zone()
             params["fields"] = front_matter_fields(n.fields, zone)
             shown = _shown_fields(n.fields, zone)
             if shown:
@@ -713,8 +718,15 @@ class HugoWriter:
             }
             if c.pid:
                 item["reply_to"] = c.pid
+            if c.fields:
+                item["fields"] = front_matter_fields(c.fields, self._field_zone())
             out.append(item)
         return out
+
+    def _field_zone(self) -> str | None:
+        """The zone field dates are shown in: ``--timezone``, else the site's."""
+        zone = (self.options.extra or {}).get("timezone") or self.options.site.timezone
+        return str(zone) if zone else None
 
     def _finish_jobs(self) -> None:
         """Wait for the batch's bundle writes; a copy that failed is a problem of its node."""

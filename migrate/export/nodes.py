@@ -21,6 +21,7 @@ from typing import Any
 from migrate.export import UrlScheme
 from migrate.export.clean import InternalLink, MapLinkResolver, Resolution, clean_body
 from migrate.export.fields import (
+    COMMENT_BODY,
     FieldContext,
     FieldSpec,
     FieldValue,
@@ -73,7 +74,7 @@ class NodeRows:
     comments: dict[int, list[Row]]
     history: dict[int, list[tuple[Row, Any, list[Any]]]] = field(default_factory=dict)
     comment_values: dict[int, list[FieldRow]] = field(default_factory=dict)
-    """The comments' own field rows (their body aside), by cid."""
+    """The comments' own field rows (their bodies included), by cid."""
 
     @property
     def last_nid(self) -> int:
@@ -132,6 +133,18 @@ class BuildContext:
 def _is_file(v: FieldValue) -> bool:
     """A file or image value whose file_managed row exists (the others are problems)."""
     return isinstance(v.item, FileItem) and v.item.uri is not None
+
+
+def _primary_body(rows: list[FieldRow], name: str, language: str) -> FieldRow | None:
+    """The body an entity shows: delta 0 in its language, else ``und``, else the first.
+
+    Body rows in other languages stay field values, so a translation is never lost
+    and never doubles the entity.
+    """
+    bodies = [r for r in rows if r[0] == name and r[2] == 0]
+    return next((r for pick in (language, "und") for r in bodies if r[1] == pick), None) or (
+        bodies[0] if bodies else None
+    )
 
 
 def relative_path(uri: str) -> str | None:
@@ -377,12 +390,7 @@ class NodeBuilder:
         self._stats, self._problems = stats, problems
         specs = self.ctx.fields
         rows = data.values.get(nid, [])
-        bodies = [r for r in rows if r[0] == "body" and r[2] == 0]
-        primary = None
-        if bodies:
-            primary = next(
-                (r for pick in (language, "und") for r in bodies if r[1] == pick), bodies[0]
-            )
+        primary = _primary_body(rows, "body", language)
         body: Body | None = None
         values: list[FieldValue] = []
         for row in rows:
@@ -475,14 +483,18 @@ class NodeBuilder:
     ) -> list[CommentRecord]:
         out: list[CommentRecord] = []
         for row in rows:
-            (_, cid, pid, thread, uid, name, subject, created, changed, status, value, fmt) = row[
-                :12
-            ]
-            mail, homepage, hostname = row[12:15] if len(row) >= 15 else (None, None, None)
+            (_, cid, pid, thread, uid, name, subject, created, changed, status, lang) = row[:11]
+            mail, homepage, hostname = row[11:14]
             mine: list[Problem] = []
-            body = None if value is None else Body(self._clean(value, fmt, stats, mine), "", fmt)
+            own = values.get(int(cid), [])
+            primary = _primary_body(own, COMMENT_BODY, str(lang or "und"))
+            body = None
+            if primary is not None:
+                cols = dict(zip(self.ctx.fields[COMMENT_BODY].columns, primary[3], strict=True))
+                fmt = cols.get("format")
+                body = Body(self._clean(cols.get("value"), fmt, stats, mine), "", fmt)
             self._problems = mine
-            fields = self._values(values.get(int(cid), []))
+            fields = self._values([r for r in own if r is not primary])
             self._problems = problems
             problems.extend(Problem(p.kind, f"comment {cid}: {p.detail}") for p in mine)
             out.append(

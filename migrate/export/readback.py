@@ -32,16 +32,14 @@ import orjson
 from lxml import etree
 
 from migrate.errors import StateError
+from migrate.export.fields import COMMENT_BODY
 
 BODY = "body"
 """The part name of a node's body: counted with the body field's other values."""
+BODIES = (BODY, COMMENT_BODY)
+"""Fields whose empty values are no values to carry (the source counts them the same way)."""
 COMMENT_PREFIX = "comment."
 """Parts of a node counting its comments' field values: ``comment.field:<name>``."""
-FIELDS_NOT_CARRIED = {
-    "term.field:*": "term fields are not written to this target yet",
-    "author.field:*": "user fields are not written to this target yet",
-    "node.comment.field:*": "comment fields are not written to this target yet",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +92,24 @@ def _blank(*texts: Any) -> bool:
 
 
 def _counted(values: Any, prefix: str = "") -> Counter[str]:
-    """``field:<name>`` (with ``prefix``) → number of JSON field values."""
-    return Counter(prefix + _field_part(str(v["field"])) for v in values or ())
+    """``field:<name>`` (with ``prefix``) → number of JSON field values (empty bodies aside)."""
+    return Counter(
+        prefix + _field_part(str(v["field"]))
+        for v in values or ()
+        if v["field"] not in BODIES or not _blank(v["item"].get("value"), v["item"].get("summary"))
+    )
+
+
+def _comment_fields(
+    comments: Any, body: Callable[[Any], Any], fields: Callable[[Any], Any]
+) -> Counter[str]:
+    """``comment.field:<name>`` of a node's comments: their field values and shown bodies."""
+    counts: Counter[str] = Counter()
+    for comment in comments or ():
+        counts.update(fields(comment))
+        if not _blank(body(comment)):
+            counts[COMMENT_PREFIX + _field_part(COMMENT_BODY)] += 1
+    return counts
 
 
 def _node_parts(
@@ -133,13 +147,14 @@ def read_jsonl(out_dir: Path) -> Iterator[Found | Listed]:
                 key = str(data.get(_JSONL_KEYS.get(kind, ""), ""))
                 if kind == "node":
                     body = data.get("body") or {}
-                    fields = Counter(
-                        _field_part(str(v["field"]))
-                        for v in data.get("fields", ())
-                        if v["field"] != BODY or not _blank(*v["item"].values())
+                    fields = _counted(data.get("fields"))
+                    fields.update(
+                        _comment_fields(
+                            data.get("comments"),
+                            lambda c: (c.get("body") or {}).get("value"),
+                            lambda c: _counted(c.get("fields"), COMMENT_PREFIX),
+                        )
                     )
-                    for comment in data.get("comments", ()):
-                        fields.update(_counted(comment.get("fields"), COMMENT_PREFIX))
                     yield Found(
                         kind,
                         key,
@@ -185,7 +200,8 @@ def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
                 # every file declares the authors and terms it needs: count each once
                 if ident and (kind, ident) not in seen:
                     seen.add((kind, ident))
-                    yield Found(kind, ident.strip())
+                    meta = _meta(elem, "termmeta")
+                    yield Found(kind, ident.strip(), tuple(sorted(_meta_fields(meta).items())))
             elem.clear()
     yield from _media_left_out(out_dir)
 
@@ -204,11 +220,26 @@ def _media_left_out(out_dir: Path) -> Iterator[Listed]:
                 )
 
 
-def _wxr_item(item: Any) -> Iterator[Found]:
-    meta: list[tuple[str, str]] = [
+def _meta(elem: Any, tag: str) -> list[tuple[str, str]]:
+    """(key, value) of an element's ``wp:postmeta``, ``wp:commentmeta`` or ``wp:termmeta``."""
+    return [
         (m.findtext(f"{_WP}meta_key") or "", m.findtext(f"{_WP}meta_value") or "")
-        for m in item.iterfind(f"{_WP}postmeta")
+        for m in elem.iterfind(f"{_WP}{tag}")
     ]
+
+
+def _meta_fields(meta: list[tuple[str, str]], prefix: str = "") -> Counter[str]:
+    """``field:<name>`` → values written as ``field_<name>`` meta (empty bodies aside)."""
+    return Counter(
+        prefix + _field_part(k.removeprefix("field_"))
+        for k, v in meta
+        if k.startswith("field_")
+        and (k.removeprefix("field_") not in BODIES or not _blank(_json_text(v)))
+    )
+
+
+def _wxr_item(item: Any) -> Iterator[Found]:
+    meta = _meta(item, "postmeta")
     keys = dict(meta)
     if item.findtext(f"{_WP}post_type") == "attachment":
         if "_drupal_fid" in keys:
@@ -216,10 +247,14 @@ def _wxr_item(item: Any) -> Iterator[Found]:
         return
     if "_drupal_nid" not in keys:
         return
-    fields = Counter(
-        _field_part(k.removeprefix("field_"))
-        for k, v in meta
-        if k.startswith("field_") and (k != f"field_{BODY}" or not _blank(_json_text(v)))
+    fields = _meta_fields(meta)
+    comments = item.findall(f"{_WP}comment")
+    fields.update(
+        _comment_fields(
+            comments,
+            lambda c: c.findtext(f"{_WP}comment_content"),
+            lambda c: _meta_fields(_meta(c, "commentmeta"), COMMENT_PREFIX),
+        )
     )
     yield Found(
         "node",
@@ -227,7 +262,7 @@ def _wxr_item(item: Any) -> Iterator[Found]:
         _node_parts(
             not _blank(item.findtext(_CONTENT), item.findtext(_EXCERPT)),
             fields,
-            len(item.findall(f"{_WP}comment")),
+            len(comments),
             sum(1 for k, _ in meta if k == "_drupal_alias"),
             0,
         ),
@@ -255,7 +290,7 @@ register_readback(
             " from the export state",
             "node.revisions": "WXR holds the current revision of each post only",
             "term.parents": "WXR holds one parent per term",
-            **FIELDS_NOT_CARRIED,
+            "author.field:*": "a WXR author has no meta: user fields are in the JSONL export",
         },
     ),
 )
@@ -286,13 +321,16 @@ def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
         aliases = [str(a).lstrip("/") for a in data.get("aliases", ())]
         for alias in aliases:
             yield Found("redirect", alias)
+        params = data.get("params") or {}
         if "drupal_nid" in data:
-            params = data.get("params") or {}
-            fields = Counter(
-                _field_part(name)
-                for name, values in (params.get("fields") or {}).items()
-                for v in values
-                if name != BODY or not _blank(v.get("value"), v.get("summary"))
+            fields = _hugo_fields(params.get("fields"))
+            comments = data.get("comments") or params.get("comments") or ()
+            fields.update(
+                _comment_fields(
+                    comments,
+                    lambda c: c.get("body"),
+                    lambda c: _hugo_fields(c.get("fields"), COMMENT_PREFIX),
+                )
             )
             yield Found(
                 "node",
@@ -300,13 +338,14 @@ def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
                 _node_parts(
                     not _blank(body, data.get("summary")),
                     fields,
-                    len(data.get("comments") or params.get("comments") or ()),
+                    len(comments),
                     None,
                     0,
                 ),
             )
         elif "drupal_tid" in data:
-            yield Found("term", str(data["drupal_tid"]))
+            fields = _hugo_fields(params.get("fields"))
+            yield Found("term", str(data["drupal_tid"]), tuple(sorted(fields.items())))
         elif "drupal_vid" in data:
             yield Found("vocabulary", str(data["drupal_vid"]))
     static = out_dir / "static"
@@ -316,6 +355,16 @@ def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
             yield Found("redirect", rel)
     yield from _hugo_media(out_dir)
     yield from _hugo_problems(out_dir)
+
+
+def _hugo_fields(fields: Any, prefix: str = "") -> Counter[str]:
+    """``field:<name>`` → values under a front matter ``fields`` table (empty bodies aside)."""
+    return Counter(
+        prefix + _field_part(name)
+        for name, values in (fields or {}).items()
+        for v in values
+        if name not in BODIES or not _blank(v.get("value"), v.get("summary"))
+    )
 
 
 def _hugo_media(out_dir: Path) -> Iterator[Found | Listed]:
@@ -353,7 +402,6 @@ register_readback(
             "node.revisions": "a Hugo page holds the current revision only",
             "node.aliases": "checked as redirects (front matter aliases and redirect pages)",
             "term.parents": "Hugo taxonomies are flat",
-            **FIELDS_NOT_CARRIED,
         },
     ),
 )

@@ -163,18 +163,13 @@ class Reader:
             self._field_spec(f) for f in stored if any(e in node_bundles for e, _ in f.bundles)
         ]
         self.entity_fields: dict[str, list[FieldSpec]] = {
-            entity: [
-                self._field_spec(f)
-                for f in stored
-                if f.bundles_of(entity) and f.field_name != "comment_body"
-            ]
+            entity: [self._field_spec(f) for f in stored if f.bundles_of(entity)]
             for entity in ENTITY_FIELD_TYPES
         }
-        """Fields of comments (but their body), terms and users, by Drupal entity type."""
+        """Fields of comments (their body too), terms and users, by Drupal entity type."""
         self.field_builder: FieldBuilder | None = None
         self.has_body = "body" in fields
         self.has_comments = self.source.has_table("comment")
-        self.has_comment_body = "comment_body" in fields
         self.taxonomy: Taxonomy | None = None
         self._suffixes: dict[tuple[str, str, str], int] = {}
 
@@ -562,7 +557,11 @@ class Reader:
     def _referenced(
         self, values: dict[int, list[FieldRow]], types: set[str], col: str
     ) -> list[int]:
-        specs = {s.name: s for s in self.node_fields if s.type in types and col in s.columns}
+        specs = {
+            s.name: s
+            for s in (*self.node_fields, *(f for fs in self.entity_fields.values() for f in fs))
+            if s.type in types and col in s.columns
+        }
         ids: set[int] = set()
         for rows in values.values():
             for name, _, _, row in rows:
@@ -636,33 +635,30 @@ class Reader:
         return found
 
     def _comments(self, nids: list[int]) -> dict[int, list[Row]]:
+        """The comments of these nodes; their bodies are field rows (``_comment_values``).
+
+        A comment body is a row of ``field_data_comment_body`` per language: joining
+        it here would repeat a comment once per language. The builder picks the one
+        in the comment's language and keeps the others as field values.
+        """
         if not self.has_comments:
             return {}
-        body = (
-            "b.comment_body_value, b.comment_body_format" if self.has_comment_body else "NULL, NULL"
-        )
-        join = (
-            " LEFT JOIN {field_data_comment_body} b ON b.entity_type = ? AND b.entity_id = c.cid"
-            " AND b.deleted = 0 AND b.delta = 0"
-            if self.has_comment_body
-            else ""
-        )
-        cond, id_params, keep = _id_filter("c.nid", nids)
-        params: list[Any] = (["comment"] if self.has_comment_body else []) + id_params
+        have = set(self.source.columns("comment"))
+        language = "c.language" if "language" in have else "NULL"
+        cond, params, keep = _id_filter("c.nid", nids)
         found: dict[int, list[Row]] = defaultdict(list)
         for row in self.source.rows(
             "SELECT c.nid, c.cid, c.pid, c.thread, c.uid, c.name, c.subject, c.created,"
-            f" c.changed, c.status, {body}, {self._commenter_columns()}"
-            f" FROM {{comment}} c{join} WHERE {cond}",
+            f" c.changed, c.status, {language}, {self._commenter_columns(have)}"
+            f" FROM {{comment}} c WHERE {cond}",
             params,
         ):
             if keep is None or int(row[0]) in keep:
                 found[int(row[0])].append(row)
         return found
 
-    def _commenter_columns(self) -> str:
+    def _commenter_columns(self, have: set[str]) -> str:
         """mail, homepage, hostname: personal data only when asked for, NULL otherwise."""
-        have = set(self.source.columns("comment"))
         wanted = (
             ("mail", self.include_emails),
             ("homepage", True),

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.export.readback import BODY, COMMENT_PREFIX, Listed, ReadBack
+from migrate.export.fields import FieldSpec
+from migrate.export.readback import BODIES, COMMENT_PREFIX, Listed, ReadBack
 from migrate.export.reader import Reader, Selection
 from migrate.export.redirects import normalize_path
 from migrate.export.state import StateStore
@@ -284,7 +285,8 @@ class _Compare:
                     src.stream(
                         f"SELECT c.nid, COUNT(*) FROM {{{spec.data_table}}} f"
                         " JOIN {comment} c ON c.cid = f.entity_id"
-                        " WHERE f.entity_type = ? AND f.deleted = 0 GROUP BY c.nid",
+                        f" WHERE f.entity_type = ? AND f.deleted = 0{_not_empty(spec, 'f.')}"
+                        " GROUP BY c.nid",
                         ("comment",),
                     ),
                 )
@@ -293,10 +295,7 @@ class _Compare:
         for spec in self.reader.node_fields:
             if not spec.columns:
                 continue
-            where = "entity_type = ? AND deleted = 0"
-            if spec.name == BODY:  # an empty body is no value to carry (see readback.BODY)
-                text = [spec.column(c) for c in ("value", "summary") if c in spec.columns]
-                where += " AND (" + " OR ".join(f"LENGTH({c}) > 0" for c in text) + ")"
+            where = "entity_type = ? AND deleted = 0" + _not_empty(spec)
             self._put_parts(
                 "node",
                 f"field:{spec.name}",
@@ -575,6 +574,14 @@ class _Compare:
                 label = "published" if int(status) else "unpublished"
                 out[side].setdefault(str(ntype), {})[label] = int(n)
         return out
+
+
+def _not_empty(spec: FieldSpec, alias: str = "") -> str:
+    """SQL keeping only the non-empty rows of a body field (an empty body is no value)."""
+    if spec.name not in BODIES:
+        return ""
+    text = [alias + spec.column(c) for c in ("value", "summary") if c in spec.columns]
+    return " AND (" + " OR ".join(f"LENGTH({c}) > 0" for c in text) + ")"
 
 
 def _not_carried(not_carried: dict[str, str], kind: str, part: str) -> str | None:

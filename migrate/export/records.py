@@ -86,7 +86,7 @@ class CommentRecord:
     changed: int
     status: int
     fields: tuple[FieldValue, ...] = ()
-    """The comment's own field values, its body aside."""
+    """The comment's own field values; ``body`` is its body, bodies in other languages are here."""
     mail: str | None = None
     """Personal data: read only with ``--include-emails``."""
     homepage: str | None = None

@@ -428,6 +428,7 @@ class WxrWriter:
                 "description": t.description,
                 "parent": parent,
                 "weight": t.weight,
+                "meta": field_postmeta(t.fields, self._attachment_id),
             },
         )
 
@@ -743,13 +744,14 @@ class WxrWriter:
         if c.uid:
             self._creator(c.uid, batch)
         body = c.body.value if c.body else ""
-        subject = (
+        meta = [("_drupal_subject", c.subject)] if c.subject else []
+        meta += field_postmeta(c.fields, self._attachment_id)
+        subject = "".join(
             "\t\t\t<wp:commentmeta>\n"
-            f"\t\t\t\t<wp:meta_key>{cdata('_drupal_subject')}</wp:meta_key>\n"
-            f"\t\t\t\t<wp:meta_value>{cdata(c.subject)}</wp:meta_value>\n"
+            f"\t\t\t\t<wp:meta_key>{cdata(k)}</wp:meta_key>\n"
+            f"\t\t\t\t<wp:meta_value>{cdata(v)}</wp:meta_value>\n"
             "\t\t\t</wp:commentmeta>\n"
-            if c.subject
-            else ""
+            for k, v in meta
         )
         return (
             "\t\t<wp:comment>\n"
@@ -856,7 +858,7 @@ class WxrWriter:
                     f"<wp:category_parent>{cdata(parent_slug)}</wp:category_parent>"
                     f"<wp:cat_name>{cdata(t['name'])}</wp:cat_name>"
                     f"<wp:category_description>{cdata(t['description'])}</wp:category_description>"
-                    "</wp:category>\n"
+                    f"{_termmeta(t)}</wp:category>\n"
                 )
             elif t["taxonomy"] == "post_tag":
                 out.append(
@@ -865,7 +867,7 @@ class WxrWriter:
                     f"<wp:tag_slug>{cdata(t['slug'])}</wp:tag_slug>"
                     f"<wp:tag_name>{cdata(t['name'])}</wp:tag_name>"
                     f"<wp:tag_description>{cdata(t['description'])}</wp:tag_description>"
-                    "</wp:tag>\n"
+                    f"{_termmeta(t)}</wp:tag>\n"
                 )
             else:
                 out.append(
@@ -876,7 +878,7 @@ class WxrWriter:
                     f"<wp:term_parent>{cdata(parent_slug)}</wp:term_parent>"
                     f"<wp:term_name>{cdata(t['name'])}</wp:term_name>"
                     f"<wp:term_description>{cdata(t['description'])}</wp:term_description>"
-                    "</wp:term>\n"
+                    f"{_termmeta(t)}</wp:term>\n"
                 )
         for drupal_type, category in sorted(self.state.types.items()):
             term_id = TYPE_TERM_ID_OFFSET + zlib.crc32(drupal_type.encode()) % 1_000_000
@@ -951,6 +953,15 @@ class _Batch:
                 "detail": result.detail,
             },
         )
+
+
+def _termmeta(term: Mapping[str, Any]) -> str:
+    """A term's field values as ``wp:termmeta`` (the importer adds them with add_term_meta)."""
+    return "".join(
+        f"<wp:termmeta><wp:meta_key>{cdata(k)}</wp:meta_key>"
+        f"<wp:meta_value>{cdata(v)}</wp:meta_value></wp:termmeta>"
+        for k, v in term.get("meta") or ()
+    )
 
 
 def _item_xml(

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,7 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import CORE_FIELDS_DUMP, Databases, query, url_of
-from export_helpers import by_key, cli, run_export, run_hugo_export
+from export_helpers import by_key, run_export, run_hugo_export
 from lxml import etree
 
 from migrate.config import ConnectionSpec
@@ -97,9 +100,12 @@ def test_every_field_value_is_read_back_from_each_target(
         )
         row = others[(entity, name)]
         assert row["source"] == n > 0
-        # JSONL holds them; WXR and Hugo have no place for them yet and say so
-        assert row["found"] == (n if target == "jsonl" else 0)
-        assert bool(row["note"]) == (target != "jsonl")
+        # every target holds comment and term fields; only JSONL has a place for user fields
+        carried = entity != "user" or target == "jsonl"
+        assert row["found"] == (n if carried else 0)
+        assert bool(row["note"]) == (not carried)
+    [bodies] = [f for f in report["fields"] if f["field"] == "comment_body"]
+    assert bodies["source"] == bodies["found"] == 4
 
 
 def test_values_are_typed(exports: dict[str, Path]) -> None:
@@ -264,26 +270,137 @@ def test_a_writer_that_drops_comments_fails_the_export(
     assert comments["found"] == 0
     commented = {str(nid) for (nid,) in query(broken_db, "SELECT DISTINCT nid FROM comment")}
     assert {u["id"] for u in report["unaccounted"]} == commented
-    assert {u["what"].split(":")[0] for u in report["unaccounted"]} == {"comments"}
+    # the comments and, with them, their body values
+    assert {u["what"].split(":")[0] for u in report["unaccounted"]} == {
+        "comments",
+        "comment.field",
+    }
+    [bodies] = [f for f in report["fields"] if f["field"] == "comment_body"]
+    assert bodies["found"] == 0 and bodies["unaccounted"] == bodies["source"] > 0
     # everything else that was written reads back whole
     assert all(c["reconciled"] for c in report["counts"] if c["what"] != "comments")
+
+
+LOSSY_CLI = """
+import sys
+from dataclasses import replace
+from migrate.export import register_writer
+from migrate.export.jsonl import JsonlWriter
+from migrate.export.records import NodeRecord
+from migrate.cli import run
+
+
+@register_writer("lossy-cli")
+class Lossy(JsonlWriter):
+    takes_encoded = False
+    reads_back_as = "jsonl"
+
+    def write_batch(self, batch_no, records):
+        node = NodeRecord
+        kept = [replace(r, fields=r.fields[1:]) if isinstance(r, node) else r for r in records]
+        return super().write_batch(batch_no, kept)
+
+
+sys.argv = ["drupal-migrate", *sys.argv[1:]]
+run()
+"""
 
 
 def test_cli_exits_9_in_one_line_when_the_read_back_misses_something(
     core_fields_db: ConnectionSpec, tmp_path: Path
 ) -> None:
-    """Hugo pages hold no comments yet: the CLI says so and never says "all counts reconcile"."""
-    out = tmp_path / "site"
-    proc = cli("export", "--db", url_of(core_fields_db), "--to", "hugo", "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=300)
+    """The real CLI over a writer that drops each node's first field value: one line, exit 9."""
+    script = tmp_path / "lossy_cli.py"
+    script.write_text(LOSSY_CLI, encoding="utf-8")
+    out = tmp_path / "lossy"
+    args = ["export", "--db", url_of(core_fields_db), "--to", "lossy-cli", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=300,
+        check=False,
+    )
     report = _report(out)
-    [comments] = [c for c in report["counts"] if c["what"] == "comments"]
-    assert comments["source"] == 4
-    if report["reconciled"]:
-        assert proc.returncode == 0 and b"all counts reconcile" in stdout
-        return
-    errors = [line for line in stderr.decode().splitlines() if not line.startswith("{")]
-    assert proc.returncode == 9
-    assert len(errors) == 1 and "not in the output" in errors[0]
-    assert b"all counts reconcile" not in stdout
-    assert comments["found"] + comments["unaccounted"] == comments["source"]
+    assert report["reconciled"] is False
+    errors = [line for line in proc.stderr.decode().splitlines() if not line.startswith("{")]
+    assert proc.returncode == 9, proc.stderr.decode()
+    assert len(errors) == 1 and "not in the output" in errors[0], errors
+    assert b"all counts reconcile" not in proc.stdout
+    lost = [f for f in report["fields"] if not f["reconciled"]]
+    assert lost and sum(f["found"] + f["unaccounted"] - f["source"] for f in lost) == 0
+    assert report["unaccounted_total"] == sum(f["unaccounted"] for f in lost)
+
+
+def _wxr_comment_meta(out: Path) -> dict[str, list[tuple[str, str]]]:
+    """cid → its ``wp:commentmeta`` pairs, read from every WXR file."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted(out.glob("wxr-*.xml")):
+        for c in etree.parse(str(path)).iter(f"{WP}comment"):
+            found[c.findtext(f"{WP}comment_id") or ""] = [
+                (m.findtext(f"{WP}meta_key") or "", m.findtext(f"{WP}meta_value") or "")
+                for m in c.iter(f"{WP}commentmeta")
+            ]
+    return found
+
+
+def test_comment_and_term_fields_are_in_wxr_and_hugo(exports: dict[str, Path]) -> None:
+    meta = _wxr_comment_meta(exports["wxr"])
+    integers = [json.loads(v) for k, v in meta["1"] if k == "field_field_integer"]
+    assert {"language": "en", "delta": 0, "value": 1000000} in integers
+    termmeta = [
+        (m.findtext(f"{WP}meta_key"), json.loads(m.findtext(f"{WP}meta_value") or "{}"))
+        for path in sorted(exports["wxr"].glob("wxr-*.xml"))
+        for m in etree.parse(str(path)).iter(f"{WP}termmeta")
+    ]
+    assert any(k == "field_name_field" and v["value"] for k, v in termmeta)
+    pages = [
+        tomllib.loads(p.read_text(encoding="utf-8").split("+++")[1])
+        for p in (exports["hugo"] / "content").rglob("*.md")
+    ]
+    comments = [c for page in pages for c in page.get("params", {}).get("comments", ())]
+    [first] = [c for c in comments if c["cid"] == 1]
+    assert {"language": "en", "delta": 0, "value": 1000000} in first["fields"]["field_integer"]
+    terms = [page for page in pages if "drupal_tid" in page]
+    assert any("name_field" in t.get("params", {}).get("fields", {}) for t in terms)
+
+
+TWO_LANGUAGE_COMMENT = """
+INSERT INTO field_data_comment_body VALUES
+  ('comment', 'comment_node_article', 0, 2, 2, 'fr', 0, 'TNG est meilleur.', 'filtered_html'),
+  ('comment', 'comment_node_article', 0, 2, 2, 'en', 0, 'TNG is better (en).', 'filtered_html');
+"""
+
+
+@pytest.mark.parametrize("target", ["jsonl", "wxr"])
+def test_a_comment_with_bodies_in_several_languages_is_one_comment(
+    databases: Databases, tmp_path: Path, target: str
+) -> None:
+    """Comment 2 (language en) has bodies in und, fr and en: one comment, the en body shown."""
+    dump = gzip.decompress(CORE_FIELDS_DUMP.read_bytes()).decode()
+    spec = databases.create(dump + TWO_LANGUAGE_COMMENT)
+    out = tmp_path / target
+    summary = run_export(spec, out, to=target)
+    assert summary.reconciliation is not None and summary.reconciliation.reconciled
+    [bodies] = [f for f in summary.reconciliation.fields if f.field == "comment_body"]
+    assert bodies.source == bodies.found == 6
+    if target == "jsonl":
+        [comment] = [c for c in by_key(out, "node", "nid")[2]["comments"]]
+        assert comment["cid"] == 2
+        assert "TNG is better (en)." in comment["body"]["value"]
+        others = {
+            v["language"]: v["item"]["value"]
+            for v in comment["fields"]
+            if v["field"] == "comment_body"
+        }
+        assert set(others) == {"und", "fr"} and "meilleur" in others["fr"]
+    else:
+        meta = _wxr_comment_meta(out)
+        contents = [
+            c.findtext(f"{WP}comment_content")
+            for path in sorted(out.glob("wxr-*.xml"))
+            for c in etree.parse(str(path)).iter(f"{WP}comment")
+        ]
+        assert len(contents) == 4
+        bodies_meta = [json.loads(v) for k, v in meta["2"] if k == "field_comment_body"]
+        assert sorted(b["language"] for b in bodies_meta) == ["fr", "und"]
