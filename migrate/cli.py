@@ -211,6 +211,7 @@ def _spec_of(site: SiteProfile | None, values: dict[str, Any]) -> SourceSpec:
     named = [(k, str(v)) for k, v in given.items() if v]
     click.get_current_context().meta["source_given"] = named[0] if named else None
     tuning = {k: values.pop(k) for k in SOURCE_TUNING}
+    click.get_current_context().meta["source_prefix"] = tuning["prefix"]
     if site is None or any(given.values()) or not site.has_source:
         spec = api.source_spec(**given, **tuning)
     else:
@@ -478,7 +479,15 @@ def _source_args(ctx: click.Context) -> str:
         parts = urlsplit(value)
         if parts.password is not None:
             value = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@")).geturl()
-    return f"--{key.replace('_', '-')} {shlex.quote(value)}"
+    args = f"--{key.replace('_', '-')} {shlex.quote(value)}"
+    prefix = ctx.meta.get("source_prefix")
+    return args + (f" --prefix {shlex.quote(prefix)}" if prefix is not None else "")
+
+
+def _password_left_out(ctx: click.Context) -> bool:
+    """Whether ``_source_args`` dropped a password from a --db URL."""
+    given = ctx.meta.get("source_given")
+    return bool(given and given[0] == "db" and urlsplit(given[1]).password is not None)
 
 
 def _next_after_audit(ctx: click.Context, report: Any) -> tuple[str, str]:
@@ -687,7 +696,14 @@ def apply_command(
         files = " ".join(shlex.quote(str(p)) for p in [*written, Path(report.journal)])
         click.echo(f"The dump itself is unchanged. To go back: rm -f -- {files}")
         return
-    click.echo(f"To go back: drupal-migrate repair undo {report.journal}")
+    # The same source as this apply: undo refuses a journal recorded on another database.
+    undo = ["drupal-migrate repair undo", _source_args(ctx), shlex.quote(str(report.journal))]
+    click.echo("To go back: " + " ".join(part for part in undo if part))
+    if _password_left_out(ctx):
+        click.echo(
+            "  (the password is not shown: put it back into the --db URL, or set"
+            " $DRUPAL_DB_URL to the full URL and leave --db out)"
+        )
 
 
 @repair_group.command("undo")

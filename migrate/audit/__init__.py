@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import pickle
 import queue
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,10 +22,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
-import orjson
-
 from migrate.audit.context import AuditContext, SharedMemo
-from migrate.audit.findings import Finding, Severity
+from migrate.audit.findings import Finding, MissingTable, Severity
 from migrate.errors import BadInput, MigrateError
 from migrate.progress import Progress
 from migrate.schema import Drupal7
@@ -47,6 +46,7 @@ class CheckSpec:
     weight: int = 0
     warm: WarmUp | None = None
     repair: bool = False
+    reads: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -60,6 +60,7 @@ def check(
     weight: int = 0,
     warm: WarmUp | None = None,
     repair: bool = False,
+    reads: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check function under a stable id; its docstring becomes the description.
 
@@ -69,6 +70,9 @@ def check(
     ``warm`` splits a shared scan the check reads into parts that such a run starts
     before any check. ``repair``: the repair planner consumes its findings (their
     entities are its input), so ``repair plan`` runs it and ``repair apply`` re-runs it.
+    ``reads``: the tables it reads besides those every Drupal 7 site must have (see
+    ``AuditContext.expected_tables`` for the field-table groups such as ``@term_data``);
+    when one the site should have is missing, the check does not run and says so.
     """
 
     def register(func: CheckFunction) -> CheckFunction:
@@ -76,7 +80,7 @@ def check(
             raise ValueError(f"check id {check_id!r} registered twice")
         doc = " ".join((func.__doc__ or "").replace("``", "").split())
         REGISTRY[check_id] = CheckSpec(
-            check_id, Severity(severity), title, doc, func, weight, warm, repair
+            check_id, Severity(severity), title, doc, func, weight, warm, repair, reads
         )
         return func
 
@@ -112,7 +116,7 @@ def select_checks(selection: Sequence[str] = ("*",)) -> list[CheckSpec]:
 
 
 class FindingStore:
-    """The findings of one check: a list while small, a temporary JSON-lines file beyond."""
+    """The findings of one check: a list while small, a temporary file of pickles beyond."""
 
     LIMIT = 5000
 
@@ -129,8 +133,9 @@ class FindingStore:
         if self._spill is None:
             self._spill = tempfile.TemporaryFile("w+b")  # noqa: SIM115 (closed by close())
         try:
-            self._spill.write(orjson.dumps(finding.to_dict()) + b"\n")
-        except orjson.JSONEncodeError as exc:
+            # Our own typed records, in a private temporary file: pickled as they are.
+            pickle.dump(finding, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise MigrateError(f"{finding.check}: a finding cannot be stored ({exc})") from None
 
     def __iter__(self) -> Iterator[Finding]:
@@ -138,15 +143,12 @@ class FindingStore:
         if self._spill is not None:
             self._spill.flush()
             self._spill.seek(0)
-            for line in self._spill:
-                data = orjson.loads(line)
-                yield Finding(
-                    data["check"],
-                    Severity(data["severity"]),
-                    data["message"],
-                    data["entity"],
-                    data["hint"],
-                )
+            while True:
+                try:
+                    finding = pickle.load(self._spill)  # our own file, written by add()
+                except EOFError:
+                    break
+                yield finding
             self._spill.seek(0, 2)
 
     def head(self, n: int) -> list[Finding]:
@@ -273,11 +275,28 @@ def run_audit(
     )
 
 
+def _missing_table_findings(spec: CheckSpec, ctx: AuditContext) -> list[Finding]:
+    """One error per table the check reads that the site should have but lacks: without
+    it the check cannot answer, and reporting nothing would read as 'nothing broken'."""
+    return [
+        Finding(
+            spec.id,
+            Severity.ERROR,
+            f"table {table} is missing: this check could not run (0 would be a guess)",
+            MissingTable(table=table),
+            f"restore table {table} (from a backup, or recreate it empty as Drupal's schema"
+            " defines it) and audit again",
+        )
+        for table in ctx.missing_tables(spec.reads)
+    ]
+
+
 def _run_check(spec: CheckSpec, ctx: AuditContext) -> CheckResult:
     result = CheckResult(spec.id, spec.title, spec.severity, spec.description)
     counts = {s.value: 0 for s in Severity}
+    missing = _missing_table_findings(spec, ctx)
     try:
-        for finding in spec.run(ctx):
+        for finding in missing or spec.run(ctx):
             result.store.add(finding)
             counts[finding.severity.value] += 1
     except BaseException:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 from migrate.audit import check
-from migrate.audit.context import AuditContext
-from migrate.audit.findings import Finding, Severity
+from migrate.audit.context import AuditContext, TermState
+from migrate.audit.findings import Entity, Finding, Severity
 from migrate.audit.links import ALIAS_REMOVED, body_link_scans, body_links
-from migrate.audit.traces import once_live, redirected_paths
+from migrate.audit.traces import Trace, once_live, redirected_paths
 from migrate.audit.trail import CORE_HOME, TrailModel, TrailTerm, TrailVocabulary
 from migrate.links import term_id_of
 from migrate.repair.evidence import Recovery, recover_terms
@@ -27,10 +27,80 @@ from migrate.repair.evidence import Recovery, recover_terms
 MODULE = "taxonomy_breadcrumb"
 # What can stop a warning URL: a repair of database rows, a redirect module row, or only
 # a rule in the web server (no row references the term and no redirect module).
-FIX_DATABASE = "database"
-FIX_REDIRECT_MODULE = "redirect_module"
-FIX_WEB_SERVER = "web_server_rule"
+Fix = Literal["database", "redirect_module", "web_server_rule"]
+FIX_DATABASE: Fix = "database"
+FIX_REDIRECT_MODULE: Fix = "redirect_module"
+FIX_WEB_SERVER: Fix = "web_server_rule"
 _SUBPATHS = ("feed", "edit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MenuLinkRef(Entity):
+    """A menu link that leads to a notice page."""
+
+    mlid: int
+    menu_name: str
+    link_title: str
+    hidden: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoticePage(Entity):
+    """breadcrumb.notice_pages: one URL that shows the line-92 warning, and how to stop it."""
+
+    path: str
+    tid: int
+    term_state: TermState
+    alias_of: str | None  # the system path when ``path`` is an alias
+    also: tuple[str, ...]  # sub-paths that warn too
+    menu_links: tuple[MenuLinkRef, ...]
+    linking_nodes: tuple[int, ...]
+    aliases: tuple[str, ...]
+    breadcrumb_term_row: bool
+    nodes_referencing: int
+    http_status: int
+    referenced: bool  # a database row still references the term
+    fix: Fix
+    evidence: tuple[Trace, ...]  # that the URL was live once
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SilentChange(Entity):
+    """breadcrumb.silent_changes: a published node page whose breadcrumb changed."""
+
+    path: str
+    nid: int
+    type: str
+    status: int
+    title: str
+    kind: Literal["falls_back_to_home", "lightest_term_gone", "ancestor_gone"]
+    old_trail: tuple[str, ...]
+    new_trail: tuple[str, ...]
+    old_tid: int | None
+    now_tid: int | None
+    lost_tids: tuple[int, ...]
+    certain: bool
+    old_trail_exact: bool
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def node_title(self) -> str | None:
+        return self.title
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return self.lost_tids
+
+    @property
+    def variant(self) -> str:
+        return self.kind
 
 
 def _module_reaches_line_92(ctx: AuditContext) -> bool:
@@ -62,6 +132,16 @@ def _nodes_per_tid(ctx: AuditContext) -> dict[int, int]:
     title="Pages that show the taxonomy_breadcrumb line-92 warning",
     warm=body_link_scans,
     repair=True,
+    reads=(
+        "url_alias",
+        "menu_links",
+        "taxonomy_index",
+        "taxonomy_breadcrumb_term",
+        "@text_data",
+        "@text_revision",
+        "@term_data",
+        "@term_revision",
+    ),
 )
 def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
     """Every URL (term path and surviving alias) of an unloadable term the site still knows.
@@ -75,11 +155,16 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
     if not _module_reaches_line_92(ctx):
         return
     links = body_links(ctx)
-    menus: dict[int, list[dict[str, Any]]] = {}
+    menus: dict[int, list[MenuLinkRef]] = {}
     for link in ctx.term_menu_links:
-        if link["tid"] is not None:
-            menus.setdefault(link["tid"], []).append(
-                {k: link[k] for k in ("mlid", "menu_name", "link_title", "hidden")}
+        if link.tid is not None:
+            menus.setdefault(link.tid, []).append(
+                MenuLinkRef(
+                    mlid=link.mlid,
+                    menu_name=link.menu_name,
+                    link_title=link.link_title,
+                    hidden=link.hidden,
+                )
             )
     breadcrumb_rows: set[int] = set()
     if ctx.has("taxonomy_breadcrumb_term"):
@@ -98,7 +183,7 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
     referenced = ctx.referenced_unloadable_tids
     redirect_module = ctx.has("redirect") and ctx.site.module_enabled("redirect")
     for tid in sorted(referenced | set(traces)):
-        state = ctx.term_state(tid)
+        state = ctx.unloadable_state(tid)
         system = f"taxonomy/term/{tid}"
         urls: list[tuple[str, str | None]] = [(f"/{system}", None)]
         urls += [(f"/{a}", system) for a in sorted(aliases.get(tid, []))]
@@ -119,25 +204,25 @@ def notice_pages(ctx: AuditContext) -> Iterator[Finding]:
                     and (link.path == alias if alias else link.path.startswith(system))
                 }
             )
-            entity: dict[str, Any] = {
-                "path": url,
-                "tid": tid,
-                "term_state": state,
-                "alias_of": alias_of,
-                "also": [f"{url}/{s}" for s in _SUBPATHS] if alias_of is None else [],
-                "menu_links": menus.get(tid, []) if alias_of is None else [],
-                "linking_nodes": linking,
-                "aliases": sorted(aliases.get(tid, [])) if alias_of is None else [],
-                "breadcrumb_term_row": tid in breadcrumb_rows,
-                "nodes_referencing": tagged.get(tid, 0),
-                "http_status": 404,
-                "referenced": tid in referenced,
-                "fix": fix,
-                "evidence": [t.to_dict() for t in traces.get(tid, [])],
-            }
+            entity = NoticePage(
+                path=url,
+                tid=tid,
+                term_state=state,
+                alias_of=alias_of,
+                also=tuple(f"{url}/{s}" for s in _SUBPATHS) if alias_of is None else (),
+                menu_links=tuple(menus.get(tid, [])) if alias_of is None else (),
+                linking_nodes=tuple(linking),
+                aliases=tuple(sorted(aliases.get(tid, []))) if alias_of is None else (),
+                breadcrumb_term_row=tid in breadcrumb_rows,
+                nodes_referencing=tagged.get(tid, 0),
+                http_status=404,
+                referenced=tid in referenced,
+                fix=fix,
+                evidence=tuple(traces.get(tid, [])),
+            )
             ways = []
-            if entity["menu_links"]:
-                ways.append(f"{len(entity['menu_links'])} menu link(s)")
+            if entity.menu_links:
+                ways.append(f"{len(entity.menu_links)} menu link(s)")
             if linking:
                 ways.append(f"links in {len(linking)} node(s)")
             if alias_of:
@@ -324,6 +409,15 @@ def _candidates(ctx: AuditContext, live: TrailModel) -> list[int]:
     severity=Severity.WARNING,
     title="Node pages whose breadcrumb changed silently",
     weight=3,
+    reads=(
+        "taxonomy_index",
+        "taxonomy_breadcrumb_term",
+        "taxonomy_breadcrumb_vocabulary",
+        "url_alias",
+        "menu_links",
+        "@term_data",
+        "@term_revision",
+    ),
 )
 def silent_changes(ctx: AuditContext) -> Iterator[Finding]:
     """Published node pages whose breadcrumb now differs from the one before the breakage.
@@ -394,7 +488,9 @@ def _silent_finding(
     now_tid = live.lightest_term(now_tids)
     old, new = before.node_trail(then_tids), live.node_trail(now_tids)
     if now_tid is None:
-        kind = "falls_back_to_home"
+        kind: Literal["falls_back_to_home", "lightest_term_gone", "ancestor_gone"] = (
+            "falls_back_to_home"
+        )
     elif now_tid != old_tid:
         kind = "lightest_term_gone"
     else:
@@ -406,20 +502,20 @@ def _silent_finding(
         f"/node/{nid} ({title}): breadcrumb changed silently ({kind.replace('_', ' ')}):"
         f" {' › '.join(old)} → {' › '.join(new)}"
         + ("" if certain else " (depends on a value no evidence gives)"),
-        {
-            "path": f"/node/{nid}",
-            "nid": nid,
-            "type": ntype,
-            "status": 1,
-            "title": title,
-            "kind": kind,
-            "old_trail": list(old),
-            "new_trail": list(new),
-            "old_tid": old_tid,
-            "now_tid": now_tid,
-            "lost_tids": lost,
-            "certain": certain,
-            "old_trail_exact": exact,
-        },
+        SilentChange(
+            path=f"/node/{nid}",
+            nid=nid,
+            type=ntype,
+            status=1,
+            title=title,
+            kind=kind,
+            old_trail=tuple(old),
+            new_trail=tuple(new),
+            old_tid=old_tid,
+            now_tid=now_tid,
+            lost_tids=tuple(lost),
+            certain=certain,
+            old_trail_exact=exact,
+        ),
         "restore or remap the dead term (drupal-migrate repair) so the old trail comes back",
     )

@@ -7,15 +7,93 @@ a repair from treating the data as consistent.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext
-from migrate.audit.findings import Finding, Severity
+from migrate.audit.findings import Entity, Finding, Severity
 
 _TEXT_TYPES = ("text_with_summary", "text_long", "text")
 
 
-@check("content.missing_author", severity=Severity.WARNING, title="Nodes whose author is gone")
+@dataclass(frozen=True, kw_only=True)
+class MissingAuthor(Entity):
+    """content.missing_author: a node whose author's users row is gone."""
+
+    nid: int
+    uid: int
+    title: str | None
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def node_title(self) -> str | None:
+        return self.title
+
+
+@dataclass(frozen=True, kw_only=True)
+class MissingRevision(Entity):
+    """content.missing_current_revision: a node whose node.vid has no revision row."""
+
+    nid: int
+    vid: int
+    title: str | None
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def node_title(self) -> str | None:
+        return self.title
+
+
+@dataclass(frozen=True, kw_only=True)
+class AliasToMissingNode(Entity):
+    """content.alias_to_missing_node: an alias of a node that does not exist."""
+
+    table: Literal["url_alias"] = "url_alias"
+    pid: int
+    source: str
+    alias: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateAlias(Entity):
+    """content.duplicate_alias: one alias (per language) stored for several sources."""
+
+    table: Literal["url_alias"] = "url_alias"
+    alias: str
+    language: str
+    rows: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownFormat(Entity):
+    """content.unknown_text_format: a text value in a format that no longer exists."""
+
+    table: str
+    nid: int
+    vid: int
+    field: str
+    language: str
+    delta: int
+    format: str
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+
+@check(
+    "content.missing_author",
+    severity=Severity.WARNING,
+    title="Nodes whose author is gone",
+    reads=("users",),
+)
 def missing_author(ctx: AuditContext) -> Iterator[Finding]:
     """Nodes whose uid has no users row; exports need an author to attribute them to."""
     # The few distinct authors come from the node uid index; only their nodes are read.
@@ -38,7 +116,7 @@ def missing_author(ctx: AuditContext) -> Iterator[Finding]:
             "content.missing_author",
             Severity.WARNING,
             f"node {nid} ({title}): author uid {uid} does not exist",
-            {"nid": int(nid), "uid": int(uid), "title": title},
+            MissingAuthor(nid=int(nid), uid=int(uid), title=title),
             "reassign the node to an existing user (e.g. uid 1) before exporting",
         )
 
@@ -77,7 +155,7 @@ def _missing_revision(nid: int, vid: int, title: str | None) -> Iterator[Finding
         "content.missing_current_revision",
         Severity.ERROR,
         f"node {nid} ({title}): current revision {vid} does not exist",
-        {"nid": nid, "vid": vid, "title": title},
+        MissingRevision(nid=nid, vid=vid, title=title),
         "point node.vid at the node's latest existing revision",
     )
 
@@ -87,6 +165,7 @@ def _missing_revision(nid: int, vid: int, title: str | None) -> Iterator[Finding
     severity=Severity.WARNING,
     title="URL aliases of nodes that do not exist",
     weight=2,
+    reads=("url_alias",),
 )
 def alias_to_missing_node(ctx: AuditContext) -> Iterator[Finding]:
     """url_alias rows for ``node/N`` where node N is gone; they lead to a 404."""
@@ -103,7 +182,7 @@ def alias_to_missing_node(ctx: AuditContext) -> Iterator[Finding]:
             "content.alias_to_missing_node",
             Severity.WARNING,
             f"url_alias {pid} /{alias} → {src}, which does not exist",
-            {"table": "url_alias", "pid": int(pid), "source": src, "alias": alias},
+            AliasToMissingNode(pid=int(pid), source=str(src), alias=str(alias)),
             "delete the alias or redirect it to a live page",
         )
 
@@ -113,6 +192,7 @@ def alias_to_missing_node(ctx: AuditContext) -> Iterator[Finding]:
     severity=Severity.WARNING,
     title="Aliases used more than once",
     weight=1,
+    reads=("url_alias",),
 )
 def duplicate_alias(ctx: AuditContext) -> Iterator[Finding]:
     """The same alias (per language) stored for several sources; only one of them wins."""
@@ -126,7 +206,7 @@ def duplicate_alias(ctx: AuditContext) -> Iterator[Finding]:
             "content.duplicate_alias",
             Severity.WARNING,
             f"alias /{alias} ({language}) is stored {rows} times (pid {first}..{last})",
-            {"table": "url_alias", "alias": alias, "language": language, "rows": int(rows)},
+            DuplicateAlias(alias=str(alias), language=str(language), rows=int(rows)),
             "keep one alias per path; redirect the others",
         )
 
@@ -135,6 +215,7 @@ def duplicate_alias(ctx: AuditContext) -> Iterator[Finding]:
     "content.unknown_text_format",
     severity=Severity.WARNING,
     title="Text stored in a format that no longer exists",
+    reads=("filter_format", "@text_data"),
 )
 def unknown_text_format(ctx: AuditContext) -> Iterator[Finding]:
     """Current text field values whose format has no filter_format row; Drupal shows nothing."""
@@ -166,14 +247,14 @@ def unknown_text_format(ctx: AuditContext) -> Iterator[Finding]:
                 Severity.WARNING,
                 f"node {nid} revision {rev}: {info.field_name}[{lang}][{delta}] uses text"
                 f" format {fmt!r}, which does not exist",
-                {
-                    "table": table,
-                    "nid": int(nid),
-                    "vid": int(rev),
-                    "field": info.field_name,
-                    "language": str(lang),
-                    "delta": int(delta),
-                    "format": fmt,
-                },
+                UnknownFormat(
+                    table=table,
+                    nid=int(nid),
+                    vid=int(rev),
+                    field=info.field_name,
+                    language=str(lang),
+                    delta=int(delta),
+                    format=str(fmt),
+                ),
                 "map the format to an existing one (e.g. filtered_html) before exporting",
             )

@@ -9,10 +9,10 @@ expensive scan (the body-link scan) run it once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from migrate.links import AliasResolver, term_id_of
 from migrate.records import FieldInfo
@@ -21,8 +21,9 @@ from migrate.source.base import Source
 
 T = TypeVar("T")
 
-TERM_ROW_MISSING = "term_row_missing"
-VOCABULARY_MISSING = "vocabulary_missing"
+TermState = Literal["term_row_missing", "vocabulary_missing"]
+TERM_ROW_MISSING: TermState = "term_row_missing"
+VOCABULARY_MISSING: TermState = "vocabulary_missing"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,56 @@ class TermRow:
     vid: int
     name: str
     weight: int
+
+
+def _field_tables(
+    types: tuple[str, ...] | None, revision: bool | None
+) -> Callable[[AuditContext], list[str]]:
+    """The data and/or revision tables of node fields of ``types`` (None: every type)."""
+
+    def tables(ctx: AuditContext) -> list[str]:
+        infos = sorted(ctx.site.fields.values(), key=lambda f: f.field_name)
+        if types is not None:
+            infos = [f for f in infos if f.type in types]
+        if types != ("taxonomy_term_reference",):
+            infos = [f for f in infos if f.bundles_of("node")]
+        return [
+            table
+            for f in infos
+            for table, is_revision in (
+                (f.storage.data_table, False),
+                (f.storage.revision_table, True),
+            )
+            if revision is None or revision == is_revision
+        ]
+
+    return tables
+
+
+_TEXT = ("text_with_summary", "text_long", "text")
+FIELD_GROUPS: dict[str, Callable[[AuditContext], list[str]]] = {
+    "@term_data": _field_tables(("taxonomy_term_reference",), False),
+    "@term_revision": _field_tables(("taxonomy_term_reference",), True),
+    "@text_data": _field_tables(_TEXT, False),
+    "@text_revision": _field_tables(_TEXT, True),
+    "@node_fields": _field_tables(None, None),
+}
+MODULE_TABLES = {
+    "taxonomy_breadcrumb_term": "taxonomy_breadcrumb",
+    "taxonomy_breadcrumb_vocabulary": "taxonomy_breadcrumb",
+}
+
+
+@dataclass(frozen=True)
+class TermMenuLink:
+    """A menu link whose path is a term page."""
+
+    mlid: int
+    menu_name: str
+    link_path: str
+    link_title: str
+    hidden: int
+    tid: int | None
 
 
 class SharedMemo:
@@ -83,6 +134,27 @@ class AuditContext:
 
     def has(self, table: str) -> bool:
         return self.source.has_table(table)
+
+    def expected_tables(self, reads: Iterable[str]) -> list[str]:
+        """The tables of ``reads`` this site should have, groups expanded, in order.
+
+        ``@term_data``/``@term_revision``: the tables of every term-reference field;
+        ``@text_data``/``@text_revision``: of every text field on nodes; ``@node_fields``:
+        both tables of every field on nodes. A module's table is expected only while the
+        module is enabled. Evidence-only tables (caches, logs, search index, redirects)
+        are never declared: a dump made without them is normal.
+        """
+        found: list[str] = []
+        for name in reads:
+            if name in FIELD_GROUPS:
+                found += FIELD_GROUPS[name](self)
+            elif name not in MODULE_TABLES or self.site.module_enabled(MODULE_TABLES[name]):
+                found.append(name)
+        return list(dict.fromkeys(found))
+
+    def missing_tables(self, reads: Iterable[str]) -> list[str]:
+        """The expected tables of ``reads`` that are not in the database."""
+        return [table for table in self.expected_tables(reads) if not self.has(table)]
 
     def int_of(self, expr: str) -> str:
         """SQL turning a numeric string expression into an integer, per backend."""
@@ -156,6 +228,10 @@ class AuditContext:
         """``loadable``, ``vocabulary_missing`` or ``term_row_missing``."""
         if tid in self.loadable_tids:
             return "loadable"
+        return self.unloadable_state(tid)
+
+    def unloadable_state(self, tid: int) -> TermState:
+        """Why a term that does not load does not: its row, or its vocabulary's, is gone."""
         return VOCABULARY_MISSING if tid in self.terms else TERM_ROW_MISSING
 
     def term_label(self, tid: int) -> str:
@@ -243,19 +319,14 @@ class AuditContext:
         )
 
     @cached_property
-    def term_menu_links(self) -> list[dict[str, Any]]:
+    def term_menu_links(self) -> list[TermMenuLink]:
         """Menu links whose path is a term page (few), by mlid."""
         if not self.has("menu_links"):
             return []
         return [
-            {
-                "mlid": int(mlid),
-                "menu_name": str(menu),
-                "link_path": str(path),
-                "link_title": str(title),
-                "hidden": int(hidden),
-                "tid": term_id_of(str(path)),
-            }
+            TermMenuLink(
+                int(mlid), str(menu), str(path), str(title), int(hidden), term_id_of(str(path))
+            )
             for mlid, menu, path, title, hidden in self.source.rows(
                 "SELECT mlid, menu_name, link_path, link_title, hidden FROM {menu_links}"
                 " WHERE link_path LIKE ? ORDER BY mlid",
@@ -296,9 +367,7 @@ class AuditContext:
         ):
             tids.update(t for t in (int(tid), int(parent)) if t and not self.loadable(t))
         tids.update(t for t in self.aliased_tids if not self.loadable(t))
-        tids.update(
-            m["tid"] for m in self.term_menu_links if m["tid"] and not self.loadable(m["tid"])
-        )
+        tids.update(m.tid for m in self.term_menu_links if m.tid and not self.loadable(m.tid))
         tids.update(self.unloadable_in("taxonomy_breadcrumb_term", "tid"))
         tids.update(t for t in self.terms if not self.loadable(t))
         return frozenset(tids)

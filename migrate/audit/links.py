@@ -12,16 +12,17 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from migrate.audit import check
-from migrate.audit.context import AuditContext
-from migrate.audit.findings import Finding, Severity
+from migrate.audit.context import AuditContext, TermState
+from migrate.audit.findings import Entity, Finding, Severity
 from migrate.links import anchors, is_system_path, parse_internal_href, term_id_of
 
-NORMAL_PATH = "normal_path"
-ALIAS_PRESENT = "alias_still_present"
-ALIAS_REMOVED = "alias_removed"
+LinkKind = Literal["normal_path", "alias_still_present", "alias_removed"]
+NORMAL_PATH: LinkKind = "normal_path"
+ALIAS_PRESENT: LinkKind = "alias_still_present"
+ALIAS_REMOVED: LinkKind = "alias_removed"
 
 _TEXT_TYPES = ("text_with_summary", "text_long", "text")
 CHUNK = 500
@@ -45,7 +46,7 @@ class BodyLink:
     text: str
     title: str | None
     tid: int | None = None
-    kind: str = NORMAL_PATH
+    kind: LinkKind = NORMAL_PATH
     candidates: list[int] = field(default_factory=list)
 
     @property
@@ -227,15 +228,121 @@ def _dead_aliases(ctx: AuditContext, pending: list[BodyLink]) -> list[BodyLink]:
     return out
 
 
-def _term_finding(
-    ctx: AuditContext, tid: int, what: str, entity: dict[str, Any], hint: str
-) -> Finding:
+@dataclass(frozen=True, kw_only=True)
+class AliasRoute(Entity):
+    """links.broken_term_routes: a url_alias row of a term that does not load."""
+
+    table: Literal["url_alias"] = "url_alias"
+    pid: int
+    source: str
+    alias: str
+    language: str
+    kind: Literal["url_alias"] = "url_alias"
+    tid: int
+    term_state: TermState
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class MenuRoute(Entity):
+    """links.broken_term_routes: a menu link to a term that does not load."""
+
+    table: Literal["menu_links"] = "menu_links"
+    mlid: int
+    menu_name: str
+    path: str
+    title: str
+    kind: Literal["menu_link"] = "menu_link"
+    tid: int
+    term_state: TermState
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreadcrumbRoute(Entity):
+    """links.broken_term_routes: a taxonomy_breadcrumb_term row of a term that does not load."""
+
+    table: Literal["taxonomy_breadcrumb_term"] = "taxonomy_breadcrumb_term"
+    path: str
+    kind: Literal["breadcrumb_path"] = "breadcrumb_path"
+    tid: int
+    term_state: TermState
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class BodyLinkRoute(Entity):
+    """links.broken_term_routes: a link in a node's text field to a term that does not load.
+
+    ``tid`` is None when a link to a deleted alias fits several dead terms (``candidates``).
+    """
+
+    table: str
+    nid: int
+    vid: int
+    field: str
+    language: str
+    delta: int
+    href: str
+    path: str
+    text: str
+    title: str | None
+    tid: int | None
+    candidates: tuple[int, ...]
+    kind: Literal["normal_path", "alias_still_present", "alias_removed"]
+    current: bool
+    term_state: TermState | None
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def node_title(self) -> str | None:
+        return self.title
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,) if self.tid is not None else ()
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+    @property
+    def maybe_tids(self) -> tuple[int, ...]:
+        """The term the link leads to, or every term it may lead to."""
+        return self.candidates or self.terms
+
+
+def _term_finding(ctx: AuditContext, tid: int, what: str, entity: Entity, hint: str) -> Finding:
     state = ctx.term_state(tid)
     return Finding(
         "links.broken_term_routes",
         Severity.ERROR,
         f"{what} → {ctx.term_label(tid)}: {state.replace('_', ' ')}",
-        {**entity, "tid": tid, "term_state": state},
+        entity,
         hint,
     )
 
@@ -246,6 +353,14 @@ def _term_finding(
     title="Aliases, menu links, breadcrumb paths and body links to broken term pages",
     warm=body_link_scans,
     repair=True,
+    reads=(
+        "url_alias",
+        "menu_links",
+        "taxonomy_breadcrumb_term",
+        "@text_data",
+        "@text_revision",
+        "@term_data",
+    ),
 )
 def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
     """Every stored route that leads a visitor to a term that does not load.
@@ -261,32 +376,31 @@ def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
                 ctx,
                 tid,
                 f"url_alias {pid} /{alias} (source {src})",
-                {
-                    "table": "url_alias",
-                    "pid": pid,
-                    "source": src,
-                    "alias": alias,
-                    "language": lang,
-                    "kind": "url_alias",
-                },
+                AliasRoute(
+                    pid=pid,
+                    source=src,
+                    alias=alias,
+                    language=lang,
+                    tid=tid,
+                    term_state=ctx.unloadable_state(tid),
+                ),
                 f"delete the alias or point it at a live page (a redirect from /{alias})",
             )
     for menu in ctx.term_menu_links:
-        tid = menu["tid"]
+        tid = menu.tid
         if tid is not None and not ctx.loadable(tid):
             yield _term_finding(
                 ctx,
                 tid,
-                f"menu link {menu['mlid']} '{menu['link_title']}' in {menu['menu_name']}"
-                f" ({menu['link_path']})",
-                {
-                    "table": "menu_links",
-                    "mlid": menu["mlid"],
-                    "menu_name": menu["menu_name"],
-                    "path": menu["link_path"],
-                    "title": menu["link_title"],
-                    "kind": "menu_link",
-                },
+                f"menu link {menu.mlid} '{menu.link_title}' in {menu.menu_name} ({menu.link_path})",
+                MenuRoute(
+                    mlid=menu.mlid,
+                    menu_name=menu.menu_name,
+                    path=menu.link_path,
+                    title=menu.link_title,
+                    tid=tid,
+                    term_state=ctx.unloadable_state(tid),
+                ),
                 "delete the menu link or point it at a live term",
             )
     if ctx.has("taxonomy_breadcrumb_term"):
@@ -298,11 +412,9 @@ def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
                     ctx,
                     int(tid),
                     f"taxonomy_breadcrumb_term row for tid {tid} (path {path})",
-                    {
-                        "table": "taxonomy_breadcrumb_term",
-                        "path": str(path),
-                        "kind": "breadcrumb_path",
-                    },
+                    BreadcrumbRoute(
+                        path=str(path), tid=int(tid), term_state=ctx.unloadable_state(int(tid))
+                    ),
                     "delete the taxonomy_breadcrumb_term row",
                 )
     for link in body_links(ctx):
@@ -318,22 +430,22 @@ def broken_term_routes(ctx: AuditContext) -> Iterator[Finding]:
             Severity.ERROR if link.current else Severity.WARNING,
             f"node {link.nid} {where} revision {link.vid}: {link.field_name} links to {link.href}"
             f" → {target}: {effect}",
-            {
-                "table": link.table,
-                "nid": link.nid,
-                "vid": link.vid,
-                "field": link.field_name,
-                "language": link.language,
-                "delta": link.delta,
-                "href": link.href,
-                "path": link.path,
-                "text": link.text,
-                "title": link.title,
-                "tid": link.tid,
-                "candidates": link.candidates,
-                "kind": link.kind,
-                "current": link.current,
-                "term_state": None if link.tid is None else ctx.term_state(link.tid),
-            },
+            BodyLinkRoute(
+                table=link.table,
+                nid=link.nid,
+                vid=link.vid,
+                field=link.field_name,
+                language=link.language,
+                delta=link.delta,
+                href=link.href,
+                path=link.path,
+                text=link.text,
+                title=link.title,
+                tid=link.tid,
+                candidates=tuple(link.candidates),
+                kind=link.kind,
+                current=link.current,
+                term_state=None if link.tid is None else ctx.unloadable_state(link.tid),
+            ),
             "rewrite the link to a live page or remove it (drupal-migrate repair / export)",
         )

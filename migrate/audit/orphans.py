@@ -10,47 +10,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext
-from migrate.audit.findings import Finding, Severity
+from migrate.audit.findings import Entity, Finding, Severity
 from migrate.links import node_id_of
 
 CHECK = "content.orphan_node_rows"
 
 
-@dataclass(frozen=True)
-class OrphanRows:
+@dataclass(frozen=True, kw_only=True)
+class OrphanRows(Entity):
     """The rows one table holds for one node that does not exist (the repair's input)."""
 
     table: str
     nid: int
+    kind: Literal["field_data", "field_revision", "menu_link"]
     rows: int
-    kind: str  # field_data, field_revision or menu_link
-    mlids: tuple[int, ...] = ()
+    mlids: tuple[int, ...] = ()  # menu links only
 
-    def entity(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "table": self.table,
-            "nid": self.nid,
-            "kind": self.kind,
-            "rows": self.rows,
-        }
-        if self.mlids:
-            out["mlids"] = list(self.mlids)
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if not self.mlids:
+            del out["mlids"]
         return out
 
-    @classmethod
-    def of(cls, finding: Finding) -> OrphanRows:
-        """The typed entity back from a finding of this check."""
-        e = finding.entity
-        return cls(
-            str(e["table"]),
-            int(e["nid"]),
-            int(e["rows"]),
-            str(e["kind"]),
-            tuple(int(m) for m in e.get("mlids", ())),
-        )
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def variant(self) -> str:
+        return self.kind
 
 
 def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:
@@ -58,10 +50,11 @@ def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:
     for info in sorted(ctx.site.fields.values(), key=lambda f: f.field_name):
         if not info.bundles_of("node"):
             continue
-        for table, kind in (
+        kinds: tuple[tuple[str, Literal["field_data", "field_revision"]], ...] = (
             (info.storage.data_table, "field_data"),
             (info.storage.revision_table, "field_revision"),
-        ):
+        )
+        for table, kind in kinds:
             if not ctx.has(table):
                 continue
             for nid, rows in ctx.source.rows(
@@ -70,7 +63,7 @@ def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:
                 " WHERE f.entity_type = 'node' AND n.nid IS NULL"
                 " GROUP BY f.entity_id ORDER BY f.entity_id"
             ):
-                yield OrphanRows(table, int(nid), int(rows), kind)
+                yield OrphanRows(table=table, nid=int(nid), kind=kind, rows=int(rows))
     if not ctx.has("menu_links"):
         return
     links: dict[int, list[int]] = {}
@@ -96,7 +89,13 @@ def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:
         )
     for nid in nids:
         if nid not in alive:
-            yield OrphanRows("menu_links", nid, len(links[nid]), "menu_link", tuple(links[nid]))
+            yield OrphanRows(
+                table="menu_links",
+                nid=nid,
+                kind="menu_link",
+                rows=len(links[nid]),
+                mlids=tuple(links[nid]),
+            )
 
 
 @check(
@@ -105,6 +104,7 @@ def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:
     title="Field rows and menu links of nodes that no longer exist",
     weight=2,
     repair=True,
+    reads=("@node_fields", "menu_links"),
 )
 def orphan_node_rows(ctx: AuditContext) -> Iterator[Finding]:
     """Rows of deleted nodes: never shown, but counted, linked to and exportable."""
@@ -118,6 +118,6 @@ def orphan_node_rows(ctx: AuditContext) -> Iterator[Finding]:
             CHECK,
             Severity.WARNING,
             f"node {orphan.nid} does not exist but {what} remain",
-            orphan.entity(),
+            orphan,
             "remove them (drupal-migrate repair deletes them, journaled)",
         )

@@ -9,20 +9,244 @@ table, ordered so the findings come out identically from MariaDB and SQLite.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from migrate.audit import check
-from migrate.audit.context import VOCABULARY_MISSING, AuditContext
-from migrate.audit.findings import Finding, Severity
+from migrate.audit.context import AuditContext, TermState
+from migrate.audit.findings import Entity, Finding, Severity
 from migrate.records import FieldInfo
 
 _REPAIR = "drupal-migrate repair"
 
 
-def _entity(
-    entity_type: str, entity_id: int, extra: dict[str, object] | None = None
-) -> dict[str, object]:
+def _keyed(entity_type: str, entity_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """JSON of a field row: ``nid`` for a node's row, ``entity_id`` for any other entity's."""
     key = "nid" if entity_type == "node" else "entity_id"
-    return {"entity_type": entity_type, key: entity_id, **(extra or {})}
+    data.pop("entity_id")
+    return {"entity_type": data.pop("entity_type"), key: entity_id, **data}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldRef(Entity):
+    """taxonomy.dangling_field_ref: one row of a term-reference field table."""
+
+    entity_type: str
+    entity_id: int
+    table: str
+    bundle: str
+    vid: int  # the row's revision_id
+    field: str
+    language: str
+    delta: int
+    tid: int
+    kind: TermState
+    current: bool
+    status: int | None  # the node's, None when the node is gone
+    title: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _keyed(self.entity_type, self.entity_id, super().to_dict())
+
+    @property
+    def node(self) -> int | None:
+        return self.entity_id if self.entity_type == "node" else None
+
+    @property
+    def node_title(self) -> str | None:
+        return self.title
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class OldRevisionRef(Entity):
+    """taxonomy.old_revision_only_ref: a node's references that only old revisions hold."""
+
+    nid: int
+    field: str
+    tid: int
+    table: str
+    rows: int
+    kind: Literal["old_revision_only"] = "old_revision_only"
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class TermWithoutVocabulary(Entity):
+    """taxonomy.unloadable_term: a term row whose vocabulary row is gone."""
+
+    tid: int
+    vid: int
+    name: str
+    kind: Literal["vocabulary_missing"] = "vocabulary_missing"
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldAllowsMissingVocabulary(Entity):
+    """taxonomy.unloadable_term: a field whose allowed values name a vocabulary that is gone."""
+
+    field: str
+    vocabulary: str
+    kind: Literal["field_allows_missing_vocabulary"] = "field_allows_missing_vocabulary"
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class HierarchyRow(Entity):
+    """taxonomy.orphan_hierarchy: a hierarchy row whose term or parent does not load."""
+
+    tid: int
+    parent: int
+    kind: Literal["term_unloadable", "parent_unloadable"]
+    term_state: TermState  # of the term that does not load (tid or parent)
+
+    @property
+    def unloadable(self) -> int:
+        """The tid of this row that does not load."""
+        return self.tid if self.kind == "term_unloadable" else self.parent
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class TermWithoutHierarchy(Entity):
+    """taxonomy.orphan_hierarchy: a loadable term without any hierarchy row."""
+
+    tid: int
+    kind: Literal["no_hierarchy_row"] = "no_hierarchy_row"
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnreachableTerm(Entity):
+    """taxonomy.orphan_hierarchy: a loadable term cut off from the root, or in a cycle."""
+
+    tid: int
+    kind: Literal["cycle", "unreachable"]
+    parents: tuple[int, ...]
+    cycle: tuple[int, ...]  # tid → ... → tid when kind is cycle, else empty
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexRow(Entity):
+    """taxonomy.index_dangling: a taxonomy_index row of an unloadable term or a gone node."""
+
+    table: Literal["taxonomy_index"] = "taxonomy_index"
+    nid: int
+    tid: int
+    sticky: int
+    created: int
+    kind: Literal["term_row_missing", "vocabulary_missing", "node_missing"]
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleIndexRow(Entity):
+    """taxonomy.index_stale: an index row core would not build, or one it would but lacks."""
+
+    table: Literal["taxonomy_index"] = "taxonomy_index"
+    nid: int
+    tid: int
+    kind: Literal["missing_row", "unpublished_node", "not_in_current_revision"]
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+    @property
+    def variant(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrongVocabularyRef(Entity):
+    """taxonomy.wrong_vocabulary: a reference to a live term of a vocabulary not allowed."""
+
+    entity_type: str
+    entity_id: int
+    table: str
+    vid: int
+    field: str
+    language: str
+    delta: int
+    tid: int
+    vocabulary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _keyed(self.entity_type, self.entity_id, super().to_dict())
+
+    @property
+    def node(self) -> int | None:
+        return self.entity_id if self.entity_type == "node" else None
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
 
 
 @check(
@@ -30,6 +254,7 @@ def _entity(
     severity=Severity.ERROR,
     title="Term references to terms that do not load",
     repair=True,
+    reads=("@term_data", "@term_revision"),
 )
 def dangling_field_ref(ctx: AuditContext) -> Iterator[Finding]:
     """Rows of every term-reference field (data and revision tables) whose tid is unloadable.
@@ -59,23 +284,21 @@ def _dangling_rows(ctx: AuditContext, info: FieldInfo, table: str, col: str) -> 
     ):
         tid = int(tid)
         current = cur_vid is not None and int(rev) == int(cur_vid)
-        state = ctx.term_state(tid)
-        entity = _entity(
-            str(etype),
-            int(eid),
-            {
-                "table": table,
-                "bundle": str(bundle),
-                "vid": int(rev),
-                "field": info.field_name,
-                "language": str(lang),
-                "delta": int(delta),
-                "tid": tid,
-                "kind": state,
-                "current": current,
-                "status": None if status is None else int(status),
-                "title": title,
-            },
+        state = ctx.unloadable_state(tid)
+        entity = FieldRef(
+            entity_type=str(etype),
+            entity_id=int(eid),
+            table=table,
+            bundle=str(bundle),
+            vid=int(rev),
+            field=info.field_name,
+            language=str(lang),
+            delta=int(delta),
+            tid=tid,
+            kind=state,
+            current=current,
+            status=None if status is None else int(status),
+            title=title,
         )
         where = "current revision" if current else "old revision"
         published = (
@@ -95,6 +318,7 @@ def _dangling_rows(ctx: AuditContext, info: FieldInfo, table: str, col: str) -> 
     "taxonomy.old_revision_only_ref",
     severity=Severity.NOTICE,
     title="Dangling references found only in old revisions",
+    reads=("@term_revision",),
 )
 def old_revision_only_ref(ctx: AuditContext) -> Iterator[Finding]:
     """Node/field/tid references to unloadable terms that the current revision no longer has.
@@ -123,14 +347,9 @@ def old_revision_only_ref(ctx: AuditContext) -> Iterator[Finding]:
                 Severity.NOTICE,
                 f"node {nid}: {info.field_name} → {ctx.term_label(int(tid))} only in old"
                 f" revision(s) {first}..{last} ({rows} row(s))",
-                {
-                    "nid": int(nid),
-                    "field": info.field_name,
-                    "tid": int(tid),
-                    "table": table,
-                    "rows": int(rows),
-                    "kind": "old_revision_only",
-                },
+                OldRevisionRef(
+                    nid=int(nid), field=info.field_name, tid=int(tid), table=table, rows=int(rows)
+                ),
                 "harmless for visitors; drop the rows or remap them with the current revision",
             )
 
@@ -155,7 +374,7 @@ def unloadable_term(ctx: AuditContext) -> Iterator[Finding]:
             "taxonomy.unloadable_term",
             Severity.ERROR,
             f"term {tid} ({name}) belongs to vocabulary {vid}, which no longer exists",
-            {"tid": int(tid), "vid": int(vid), "name": str(name), "kind": VOCABULARY_MISSING},
+            TermWithoutVocabulary(tid=int(tid), vid=int(vid), name=str(name)),
             f"recreate vocabulary {vid} or move term {tid} into an existing vocabulary",
         )
     machine_names = {v.machine_name for v in ctx.site.vocabularies.values()}
@@ -167,11 +386,7 @@ def unloadable_term(ctx: AuditContext) -> Iterator[Finding]:
                     Severity.ERROR,
                     f"field {info.field_name} allows vocabulary {vocabulary!r},"
                     " which no longer exists",
-                    {
-                        "field": info.field_name,
-                        "vocabulary": vocabulary,
-                        "kind": "field_allows_missing_vocabulary",
-                    },
+                    FieldAllowsMissingVocabulary(field=info.field_name, vocabulary=vocabulary),
                     "recreate the vocabulary or point the field's allowed values elsewhere",
                 )
 
@@ -194,23 +409,23 @@ def orphan_hierarchy(ctx: AuditContext) -> Iterator[Finding]:
         tid, parent = int(tid), int(parent)
         parents.setdefault(tid, []).append(parent)
         if not ctx.loadable(tid):
-            state = ctx.term_state(tid)
+            state = ctx.unloadable_state(tid)
             yield Finding(
                 "taxonomy.orphan_hierarchy",
                 Severity.WARNING,
                 f"hierarchy row {tid} → {parent}: term {tid} does not load"
                 f" ({state.replace('_', ' ')})",
-                {"tid": tid, "parent": parent, "kind": "term_unloadable", "term_state": state},
+                HierarchyRow(tid=tid, parent=parent, kind="term_unloadable", term_state=state),
                 "delete the hierarchy row (or restore the term)",
             )
         elif parent and not ctx.loadable(parent):
-            state = ctx.term_state(parent)
+            state = ctx.unloadable_state(parent)
             yield Finding(
                 "taxonomy.orphan_hierarchy",
                 Severity.WARNING,
                 f"hierarchy row {tid} → {parent}: parent {parent} does not load"
                 f" ({state.replace('_', ' ')})",
-                {"tid": tid, "parent": parent, "kind": "parent_unloadable", "term_state": state},
+                HierarchyRow(tid=tid, parent=parent, kind="parent_unloadable", term_state=state),
                 f"re-parent {ctx.term_label(tid)} (to 0 = root, or a live term)",
             )
     for tid in sorted(ctx.loadable_tids):
@@ -219,7 +434,7 @@ def orphan_hierarchy(ctx: AuditContext) -> Iterator[Finding]:
                 "taxonomy.orphan_hierarchy",
                 Severity.WARNING,
                 f"{ctx.term_label(tid)} has no hierarchy row",
-                {"tid": tid, "kind": "no_hierarchy_row"},
+                TermWithoutHierarchy(tid=tid),
                 f"insert a hierarchy row ({tid}, 0) so the term is a root",
             )
     yield from _reachability(ctx, parents)
@@ -241,7 +456,7 @@ def _reachability(ctx: AuditContext, parents: dict[int, list[int]]) -> Iterator[
                 stack.append(child)
     for tid in sorted(t for t in ctx.loadable_tids if t in parents and t not in reached):
         cycle = _cycle_from(tid, parents)
-        kind = "cycle" if cycle else "unreachable"
+        kind: Literal["cycle", "unreachable"] = "cycle" if cycle else "unreachable"
         why = (
             "is in a parent cycle " + " → ".join(map(str, cycle))
             if cycle
@@ -251,7 +466,9 @@ def _reachability(ctx: AuditContext, parents: dict[int, list[int]]) -> Iterator[
             "taxonomy.orphan_hierarchy",
             Severity.WARNING,
             f"{ctx.term_label(tid)} {why}; it disappears from the vocabulary overview",
-            {"tid": tid, "kind": kind, "parents": sorted(parents[tid]), "cycle": cycle},
+            UnreachableTerm(
+                tid=tid, kind=kind, parents=tuple(sorted(parents[tid])), cycle=tuple(cycle)
+            ),
             "re-parent the term (or its missing ancestor's children) to a live term or to 0",
         )
 
@@ -284,6 +501,7 @@ def _cycle_from(start: int, parents: dict[int, list[int]]) -> list[int]:
     title="taxonomy_index rows for missing terms or nodes",
     weight=2,
     repair=True,
+    reads=("taxonomy_index",),
 )
 def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
     """taxonomy_index rows whose term does not load or whose node is gone.
@@ -292,7 +510,7 @@ def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
     """
     if not ctx.has("taxonomy_index"):
         return
-    rows: list[tuple[int, int, int, int, str]] = []
+    rows: list[IndexRow] = []
     tids = ctx.unloadable_in("taxonomy_index", "tid")
     if tids:
         for nid, tid, sticky, created in ctx.source.stream(
@@ -301,7 +519,15 @@ def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
             + " ORDER BY i.nid, i.tid",
             tids,
         ):
-            rows.append((int(nid), int(tid), int(sticky), int(created), ctx.term_state(int(tid))))
+            rows.append(
+                IndexRow(
+                    nid=int(nid),
+                    tid=int(tid),
+                    sticky=int(sticky),
+                    created=int(created),
+                    kind=ctx.unloadable_state(int(tid)),
+                )
+            )
     # Distinct nids come from the nid index alone; only the missing nodes' rows are read.
     gone = [
         int(r[0])
@@ -318,28 +544,30 @@ def index_dangling(ctx: AuditContext) -> Iterator[Finding]:
             + " ORDER BY i.nid, i.tid",
             chunk,
         ):
-            rows.append((int(nid), int(tid), int(sticky), int(created), "node_missing"))
+            rows.append(
+                IndexRow(
+                    nid=int(nid),
+                    tid=int(tid),
+                    sticky=int(sticky),
+                    created=int(created),
+                    kind="node_missing",
+                )
+            )
     seen: set[tuple[int, int]] = set()
-    for nid, tid, sticky, created, kind in sorted(rows):
+    for row in sorted(rows, key=lambda r: (r.nid, r.tid, r.sticky, r.created, r.kind)):
+        nid, tid = row.nid, row.tid
         if (nid, tid) in seen:
             continue
         seen.add((nid, tid))
-        if kind == "node_missing":
+        if row.kind == "node_missing":
             why = f"node {nid} does not exist"
         else:
-            why = f"{ctx.term_label(tid)} does not load ({kind.replace('_', ' ')})"
+            why = f"{ctx.term_label(tid)} does not load ({row.kind.replace('_', ' ')})"
         yield Finding(
             "taxonomy.index_dangling",
             Severity.WARNING,
             f"taxonomy_index ({nid}, {tid}): {why}",
-            {
-                "table": "taxonomy_index",
-                "nid": nid,
-                "tid": tid,
-                "sticky": sticky,
-                "created": created,
-                "kind": kind,
-            },
+            row,
             "delete the index row (core rebuilds it when the node is saved)",
         )
 
@@ -354,6 +582,7 @@ def _index_fields(ctx: AuditContext) -> list[tuple[FieldInfo, str]]:
     title="taxonomy_index disagrees with the current revisions",
     weight=3,
     repair=True,
+    reads=("taxonomy_index", "@term_data"),
 )
 def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     """Index rows core would not build, and rows it would build but are missing.
@@ -363,7 +592,7 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     """
     if not ctx.has("taxonomy_index") or not ctx.node_term_fields:
         return
-    rows: list[tuple[int, int, str]] = []
+    rows: list[StaleIndexRow] = []
     # x = 1: an index row, x = 2: a current field row. A (nid, tid) group holding
     # only one kind is stale or missing; MIN = MAX finds those in one aggregate.
     union = " UNION ALL ".join(
@@ -386,28 +615,31 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
             continue
         if int(only) == 2:
             if int(status) == 1:
-                rows.append((int(nid), int(tid), "missing_row"))
+                rows.append(StaleIndexRow(nid=int(nid), tid=int(tid), kind="missing_row"))
         else:
-            kind = "not_in_current_revision" if int(status) == 1 else "unpublished_node"
-            rows.append((int(nid), int(tid), kind))
+            kind: Literal["not_in_current_revision", "unpublished_node"] = (
+                "not_in_current_revision" if int(status) == 1 else "unpublished_node"
+            )
+            rows.append(StaleIndexRow(nid=int(nid), tid=int(tid), kind=kind))
     for nid, tid in ctx.source.stream(
         "SELECT i.nid, i.tid FROM {node} n INNER JOIN {taxonomy_index} i ON i.nid = n.nid"
         " WHERE n.status <> 1"
     ):
         if ctx.loadable(int(tid)):
-            rows.append((int(nid), int(tid), "unpublished_node"))
-    for nid, tid, kind in sorted(set(rows)):
+            rows.append(StaleIndexRow(nid=int(nid), tid=int(tid), kind="unpublished_node"))
+    for row in sorted(set(rows), key=lambda r: (r.nid, r.tid, r.kind)):
+        nid, tid = row.nid, row.tid
         why = {
             "missing_row": f"published node {nid} references it but the index lacks it",
             "unpublished_node": f"node {nid} is unpublished",
             "not_in_current_revision": f"node {nid}'s current revision does not reference it",
-        }[kind]
+        }[row.kind]
         yield Finding(
             "taxonomy.index_stale",
             Severity.WARNING,
             f"taxonomy_index ({nid}, {tid}): {why}",
-            {"table": "taxonomy_index", "nid": nid, "tid": tid, "kind": kind},
-            "insert the index row" if kind == "missing_row" else "delete the index row",
+            row,
+            "insert the index row" if row.kind == "missing_row" else "delete the index row",
         )
 
 
@@ -416,6 +648,7 @@ def index_stale(ctx: AuditContext) -> Iterator[Finding]:
     severity=Severity.WARNING,
     title="References to terms of a vocabulary the field does not allow",
     repair=True,
+    reads=("@term_data", "@term_revision"),
 )
 def wrong_vocabulary(ctx: AuditContext) -> Iterator[Finding]:
     """Loadable terms referenced from a field whose settings do not allow their vocabulary.
@@ -448,18 +681,16 @@ def wrong_vocabulary(ctx: AuditContext) -> Iterator[Finding]:
                     f"{etype} {eid} revision {rev}: {info.field_name}[{lang}][{delta}] →"
                     f" {ctx.term_label(int(tid))} of vocabulary {vocabulary!r}, not allowed"
                     f" ({', '.join(info.allowed_vocabularies)})",
-                    _entity(
-                        str(etype),
-                        int(eid),
-                        {
-                            "table": table,
-                            "vid": int(rev),
-                            "field": info.field_name,
-                            "language": str(lang),
-                            "delta": int(delta),
-                            "tid": int(tid),
-                            "vocabulary": str(vocabulary),
-                        },
+                    WrongVocabularyRef(
+                        entity_type=str(etype),
+                        entity_id=int(eid),
+                        table=table,
+                        vid=int(rev),
+                        field=info.field_name,
+                        language=str(lang),
+                        delta=int(delta),
+                        tid=int(tid),
+                        vocabulary=str(vocabulary),
                     ),
                     "move the reference to a field that allows the vocabulary, or remap it",
                 )

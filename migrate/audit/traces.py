@@ -34,9 +34,6 @@ class Trace:
     detail: str
     count: int = 1
 
-    def to_dict(self) -> dict[str, object]:
-        return {"source": self.source, "detail": self.detail, "count": self.count}
-
 
 @dataclass(frozen=True)
 class Redirected:
@@ -131,7 +128,7 @@ def _collect(ctx: AuditContext) -> dict[int, list[Trace]]:
             path = _path_of(str(cid))
             note(tid_of_path(path), "cache_page", f"cached /{path}")
     for link in ctx.term_menu_links:
-        note(link["tid"], "menu_links", f"mlid {link['mlid']} in {link['menu_name']}")
+        note(link.tid, "menu_links", f"mlid {link.mlid} in {link.menu_name}")
     for _pid, src, alias, _lang in ctx.term_alias_rows:
         note(term_id_of(src), "url_alias", f"alias /{alias}")
     for body in body_links(ctx):

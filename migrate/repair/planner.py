@@ -18,10 +18,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrate.audit import repair_checks
-from migrate.audit.findings import Finding
-from migrate.audit.orphans import CHECK as ORPHAN_CHECK
+from migrate.audit.breadcrumb import NoticePage
+from migrate.audit.context import TermState
+from migrate.audit.findings import Entity, Finding, MissingTable
+from migrate.audit.links import AliasRoute, BodyLinkRoute, BreadcrumbRoute, MenuRoute
 from migrate.audit.orphans import OrphanRows
-from migrate.errors import BadInput
+from migrate.audit.taxonomy import (
+    FieldRef,
+    HierarchyRow,
+    IndexRow,
+    StaleIndexRow,
+    TermWithoutVocabulary,
+    UnreachableTerm,
+)
+from migrate.errors import BadInput, SchemaError
 from migrate.links import term_id_of
 from migrate.repair.evidence import Evidence, MissingTerm, Recovery, recover_terms
 from migrate.repair.mapping import Mapping
@@ -32,7 +42,6 @@ from migrate.schema import Drupal7
 # The checks declared with ``@check(..., repair=True)``: their findings are the input.
 REPAIR_CHECKS = repair_checks()
 ACTIONS = ("restore", "remap", "drop")
-TERM_STATES = ("term_row_missing", "vocabulary_missing")
 
 
 EVIDENCE_MODEL = (
@@ -96,24 +105,52 @@ def choose_action(
     return action, reason
 
 
+def missing_term(entity: Entity) -> tuple[int, TermState] | None:
+    """The unloadable term an entity names, with why it does not load; pure."""
+    match entity:
+        case HierarchyRow():
+            return entity.unloadable, entity.term_state
+        case FieldRef() | TermWithoutVocabulary():
+            return entity.tid, entity.kind
+        case IndexRow() if entity.kind != "node_missing":
+            return entity.tid, entity.kind
+        case AliasRoute() | MenuRoute() | BreadcrumbRoute() | NoticePage():
+            return entity.tid, entity.term_state
+        case BodyLinkRoute() if entity.tid is not None and entity.term_state is not None:
+            return entity.tid, entity.term_state
+    return None
+
+
+def index_node(entity: Entity) -> int | None:
+    """The node whose taxonomy_index rows an entity says are wrong; pure."""
+    return entity.nid if isinstance(entity, IndexRow | StaleIndexRow) else None
+
+
 def missing_terms(findings: Iterable[Finding]) -> tuple[dict[int, str], set[int]]:
     """Unloadable tids (with their state) and the nodes whose index needs a rebuild."""
     missing: dict[int, str] = {}
     nodes: set[int] = set()
     for f in findings:
-        e = f.entity
-        state = e.get("term_state") or e.get("kind")
-        if f.check.startswith("taxonomy.index_"):
-            nodes.add(int(e["nid"]))
-        if f.check == "taxonomy.orphan_hierarchy":
-            if e.get("kind") == "term_unloadable":
-                missing[int(e["tid"])] = str(state)
-            elif e.get("kind") == "parent_unloadable":
-                missing[int(e["parent"])] = str(state)
-            continue
-        if state in TERM_STATES and e.get("tid") is not None:
-            missing[int(e["tid"])] = str(state)
+        if (nid := index_node(f.entity)) is not None:
+            nodes.add(nid)
+        if (found := missing_term(f.entity)) is not None:
+            missing[found[0]] = found[1]
     return dict(sorted(missing.items())), nodes
+
+
+def body_link_counts(findings: Iterable[Finding]) -> dict[int, int]:
+    """tid → body links that lead (or may lead) to it; pure."""
+    counts: dict[int, int] = {}
+    for f in findings:
+        if isinstance(f.entity, BodyLinkRoute):
+            for tid in f.entity.maybe_tids:
+                counts[tid] = counts.get(tid, 0) + 1
+    return counts
+
+
+def unreadable_tables(findings: Iterable[Finding]) -> list[str]:
+    """Tables a repair check could not read (they are missing), sorted; pure."""
+    return sorted({f.entity.table for f in findings if isinstance(f.entity, MissingTable)})
 
 
 @dataclass
@@ -246,22 +283,23 @@ class Planner:
         mapping: Mapping | None = None,
         strategies: Strategies | None = None,
     ) -> None:
+        unread = unreadable_tables(findings)
+        if unread:
+            raise SchemaError(
+                f"{site.source.label}: cannot plan a repair: table(s) {', '.join(unread)}"
+                " missing, so the checks that read them could not run (recreate them first)"
+            )
         self.site = site
         self.src = site.source
         self.missing, self.index_nodes = missing_terms(findings)
         self.mapping = mapping
         self.strategies = strategies or Strategies()
-        self.body_links: dict[int, int] = {}
-        for f in findings:
-            if f.check == "links.broken_term_routes" and f.entity.get("href"):
-                for tid in f.entity.get("candidates") or [f.entity.get("tid")]:
-                    if tid is not None:
-                        self.body_links[int(tid)] = self.body_links.get(int(tid), 0) + 1
-        self.orphan_rows = [OrphanRows.of(f) for f in findings if f.check == ORPHAN_CHECK]
+        self.body_links = body_link_counts(findings)
+        self.orphan_rows = [f.entity for f in findings if isinstance(f.entity, OrphanRows)]
         self.cycles = [
             f.entity
             for f in findings
-            if f.check == "taxonomy.orphan_hierarchy" and f.entity.get("kind") == "cycle"
+            if isinstance(f.entity, UnreachableTerm) and f.entity.kind == "cycle"
         ]
         self.live = _live_terms(site)
         self.recovery: Recovery = recover_terms(site, self.missing)
@@ -603,7 +641,7 @@ class Planner:
         broken = {c for c, _ in self.strategies.breaks}
         seen: set[frozenset[int]] = set()
         for cycle in self.cycles:
-            members = [int(t) for t in cycle.get("cycle") or [cycle.get("tid")] if t is not None]
+            members = list(cycle.cycle or (cycle.tid,))
             if frozenset(members) in seen:
                 continue
             seen.add(frozenset(members))

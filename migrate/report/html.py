@@ -17,7 +17,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from migrate.audit import AuditReport, CheckResult
-from migrate.audit.findings import Finding
+from migrate.audit.findings import Entity, Finding
 from migrate.report.jsonout import tool_version
 from migrate.report.table import id_ranges
 
@@ -189,9 +189,10 @@ _HANDLED = {
 }
 
 
-def where(entity: dict[str, Any], links: Links) -> str:
-    """The place of a finding as a short sentence with links."""
-    e = entity
+def where(entity: Entity, links: Links) -> str:
+    """The place of a finding as a short sentence with links, from its JSON form (the
+    fields ``audit.schema.json`` documents, whatever the check)."""
+    e = entity.to_dict()
     out: list[str] = []
     if "old_trail" in e and "new_trail" in e:
         out.append(
@@ -269,13 +270,6 @@ class _Group:
         return sum(self.by_severity.values())
 
 
-def _terms_of(entity: dict[str, Any]) -> set[int]:
-    found = {int(t) for t in entity.get("lost_tids") or ()}
-    if entity.get("tid") is not None:
-        found.add(int(entity["tid"]))
-    return found
-
-
 def _groups(report: AuditReport, links: Links) -> tuple[dict[int, _Group], dict[int, _Group]]:
     """Findings per node and per term; only the first few of each are kept in memory."""
     nodes: dict[int, _Group] = {}
@@ -284,13 +278,12 @@ def _groups(report: AuditReport, links: Links) -> tuple[dict[int, _Group], dict[
         for finding in result.iter_findings():
             e = finding.entity
             keys: list[tuple[dict[int, _Group], int, str]] = []
-            if e.get("nid") is not None:
-                nid = int(e["nid"])
-                keys.append((nodes, nid, links.node(nid, e.get("title"))))
-            keys += [(terms, t, f"term {t}") for t in _terms_of(e)]
+            if e.node is not None:
+                keys.append((nodes, e.node, links.node(e.node, e.node_title)))
+            keys += [(terms, t, f"term {t}") for t in sorted(set(e.terms))]
             for table, key, label in keys:
                 group = table.setdefault(key, _Group(label))
-                if e.get("title") and table is nodes and "“" not in group.label:
+                if e.node_title and table is nodes and "“" not in group.label:
                     group.label = label
                 group.by_severity[finding.severity.value] += 1
                 if len(group.items) < PER_GROUP:

@@ -16,7 +16,9 @@ def test_exactly_the_seventeen_notice_urls(broken_report, ground_truth):
     }
     found = {
         (e["path"], e["tid"], e["alias_of"])
-        for e in (f.entity for f in broken_report.result("breadcrumb.notice_pages").findings)
+        for e in (
+            f.entity.to_dict() for f in broken_report.result("breadcrumb.notice_pages").findings
+        )
     }
     assert found == expected
     assert len(found) == 17
@@ -24,24 +26,27 @@ def test_exactly_the_seventeen_notice_urls(broken_report, ground_truth):
 
 def test_notice_pages_say_why_and_how_visitors_get_there(broken_report, ground_truth):
     by_path = {
-        f.entity["path"]: f for f in broken_report.result("breadcrumb.notice_pages").findings
+        f.entity.to_dict()["path"]: f
+        for f in broken_report.result("breadcrumb.notice_pages").findings
     }
     truth = {p["path"]: p for p in ground_truth["pages"]["show_line_92_warning"]}
     for path, finding in by_path.items():
         state = truth[path]["term_state"].replace("term_row_present_but_", "")
-        assert finding.entity["term_state"] == state
-        assert finding.entity["http_status"] == 404
-    term2 = by_path["/taxonomy/term/2"].entity
+        assert finding.entity.to_dict()["term_state"] == state
+        assert finding.entity.to_dict()["http_status"] == 404
+    term2 = by_path["/taxonomy/term/2"].entity.to_dict()
     assert [m["mlid"] for m in term2["menu_links"]] == [268]
     assert term2["linking_nodes"] == [78, 121, 205]
     assert term2["also"] == ["/taxonomy/term/2/feed", "/taxonomy/term/2/edit"]
     assert term2["breadcrumb_term_row"] is True
-    assert by_path["/tin-tuc/tin-dang-uy"].entity["linking_nodes"] == [56, 70]
+    assert by_path["/tin-tuc/tin-dang-uy"].entity.to_dict()["linking_nodes"] == [56, 70]
     assert "menu link" in by_path["/taxonomy/term/9"].message
 
 
 def test_no_node_page_is_a_notice_page(broken_report):
-    paths = [f.entity["path"] for f in broken_report.result("breadcrumb.notice_pages").findings]
+    paths = [
+        f.entity.to_dict()["path"] for f in broken_report.result("breadcrumb.notice_pages").findings
+    ]
     assert not [p for p in paths if p.startswith("/node/")]
 
 
@@ -51,23 +56,31 @@ def test_silent_breadcrumb_changes_are_exactly_the_crawled_ones(broken_report, g
         for p in ground_truth["pages"]["node_pages_whose_breadcrumb_changed_silently"]
     }
     findings = broken_report.result("breadcrumb.silent_changes").findings
-    found = {f.entity["path"]: (f.entity["old_trail"], f.entity["new_trail"]) for f in findings}
+    found = {
+        f.entity.to_dict()["path"]: (
+            f.entity.to_dict()["old_trail"],
+            f.entity.to_dict()["new_trail"],
+        )
+        for f in findings
+    }
     assert len(findings) == len(found) == 91
     assert found == truth
     # Changed whatever the lost vocabulary's weight was; where the old trail itself
     # depends on it (nodes with a chuyen_de term), the finding says so.
-    assert all(f.entity["certain"] for f in findings)
-    unsure = {f.entity["nid"] for f in findings if not f.entity["old_trail_exact"]}
+    assert all(f.entity.to_dict()["certain"] for f in findings)
+    unsure = {
+        f.entity.to_dict()["nid"] for f in findings if not f.entity.to_dict()["old_trail_exact"]
+    }
     lost_vocabulary = {
         ref["nid"]
         for ref in ground_truth["broken_field_references"]
         if ref["vocabulary_in_clean_db"] == "chuyen_de" and ref["is_current_revision"]
     }
     assert unsure and unsure <= lost_vocabulary
-    kinds = {f.entity["kind"] for f in findings}
+    kinds = {f.entity.to_dict()["kind"] for f in findings}
     assert kinds == {"falls_back_to_home", "lightest_term_gone", "ancestor_gone"}
-    home = [f for f in findings if f.entity["kind"] == "falls_back_to_home"]
-    assert all(f.entity["new_trail"] == ["Home"] for f in home)
+    home = [f for f in findings if f.entity.to_dict()["kind"] == "falls_back_to_home"]
+    assert all(f.entity.to_dict()["new_trail"] == ["Home"] for f in home)
 
 
 def test_silent_changes_follow_the_index_not_the_fields(broken_db_rw, ground_truth):
@@ -81,7 +94,8 @@ def test_silent_changes_follow_the_index_not_the_fields(broken_db_rw, ground_tru
     )
     report = api.audit(broken_db_rw, ["breadcrumb.silent_changes"])
     by_path = {
-        f.entity["path"]: f.entity for f in report.result("breadcrumb.silent_changes").findings
+        f.entity.to_dict()["path"]: f.entity.to_dict()
+        for f in report.result("breadcrumb.silent_changes").findings
     }
     assert by_path["/node/6"]["new_trail"] == [
         "Trang chủ",

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import url_of
 
 from migrate.audit import FindingStore
+from migrate.audit.content import MissingAuthor
 from migrate.audit.findings import Finding, Severity
 from migrate.cli import main
 
@@ -144,7 +145,8 @@ def test_html_escapes_database_text(tmp_path):
     from migrate.report.html import write_html
 
     result = CheckResult("x.y", "t", Severity.ERROR, "d")
-    result.store.add(Finding("x.y", Severity.ERROR, "<b>bad</b>", {"nid": 1, "title": "<i>"}))
+    entity = MissingAuthor(nid=1, uid=9, title="<i>")
+    result.store.add(Finding("x.y", Severity.ERROR, "<b>bad</b>", entity))
     result.by_severity = {"error": 1, "warning": 0, "notice": 0}
     out = tmp_path / "r.html"
     with out.open("w", encoding="utf-8") as fh:
@@ -156,12 +158,16 @@ def test_html_escapes_database_text(tmp_path):
 def test_large_results_spill_to_disk_and_come_back_in_order(monkeypatch):
     monkeypatch.setattr(FindingStore, "LIMIT", 2)
     store = FindingStore()
-    made = [Finding("a.b", Severity.WARNING, f"m{i}", {"nid": i}) for i in range(5)]
+    made = [
+        Finding("a.b", Severity.WARNING, f"m{i}", MissingAuthor(nid=i, uid=0, title=None))
+        for i in range(5)
+    ]
     for finding in made:
         store.add(finding)
     assert store.count == 5
     assert [f.message for f in store] == [f.message for f in made]
-    assert [f.entity for f in store] == [f.entity for f in made]
+    assert [f.entity for f in store] == [f.entity for f in made]  # typed records come back
+    assert all(isinstance(f.entity, MissingAuthor) for f in store)
     store.close()
 
 

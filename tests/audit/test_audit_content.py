@@ -17,7 +17,7 @@ def test_content_checks_find_injected_breakage(broken_db_rw):
         "UPDATE field_data_body SET body_format = 'word_paste' WHERE entity_id = 8",
     )
     report = api.audit(broken_db_rw, ["content.*"])
-    found = {r.id: [f.entity for f in r.findings] for r in report.checks}
+    found = {r.id: [f.entity.to_dict() for f in r.findings] for r in report.checks}
     assert [(e["nid"], e["uid"]) for e in found["content.missing_author"]] == [(5, 999)]
     assert [(e["nid"], e["vid"]) for e in found["content.missing_current_revision"]] == [(6, 9999)]
     assert [e["source"] for e in found["content.alias_to_missing_node"]] == ["node/77777"]

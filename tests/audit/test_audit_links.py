@@ -16,9 +16,9 @@ clean_report = audit_fixtures.clean_report
 
 def _route(report, table):
     return [
-        f.entity
+        f.entity.to_dict()
         for f in report.result("links.broken_term_routes").findings
-        if f.entity["table"] == table
+        if f.entity.to_dict()["table"] == table
     ]
 
 
@@ -54,11 +54,11 @@ def test_body_links_to_broken_term_pages(broken_report, ground_truth):
     findings = [
         f
         for f in broken_report.result("links.broken_term_routes").findings
-        if f.entity["table"].endswith("_body")
+        if f.entity.to_dict()["table"].endswith("_body")
     ]
     found = {
         (e["table"], e["nid"], e["vid"], e["href"], e["tid"], e["kind"], e["current"])
-        for e in (f.entity for f in findings)
+        for e in (f.entity.to_dict() for f in findings)
     }
     expected = {
         (
@@ -74,7 +74,7 @@ def test_body_links_to_broken_term_pages(broken_report, ground_truth):
     }
     assert found == expected
     assert len(findings) == 30
-    assert all(f.entity["title"] for f in findings)
+    assert all(f.entity.to_dict()["title"] for f in findings)
 
 
 def test_clean_site_has_no_broken_routes(clean_report):

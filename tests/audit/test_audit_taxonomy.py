@@ -15,9 +15,9 @@ clean_report = audit_fixtures.clean_report
 
 def _entities(report: AuditReport, check_id: str, **match: Any) -> list[dict[str, Any]]:
     return [
-        f.entity
+        f.entity.to_dict()
         for f in report.result(check_id).findings
-        if all(f.entity.get(k) == v for k, v in match.items())
+        if all(f.entity.to_dict().get(k) == v for k, v in match.items())
     ]
 
 
@@ -54,7 +54,9 @@ def test_dangling_rows_split_by_table_revision_and_status(broken_report, ground_
 
 def test_old_revision_rows_are_warnings_current_ones_errors(broken_report):
     for finding in broken_report.result("taxonomy.dangling_field_ref").findings:
-        assert finding.severity.value == ("error" if finding.entity["current"] else "warning")
+        assert finding.severity.value == (
+            "error" if finding.entity.to_dict()["current"] else "warning"
+        )
         assert finding.hint
 
 

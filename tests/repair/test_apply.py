@@ -32,8 +32,8 @@ def test_apply_repairs_everything(
     assert report.after and not left, report.after
     still = api.audit(broken_db_rw, ["breadcrumb.notice_pages"]).result("breadcrumb.notice_pages")
     assert still.count == report.after["breadcrumb.notice_pages"]
-    assert all(f.entity["fix"] == "web_server_rule" for f in still.findings)
-    assert {f.entity["tid"] for f in still.findings} == {r.tid for r in plan.redirects}
+    assert all(f.entity.to_dict()["fix"] == "web_server_rule" for f in still.findings)
+    assert {f.entity.to_dict()["tid"] for f in still.findings} == {r.tid for r in plan.redirects}
     again = api.audit(broken_db_rw, ["taxonomy.*", "links.*"])
     assert {r.id: r.count for r in again.checks if r.count} == {}
     assert before_refs <= valid_references(broken_db_rw)

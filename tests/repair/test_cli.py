@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -54,3 +55,40 @@ def test_recover_json_and_bad_strategy(broken_db: ConnectionSpec, clean_db: Conn
     assert terms[9]["outcome"] == "exact" and terms[35]["outcome"] == "no evidence"
     bad = runner.invoke(main, ["repair", "plan", "--db", url_of(broken_db), "--strategy", "5=burn"])
     assert bad.exit_code == 2 and "TID=ACTION" in bad.output
+
+
+def test_the_go_back_hint_after_a_database_repair_works_as_printed(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """The printed undo names the database (undo refuses another one) and runs as it is."""
+    import shlex
+    import subprocess
+    import sys
+
+    from conftest import query
+
+    db = url_of(broken_db_rw)
+    terms_before = query(broken_db_rw, "SELECT tid, vid, name FROM taxonomy_term_data ORDER BY tid")
+    plan = tmp_path / "plan.json"
+    runner = CliRunner()
+    assert runner.invoke(main, ["repair", "plan", "--db", db, "-o", str(plan)]).exit_code == 0
+    journal = tmp_path / "journal.jsonl"
+    applied = runner.invoke(
+        main, ["repair", "apply", str(plan), "--db", db, "--yes", "--journal", str(journal)]
+    )
+    assert applied.exit_code == 0, applied.output
+    assert query(broken_db_rw, "SELECT tid FROM taxonomy_term_data ORDER BY tid") != [
+        (t,) for t, _, _ in terms_before
+    ]
+    hint = next(line for line in applied.output.splitlines() if line.startswith("To go back: "))
+    words = shlex.split(hint.removeprefix("To go back: "))
+    assert words[:3] == ["drupal-migrate", "repair", "undo"] and "--db" in words
+    env = {k: v for k, v in os.environ.items() if k != "DRUPAL_DB_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "migrate", *words[1:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Restored" in done.stdout
+    after = query(broken_db_rw, "SELECT tid, vid, name FROM taxonomy_term_data ORDER BY tid")
+    assert after == terms_before

@@ -139,7 +139,7 @@ def test_offline_repair_of_a_prefixed_dump_loads_and_audits_clean(
     # Clean of all a database change fixes; the dropped tags' URLs need the web server.
     assert {r.id: r.count for r in audit.checks if r.count} == {"breadcrumb.notice_pages": 3}
     notices = audit.result("breadcrumb.notice_pages").findings
-    assert {f.entity["fix"] for f in notices} == {"web_server_rule"}
+    assert {f.entity.to_dict()["fix"] for f in notices} == {"web_server_rule"}
     assert audit.result("taxonomy.dangling_field_ref").count == 0
     # The "to go back" hint is a command that works: it removes what the repair wrote.
     hint = next(line for line in applied.output.splitlines() if "To go back" in line)

@@ -30,7 +30,7 @@ def test_rows_of_deleted_nodes_are_reported_removed_and_restored_by_undo(
     }
     assert all(before.values())
     found = api.audit(broken_db_rw, ["content.orphan_node_rows"]).result("content.orphan_node_rows")
-    by_table = {f.entity["table"]: f.entity for f in found.findings}
+    by_table = {f.entity.to_dict()["table"]: f.entity.to_dict() for f in found.findings}
     assert {t: by_table[t]["rows"] for t in tables} == before
     assert by_table["menu_links"]["mlids"] == [901]
     plan = api.plan_repair(broken_db_rw)

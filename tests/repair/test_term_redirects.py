@@ -64,13 +64,13 @@ def test_formerly_live_term_urls_are_listed_with_their_evidence(
     # 35, 43 and 44 were dropped (no name with medium evidence): nothing references them,
     # yet watchdog recorded visits to their pages, so they are still notice pages.
     found = api.audit(broken_db_rw, ["breadcrumb.notice_pages"]).result("breadcrumb.notice_pages")
-    by_tid = {f.entity["tid"]: f for f in found.findings}
+    by_tid = {f.entity.to_dict()["tid"]: f for f in found.findings}
     assert set(by_tid) == {35, 43, 44}
     for finding in by_tid.values():
         assert finding.severity.value == "warning"
-        assert finding.entity["referenced"] is False
-        assert finding.entity["fix"] == "web_server_rule"
-        assert any(e["source"] == "watchdog" for e in finding.entity["evidence"])
+        assert finding.entity.to_dict()["referenced"] is False
+        assert finding.entity.to_dict()["fix"] == "web_server_rule"
+        assert any(e["source"] == "watchdog" for e in finding.entity.to_dict()["evidence"])
 
 
 def test_plan_writes_rules_that_nginx_serves(broken_db: ConnectionSpec, tmp_path: Path):
