@@ -120,13 +120,16 @@ def _finding_counts(site: Drupal7, checks: list[str]) -> dict[str, int]:
 
 def recover(spec: SourceSpec, compare: SourceSpec | None = None) -> RecoverReport:
     """Every piece of evidence per missing tid; with ``compare``, which names match that site."""
-    from migrate.repair.planner import REPAIR_CHECKS, missing_terms
+    from migrate.repair.planner import REPAIR_CHECKS, body_link_entities, missing_terms
 
     with connect(spec) as site:
         report = run_audit(site, REPAIR_CHECKS)
-        missing, _ = missing_terms(f for r in report.checks for f in r.iter_findings())
-        report.close()
-        recovery = recover_terms(site, missing)
+        try:
+            findings = [f for r in report.checks for f in r.iter_findings()]
+        finally:
+            report.close()
+        missing, _ = missing_terms(findings)
+        recovery = recover_terms(site, missing, body_link_entities(findings))
     reference: dict[int, str] = {}
     if compare is not None:
         with connect(compare) as other:

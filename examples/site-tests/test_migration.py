@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate.audit.taxonomy import FieldRef
 from migrate.testing import assert_exported, assert_no_findings, assert_redirect
 
 HERE = Path(__file__).parent
@@ -46,9 +47,9 @@ def test_no_node_loses_its_category(drupal_audit, drupal_export, repaired):
     before = drupal_export()
     after = drupal_export(site=repaired)
     dangling = {
-        (f.entity["nid"], f.entity["field"])
+        (f.entity.node, f.entity.field)
         for f in drupal_audit.result("taxonomy.dangling_field_ref").iter_findings()
-        if f.entity.get("current")
+        if isinstance(f.entity, FieldRef) and f.entity.current
     }
     for nid, node in before.nodes.items():
         had = {t["field"] for t in node["terms"]} | {f for n, f in dangling if n == nid}

@@ -364,7 +364,9 @@ def recovery_of(ctx: AuditContext) -> Recovery:
     return ctx.cached(
         "recovery",
         lambda: recover_terms(
-            ctx.site, {tid: ctx.term_state(tid) for tid in sorted(ctx.referenced_unloadable_tids)}
+            ctx.site,
+            {tid: ctx.term_state(tid) for tid in sorted(ctx.referenced_unloadable_tids)},
+            body_links(ctx),
         ),
     )
 

@@ -354,6 +354,29 @@ class AuditContext:
         return {nid: frozenset(tids) for nid, tids in sorted(found.items())}
 
     @cached_property
+    def dead_terms_by_node(self) -> dict[int, frozenset[int]]:
+        """nid → unloadable tids any of its revisions references (old ones included).
+
+        A link in a body to an alias Drupal deleted with its term can only name one of
+        these; the audit and ``recover`` attribute such links from this one map.
+        """
+        found: dict[int, set[int]] = {}
+        for info in self.node_term_fields:
+            col = info.storage.column("tid")
+            table = info.storage.revision_table
+            tids = self.unloadable_in(table, col)
+            if not tids:
+                continue
+            for nid, tid in self.source.stream(
+                f"SELECT f.entity_id, f.{col} FROM {{{table}}} f WHERE "
+                + self.in_list(f"f.{col}", tids)
+                + " AND f.entity_type = 'node' AND f.deleted = 0 ORDER BY f.entity_id",
+                tids,
+            ):
+                found.setdefault(int(nid), set()).add(int(tid))
+        return {nid: frozenset(tids) for nid, tids in sorted(found.items())}
+
+    @cached_property
     def referenced_unloadable_tids(self) -> frozenset[int]:
         """Unloadable tids anything still points at: fields, index, aliases, menus, hierarchy."""
         tids: set[int] = set()

@@ -108,7 +108,7 @@ def _table_links(ctx: AuditContext, text_table: tuple[str, str, str]) -> list[Bo
 
 def _scan(ctx: AuditContext, field_name: str, table: str, col: str) -> list[BodyLink]:
     dead_aliases = {a: s for a, s in ctx.term_aliases.items() if not ctx.loadable(term_id_of(s))}
-    dangling = ctx.dangling_current_by_node
+    dangling = ctx.dead_terms_by_node
     words = ["taxonomy/term/", *sorted(dead_aliases)]
     interesting = re.compile("|".join(re.escape(w) for w in words))
     links: list[BodyLink] = []
@@ -161,7 +161,7 @@ def _links_in(
             if tid is not None and not ctx.loadable(tid):
                 link.tid, link.kind = tid, ALIAS_PRESENT
                 yield link
-        elif nid in ctx.dangling_current_by_node and not is_system_path(path):
+        elif nid in ctx.dead_terms_by_node and not is_system_path(path):
             link.kind = ALIAS_REMOVED
             yield link
 
@@ -188,7 +188,7 @@ def _candidates(
         "(" + " OR ".join(ctx.contains(column) for _ in words) + ")",
         [ctx.contains_param(w) for w in words],
     )
-    nids = list(ctx.dangling_current_by_node)
+    nids = list(ctx.dead_terms_by_node)
     for start in range(0, len(nids), CHUNK):
         chunk = nids[start : start + CHUNK]
         yield ctx.in_list("b.entity_id", chunk), list(chunk)
@@ -206,7 +206,7 @@ def _dead_aliases(ctx: AuditContext, pending: list[BodyLink]) -> list[BodyLink]:
     unresolved = [link for link in pending if link.path not in resolved]
     candidates: dict[str, set[int]] = {}
     for link in unresolved:
-        mine = set(ctx.dangling_current_by_node.get(link.nid, ())) - ctx.aliased_tids
+        mine = set(ctx.dead_terms_by_node.get(link.nid, ())) - ctx.aliased_tids
         candidates[link.path] = candidates.get(link.path, mine) & mine
     changed = True
     while changed:

@@ -21,9 +21,9 @@ import html
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import lxml.etree
@@ -34,7 +34,6 @@ from migrate.errors import SchemaError
 from migrate.links import (
     AliasResolver,
     anchors,
-    is_system_path,
     parse_internal_href,
     term_id_of,
 )
@@ -137,7 +136,10 @@ class MissingTerm:
         if used is not None:
             out.append(f"description: {used.source} ({used.confidence})")
         elif weak is not None:
-            out.append(f"description: left empty, only {weak.source} ({weak.confidence})")
+            out.append(
+                f"description: left empty, only {weak.source} ({weak.confidence}) gives one,"
+                f" restoring needs medium or better: {weak.detail}"
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,15 +255,44 @@ def _linked_tid(link: str) -> int | None:
     return None
 
 
+class LinkFact(Protocol):
+    """A body link to a dead term as the audit found and attributed it."""
+
+    @property
+    def nid(self) -> int: ...
+    @property
+    def href(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def tid(self) -> int | None: ...
+    @property
+    def kind(self) -> str: ...
+
+
+def _audited_links(site: Drupal7) -> Sequence[LinkFact]:
+    """The audit's body links of this site (scan and attribution of migrate.audit.links)."""
+    from migrate.audit.context import AuditContext
+    from migrate.audit.links import body_links
+
+    return body_links(AuditContext(site))
+
+
 class _Recoverer:
-    def __init__(self, site: Drupal7, missing: dict[int, str]) -> None:
+    def __init__(
+        self, site: Drupal7, missing: dict[int, str], links: Sequence[LinkFact] | None
+    ) -> None:
         self.site = site
         self.src = site.source
+        self.links = links if links is not None else _audited_links(site)
         self.terms = {tid: MissingTerm(tid, state) for tid, state in sorted(missing.items())}
         self.vocabularies: dict[int, MissingVocabulary] = {}
         self.existing_vids = set(site.vocabularies)
         self.machine = {v.vid: v.machine_name for v in site.vocabularies.values()}
         self.vocabulary_names: dict[str, tuple[str, int]] = {}
+        self.cached_tids: set[int] = set()  # terms whose page cache_page holds
         self.resolver = AliasResolver(self.src)
         # Term aliases only (a site has thousands, not millions); other paths are
         # resolved in batches when a body link needs it.
@@ -447,62 +478,46 @@ class _Recoverer:
                 )
 
     def body_links(self) -> None:
-        """Link texts next to term paths; lost aliases are matched to tids via the linking nodes.
+        """Link texts next to term paths, and lost aliases with the term they named.
 
-        Only bodies that can hold such a link are read, streamed: those mentioning a
-        term path, and those of nodes that still reference a missing term (the only
-        ones whose links to a lost alias can be attributed).
+        The links come from the audit's scan (``migrate.audit.links``): one parser and
+        one attribution, so ``recover`` and ``links.broken_term_routes`` name the same
+        term for the same link. A lost alias is attributed there to the one dead term
+        every node linking it references in any revision (others pinned elsewhere ruled
+        out); here it becomes that term's alias and, from the link text, its name.
         """
-        node_tids = self._node_missing_tids()
-        unresolved: dict[str, list[tuple[int, str]]] = {}
-        for table in ("field_data_body", "field_revision_body"):
-            if not self.src.has_table(table):
+        lost: dict[tuple[int, str], list[tuple[int, str]]] = {}
+        for link in self.links:
+            label = " ".join(link.text.lstrip("»›>").split())
+            tid = link.tid
+            if not label or tid is None or tid not in self.terms:
                 continue
-            seen: set[tuple[int, int, int, str]] = set()
-            for where, params in self._body_filters(node_tids):
-                for nid, rev, delta, lang, body in self.src.stream(
-                    "SELECT entity_id, revision_id, delta, language, body_value"
-                    f" FROM {{{table}}} WHERE entity_type = 'node' AND {where}",
-                    params,
-                ):
-                    key = (int(nid), int(rev), int(delta), str(lang))
-                    if key in seen or not body:
-                        continue
-                    seen.add(key)
-                    self._links_of(int(nid), body, unresolved)
-        live = self.resolver.resolve_many(unresolved)
-        self._assign_paths({p: u for p, u in unresolved.items() if p not in live}, node_tids)
-
-    @staticmethod
-    def _body_filters(node_tids: dict[int, set[int]]) -> Iterator[tuple[str, list[Any]]]:
-        yield "body_value LIKE ?", ["%taxonomy/term/%"]
-        nids = sorted(node_tids)
-        for start in range(0, len(nids), _CHUNK):
-            chunk = nids[start : start + _CHUNK]
-            yield f"entity_id IN ({', '.join('?' for _ in chunk)})", list(chunk)
-
-    def _links_of(
-        self, nid: int, body: str | bytes, unresolved: dict[str, list[tuple[int, str]]]
-    ) -> None:
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        for href, inner in anchors(text):
-            label = " ".join(inner.lstrip("»›>").split())
-            link = parse_internal_href(href.strip())
-            if not label or link is None:
-                continue
-            tid = term_id_of(link.path, exact=True)
-            if tid is not None:
+            if link.kind == "alias_removed":
+                lost.setdefault((tid, link.path), []).append((link.nid, label))
+            elif link.kind == "normal_path" and term_id_of(link.path, exact=True) == tid:
                 self.add(
                     tid,
-                    Evidence("body link", f"node {nid}: <a href={href!r}>", "medium", name=label),
+                    Evidence(
+                        "body link",
+                        f"node {link.nid}: <a href={link.href!r}>",
+                        "medium",
+                        name=label,
+                    ),
                 )
-            elif (
-                link.path not in self.aliases
-                and "/" in link.path
-                and not is_system_path(link.path)
-                and not link.path.startswith(("sites/", "files/"))
-            ):
-                unresolved.setdefault(link.path, []).append((nid, label))
+        for (tid, path), uses in sorted(lost.items()):
+            label = Counter(lbl for _, lbl in uses).most_common(1)[0][0]
+            nodes = ",".join(str(n) for n in sorted({n for n, _ in uses}))
+            self.add(
+                tid,
+                Evidence(
+                    "body link",
+                    f"lost alias {path!r} in node(s) {nodes}; the only missing term the"
+                    " linking node(s) reference that no other lost alias took",
+                    "medium",
+                    name=label,
+                    alias=path,
+                ),
+            )
 
     def _node_missing_tids(self) -> dict[int, set[int]]:
         """nid → missing tids any of its revisions references, read through the tid index."""
@@ -520,46 +535,6 @@ class _Recoverer:
             ):
                 found.setdefault(int(nid), set()).add(int(tid))
         return found
-
-    def _assign_paths(
-        self, unresolved: dict[str, list[tuple[int, str]]], node_tids: dict[int, set[int]]
-    ) -> None:
-        """A lost alias belongs to the one missing term every node linking it references."""
-        pending = dict(unresolved)
-        progress = True
-        while pending and progress:
-            progress = False
-            taken = {t.alias for t in self.terms.values() if t.alias}
-            for path, uses in list(pending.items()):
-                label = Counter(lbl for _, lbl in uses).most_common(1)[0][0]
-                named = [t for t in self.terms.values() if t.name() == label and not t.alias]
-                if len(named) == 1:
-                    cands = {named[0].tid}
-                    how = "link text equals the name recovered for it"
-                else:
-                    cands = set.intersection(*(node_tids.get(nid, set()) for nid, _ in uses))
-                    cands = {
-                        t
-                        for t in cands
-                        if not self.terms[t].alias and self.terms[t].name() in (None, label)
-                    }
-                    how = f"the only missing term all {len(uses)} linking node(s) reference"
-                if path in taken or len(cands) != 1:
-                    continue
-                tid = cands.pop()
-                nodes = ",".join(str(n) for n in sorted({n for n, _ in uses}))
-                self.add(
-                    tid,
-                    Evidence(
-                        "body link",
-                        f"lost alias {path!r} in node(s) {nodes}; {how}",
-                        "medium",
-                        name=label,
-                        alias=path,
-                    ),
-                )
-                del pending[path]
-                progress = True
 
     def alias_parents(self) -> None:
         """An alias 'a/b/c' sits under the term whose alias is 'a/b' (pathauto's pattern)."""
@@ -679,6 +654,7 @@ class _Recoverer:
             page = _cached_html(data, str(cid))
             if page is None:
                 continue
+            self.cached_tids.add(tid)
             where = f"cache_page {cid}"
             title, description, crumbs = page
             if title:
@@ -754,7 +730,11 @@ class _Recoverer:
                     Evidence(
                         "description pattern",
                         f"{count} live terms of the vocabulary are described as"
-                        f" {prefix!r} + name + {suffix!r}; no cache confirms it for this one",
+                        f" {prefix!r} + name + {suffix!r}; no cached copy confirms it for"
+                        f" this one (cache_filter holds {len(hashes)} text(s), none this one;"
+                        " cache_page holds "
+                        + ("a page" if term.tid in self.cached_tids else "no page")
+                        + " of this term)",
                         "low",
                         description=text,
                         format=fmt,
@@ -919,9 +899,15 @@ class _Recoverer:
         return None
 
 
-def recover_terms(site: Drupal7, missing: dict[int, str]) -> Recovery:
-    """Every piece of evidence for each missing tid (``tid → state``) and lost vocabulary."""
-    return _Recoverer(site, missing).run()
+def recover_terms(
+    site: Drupal7, missing: dict[int, str], links: Sequence[LinkFact] | None = None
+) -> Recovery:
+    """Every piece of evidence for each missing tid (``tid → state``) and lost vocabulary.
+
+    ``links``: the body links to dead terms an audit of this site found (its
+    ``BodyLink``s or ``BodyLinkRoute`` entities); without them the audit's scan runs here.
+    """
+    return _Recoverer(site, missing, links).run()
 
 
 @dataclass

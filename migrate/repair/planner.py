@@ -50,8 +50,10 @@ EVIDENCE_MODEL = (
     " medium = an editor typed it next to the term's path (menu link title, body link text,"
     " breadcrumb path); low = reconstructed (alias slug + lower-case search index, weight"
     " bounded by the order an options widget stored). Threshold: a term is restored when"
-    " its name has medium or better evidence; every other restored value is taken from its"
-    " best evidence at any level and the decision lists where it came from."
+    " its name has medium or better evidence; its description too (a text rebuilt from the"
+    " other terms' pattern is low and never written); every other restored value (weight,"
+    " parents, alias) is taken from its best evidence at any level; each decision lists"
+    " where every value came from."
 )
 
 
@@ -146,6 +148,11 @@ def body_link_counts(findings: Iterable[Finding]) -> dict[int, int]:
             for tid in f.entity.maybe_tids:
                 counts[tid] = counts.get(tid, 0) + 1
     return counts
+
+
+def body_link_entities(findings: Iterable[Finding]) -> list[BodyLinkRoute]:
+    """The body links the audit found and attributed: ``recover`` reads these same ones."""
+    return [f.entity for f in findings if isinstance(f.entity, BodyLinkRoute)]
 
 
 def unreadable_tables(findings: Iterable[Finding]) -> list[str]:
@@ -302,7 +309,7 @@ class Planner:
             if isinstance(f.entity, UnreachableTerm) and f.entity.kind == "cycle"
         ]
         self.live = _live_terms(site)
-        self.recovery: Recovery = recover_terms(site, self.missing)
+        self.recovery: Recovery = recover_terms(site, self.missing, body_link_entities(findings))
         self.ops: list[Operation] = []
         self.notes: list[str] = [EVIDENCE_MODEL]
         self.web_rules: list[TermRedirect] = []
