@@ -7,22 +7,15 @@ finding), and the JSON names the table under that check with ``kind: table_missi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 
 import pytest
-from harness import REPO, assert_no_traceback, assert_one_line_error, run_cli
+from conftest import BROKEN_DUMP, query, run_sql, url_of
+from harness import assert_no_traceback, assert_one_line_error, run_cli
 
 from migrate.audit import available_checks
 from migrate.config import ConnectionSpec
-
-# The suite's root conftest (this folder's own conftest.py shadows the name ``conftest``).
-_spec = importlib.util.spec_from_file_location("root_conftest", REPO / "tests" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)
-BROKEN_DUMP, query, run_sql, url_of = _root.BROKEN_DUMP, _root.query, _root.run_sql, _root.url_of
 
 # A field group stands for its first table on the broken site (the body field for text).
 GROUP_TABLE = {
