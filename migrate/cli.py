@@ -28,6 +28,7 @@ from migrate.identifiers import Prefix
 from migrate.profile import PROFILE_NAME, SiteProfile
 from migrate.progress import on_demand_bar
 from migrate.repair.operations import Plan
+from migrate.repair.redirects import rules_paths
 from migrate.report.table import render_table, terminal_width
 from migrate.source import DumpSpec, SourceSpec
 
@@ -684,6 +685,16 @@ def apply_command(
             [(c, report.before.get(c, "-"), report.after.get(c, "-")) for c in checks],
         )
     )
+    if plan.redirects:
+        # Only the old site's web server stops these: no row references the terms any more.
+        tids = ", ".join(str(t) for t in sorted({r.tid for r in plan.redirects}))
+        files = " and ".join(shlex.quote(str(p)) for p in rules_paths(plan_file))
+        click.echo(
+            f"{len(plan.redirects)} URL(s) of dropped or remapped term(s) {tids} still show the"
+            f" line-92 warning until the web server redirects them: the rules are in {files}"
+            " (written by repair plan -o); breadcrumb.notice_pages lists them as"
+            " fix = web_server_rule"
+        )
     if keep_caches:
         click.echo("Caches left alone (--keep-caches): clear them in Drupal (drush cc all).")
     else:

@@ -80,6 +80,11 @@ def test_the_go_back_hint_after_a_database_repair_works_as_printed(
     assert query(broken_db_rw, "SELECT tid FROM taxonomy_term_data ORDER BY tid") != [
         (t,) for t, _, _ in terms_before
     ]
+    # The URLs only the web server can stop are named, with the rules files that stop them.
+    rules = [tmp_path / "plan.redirects.nginx.conf", tmp_path / "plan.redirects.apache.conf"]
+    assert all(p.is_file() for p in rules)
+    still = next(line for line in applied.output.splitlines() if "still show the" in line)
+    assert "term(s) 35, 43, 44" in still and all(str(p) in still for p in rules)
     hint = next(line for line in applied.output.splitlines() if line.startswith("To go back: "))
     words = shlex.split(hint.removeprefix("To go back: "))
     assert words[:3] == ["drupal-migrate", "repair", "undo"] and "--db" in words
