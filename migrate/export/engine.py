@@ -40,7 +40,15 @@ from migrate.durable import write_durably
 from migrate.errors import BadInput, MigrateError, StateError, Unaccounted
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
-from migrate.export.fingerprint import Lookups, context_digest, fingerprint, own_digests
+from migrate.export.fingerprint import (
+    FileRows,
+    Lookups,
+    UserRows,
+    batch_rows,
+    context_digest,
+    fingerprint,
+    own_digests,
+)
 from migrate.export.mapping import ExportMapping, load_mapping
 from migrate.export.nodes import (
     BuildContext,
@@ -312,45 +320,67 @@ class _Run:
             data.pop(key)
         for key in ("ids", "since", "limit"):
             data["selection"].pop(key)
+        data["digests"] = "server" if self.reader.digests_in_sql else "rows"
         return data
 
-    def _sift(self, rows: NodeRows) -> tuple[NodeRows | None, dict[int, str], int]:
-        """The batch without the nodes whose source fingerprint is the one stored.
-
-        Returns the nodes to build (None: none), every node's own-rows digest, and how
-        many were skipped.
-        """
-        own = own_digests(rows)
+    def _unchanged(self, own: dict[int, str], files: FileRows, users: UserRows) -> set[int]:
+        """Those nodes whose source fingerprint is the one stored with their item."""
         stored = self.state.sources(list(own))
         if not stored:
-            return rows, own, 0
+            return set()
         deps = {nid: tuple(orjson.loads(d)) for nid, (_, d) in stored.items()}
         assert self.ctx is not None
-        values = Lookups(self.state, self.ctx, rows).values(k for d in deps.values() for k in d)
-        same = {
+        lookups = Lookups(self.state, self.ctx, files, users)
+        values = lookups.values(k for d in deps.values() for k in d)
+        return {
             nid
             for nid, (fp, _) in stored.items()
             if fp == fingerprint(self.context, own[nid], deps[nid], values)
         }
-        if not same:
-            return rows, own, 0
-        keep = [r for r in rows.rows if int(r[0]) not in same]
-        return (rows.only(keep) if keep else None), own, len(same)
 
-    def _sources(
-        self, batch: NodeBatch, rows: NodeRows, own: dict[int, str]
-    ) -> dict[str, tuple[str, str]]:
-        """Fingerprint and lookups (JSON) of each node just built, by key."""
-        assert self.ctx is not None
-        values = Lookups(self.state, self.ctx, rows).values(
-            k for d in batch.deps.values() for k in d
+    def _next_batch(self, after: int, size: int) -> _Fetched | None:
+        """The next ``size`` selected nodes, with the rows of those that must be built.
+
+        On MariaDB the server digests each node's rows and only the nodes whose
+        fingerprint moved are fetched; elsewhere all rows are fetched and digested here.
+        """
+        reader = self.reader
+        if reader.digests_in_sql:
+            ids = reader.next_nodes(after, size)
+            if not ids:
+                return None
+            nids = [n for n, _ in ids]
+            own = reader.node_digests(nids)
+            same = self._unchanged(own, reader.files_of, reader.users_of)
+            todo = [n for n in nids if n not in same]
+            rows = reader.fetch_node_ids(todo) if todo else None
+            changed = max(c for _, c in ids)
+            return _Fetched(rows, nids[-1], changed, own, len(same), len(ids))
+        fetched = reader.fetch_nodes(after, size)
+        if fetched is None:
+            return None
+        own = own_digests(fetched)
+        same = self._unchanged(own, *batch_rows(fetched))
+        keep = [r for r in fetched.rows if int(r[0]) not in same]
+        todo_rows = fetched if not same else fetched.only(keep) if keep else None
+        return _Fetched(
+            todo_rows, fetched.last_nid, fetched.max_changed, own, len(same), len(fetched.rows)
         )
+
+    def _sources(self, batch: NodeBatch, fetched: _Fetched) -> dict[str, tuple[str, str]]:
+        """Fingerprint and lookups (JSON) of each node just built, by key."""
+        if fetched.rows is None or not batch.deps:
+            return {}
+        assert self.ctx is not None
+        lookups = Lookups(self.state, self.ctx, *batch_rows(fetched.rows))
+        values = lookups.values(k for d in batch.deps.values() for k in d)
         return {
             str(nid): (
-                fingerprint(self.context, own[nid], deps, values),
+                fingerprint(self.context, fetched.own[nid], deps, values),
                 orjson.dumps(deps).decode(),
             )
             for nid, deps in batch.deps.items()
+            if nid in fetched.own
         }
 
     def _phase(self, phase: str, records: Iterable[Record]) -> None:
@@ -365,45 +395,44 @@ class _Run:
         if self.progress:
             self.progress(done, total)
         fetched = done
-        pending: deque[tuple[Future[NodeBatch], int, NodeRows, dict[int, str], int]] = deque()
+        pending: deque[tuple[Future[NodeBatch], int, _Fetched]] = deque()
         exhausted = False
         while True:
             while not exhausted and len(pending) <= workers:
                 size = self.options.batch_size
                 if limit is not None:
                     size = min(size, limit - fetched)
-                rows = self.reader.fetch_nodes(after, size) if size > 0 else None
-                if rows is None:
+                got = self._next_batch(after, size) if size > 0 else None
+                if got is None:
                     exhausted = True
                     break
-                after = rows.last_nid
-                fetched += len(rows.rows)
-                todo, own, skipped = self._sift(rows)
-                if todo is None:
+                after = got.last_nid
+                fetched += got.count
+                if got.rows is None:
                     future: Future[NodeBatch] = Future()
-                    future.set_result(NodeBatch([], [], rows.last_nid, rows.max_changed))
+                    future.set_result(NodeBatch([], [], got.last_nid, got.max_changed))
                 else:
-                    future = builders.submit(todo)
-                pending.append((future, fetched, rows, own, skipped))
+                    future = builders.submit(got.rows)
+                pending.append((future, fetched, got))
             if not pending:
                 break
-            future, done, rows, own, skipped = pending.popleft()
+            future, done, got = pending.popleft()
             try:
                 batch = future.result()
             except BrokenProcessPool as exc:
                 raise MigrateError(f"a cleaning worker process died ({exc})") from None
             count = len(batch.records) + len(batch.failures)
-            self.summary.nodes_read += count + skipped
-            self.summary.unchanged["node"] += skipped
+            self.summary.nodes_read += count + got.skipped
+            self.summary.unchanged["node"] += got.skipped
             events = [("node", str(nid), "failed", why) for nid, why in batch.failures]
             self.summary.failed.extend((k, i, r) for k, i, _, r in events)
-            self.cursor.update(node_after=rows.last_nid, node_done=done)
+            self.cursor.update(node_after=got.last_nid, node_done=done)
             self._batch(
                 "nodes",
                 batch.records,
                 events,
-                highwater=rows.max_changed,
-                sources=self._sources(batch, rows, own),
+                highwater=got.max_changed,
+                sources=self._sources(batch, got),
             )
             if self.progress:
                 self.progress(done, total)
@@ -504,6 +533,20 @@ class _Run:
         )
         self.summary.batches += 1
         forget_json()
+
+
+@dataclass
+class _Fetched:
+    """One batch of selected nodes as the node phase reads it (``_Run._next_batch``)."""
+
+    rows: NodeRows | None
+    """The rows of the nodes to build; None when every node is unchanged."""
+    last_nid: int
+    max_changed: int
+    own: dict[int, str]
+    """Each node's own-rows digest."""
+    skipped: int
+    count: int
 
 
 class _Builders:

@@ -15,7 +15,8 @@ the nodes that showed it are rebuilt; any change of context rebuilds everything.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,35 @@ def own_digests(data: NodeRows) -> dict[int, str]:
     return out
 
 
-class Lookups:
-    """The current value of each lookup key of a batch (see ``NodeBatch.deps``)."""
+FileRows = Callable[[list[int]], Mapping[int, tuple[str, str, int]]]
+"""fids → (uri, mime, size) of those in file_managed (``Reader.files_of``)."""
+UserRows = Callable[[list[int]], AbstractSet[int]]
+"""uids → those that exist (``Reader.users_of``)."""
 
-    def __init__(self, state: StateStore, ctx: BuildContext, data: NodeRows) -> None:
+
+def batch_rows(data: NodeRows) -> tuple[FileRows, UserRows]:
+    """The files and users a fetched batch already holds, as lookups."""
+    return (
+        lambda fids: {f: data.managed[f] for f in fids if f in data.managed},
+        lambda uids: {u for u in uids if u in data.users},
+    )
+
+
+class Lookups:
+    """The current value of each lookup key of a batch (see ``NodeBatch.deps``).
+
+    Files and users come from ``files`` and ``users``: the batch's own rows after a
+    build, the source's when a node is checked without being fetched; both give the
+    same value for the same row.
+    """
+
+    def __init__(
+        self, state: StateStore, ctx: BuildContext, files: FileRows, users: UserRows
+    ) -> None:
         self.state = state
         self.ctx = ctx
-        self.data = data
+        self.files = files
+        self.users = users
 
     def values(self, keys: Iterable[str]) -> dict[str, object]:
         wanted = set(keys)
@@ -102,6 +125,10 @@ class Lookups:
         if nids:
             paths = self.state.node_slug_paths(nids)
             found.update((f"n:{n}", paths.get(n)) for n in nids)
+        fids = sorted(int(k[2:]) for k in wanted if k.startswith("f:"))
+        files = self.files(fids) if fids else {}
+        uids = sorted(int(k[2:]) for k in wanted if k.startswith("u:"))
+        users = self.users(uids) if uids else set()
         info, unloadable = self.ctx.term_info, self.ctx.unloadable
         for key in wanted:
             kind, ident = key[0], key[2:]
@@ -109,9 +136,9 @@ class Lookups:
                 tid = int(ident)
                 found[key] = (info.get(tid), unloadable.get(tid))
             elif kind == "f":
-                found[key] = self.data.managed.get(int(ident))
+                found[key] = files.get(int(ident))
             elif kind == "u":
-                found[key] = int(ident) in self.data.users
+                found[key] = int(ident) in users
         return found
 
 

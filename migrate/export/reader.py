@@ -447,12 +447,27 @@ class Reader:
         (the CPU-heavy part) is ``NodeBuilder.build``, possibly in another process.
         """
         where, params = self.selection.where()
-        rows = self.source.rows(
-            f"SELECT {_NODE_COLUMNS} FROM {{node}} n"
-            " LEFT JOIN {node_revision} r ON r.vid = n.vid"
-            f" WHERE n.nid > ? AND {where} ORDER BY n.nid LIMIT ?",
-            (after, *params, size),
+        return self._node_rows(
+            self.source.rows(
+                f"SELECT {_NODE_COLUMNS} FROM {{node}} n"
+                " LEFT JOIN {node_revision} r ON r.vid = n.vid"
+                f" WHERE n.nid > ? AND {where} ORDER BY n.nid LIMIT ?",
+                (after, *params, size),
+            )
         )
+
+    def fetch_node_ids(self, nids: list[int]) -> NodeRows | None:
+        """``fetch_nodes`` for these nids (those a fingerprint said must be built again)."""
+        return self._node_rows(
+            self.source.rows(
+                f"SELECT {_NODE_COLUMNS} FROM {{node}} n"
+                " LEFT JOIN {node_revision} r ON r.vid = n.vid"
+                f" WHERE n.nid IN ({_marks(nids)}) ORDER BY n.nid",
+                nids,
+            )
+        )
+
+    def _node_rows(self, rows: list[Row]) -> NodeRows | None:
         if not rows:
             return None
         nids = [int(r[0]) for r in rows]
@@ -469,6 +484,160 @@ class Reader:
             aliases=dict(self._aliases(nids)),
             comments=comments,
             history=dict(self._history(nids)) if self.revisions == "all" else {},
+        )
+
+    # ------------------------------------------------------------------ source digests
+
+    @property
+    def digests_in_sql(self) -> bool:
+        """Whether ``node_digests`` can run on the server (MariaDB, current revisions)."""
+        return self.source.dialect == "mysql" and self.revisions == "current"
+
+    def next_nodes(self, after: int, size: int) -> list[tuple[int, int]]:
+        """(nid, changed) of the next ``size`` selected nodes after ``after``."""
+        where, params = self.selection.where()
+        return [
+            (int(n), int(c))
+            for n, c in self.source.rows(
+                f"SELECT n.nid, n.changed FROM {{node}} n WHERE n.nid > ? AND {where}"
+                " ORDER BY n.nid LIMIT ?",
+                (after, *params, size),
+            )
+        ]
+
+    def node_digests(self, nids: list[int]) -> dict[int, str]:
+        """Per node, a digest of every row ``fetch_nodes`` would read for it, made by the server.
+
+        One query: one MD5 per table and node (over the MD5 of each row, every column
+        QUOTEd so NULL and '' differ), joined per node in table order. Only one short
+        row per node crosses the wire, so an unchanged node costs no row decoding.
+        """
+        cond, params, keep = _id_filter("{k}", nids)
+        parts: list[str] = []
+        args: list[Any] = []
+
+        def q(*columns: str) -> str:
+            return "CONCAT_WS(0x1f, " + ", ".join(f"QUOTE({c})" for c in columns) + ")"
+
+        parts.append(
+            "SELECT n.nid AS k, 0 AS t, MD5("
+            + q(
+                "n.vid",
+                "n.type",
+                "n.language",
+                "n.title",
+                "n.uid",
+                "n.status",
+                "n.created",
+                "n.changed",
+                "n.promote",
+                "n.sticky",
+                "r.vid",
+            )
+            + ") AS d FROM {node} n LEFT JOIN {node_revision} r ON r.vid = n.vid"
+            f" WHERE {cond.format(k='n.nid')}"
+        )
+        args += params
+        for i, spec in enumerate(self.node_fields, start=1):
+            if not spec.columns:
+                continue
+            cols = q("language", "delta", *(spec.column(c) for c in spec.columns))
+            parts.append(
+                f"SELECT entity_id, {i}, MD5(GROUP_CONCAT(MD5({cols})"
+                " ORDER BY language, delta SEPARATOR '')) FROM"
+                f" {{{spec.data_table}}} WHERE entity_type = 'node' AND deleted = 0"
+                f" AND {cond.format(k='entity_id')} GROUP BY entity_id"
+            )
+            args += params
+        base = len(self.node_fields) + 1
+        if self.has_comments:
+            join = (
+                " LEFT JOIN {field_data_comment_body} b ON b.entity_type = 'comment'"
+                " AND b.entity_id = c.cid AND b.deleted = 0 AND b.delta = 0"
+                if self.has_comment_body
+                else ""
+            )
+            body = (
+                ("b.comment_body_value", "b.comment_body_format") if self.has_comment_body else ()
+            )
+            people = [c.strip() for c in self._commenter_columns().split(",")]
+            cols = q(
+                "c.cid",
+                "c.pid",
+                "c.thread",
+                "c.uid",
+                "c.name",
+                "c.subject",
+                "c.created",
+                "c.changed",
+                "c.status",
+                *body,
+                *people,
+            )
+            parts.append(
+                f"SELECT c.nid, {base}, MD5(GROUP_CONCAT(MD5({cols}) ORDER BY c.cid"
+                f" SEPARATOR '')) FROM {{comment}} c{join}"
+                f" WHERE {cond.format(k='c.nid')} GROUP BY c.nid"
+            )
+            args += params
+            for i, spec in enumerate(self.entity_fields["comment"], start=base + 1):
+                if not spec.columns:
+                    continue
+                cols = q(
+                    "f.entity_id",
+                    "f.language",
+                    "f.delta",
+                    *(f"f.{spec.column(c)}" for c in spec.columns),
+                )
+                parts.append(
+                    f"SELECT c.nid, {i}, MD5(GROUP_CONCAT(MD5({cols})"
+                    " ORDER BY f.entity_id, f.language, f.delta SEPARATOR ''))"
+                    f" FROM {{{spec.data_table}}} f JOIN {{comment}} c ON c.cid = f.entity_id"
+                    " WHERE f.entity_type = 'comment' AND f.deleted = 0"
+                    f" AND {cond.format(k='c.nid')} GROUP BY c.nid"
+                )
+                args += params
+        sources = [f"node/{n}" for n in nids]
+        parts.append(
+            "SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED), -1,"
+            " MD5(GROUP_CONCAT(MD5(QUOTE(alias)) ORDER BY pid SEPARATOR ''))"
+            f" FROM {{url_alias}} WHERE source IN ({_marks(sources)}) GROUP BY source"
+        )
+        args += sources
+        found: dict[int, str] = {}
+        for k, digest in self.source.rows(
+            "SELECT k, GROUP_CONCAT(CONCAT(t, ':', d) ORDER BY t SEPARATOR ',') FROM ("
+            + " UNION ALL ".join(parts)
+            + ") x GROUP BY k",
+            args,
+        ):
+            if keep is None or int(k) in keep:
+                found[int(k)] = str(digest)
+        return {n: found[n] for n in nids if n in found}
+
+    def files_of(self, fids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+        """(uri, mime, size) of those of ``fids`` in file_managed."""
+        if not fids:
+            return {}
+        return {
+            int(fid): (str(uri), str(mime), int(size or 0))
+            for fid, uri, mime, size in self.source.rows(
+                "SELECT fid, uri, filemime, filesize FROM {file_managed}"
+                f" WHERE fid IN ({_marks(fids)})",
+                list(fids),
+            )
+        }
+
+    def users_of(self, uids: Sequence[int]) -> frozenset[int]:
+        """Those of ``uids`` (above 0) that exist as users."""
+        uids = sorted({u for u in uids if u > 0})
+        if not uids:
+            return frozenset()
+        return frozenset(
+            int(uid)
+            for (uid,) in self.source.rows(
+                f"SELECT uid FROM {{users}} WHERE uid IN ({_marks(uids)})", uids
+            )
         )
 
     def build_context(self) -> BuildContext:
@@ -572,31 +741,12 @@ class Reader:
 
     def _managed(self, values: dict[int, list[FieldRow]]) -> dict[int, tuple[str, str, int]]:
         """(uri, mime, size) of every file the batch's file and image fields point at."""
-        fids = self._referenced(values, {"file", "image"}, "fid")
-        if not fids:
-            return {}
-        return {
-            int(fid): (str(uri), str(mime), int(size or 0))
-            for fid, uri, mime, size in self.source.rows(
-                "SELECT fid, uri, filemime, filesize FROM {file_managed}"
-                f" WHERE fid IN ({_marks(fids)})",
-                fids,
-            )
-        }
+        return self.files_of(self._referenced(values, {"file", "image"}, "fid"))
 
     def _users(self, values: dict[int, list[FieldRow]]) -> frozenset[int]:
         """The users (exported as authors) that the batch's user references point at."""
         uids = self._referenced(values, {"user_reference"}, "uid")
-        uids += self._referenced(values, {"entityreference"}, "target_id")
-        uids = sorted({u for u in uids if u > 0})
-        if not uids:
-            return frozenset()
-        return frozenset(
-            int(uid)
-            for (uid,) in self.source.rows(
-                f"SELECT uid FROM {{users}} WHERE uid IN ({_marks(uids)})", uids
-            )
-        )
+        return self.users_of(uids + self._referenced(values, {"entityreference"}, "target_id"))
 
     def _term_rows(
         self, ids: list[int], *, revision: bool
