@@ -32,7 +32,7 @@ def _hash(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=_DIGEST).hexdigest()
 
 
-def _code_digest() -> str:
+def code_digest() -> str:
     """Every module of the package: a new version may build other records."""
     h = hashlib.blake2b(digest_size=_DIGEST)
     root = Path(migrate.__file__).parent
@@ -49,7 +49,7 @@ def context_digest(ctx: BuildContext, options: Mapping[str, Any]) -> str:
     The term table and the state path are left out: a node depends only on the terms
     it looked up (``t:`` lookups), and the state file is where it is, not what it holds.
     """
-    parts: list[object] = [_code_digest(), sorted(options.items())]
+    parts: list[object] = [code_digest(), sorted(options.items())]
     for f in fields(ctx):
         if f.name in ("state_path", "term_info", "unloadable"):
             continue

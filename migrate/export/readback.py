@@ -67,6 +67,12 @@ class ReadBack:
     items: Callable[[Path], Iterator[Found | Listed]]
     not_carried: dict[str, str] = field(default_factory=dict)
     """``kind`` or ``kind.part`` → why this target has no place for it."""
+    files: Callable[[Path], list[Path]] | None = None
+    """When every item comes from exactly one file and no file's items depend on
+    another's: the output's files, so the reconciliation can keep each file's items
+    by the digest of its bytes and parse only the files whose bytes changed."""
+    read_file: Callable[[bytes], Iterator[Found | Listed]] | None = None
+    """The items of one file of ``files``, from its bytes."""
 
 
 _READERS: dict[str, ReadBack] = {}
@@ -136,47 +142,55 @@ _JSONL_KEYS = {
 }
 
 
+def jsonl_files(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("*/batch-*.jsonl"))
+
+
 def read_jsonl(out_dir: Path) -> Iterator[Found | Listed]:
-    for path in sorted(out_dir.glob("*/batch-*.jsonl")):
-        with path.open("rb") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                data = orjson.loads(line)
-                kind = str(data.get("kind"))
-                key = str(data.get(_JSONL_KEYS.get(kind, ""), ""))
-                if kind == "node":
-                    body = data.get("body") or {}
-                    fields = _counted(data.get("fields"))
-                    fields.update(
-                        _comment_fields(
-                            data.get("comments"),
-                            lambda c: (c.get("body") or {}).get("value"),
-                            lambda c: _counted(c.get("fields"), COMMENT_PREFIX),
-                        )
-                    )
-                    yield Found(
-                        kind,
-                        key,
-                        _node_parts(
-                            not _blank(body.get("value"), body.get("summary")),
-                            fields,
-                            len(data.get("comments", ())),
-                            len(data.get("aliases", ())),
-                            len(data.get("revisions", ())),
-                        ),
-                    )
-                elif kind == "term":
-                    parts = _counted(data.get("fields"))
-                    parts["parents"] = len(data.get("parents", ()))
-                    yield Found(kind, key, tuple(sorted(parts.items())))
-                elif kind == "author":
-                    yield Found(kind, key, tuple(sorted(_counted(data.get("fields")).items())))
-                else:
-                    yield Found(kind, key)
+    for path in jsonl_files(out_dir):
+        yield from read_jsonl_file(path.read_bytes())
 
 
-register_readback("jsonl", ReadBack(read_jsonl))
+def read_jsonl_file(text: bytes) -> Iterator[Found | Listed]:
+    """The items of one JSONL batch file."""
+    for line in text.split(b"\n"):
+        if not line.strip():
+            continue
+        data = orjson.loads(line)
+        kind = str(data.get("kind"))
+        key = str(data.get(_JSONL_KEYS.get(kind, ""), ""))
+        if kind == "node":
+            body = data.get("body") or {}
+            fields = _counted(data.get("fields"))
+            fields.update(
+                _comment_fields(
+                    data.get("comments"),
+                    lambda c: (c.get("body") or {}).get("value"),
+                    lambda c: _counted(c.get("fields"), COMMENT_PREFIX),
+                )
+            )
+            yield Found(
+                kind,
+                key,
+                _node_parts(
+                    not _blank(body.get("value"), body.get("summary")),
+                    fields,
+                    len(data.get("comments", ())),
+                    len(data.get("aliases", ())),
+                    len(data.get("revisions", ())),
+                ),
+            )
+        elif kind == "term":
+            parts = _counted(data.get("fields"))
+            parts["parents"] = len(data.get("parents", ()))
+            yield Found(kind, key, tuple(sorted(parts.items())))
+        elif kind == "author":
+            yield Found(kind, key, tuple(sorted(_counted(data.get("fields")).items())))
+        else:
+            yield Found(kind, key)
+
+
+register_readback("jsonl", ReadBack(read_jsonl, files=jsonl_files, read_file=read_jsonl_file))
 
 
 # --------------------------------------------------------------------------- WXR

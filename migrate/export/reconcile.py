@@ -16,6 +16,7 @@ afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.export.fields import FieldSpec
+from migrate.export.fingerprint import code_digest
 from migrate.export.readback import BODIES, COMMENT_PREFIX, Listed, ReadBack
 from migrate.export.reader import Reader, Selection
 from migrate.export.redirects import normalize_path
@@ -31,6 +33,8 @@ from migrate.export.state import StateStore
 from migrate.schema import Drupal7
 
 SCRATCH = ".reconcile.sqlite"
+READBACK_CACHE = ".readback-cache.sqlite"
+"""Items read back per output file, by the digest of its bytes (kept between runs)."""
 UNACCOUNTED_SHOWN = 1000
 """Unaccounted items listed one by one in the report (the count is always exact)."""
 
@@ -128,6 +132,9 @@ class Reconciliation:
     unaccounted: list[Unaccounted] = field(default_factory=list)
     unaccounted_total: int = 0
     read_back_seconds: float = 0.0
+    files_parsed: int | None = None
+    """Output files parsed by the read-back; the others' items came from the cache of
+    items by file digest (None: this target's read-back parses everything)."""
 
     @property
     def reconciled(self) -> bool:
@@ -202,6 +209,8 @@ class _Compare:
         self.selection = selection
         self.revisions = revisions
         self.db = db
+        self.parsed_files = 0
+        """Output files parsed by this read-back (the others' items came from the cache)."""
 
     # ------------------------------------------------------------------ source side
 
@@ -362,6 +371,9 @@ class _Compare:
     # ------------------------------------------------------------------ output side
 
     def load_output(self, readback: ReadBack, out_dir: Path) -> None:
+        if readback.files is not None and readback.read_file is not None:
+            self._load_cached(readback, out_dir)
+            return
         found: list[tuple[str, str]] = []
         parts: list[tuple[str, str, str, int]] = []
         listed: list[tuple[str, str, str]] = []
@@ -377,6 +389,80 @@ class _Compare:
                 found, parts, listed = [], [], []
         self._put_out(found, parts, listed)
         self.db.execute("COMMIT")
+
+    def _load_cached(self, readback: ReadBack, out_dir: Path) -> None:
+        """Read back file by file, parsing only files whose bytes are not in the cache.
+
+        Each file is read whole and its blake2b digest taken; when the cache holds the
+        items parsed from bytes with that digest (by this very code: the cache is
+        emptied when the package changes), they are what parsing the file again would
+        give, so they are taken from the cache. Every other file is parsed and its
+        items replace its cached ones. Files gone from disk are dropped from the cache.
+        """
+        assert readback.files is not None and readback.read_file is not None
+        cache = out_dir / READBACK_CACHE
+        db = self.db
+        db.execute("COMMIT")
+        db.execute("ATTACH DATABASE ? AS cache", (str(cache),))
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS cache.meta (key TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE IF NOT EXISTS cache.files (path TEXT PRIMARY KEY, digest TEXT NOT NULL)
+                WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS cache.found (path TEXT, kind TEXT, key TEXT);
+            CREATE INDEX IF NOT EXISTS cache.found_path ON found (path);
+            CREATE TABLE IF NOT EXISTS cache.parts (path TEXT, kind TEXT, key TEXT, part TEXT,
+                n INTEGER);
+            CREATE INDEX IF NOT EXISTS cache.parts_path ON parts (path);
+            CREATE TABLE IF NOT EXISTS cache.listed (path TEXT, kind TEXT, key TEXT, reason TEXT);
+            CREATE INDEX IF NOT EXISTS cache.listed_path ON listed (path);
+            CREATE TEMP TABLE seen (path TEXT PRIMARY KEY) WITHOUT ROWID;
+            BEGIN;
+            """
+        )
+        code = code_digest()
+        row = db.execute("SELECT value FROM cache.meta WHERE key = 'code'").fetchone()
+        if row is None or row[0] != code:
+            for table in ("files", "found", "parts", "listed"):
+                db.execute(f"DELETE FROM cache.{table}")
+            db.execute("INSERT OR REPLACE INTO cache.meta VALUES ('code', ?)", (code,))
+        known = dict(db.execute("SELECT path, digest FROM cache.files"))
+        for path in readback.files(out_dir):
+            rel = path.relative_to(out_dir).as_posix()
+            data = path.read_bytes()
+            digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+            db.execute("INSERT INTO seen VALUES (?)", (rel,))
+            if known.get(rel) == digest:
+                continue
+            self.parsed_files += 1
+            for table in ("found", "parts", "listed"):
+                db.execute(f"DELETE FROM cache.{table} WHERE path = ?", (rel,))
+            found: list[tuple[str, str, str]] = []
+            parts: list[tuple[str, str, str, str, int]] = []
+            listed: list[tuple[str, str, str, str]] = []
+            for item in readback.read_file(data):
+                key = normalize_path(item.key) if item.kind == "redirect" else item.key
+                if isinstance(item, Listed):
+                    listed.append((rel, item.kind, key, item.reason))
+                else:
+                    found.append((rel, item.kind, key))
+                    parts.extend((rel, item.kind, key, p, n) for p, n in item.parts if n)
+            db.executemany("INSERT INTO cache.found VALUES (?, ?, ?)", found)
+            db.executemany("INSERT INTO cache.parts VALUES (?, ?, ?, ?, ?)", parts)
+            db.executemany("INSERT INTO cache.listed VALUES (?, ?, ?, ?)", listed)
+            db.execute("INSERT OR REPLACE INTO cache.files VALUES (?, ?)", (rel, digest))
+        for table in ("files", "found", "parts", "listed"):
+            db.execute(f"DELETE FROM cache.{table} WHERE path NOT IN (SELECT path FROM seen)")
+        db.executescript(  # commits the cache's updates first
+            """
+            INSERT INTO out SELECT kind, key, COUNT(*) FROM cache.found WHERE true
+                GROUP BY kind, key ON CONFLICT DO UPDATE SET n = n + excluded.n;
+            INSERT INTO out_part SELECT kind, key, part, SUM(n) FROM cache.parts WHERE true
+                GROUP BY kind, key, part ON CONFLICT DO UPDATE SET n = n + excluded.n;
+            INSERT OR IGNORE INTO listed SELECT kind, key, reason FROM cache.listed;
+            DETACH DATABASE cache;
+            """
+        )
 
     def _put_out(
         self,
@@ -625,6 +711,8 @@ def reconcile(
         compare.load_source()
         started = time.monotonic()
         compare.load_output(readback, out_dir)
+        if readback.files is not None:
+            report.files_parsed = compare.parsed_files
         compare.make_scope()
         compare.compare(report, readback.not_carried)
         report.read_back_seconds = time.monotonic() - started

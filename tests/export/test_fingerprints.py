@@ -14,10 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import query, run_sql
 from export_helpers import by_key, run_export
 
 from migrate.config import ConnectionSpec
+from migrate.errors import Unaccounted
 from migrate.export.jsonl import batch_name
 from migrate.export.state import StateStore
 
@@ -134,3 +136,25 @@ def test_rerun_rebuilds_exactly_what_changed(broken_db_rw: ConnectionSpec, tmp_p
     # And nothing is left to do: the third run skips every node again.
     third = run_export(broken_db_rw, out, batch_size=64, update=True)
     assert third.unchanged["node"] == len(before) and third.batches == 0
+
+
+def test_read_back_cache_sees_an_edited_output_file(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """Unchanged files' items come from the cache; a file whose bytes changed is parsed again."""
+    out = tmp_path / "bundle"
+    first = run_export(broken_db, out, batch_size=64)
+    assert first.reconciliation is not None and first.reconciliation.files_parsed
+    again = run_export(broken_db, out, batch_size=64)
+    assert again.reconciliation is not None and again.reconciliation.reconciled
+    assert again.reconciliation.files_parsed == 0, "nothing changed on disk: nothing parsed"
+
+    path = sorted((out / "nodes").glob("batch-*.jsonl"))[0]
+    lines = path.read_bytes().split(b"\n")
+    gone = json.loads(lines[0])["nid"]
+    path.write_bytes(b"\n".join(lines[1:]))
+    with pytest.raises(Unaccounted):
+        run_export(broken_db, out, batch_size=64)
+    report = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
+    assert report["files_parsed"] == 1
+    assert {(u["kind"], u["id"]) for u in report["unaccounted"]} == {("node", str(gone))}
