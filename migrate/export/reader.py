@@ -551,16 +551,9 @@ class Reader:
             args += params
         base = len(self.node_fields) + 1
         if self.has_comments:
-            join = (
-                " LEFT JOIN {field_data_comment_body} b ON b.entity_type = 'comment'"
-                " AND b.entity_id = c.cid AND b.deleted = 0 AND b.delta = 0"
-                if self.has_comment_body
-                else ""
-            )
-            body = (
-                ("b.comment_body_value", "b.comment_body_format") if self.has_comment_body else ()
-            )
-            people = [c.strip() for c in self._commenter_columns().split(",")]
+            have = set(self.source.columns("comment"))
+            language = "c.language" if "language" in have else "NULL"
+            people = [c.strip() for c in self._commenter_columns(have).split(",")]
             cols = q(
                 "c.cid",
                 "c.pid",
@@ -571,12 +564,12 @@ class Reader:
                 "c.created",
                 "c.changed",
                 "c.status",
-                *body,
+                language,
                 *people,
             )
             parts.append(
                 f"SELECT c.nid, {base}, MD5(GROUP_CONCAT(MD5({cols}) ORDER BY c.cid"
-                f" SEPARATOR '')) FROM {{comment}} c{join}"
+                " SEPARATOR '')) FROM {comment} c"
                 f" WHERE {cond.format(k='c.nid')} GROUP BY c.nid"
             )
             args += params

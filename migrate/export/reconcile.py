@@ -270,50 +270,97 @@ class _Compare:
             )
 
     def _node_parts(self) -> None:
+        """Per node: comments, aliases, revisions and every field's values, in the source.
+
+        Each part is one ``SELECT k, COUNT(*) n ... GROUP BY``. On MariaDB they are
+        sent as one query that returns one row per node with all its counts, so the
+        client decodes one row per node instead of one per node and part.
+        """
         src = self.source
+        queries: list[tuple[str, str, tuple[Any, ...]]] = []
         if src.has_table("comment"):
-            self._put_parts(
-                "node", "comments", src.stream("SELECT nid, COUNT(*) FROM {comment} GROUP BY nid")
+            queries.append(
+                ("comments", "SELECT nid AS k, COUNT(*) AS n FROM {comment} GROUP BY nid", ())
             )
         if self.revisions == "all":
-            self._put_parts(
-                "node",
-                "revisions",
-                src.stream("SELECT nid, COUNT(*) FROM {node_revision} GROUP BY nid"),
+            queries.append(
+                (
+                    "revisions",
+                    "SELECT nid AS k, COUNT(*) AS n FROM {node_revision} GROUP BY nid",
+                    (),
+                )
             )
-        aliases = src.rows(
-            "SELECT source, COUNT(*) FROM {url_alias} WHERE source LIKE ? GROUP BY source",
-            ("node/%",),
+        queries.append(
+            (
+                "aliases",
+                "SELECT SUBSTRING(source, 6) AS k, COUNT(*) AS n FROM {url_alias}"
+                " WHERE source LIKE ? GROUP BY source",
+                ("node/%",),
+            )
         )
-        self._put_parts("node", "aliases", ((s[5:], n) for s, n in aliases if str(s)[5:].isdigit()))
         for spec in self.reader.entity_fields["comment"]:
             if spec.columns:
-                self._put_parts(
-                    "node",
-                    f"{COMMENT_PREFIX}field:{spec.name}",
-                    src.stream(
-                        f"SELECT c.nid, COUNT(*) FROM {{{spec.data_table}}} f"
+                queries.append(
+                    (
+                        f"{COMMENT_PREFIX}field:{spec.name}",
+                        f"SELECT c.nid AS k, COUNT(*) AS n FROM {{{spec.data_table}}} f"
                         " JOIN {comment} c ON c.cid = f.entity_id"
                         f" WHERE f.entity_type = ? AND f.deleted = 0{_not_empty(spec, 'f.')}"
                         " GROUP BY c.nid",
                         ("comment",),
-                    ),
+                    )
                 )
-        self._entity_field_parts("term", "taxonomy_term")
-        self._entity_field_parts("author", "user")
         for spec in self.reader.node_fields:
             if not spec.columns:
                 continue
             where = "entity_type = ? AND deleted = 0" + _not_empty(spec)
-            self._put_parts(
-                "node",
-                f"field:{spec.name}",
-                src.stream(
-                    f"SELECT entity_id, COUNT(*) FROM {{{spec.data_table}}} WHERE {where}"
-                    " GROUP BY entity_id",
+            queries.append(
+                (
+                    f"field:{spec.name}",
+                    f"SELECT entity_id AS k, COUNT(*) AS n FROM {{{spec.data_table}}}"
+                    f" WHERE {where} GROUP BY entity_id",
                     ("node",),
-                ),
+                )
             )
+        if src.dialect == "mysql":
+            self._put_node_parts_at_once(queries)
+        else:
+            for part, sql, params in queries:
+                counts = src.stream(sql, params)
+                if part == "aliases":
+                    counts = ((k, n) for k, n in counts if str(k).isdigit())
+                self._put_parts("node", part, counts)
+        self._entity_field_parts("term", "taxonomy_term")
+        self._entity_field_parts("author", "user")
+
+    def _put_node_parts_at_once(self, queries: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        names = [part for part, _, _ in queries]
+        union = " UNION ALL ".join(
+            f"SELECT k, {i} AS p, n FROM ({sql}) q{i}" for i, (_, sql, _) in enumerate(queries)
+        )
+        params = [p for _, _, ps in queries for p in ps]
+        rows: list[tuple[str, str, str, int]] = []
+        for key, counts in self.source.stream(
+            f"SELECT k, GROUP_CONCAT(CONCAT(p, ':', n) SEPARATOR ',') FROM ({union}) x GROUP BY k",
+            params,
+        ):
+            key = key.decode() if isinstance(key, bytes) else str(key)
+            if not key.isdigit():  # an alias of node/<not a number>
+                continue
+            text = counts.decode() if isinstance(counts, bytes) else str(counts)
+            for pair in text.split(","):
+                i, _, n = pair.partition(":")
+                rows.append(("node", key, names[int(i)], int(n)))
+            if len(rows) >= 5000:
+                self._put_part_rows(rows)
+                rows = []
+        self._put_part_rows(rows)
+
+    def _put_part_rows(self, rows: list[tuple[str, str, str, int]]) -> None:
+        self.db.executemany(
+            "INSERT INTO src_part VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            rows,
+        )
 
     def _entity_field_parts(self, kind: str, entity: str) -> None:
         for spec in self.reader.entity_fields[entity]:
