@@ -9,9 +9,12 @@ child process so peak RSS is the export's own:
 1. streams node + body + term references with bare SELECTs (the raw rate);
 2. runs the full export (cleaning, link rewriting, hashing, durable batches)
    over the *same* connection into a temp directory;
+3. runs it again over the unchanged site into the same directory with ``--update``
+   (the nightly re-run: source fingerprints, read-back cache), and reconciles again;
 
 and prints nodes/s for both, their ratio, the node phase's own rate and the seconds of
-every phase, peak RSS of the child, the MariaDB
+every phase, CPU µs per node (main process + workers), the read-back time, the re-run's
+rate and how much faster it is than the first run, peak RSS of the child, the MariaDB
 innodb_buffer_pool_size, and checks that the bundle holds exactly N distinct
 nodes. The database is dropped afterwards.
 
@@ -20,6 +23,7 @@ nodes. The database is dropped afterwards.
     python bench/bench_export.py --sizes 100000 --repeat 3 --keep
     python bench/bench_export.py --database dm_bench_0123456789 --repeat 3
     python bench/bench_export.py --sizes 10000,100000 --to jsonl,wxr,hugo   # issue 19 goal 0
+    python bench/bench_export.py --sizes 10000,100000 --workers 1,2   # scaling, main CPU share
 
 Runs of the same code on a shared VM differ by up to a fifth: compare two versions
 with ``--repeat`` on one kept database, alternating checkouts.
