@@ -50,14 +50,18 @@ def _written_by_run(out: Path, run_id: int) -> dict[int, dict[str, Any]]:
     return found
 
 
-def test_rerun_rebuilds_exactly_what_changed(broken_db_rw: ConnectionSpec, tmp_path: Path) -> None:
+@pytest.mark.parametrize("revisions", ["current", "all"])
+def test_rerun_rebuilds_exactly_what_changed(
+    broken_db_rw: ConnectionSpec, tmp_path: Path, revisions: str
+) -> None:
+    """``current``: the server digests the rows; ``all``: the rows are fetched and hashed here."""
     out = tmp_path / "bundle"
-    first = run_export(broken_db_rw, out, batch_size=64)
+    first = run_export(broken_db_rw, out, batch_size=64, revisions=revisions)
     assert first.reconciliation is not None and first.reconciliation.reconciled
     before = by_key(out, "node", "nid")
 
     # An unchanged re-run cleans nothing: every node is skipped on its fingerprint.
-    same = run_export(broken_db_rw, out, batch_size=64, update=True)
+    same = run_export(broken_db_rw, out, batch_size=64, update=True, revisions=revisions)
     assert same.unchanged["node"] == len(before)
     assert dict(same.updated) == {} and same.batches == 0
     assert same.reconciliation is not None and same.reconciliation.reconciled
@@ -111,7 +115,7 @@ def test_rerun_rebuilds_exactly_what_changed(broken_db_rw: ConnectionSpec, tmp_p
     )
     expected = set(bodies) | {8, int(comment_nid)} | linking | showing
 
-    second = run_export(broken_db_rw, out, batch_size=64, update=True)
+    second = run_export(broken_db_rw, out, batch_size=64, update=True, revisions=revisions)
     assert second.reconciliation is not None and second.reconciliation.reconciled
     written = _written_by_run(out, second.run_id)
     assert set(written) == expected
@@ -134,7 +138,7 @@ def test_rerun_rebuilds_exactly_what_changed(broken_db_rw: ConnectionSpec, tmp_p
         assert after[nid] == before[nid], f"node {nid} changed but was not expected to"
 
     # And nothing is left to do: the third run skips every node again.
-    third = run_export(broken_db_rw, out, batch_size=64, update=True)
+    third = run_export(broken_db_rw, out, batch_size=64, update=True, revisions=revisions)
     assert third.unchanged["node"] == len(before) and third.batches == 0
 
 
