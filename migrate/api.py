@@ -229,14 +229,27 @@ def apply_repair(
         )
 
 
-def undo_repair(spec: SourceSpec, journal: Path) -> UndoReport:
-    """Restore every row a journaled apply touched."""
-    from migrate.repair.journal import undo_journal
+def undo_repair(spec: SourceSpec, journal: Path, *, force: bool = False) -> UndoReport:
+    """Restore every row a journaled apply touched, on the database it belongs to only.
+
+    ``force`` accepts a journal recorded through another server address or under
+    another database name (same prefix), still only when every row is as the
+    apply left it; nothing else is forced.
+    """
+    from migrate.repair.journal import describe_target, read_journal, undo_journal
 
     if isinstance(spec, DumpSpec):
-        raise BadInput("a dump is never changed: discard the --out directory of the apply instead")
+        target = read_journal(journal).target
+        if target["kind"] == "dump":
+            raise BadInput(
+                f"{journal}: a dump is never changed (the repair of {target['dump']} went to"
+                f" the copy {target['copy']}): to go back, delete the apply's --out files"
+            )
+        raise BadInput(
+            f"{journal}: journal of {describe_target(target)}: undo it with --db, not --dump"
+        )
     with connect(spec, readonly=False) as site:
-        return undo_journal(site.source, journal)
+        return undo_journal(site.source, journal, force=force)
 
 
 def export(

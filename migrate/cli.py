@@ -720,12 +720,31 @@ def apply_command(
 @repair_group.command("undo")
 @source_options
 @click.argument("journal", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-def undo_command(spec: SourceSpec, journal: Path) -> None:
-    """Restore every row a journaled apply touched."""
-    report = api.undo_repair(spec, journal)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a journal recorded through another server address or database name"
+    " (same prefix); every row must still be as the apply left it.",
+)
+@FORMAT
+def undo_command(spec: SourceSpec, journal: Path, force: bool, fmt: str) -> None:
+    """Restore every row a journaled apply touched, if the journal belongs to this database.
+
+    Refused, with nothing written, when the journal names another database or
+    prefix (exit 8) or a row it would restore changed after the apply (exit 7).
+    """
+    report = api.undo_repair(spec, journal, force=force)
+    if fmt == "json":
+        emit_json(report.to_dict())
+        return
+    for note in report.notes:
+        click.echo(f"Note: {note}")
     click.echo(
         f"Restored {report.records} journaled change(s) in {', '.join(report.tables) or '-'}"
+        f" ({report.verified} row set(s) compared with the state the apply left,"
+        f" {report.unverified} not compared: cache bins, or the last batch of an unfinished apply)"
     )
+    click.echo("Clear Drupal's caches now (drush cc all) so pages show the restored rows.")
 
 
 class _Targets(click.Choice):  # type: ignore[type-arg]

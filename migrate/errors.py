@@ -51,7 +51,7 @@ class DumpError(MigrateError):
 
 
 class PreconditionFailed(MigrateError):
-    """The database changed since a plan was made; nothing was written."""
+    """The database changed since the plan (or the apply undo reverses); nothing was written."""
 
     exit_code = 7
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from migrate.errors import PreconditionFailed
-from migrate.repair.journal import JournalWriter, delete_rows, insert_row
-from migrate.repair.operations import Operation, Plan, fingerprint, read_rows, where
+from migrate.repair import sql
+from migrate.repair.journal import JournalWriter
+from migrate.repair.operations import Operation, Plan, fingerprint, read_rows
 from migrate.schema import Drupal7
 
 TRANSACTIONAL_ENGINES = {"innodb", "xtradb", "tokudb", "rocksdb", "ndbcluster"}
@@ -104,17 +105,7 @@ def engines(site: Drupal7, tables: list[str]) -> list[str]:
 
 
 def _run(site: Drupal7, op: Operation) -> None:
-    src = site.source
-    if op.kind == "insert":
-        insert_row(src, op.table, op.after)
-    elif op.kind == "delete":
-        delete_rows(src, op.table, op.key)
-    else:
-        sets = ", ".join(f"`{c}` = ?" for c in op.after)
-        clause, params = where(op.key)
-        src.execute(
-            f"UPDATE {{{op.table}}} SET {sets} WHERE {clause}", [*op.after.values(), *params]
-        )
+    site.source.execute(*sql.bound(sql.render(op), op.table))
 
 
 def _cache_targets(plan: Plan) -> tuple[set[str], list[str]]:
@@ -196,6 +187,7 @@ def apply_plan(
 ) -> ApplyReport:
     """Apply a plan; the journal at ``journal_path`` is what ``undo`` reads back."""
     started = time.monotonic()
+    plan.check_schema(site.source)
     tables = plan.tables()
     cache_tables = [
         t
@@ -211,7 +203,11 @@ def apply_plan(
     preconditions(site, plan)
     before = audit(site, plan.checks) if audit else {}
     journal = JournalWriter(
-        journal_path, source=site.source.label, plan=plan.created, transactional=not risky
+        journal_path,
+        source=site.source,
+        plan=plan.created,
+        operations=len(plan.operations),
+        transactional=not risky,
     )
     batches = 0
     try:
@@ -223,7 +219,13 @@ def apply_plan(
         if cache_ops:
             batches += 1
             _apply_batch(site, journal, cache_ops, batches)
-        journal.mark("finished", operations=len(ops), caches=len(cache_ops))
+        # The state undo compares with: every row set as the whole apply left it.
+        journal.mark(
+            "finished",
+            operations=len(ops),
+            caches=len(cache_ops),
+            state=journal.states(site.source),
+        )
     finally:
         journal.close()
     after = audit(Drupal7(site.source), plan.checks) if audit else {}  # fresh schema caches
@@ -247,6 +249,7 @@ def apply_plan(
 def _apply_batch(
     site: Drupal7, journal: JournalWriter, batch: list[Operation], number: int
 ) -> None:
+    first = journal.seq
     with site.source.transaction():
         for index, op in enumerate(batch):
             rows, problem = _check(site, op)
@@ -254,4 +257,5 @@ def _apply_batch(
                 raise PreconditionFailed(f"{problem} (batch {number} rolled back)")
             journal.before(number, index, op.table, op.key, op.new_key, rows)
             _run(site, op)
-    journal.commit(number)
+        state = journal.states(site.source, since=first)
+    journal.commit(number, state)

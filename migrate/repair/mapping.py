@@ -114,6 +114,8 @@ def _load_yaml(path: Path, text: str) -> Mapping:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise BadInput(f"{path}:{line}: bad YAML syntax ({exc.problem})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: bad YAML: nested too deep (a mapping is two levels)") from None
     finally:
         loader.dispose()  # type: ignore[no-untyped-call]
     mapping = Mapping(path)

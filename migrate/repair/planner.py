@@ -214,6 +214,8 @@ def _resolve_mapping(
         if isinstance(target, str):
             vocabulary, _, name = target.partition(":")
             found = live.find(vocabulary.strip(), name.strip())
+            if vocabulary.strip() not in {v for v, _ in live.by_tid.values()}:
+                raise BadInput(f"{where}: unknown vocabulary {vocabulary.strip()!r} in {target!r}")
             if found is None:
                 raise BadInput(f"{where}: unknown term {target!r}")
             target = found
@@ -322,6 +324,15 @@ class Planner:
             if self.mapping
             else {}
         )
+        unknown = [
+            k for k in self.strategies.actions if k != "default" and int(k) not in self.missing
+        ]
+        if unknown:
+            missing = ", ".join(str(t) for t in self.missing) or "none"
+            raise BadInput(
+                f"--strategy {unknown[0]}={self.strategies.actions[unknown[0]]}: tid {unknown[0]}"
+                f" is not a missing term of this site (missing: {missing})"
+            )
         decisions: dict[int, Decision] = {}
         for tid, state in self.missing.items():
             term = self.recovery.terms[tid]

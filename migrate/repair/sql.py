@@ -1,8 +1,11 @@
-"""A plan as a SQL script, for admins who can only paste into phpMyAdmin.
+"""Every statement a repair runs or prints, rendered here, from one function per operation.
 
-A script file has no bound parameters, so every value is written as a MySQL
-literal here: strings escaped for the default (backslash-escaping) SQL mode,
-which the script sets, and bytes as hex literals.
+The applier and ``undo`` run these with bound parameters (``?``); a SQL script
+(``repair plan --sql``, the patch of a dump repair) has no parameters, so the
+same statement gets each value written as a MySQL literal: strings escaped for
+the default (backslash-escaping) SQL mode, which the script sets, and bytes as
+hex literals. Identifiers are checked again here, whatever checked them before:
+only ``a-z0-9_`` ever reaches the text, so a ``?`` in it is always a marker.
 """
 
 from __future__ import annotations
@@ -11,15 +14,84 @@ import gzip
 import os
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymysql.converters import escape_string
 
 from migrate.identifiers import Prefix, check_identifier
-from migrate.repair.operations import Operation, Plan
 from migrate.source.dump import open_dump_bytes
+
+if TYPE_CHECKING:
+    from migrate.repair.operations import Operation, Plan
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL with ``?`` markers and the values bound to them; ``{table}`` stands for the table."""
+
+    text: str
+    params: tuple[Any, ...]
+
+    def inline(self, table: str) -> str:
+        """The statement with the quoted table name and every value as a literal (scripts)."""
+        head, *rest = self.text.replace("{table}", table).split("?")
+        if len(rest) != len(self.params):
+            raise ValueError(f"{len(rest)} markers for {len(self.params)} values")
+        parts = [head]
+        for value, tail in zip(self.params, rest, strict=True):
+            parts += [literal(value), tail]
+        return "".join(parts) + ";"
+
+
+def _column(name: str) -> str:
+    return f"`{check_identifier(name, 'column name')}`"
+
+
+def where(key: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """``a = ? AND b = ?`` selecting the rows of ``key`` (``1 = 1``: every row)."""
+    return " AND ".join(f"{_column(c)} = ?" for c in key) or "1 = 1", tuple(key.values())
+
+
+def select(key: dict[str, Any]) -> Statement:
+    clause, params = where(key)
+    return Statement(f"SELECT * FROM {{table}} WHERE {clause}", params)
+
+
+def insert(row: dict[str, Any]) -> Statement:
+    columns = ", ".join(_column(c) for c in row)
+    marks = ", ".join("?" for _ in row)
+    return Statement(f"INSERT INTO {{table}} ({columns}) VALUES ({marks})", tuple(row.values()))
+
+
+def update(key: dict[str, Any], values: dict[str, Any]) -> Statement:
+    sets = ", ".join(f"{_column(c)} = ?" for c in values)
+    clause, params = where(key)
+    return Statement(f"UPDATE {{table}} SET {sets} WHERE {clause}", (*values.values(), *params))
+
+
+def delete(key: dict[str, Any]) -> Statement:
+    clause, params = where(key)
+    return Statement(f"DELETE FROM {{table}} WHERE {clause}", params)
+
+
+def render(op: Operation) -> Statement:
+    """The one statement of an operation, for the applier and for scripts alike."""
+    if op.kind == "insert":
+        return insert(op.after)
+    if op.kind == "update":
+        return update(op.key, op.after)
+    if op.kind == "delete":
+        return delete(op.key)
+    raise ValueError(f"unknown operation kind {op.kind!r}")
+
+
+def bound(statement: Statement, table: str) -> tuple[str, list[Any]]:
+    """Text and parameters for ``Source.execute``/``rows`` (which expand ``{table}``)."""
+    check_identifier(table, "table name")
+    return statement.text.replace("{table}", "{" + table + "}"), list(statement.params)
 
 
 def literal(value: Any) -> str:
@@ -42,21 +114,9 @@ def _name(prefix: Prefix, table: str) -> str:
     return "`" + prefix.apply(check_identifier(table, "table name")) + "`"
 
 
-def _where(key: dict[str, Any]) -> str:
-    parts = [f"`{check_identifier(c)}` = {literal(v)}" for c, v in key.items()]
-    return " AND ".join(parts) or "1 = 1"
-
-
 def statement(op: Operation, prefix: Prefix) -> str:
-    table = _name(prefix, op.table)
-    if op.kind == "insert":
-        cols = ", ".join(f"`{check_identifier(c)}`" for c in op.after)
-        vals = ", ".join(literal(v) for v in op.after.values())
-        return f"INSERT INTO {table} ({cols}) VALUES ({vals});"
-    if op.kind == "update":
-        sets = ", ".join(f"`{check_identifier(c)}` = {literal(v)}" for c, v in op.after.items())
-        return f"UPDATE {table} SET {sets} WHERE {_where(op.key)};"
-    return f"DELETE FROM {table} WHERE {_where(op.key)};"
+    """One operation as a script line: the applier's statement with its values inlined."""
+    return render(op).inline(_name(prefix, op.table))
 
 
 def render_sql(plan: Plan, prefix: Prefix, extra: Iterable[Operation] = (), title: str = "") -> str:
