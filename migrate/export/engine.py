@@ -614,6 +614,8 @@ def export(
     """Export the site into ``out_dir`` with the writer ``options.to`` (see module docstring)."""
     started = time.monotonic()
     writer = get_writer(options.to)
+    if options.mapping:  # before anything is written: a name the site lacks maps nothing
+        load_mapping(options.mapping).check_site(options.mapping, site)
     with StateStore(out_dir) as state:
         state.lock()
         stored = state.meta("writer")

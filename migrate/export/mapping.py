@@ -15,13 +15,17 @@ Anything not mapped keeps its Drupal machine name. A malformed file is a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from migrate.errors import BadInput
+
+if TYPE_CHECKING:
+    from migrate.schema import Drupal7
 
 _SECTIONS = ("content_types", "vocabularies")
 
@@ -36,6 +40,26 @@ class ExportMapping:
 
     def vocabulary(self, name: str) -> str:
         return self.vocabularies.get(name, name)
+
+    def check_site(self, path: Path, site: Drupal7) -> None:
+        """Refuse a content type or vocabulary the site does not have (nodes of a type
+        whose ``node_type`` row is gone still count)."""
+        types = {str(t) for (t,) in site.source.rows("SELECT type FROM {node_type}")}
+        types |= {str(t) for (t,) in site.source.rows("SELECT DISTINCT type FROM {node}")}
+        self.check(path, types, (v.machine_name for v in site.vocabularies.values()))
+
+    def check(self, path: Path, content_types: Iterable[str], vocabularies: Iterable[str]) -> None:
+        """Refuse a name the site does not have: a typo would silently map nothing."""
+        for section, names, known in (
+            ("content_types", self.content_types, set(content_types)),
+            ("vocabularies", self.vocabularies, set(vocabularies)),
+        ):
+            unknown = sorted(set(names) - known)
+            if unknown:
+                have = ", ".join(sorted(known)) or "none"
+                raise BadInput(
+                    f"{path}: {section}: {unknown[0]!r} is not in this site (it has: {have})"
+                )
 
 
 def _line_of(node: Any) -> int:
@@ -56,6 +80,8 @@ def load_mapping(path: Path) -> ExportMapping:
         line = int(mark.line) + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise BadInput(f"{path}:{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise BadInput(f"{path}: invalid YAML: nested too deep (a mapping is two levels)") from None
     if root is None:
         return ExportMapping()
     if not isinstance(root, yaml.MappingNode):

@@ -272,3 +272,26 @@ def test_apply_and_sql_script_render_the_same_statements(
     a, b = table_checksums(applied), table_checksums(scripted)
     assert {t: a[t] for t in tables} == {t: b[t] for t in tables}
     assert a == b  # --keep-caches: nothing else differs either
+
+
+# (id, export mapping text, text of the one line)
+EXPORT_MAPPING_CASES: list[tuple[str, str, str]] = [
+    ("unknown-vocabulary", "vocabularies:\n  nosuch: category\n", "'nosuch' is not in this site"),
+    ("unknown-content-type", "content_types:\n  articel: post\n", "'articel' is not in this site"),
+    ("nested-deep", "[" * 10_000, "nested too deep"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [c[1:] for c in EXPORT_MAPPING_CASES],
+    ids=[c[0] for c in EXPORT_MAPPING_CASES],
+)
+def test_export_mapping_naming_what_the_site_lacks_is_refused(
+    site: ConnectionSpec, mapping_file: Callable[[str], Path], guarded: Any, text: str, words: str
+) -> None:
+    mapping = mapping_file(text)
+    out = guarded.out / "export"
+    done = run_cli("export", "--db", url_of(site), "--out", str(out), "--mapping", str(mapping))
+    assert_one_line_error(done, 2, words)
+    assert not out.exists()
