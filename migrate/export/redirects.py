@@ -302,18 +302,31 @@ class _Split:
     """Other old URLs with a query string (redirect module rows), as sent → target."""
 
 
+def _ascii_lower(text: str) -> str:
+    """``text`` with its ASCII letters lowercased, as nginx folds map keys."""
+    return text.encode("utf-8").lower().decode("utf-8")
+
+
 def _split(redirects: Sequence[Redirect]) -> _Split:
+    """The map by how requests reach it; of old URLs differing only in case, the first wins.
+
+    Requests match case-insensitively, so two such keys would be one (nginx refuses
+    a map that holds both).
+    """
     paths: dict[str, str] = {}
     queries: dict[str, str] = {}
     exact: dict[str, str] = {}
     for r in redirects:
         path, sep, query = r.source.partition("?")
+        target = _target_key(r.target)
+        if target is not None and _ascii_lower(target) == _ascii_lower(r.source):
+            continue  # /About → /about/ would answer /about/ too: a loop
         if not sep:
-            paths.setdefault(normalize_path(path), r.target)
+            paths.setdefault(_ascii_lower(normalize_path(path)), r.target)
         elif path in ("", "index.php") and query.startswith("q=") and "&" not in query:
-            queries.setdefault(normalize_path(query[2:]), r.target)
+            queries.setdefault(_ascii_lower(normalize_path(query[2:])), r.target)
         else:
-            exact.setdefault(_request_uri(r.source), r.target)
+            exact.setdefault(_ascii_lower(_request_uri(r.source)), r.target)
     paths.pop("", None)
     queries.pop("", None)
     return _Split(paths, queries, exact)
@@ -339,8 +352,9 @@ def _hash_sizes(keys: Sequence[str]) -> tuple[int, int]:
 def render_nginx(redirects: Sequence[Redirect], files_to: str | None = None) -> str:
     """``map`` blocks for the http block; the server block returns 301 when one matches.
 
-    A request matches by its path with or without trailing slashes and whatever
-    query string it carries (``?fbclid=…``, ``&page=2``), by ``?q=<old path>`` on
+    A request matches by its path with or without trailing slashes, in any case of
+    its ASCII letters (nginx lowercases map keys and the value looked up, as Drupal's
+    alias lookup ignores case), and whatever query string it carries (``?fbclid=…``, ``&page=2``), by ``?q=<old path>`` on
     ``/`` or ``/index.php`` (extra parameters ignored), or, for redirect-module rows
     with a query, by the exact URL. ``files_to``: the new URL of the old
     ``/sites/default/files/`` folder.
@@ -353,6 +367,7 @@ def render_nginx(redirects: Sequence[Redirect], files_to: str | None = None) -> 
         "# drupal-migrate redirects for nginx. Include this file inside http { }, then add",
         "# to the site's server { } block:",
         "#     if ($drupal_redirect) { return 301 $drupal_redirect; }",
+        "# Old URLs match in any case of their ASCII letters, as Drupal's alias lookup did.",
         "# The two sizes below fit this file's longest key and its number of keys; if the",
         "# http block sets them already, keep the larger values there and delete these.",
         f"map_hash_bucket_size {bucket};",
@@ -409,9 +424,11 @@ def _apache_target(target: str) -> str:
 def render_apache(redirects: Sequence[Redirect], files_to: str | None = None) -> str:
     """mod_rewrite rules that work in a vhost or in ``.htaccess`` (matching as nginx's map).
 
-    Paths match with or without a trailing slash and with any query string (dropped
-    from the target, ``QSD``); ``?q=<old path>`` matches on ``/`` and ``/index.php``
-    among other parameters, its slashes sent plain or as ``%2F``.
+    Paths match with or without a trailing slash, in any case of their ASCII letters
+    (``NC``: Drupal looks aliases up with ``LIKE`` on a case-insensitive column), and
+    with any query string (dropped from the target, ``QSD``); ``?q=<old path>``
+    matches on ``/`` and ``/index.php`` among other parameters, its slashes sent
+    plain or as ``%2F``.
     """
     split = _split(redirects)
     lines = [
@@ -420,10 +437,10 @@ def render_apache(redirects: Sequence[Redirect], files_to: str | None = None) ->
     ]
     for uri, target in split.exact.items():
         path, _, query = uri.partition("?")
-        lines.append(f"RewriteCond %{{QUERY_STRING}} ^{_pcre(query)}$")
+        lines.append(f"RewriteCond %{{QUERY_STRING}} ^{_pcre(query)}$ [NC]")
         lines.append(
             f"RewriteRule ^/?{_pcre(unquote(path).lstrip('/'))}$ {_apache_target(target)}"
-            " [R=301,L,NE,QSD]"
+            " [R=301,L,NE,QSD,NC]"
         )
     if files_to is not None:
         lines.append(r'RewriteCond %{THE_REQUEST} "^\S+ /sites/default/files/([^?\s]*)"')
@@ -436,7 +453,9 @@ def render_apache(redirects: Sequence[Redirect], files_to: str | None = None) ->
         lines.append(f"RewriteCond %{{QUERY_STRING}} (?:^|&)q={encoded}(?:/|%2F)*(?:&|$) [NC]")
         lines.append(f"RewriteRule ^/?(?:index\\.php)?$ {_apache_target(target)} [R=301,L,NE,QSD]")
     for path, target in split.paths.items():
-        lines.append(f"RewriteRule ^/?{_pcre(path)}/*$ {_apache_target(target)} [R=301,L,NE,QSD]")
+        lines.append(
+            f"RewriteRule ^/?{_pcre(path)}/*$ {_apache_target(target)} [R=301,L,NE,QSD,NC]"
+        )
     return "\n".join(lines) + "\n"
 
 

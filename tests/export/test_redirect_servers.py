@@ -3,7 +3,7 @@
 The built Hugo fixture site is served on a loopback port with the rules
 ``drupal-migrate redirects --plan`` wrote; each old path is requested plain, with a
 trailing slash, with a query string, as ``/?q=`` and as ``/index.php?q=…&page=1``,
-plus the feeds, ``/index.php`` and every public file under ``/sites/default/files``.
+in mixed case (Drupal's alias lookup ignores case), plus the feeds, ``/index.php`` and every public file under ``/sites/default/files``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ def served(hugo_fixture_site: HugoSite) -> Iterator[tuple[HugoSite, Path]]:
         shutil.rmtree(tmp)
 
 
+def _mixed_case(path: str) -> str:
+    """``path`` with every other letter's case swapped, as a visitor may type or link it."""
+    return "".join(c.swapcase() if i % 2 else c for i, c in enumerate(path))
+
+
 def _old_requests(site: HugoSite) -> list[str]:
     result = api.redirects(site.export, "csv", plan=site.plan)
     paths = sorted({s for s in result.map.as_dict() if "?" not in s})
@@ -46,12 +51,18 @@ def _old_requests(site: HugoSite) -> list[str]:
     out: list[str] = []
     for path in paths:
         p = quote(path, safe="/")
+        # Drupal looks aliases up case-insensitively (LIKE on a _ci column): so do the rules.
+        mixed = quote(_mixed_case(path), safe="/")
+        assert mixed != p
         out += [
             f"/{p}",
             f"/{p}/",
             f"/{p}?fbclid=abc&page=1",
             f"/?q={p}",
             f"/index.php?q={p}&page=1",
+            f"/{mixed}",
+            f"/{mixed}/?utm_source=x",
+            f"/index.php?q={mixed}",
         ]
     files = query(site.spec, "SELECT uri FROM file_managed WHERE uri LIKE 'public://%'")
     out += ["/sites/default/files/" + quote(str(u)[len("public://") :]) for (u,) in files]

@@ -102,7 +102,7 @@ def test_renderers_encode_and_escape() -> None:
     assert "map_hash_bucket_size 64;" in nginx
     assert '"~^/sites/default/files/(?<f>[^?]*)" "/files/$f";' in nginx
     apache = render_apache(reds, "/files/")
-    assert "RewriteRule ^/?tin-tức/bài/*$ /article/bai/ [R=301,L,NE,QSD]" in apache
+    assert "RewriteRule ^/?tin-tức/bài/*$ /article/bai/ [R=301,L,NE,QSD,NC]" in apache
     assert "RewriteCond %{QUERY_STRING} (?:^|&)q=node(?:/|%2F)5(?:/|%2F)*(?:&|$) [NC]" in apache
     assert "RewriteRule ^/?(?:index\\.php)?$ /article/tin/ [R=301,L,NE,QSD]" in apache
     rows = list(csv.reader(io.StringIO(render_csv(reds))))
@@ -182,3 +182,17 @@ def test_an_alias_held_by_several_rows_redirects_once_to_its_first_row(
     by_source = {r["source"]: r for r in redirects}
     assert by_source["tin-chung"]["entity_id"] == 1
     assert by_source["ban-tin"]["entity_id"] == 4
+
+
+def test_old_urls_differing_only_in_case_are_one_key() -> None:
+    reds = [
+        Redirect("Tin-Tuc/Bai", "/article/bai/", "alias"),
+        Redirect("tin-tuc/bai", "/article/other/", "alias"),
+        Redirect("About", "/about/", "alias"),  # would answer /about/ itself: a loop
+    ]
+    nginx = render_nginx(reds)
+    assert nginx.count('"/tin-tuc/bai"') == 1 and '"/article/other/"' not in nginx
+    assert '"/about"' not in nginx.lower()
+    apache = render_apache(reds)
+    assert apache.count("RewriteRule ^/?tin-tuc/bai/*$ /article/bai/ [R=301,L,NE,QSD,NC]") == 1
+    assert "/about/" not in apache
