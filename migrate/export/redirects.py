@@ -354,7 +354,8 @@ def render_nginx(redirects: Sequence[Redirect], files_to: str | None = None) -> 
 
     A request matches by its path with or without trailing slashes, in any case of
     its ASCII letters (nginx lowercases map keys and the value looked up, as Drupal's
-    alias lookup ignores case), and whatever query string it carries (``?fbclid=…``, ``&page=2``), by ``?q=<old path>`` on
+    alias lookup ignores case), and whatever query string it carries (``?fbclid=…``,
+    ``&page=2``), by ``?q=<old path>`` on
     ``/`` or ``/index.php`` (extra parameters ignored), or, for redirect-module rows
     with a query, by the exact URL. ``files_to``: the new URL of the old
     ``/sites/default/files/`` folder.

@@ -3,7 +3,8 @@
 The built Hugo fixture site is served on a loopback port with the rules
 ``drupal-migrate redirects --plan`` wrote; each old path is requested plain, with a
 trailing slash, with a query string, as ``/?q=`` and as ``/index.php?q=…&page=1``,
-in mixed case (Drupal's alias lookup ignores case), plus the feeds, ``/index.php`` and every public file under ``/sites/default/files``.
+in mixed case (Drupal's alias lookup ignores case), plus the feeds, ``/index.php``
+and every public file under ``/sites/default/files``.
 """
 
 from __future__ import annotations
