@@ -270,7 +270,8 @@ def _export_step(target: str) -> Step:
         options = ExportOptions(
             to=target,
             files_dir=site.files_dir,
-            base_url=site.old_url,
+            old_urls=site.old_urls,
+            site_url=site.site_url,
             mapping=site.mapping,
             target_options=tuple(extra.items()),
         )
