@@ -236,6 +236,10 @@ class Reader:
             _, vid, name, description, fmt, weight = loadable[tid]
             vocab = vocabularies[int(vid)]
             target_vocab = self.mapping.vocabulary(vocab.machine_name)
+            # A target that merges vocabularies (WordPress: one post_tag) names the slug scope.
+            term_scope = getattr(self.urls, "term_scope", None)
+            if term_scope is not None:
+                target_vocab = term_scope(target_vocab)
             slug, path = self._term_slug(tid, target_vocab, str(name))
             problems = tuple(
                 Problem("dangling_parent", f"parent term {p} does not exist")

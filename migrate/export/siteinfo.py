@@ -27,6 +27,8 @@ class SiteInfo:
     timezone: str = "UTC"
     hierarchical: frozenset[str] = frozenset()
     """Machine names of the vocabularies whose terms may have parents."""
+    vocabularies: frozenset[str] = frozenset()
+    """Machine names of every vocabulary (to tell them from a mapping's target names)."""
 
 
 def _text(site: Drupal7, name: str) -> str:
@@ -60,4 +62,5 @@ def read_site_info(site: Drupal7) -> SiteInfo:
         hierarchical=frozenset(
             v.machine_name for v in site.vocabularies.values() if v.hierarchy > 0
         ),
+        vocabularies=frozenset(v.machine_name for v in site.vocabularies.values()),
     )

@@ -113,37 +113,46 @@ def plain_html(text: str) -> str:
 def taxonomy_of(target: str, machine_name: str, hierarchy: int) -> str:
     """The WordPress taxonomy of a vocabulary.
 
-    A mapping file's choice wins; unmapped, a hierarchical vocabulary becomes
-    ``category``, one called ``tags`` becomes ``post_tag``, any other keeps its
-    machine name as a custom taxonomy (register it before importing).
+    A mapping file's choice wins (a custom taxonomy must be registered before
+    importing: the importer refuses terms of a taxonomy WordPress does not know).
+    Unmapped, a hierarchical vocabulary becomes ``category`` and any other
+    ``post_tag``, the two taxonomies every WordPress site serves (``/category/…``,
+    ``/tag/…``); each term keeps its vocabulary in the ``_drupal_vocabulary`` term meta.
     """
     if target and target != machine_name:
         return target
-    if hierarchy > 0:
-        return "category"
-    if machine_name == "tags":
-        return "post_tag"
-    return machine_name
+    return "category" if hierarchy > 0 else "post_tag"
 
 
 class WxrUrls:
     """WordPress addresses with the ``/%postname%/`` permalink structure.
 
-    ``hierarchical``: vocabularies that become ``category`` when not mapped (set by
-    ``begin`` from the site), so their terms' URLs are the ``/category/…`` WordPress
-    serves.
+    ``hierarchical`` and ``vocabularies`` (set by ``begin`` from the site) tell an
+    unmapped vocabulary, which becomes ``category`` or ``post_tag`` (see
+    ``taxonomy_of``), from a mapping's target taxonomy.
     """
 
-    _TERM_BASES: Mapping[str, str] = {"category": "category", "post_tag": "tag", "tags": "tag"}
+    _TERM_BASES: Mapping[str, str] = {"category": "category", "post_tag": "tag"}
 
-    def __init__(self, hierarchical: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        hierarchical: frozenset[str] = frozenset(),
+        vocabularies: frozenset[str] = frozenset(),
+    ) -> None:
         self.hierarchical = hierarchical
+        self.vocabularies = vocabularies
+
+    def term_scope(self, vocabulary: str) -> str:
+        """The taxonomy a vocabulary's terms land in: term slugs are unique within it."""
+        if vocabulary in self.vocabularies:
+            return taxonomy_of("", vocabulary, 1 if vocabulary in self.hierarchical else 0)
+        return "post_tag" if vocabulary == "tags" else vocabulary
 
     def node_url(self, node_type: str, slug: str, nid: int) -> str:
         return f"/{slug}/"
 
     def term_url(self, vocabulary: str, slug: str, tid: int) -> str:
-        taxonomy = "category" if vocabulary in self.hierarchical else vocabulary
+        taxonomy = self.term_scope(vocabulary)
         return f"/{self._TERM_BASES.get(taxonomy, taxonomy)}/{slug}/"
 
     def file_url(self, relative_path: str) -> str:
@@ -199,7 +208,7 @@ class WxrWriter:
     def begin(self, out_dir: Path, options: WriterOptions) -> None:
         self.out_dir = out_dir
         self.options = options
-        self.urls = WxrUrls(options.site.hierarchical)
+        self.urls = WxrUrls(options.site.hierarchical, options.site.vocabularies)
         extra = dict(options.extra or {})
         self.base_url = (options.base_url or "http://localhost").rstrip("/")
         self.max_items = int(extra.get("max_items") or DEFAULT_MAX_ITEMS)
@@ -429,6 +438,7 @@ class WxrWriter:
                 "parent": parent,
                 "weight": t.weight,
                 "meta": field_postmeta(t.fields, self._attachment_id),
+                "vocabulary": t.vocabulary,
             },
         )
 
@@ -850,6 +860,7 @@ class WxrWriter:
         for tid, t in self._terms_parents_first():
             parent = self.state.terms.get(str(t["parent"])) if t["parent"] is not None else None
             parent_slug = parent["slug"] if parent else ""
+            meta = _term_meta(tid, str(t.get("vocabulary") or ""), t.get("meta"))
             if t["taxonomy"] == "category":
                 out.append(
                     "\t<wp:category>"
@@ -858,7 +869,7 @@ class WxrWriter:
                     f"<wp:category_parent>{cdata(parent_slug)}</wp:category_parent>"
                     f"<wp:cat_name>{cdata(t['name'])}</wp:cat_name>"
                     f"<wp:category_description>{cdata(t['description'])}</wp:category_description>"
-                    f"{_termmeta(t)}</wp:category>\n"
+                    f"{meta}</wp:category>\n"
                 )
             elif t["taxonomy"] == "post_tag":
                 out.append(
@@ -867,7 +878,7 @@ class WxrWriter:
                     f"<wp:tag_slug>{cdata(t['slug'])}</wp:tag_slug>"
                     f"<wp:tag_name>{cdata(t['name'])}</wp:tag_name>"
                     f"<wp:tag_description>{cdata(t['description'])}</wp:tag_description>"
-                    f"{_termmeta(t)}</wp:tag>\n"
+                    f"{meta}</wp:tag>\n"
                 )
             else:
                 out.append(
@@ -878,7 +889,7 @@ class WxrWriter:
                     f"<wp:term_parent>{cdata(parent_slug)}</wp:term_parent>"
                     f"<wp:term_name>{cdata(t['name'])}</wp:term_name>"
                     f"<wp:term_description>{cdata(t['description'])}</wp:term_description>"
-                    f"{_termmeta(t)}</wp:term>\n"
+                    f"{meta}</wp:term>\n"
                 )
         for drupal_type, category in sorted(self.state.types.items()):
             term_id = TYPE_TERM_ID_OFFSET + zlib.crc32(drupal_type.encode()) % 1_000_000
@@ -955,12 +966,20 @@ class _Batch:
         )
 
 
-def _termmeta(term: Mapping[str, Any]) -> str:
-    """A term's field values as ``wp:termmeta`` (the importer adds them with add_term_meta)."""
+def _term_meta(tid: int, vocabulary: str, fields: Any = ()) -> str:
+    """A term's Drupal identity and field values as ``wp:termmeta``.
+
+    The importer adds them (add_term_meta) to the terms it creates; vocabularies
+    merged into ``category`` or ``post_tag`` stay told apart by ``_drupal_vocabulary``.
+    """
+    pairs = [("_drupal_tid", str(tid))] + (
+        [("_drupal_vocabulary", vocabulary)] if vocabulary else []
+    )
+    pairs += [(str(k), str(v)) for k, v in fields or ()]
     return "".join(
         f"<wp:termmeta><wp:meta_key>{cdata(k)}</wp:meta_key>"
         f"<wp:meta_value>{cdata(v)}</wp:meta_value></wp:termmeta>"
-        for k, v in term.get("meta") or ()
+        for k, v in pairs
     )
 
 

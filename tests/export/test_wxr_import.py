@@ -116,13 +116,22 @@ def test_default_term_urls_are_the_ones_wordpress_serves(
         .execute("SELECT source_id, path FROM slugs WHERE kind = 'term'")
         .fetchall()
     )
-    header = read_wxr(sorted(tmp_path.glob("wxr-*.xml"))[-1])
+    last = sorted(tmp_path.glob("wxr-*.xml"))[-1]
+    header = read_wxr(last)
+    # Without a mapping every term is a category or a tag: a custom taxonomy nobody
+    # registered would be refused by the importer and served nowhere.
+    assert {t.taxonomy for t in header.terms} <= {"category", "post_tag"}
     bases = {"category": "category", "post_tag": "tag"}
     served = {
-        t.term_id: f"/{bases.get(t.taxonomy, t.taxonomy)}/{t.slug}/"
-        for t in header.terms
-        if t.term_id in linked
+        t.term_id: f"/{bases[t.taxonomy]}/{t.slug}/" for t in header.terms if t.term_id in linked
     }
+    vocabularies = dict(
+        query(
+            broken_db,
+            "SELECT d.tid, v.machine_name FROM taxonomy_term_data d"
+            " JOIN taxonomy_vocabulary v USING (vid)",
+        )
+    )
     hierarchical = {
         int(r[0])
         for r in query(
@@ -131,8 +140,24 @@ def test_default_term_urls_are_the_ones_wordpress_serves(
             " WHERE v.hierarchy > 0",
         )
     }
-    assert served and {tid: linked[tid] for tid in served} == served
-    assert all(served[t].startswith("/category/") for t in hierarchical if t in served)
+    assert len(served) == len(vocabularies)
+    assert {tid: linked[tid] for tid in served} == served  # links go where WordPress serves
+    assert all(served[t].startswith("/category/") for t in hierarchical)
+    assert any(p.startswith("/tag/") for p in served.values())
+    # vocabularies merged into one taxonomy keep unique slugs and stay told apart
+    assert len({(t.taxonomy, t.slug) for t in header.terms}) == len(header.terms)
+    root = etree.parse(str(last)).getroot()
+    for elem in root.iterfind("channel/*", NS):
+        ident = elem.findtext("wp:term_id", namespaces=NS)
+        if ident is None:
+            continue
+        meta = {
+            m.findtext("wp:meta_key", namespaces=NS): m.findtext("wp:meta_value", namespaces=NS)
+            for m in elem.iterfind("wp:termmeta", NS)
+        }
+        if int(ident) in vocabularies:
+            assert meta["_drupal_tid"] == ident
+            assert meta["_drupal_vocabulary"] == vocabularies[int(ident)]
 
 
 def test_commenter_data_only_with_its_flags(broken_db_rw: ConnectionSpec, tmp_path: Path) -> None:
