@@ -171,11 +171,13 @@ class _State:
     date_shifts: list[dict[str, Any]] = field(default_factory=list)
     types: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Unmapped content type → the category its posts carry."""
+    emitted: dict[str, str] = field(default_factory=dict)
+    """fid → the WXR file its attachment item went into (next to its node, else alone)."""
     renames: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     media: list[dict[str, Any]] = field(default_factory=list)
 
-    SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments", "types")
+    SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments", "types", "emitted")
     LISTS = ("date_shifts", "renames", "problems", "media")
 
     def merge(self, data: Mapping[str, Any]) -> None:
@@ -228,7 +230,7 @@ class WxrWriter:
     def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
         batch = _Batch(self.state)
         refs: list[ItemRef] = []
-        items: list[tuple[str, str, str]] = []
+        items: list[_Item] = []
         for record in records:
             if isinstance(record, VocabularyRecord):
                 self._vocabulary(record, batch)
@@ -240,16 +242,18 @@ class WxrWriter:
                 self._author(record, batch)
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
             elif isinstance(record, FileRecord):
-                xml = self._attachment(record, batch)
-                if xml is not None:
-                    items.append((record.KIND, record.key, xml))
-                else:
-                    refs.append(self._state_ref(record.KIND, record.key, batch_no))
+                # Written later, next to the first node that uses it (see _with_attachments).
+                self._attachment(record, batch)
+                refs.append(self._state_ref(record.KIND, record.key, batch_no))
             elif isinstance(record, NodeRecord):
-                items.append((record.KIND, record.key, self._node(record, batch)))
+                xml = self._node(record, batch)
+                items.append(_Item(record.KIND, record.key, xml, self._attached(record, batch)))
             elif isinstance(record, RedirectRecord):
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
-        refs.extend(self._write_files(batch_no, items, batch.latest))
+        if any(isinstance(r, RedirectRecord) for r in records):
+            # The node phase is over: files no exported node uses are written alone.
+            items += [_Item("file", fid, xml) for fid, xml in self._unattached(batch)]
+        refs.extend(self._write_files(batch_no, items, batch.latest, batch))
         os.sync()  # the batch's media copies, flushed once before the batch is recorded
         write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
         return refs
@@ -259,6 +263,15 @@ class WxrWriter:
         by_state: dict[str, set[tuple[str, str]]] = {}
         for ref in items:
             name, _, ident = ref.target.partition("#")
+            emitted = self.state.emitted.get(ref.source_id) if ref.kind == "file" else None
+            m = _FILE.match(emitted or "")
+            if emitted and m:  # its item went into a node's file: out of there too
+                by_file.setdefault(emitted, set()).add(
+                    str(ATTACHMENT_ID_OFFSET + int(ref.source_id))
+                )
+                by_state.setdefault(f"{STATE_DIR}/batch-{m.group(1)}.json", set()).add(
+                    ("emitted", ref.source_id)
+                )
             if name.startswith(STATE_DIR + "/"):
                 by_state.setdefault(name, set()).add((ref.kind, ref.source_id))
             else:
@@ -387,6 +400,7 @@ class WxrWriter:
             "author": "authors",
             "node": "posts",
             "file": "attachments",
+            "emitted": "emitted",
         }
         for kind, key in keys:
             data.get(section.get(kind, ""), {}).pop(key, None)
@@ -587,47 +601,74 @@ class WxrWriter:
         )
         return name, shift
 
-    def _attachment(self, f: FileRecord, batch: _Batch) -> str | None:
+    def _attachment(self, f: FileRecord, batch: _Batch) -> None:
+        """Copy a public file and settle its attachment's name and date; the item comes later.
+
+        The importer sets an attachment's ``post_parent`` only when its parent is in
+        the same file (it maps old ids per import run), so the item is written right
+        after the first node that uses the file, or alone once no node is left.
+        """
         rel = f.relative_path
         if f.uri.startswith("private://") or rel is None:
             batch.problem("file", f.key, f"{f.uri}: not public, no attachment written")
             batch.media(copy_file(f.fid, f.uri, f.size, None, self.out_dir))
-            return None
+            return
         for p in f.problems:
             batch.problem("file", f.key, f"{p.kind}: {p.detail}")
-        batch.latest = max(batch.latest, f.timestamp)
         media_dir = self.out_dir / "media"
         batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, media_dir, sync=False))
         stem = f.filename.rsplit(".", 1)[0] if "." in f.filename else f.filename
-        name, shift = self._post_slot(
+        self._post_slot(
             "attachments", "file", f.key, "attachment", f.filename, stem, f.timestamp, batch
         )
-        url = self.base_url + self.urls.file_url(rel)
-        local, gmt = self._dates(f.timestamp, shift)
-        post_id = ATTACHMENT_ID_OFFSET + f.fid
-        creator = self._creator(f.uid, batch)
-        meta = [("_drupal_fid", str(f.fid)), ("_drupal_uri", f.uri)]
+        self._creator(f.uid, batch)
+        entry = self.state.attachments[f.key]
+        entry.update(rel=rel, uri=f.uri, uid=f.uid, ts=f.timestamp)
+        batch.data["attachments"][f.key] = entry
+
+    def _attachment_xml(self, key: str, parent: int, batch: _Batch) -> str:
+        """The attachment item of file ``key``, a child of post ``parent`` (0: none)."""
+        a = self.state.attachments[key]
+        ts, shift = int(a["ts"]), int(a["shift"])
+        batch.latest = max(batch.latest, ts)
+        url = self.base_url + self.urls.file_url(str(a["rel"]))
+        local, gmt = self._dates(ts, shift)
         return _item_xml(
-            post_id=post_id,
-            title=plain_html(f.filename),
+            post_id=ATTACHMENT_ID_OFFSET + int(key),
+            title=plain_html(str(a["title"])),
             link=url,
-            pub=self._pub(f.timestamp, shift),
-            creator=creator,
+            pub=self._pub(ts, shift),
+            creator=self._creator(int(a["uid"]), batch),
             guid=url,
             content="",
             excerpt="",
             date=(local, gmt),
             modified=(local, gmt),
-            name=name,
+            name=str(a["slug"]),
             status="inherit",
             post_type="attachment",
             sticky=0,
             comment_status="closed",
             extra=f"\t\t<wp:attachment_url>{cdata(url)}</wp:attachment_url>\n",
             categories=[],
-            meta=meta,
+            meta=[("_drupal_fid", key), ("_drupal_uri", str(a["uri"]))],
             comments="",
+            parent=parent,
         )
+
+    def _attached(self, n: NodeRecord, batch: _Batch) -> list[tuple[str, str]]:
+        """(fid, item) of the attachments this node is the first exported user of."""
+        keys: list[str] = []
+        for f in sorted(n.files, key=lambda f: (f.field, f.delta)):
+            key = str(f.fid)
+            if key in self.state.attachments and key not in self.state.emitted and key not in keys:
+                keys.append(key)
+        return [(key, self._attachment_xml(key, n.nid, batch)) for key in keys]
+
+    def _unattached(self, batch: _Batch) -> list[tuple[str, str]]:
+        """(fid, item) of every attachment no exported node took, in fid order."""
+        keys = sorted((k for k in self.state.attachments if k not in self.state.emitted), key=int)
+        return [(k, self._attachment_xml(k, 0, batch)) for k in keys]
 
     def _pub(self, timestamp: int, shift: int) -> str:
         return format_datetime(datetime.fromtimestamp(timestamp + shift, UTC), usegmt=True)
@@ -784,25 +825,39 @@ class WxrWriter:
     # ------------------------------------------------------------------ files
 
     def _write_files(
-        self, batch_no: int, items: list[tuple[str, str, str]], latest: int
+        self, batch_no: int, items: list[_Item], latest: int, batch: _Batch
     ) -> list[ItemRef]:
+        """Items in files of at most ``max_items``; a node and its attachments share one."""
         refs: list[ItemRef] = []
         if not items:
             return refs
         header = self._channel_header(latest)
-        for part, start in enumerate(range(0, len(items), self.max_items), 1):
-            chunk = items[start : start + self.max_items]
-            name = f"wxr-{batch_no:05d}-{part:02d}.xml"
-            text = header + "".join(xml for _, _, xml in chunk) + "</channel>\n</rss>\n"
+        parts: list[list[_Item]] = [[]]
+        count = 0
+        for item in items:
+            size = 1 + len(item.attached)
+            if parts[-1] and count + size > self.max_items:
+                parts.append([])
+                count = 0
+            parts[-1].append(item)
+            count += size
+        for number, chunk in enumerate(parts, 1):
+            name = f"wxr-{batch_no:05d}-{number:02d}.xml"
+            body = "".join(i.xml + "".join(x for _, x in i.attached) for i in chunk)
+            text = header + body + "</channel>\n</rss>\n"
             path = self.out_dir / name
             tmp = self.out_dir / f".{name}.tmp"
             tmp.write_text(text, encoding="utf-8")
             self._validate(tmp, name)
             tmp.unlink()
             write_durably(path, text)
-            for kind, key, _xml in chunk:
-                post_id = int(key) + (ATTACHMENT_ID_OFFSET if kind == "file" else 0)
-                refs.append(ItemRef(kind, key, f"{name}#{post_id}"))
+            for item in chunk:
+                if item.kind == "file":
+                    batch.put(self.state, "emitted", item.key, name)
+                else:
+                    refs.append(ItemRef(item.kind, item.key, f"{name}#{item.key}"))
+                for fid, _ in item.attached:
+                    batch.put(self.state, "emitted", fid, name)
         return refs
 
     def _validate(self, tmp: Path, name: str) -> None:
@@ -930,6 +985,17 @@ class WxrWriter:
         return order
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One item to write, with the attachment items that must follow it in its file."""
+
+    kind: str
+    key: str
+    xml: str
+    attached: list[tuple[str, str]] = field(default_factory=list)
+    """(fid, item) of the attachments whose parent this node is."""
+
+
 class _Batch:
     """What one ``write_batch`` adds to the writer's state; saved as one JSON file."""
 
@@ -944,7 +1010,7 @@ class _Batch:
         self.data[section].append(entry)
         getattr(self.state, section).append(entry)
 
-    def put(self, state: _State, section: str, key: str, value: dict[str, Any]) -> None:
+    def put(self, state: _State, section: str, key: str, value: Any) -> None:
         self.data[section][key] = value
         getattr(state, section)[key] = value
 
@@ -1004,6 +1070,7 @@ def _item_xml(
     categories: list[tuple[str, str, str]],
     meta: list[tuple[str, str]],
     comments: str,
+    parent: int = 0,
 ) -> str:
     cats = "".join(
         f'\t\t<category domain="{esc(tax)}" nicename="{esc(slug)}">{cdata(label)}</category>\n'
@@ -1035,7 +1102,7 @@ def _item_xml(
         f"\t\t<wp:ping_status>{cdata('closed')}</wp:ping_status>\n"
         f"\t\t<wp:post_name>{cdata(name)}</wp:post_name>\n"
         f"\t\t<wp:status>{cdata(status)}</wp:status>\n"
-        "\t\t<wp:post_parent>0</wp:post_parent>\n"
+        f"\t\t<wp:post_parent>{parent}</wp:post_parent>\n"
         "\t\t<wp:menu_order>0</wp:menu_order>\n"
         f"\t\t<wp:post_type>{cdata(post_type)}</wp:post_type>\n"
         f"\t\t<wp:post_password>{cdata('')}</wp:post_password>\n"

@@ -24,6 +24,7 @@ from migrate.export.records import (
     FileRecord,
     FileRef,
     NodeRecord,
+    RedirectRecord,
     TermRecord,
     TermRef,
     VocabularyRecord,
@@ -272,17 +273,28 @@ def test_files_split_at_max_items_and_attachments_are_items(tmp_path: Path) -> N
         for i in (1, 2, 3)
     ]
     refs = writer.write_batch(1, files)
+    assert not _files(tmp_path)  # an attachment waits for the node that uses it
+    assert all(r.target.startswith(".wxr-state/") for r in refs)
     image = FileRef("field_image", 0, 2, "public://a/2.jpg", None, "image/jpeg", 1)
-    writer.write_batch(2, [_node(1, "Ảnh", "anh", files=(image,))])
+    other = _node(2, "Khác", "khac")
+    writer.write_batch(2, [_node(1, "Ảnh", "anh", files=(image,)), other])
+    writer.write_batch(3, [RedirectRecord("node/1", "/anh/", "node", 1, "system_path")])
     writer.finish({})
+    # Node 1 and its attachment share a file even past max_items; node 2 goes on alone;
+    # the files no node uses are written after the nodes, two to a file.
     assert [p.name for p in _files(tmp_path)] == [
-        "wxr-00001-01.xml",
-        "wxr-00001-02.xml",
         "wxr-00002-01.xml",
+        "wxr-00002-02.xml",
+        "wxr-00003-01.xml",
     ]
-    assert [r.target for r in refs][-1] == f"wxr-00001-02.xml#{ATTACHMENT_ID_OFFSET + 3}"
-    node = _parsed(tmp_path)[-1].items[0]
-    assert node.meta("_thumbnail_id") == [str(ATTACHMENT_ID_OFFSET + 2)]
+    first, second, rest = _parsed(tmp_path)
+    assert [(i.post_id, i.parent) for i in first.items] == [(1, 0), (ATTACHMENT_ID_OFFSET + 2, 1)]
+    assert [i.post_id for i in second.items] == [2]
+    assert [(i.post_id, i.parent) for i in rest.items] == [
+        (ATTACHMENT_ID_OFFSET + 1, 0),
+        (ATTACHMENT_ID_OFFSET + 3, 0),
+    ]
+    assert first.items[0].meta("_thumbnail_id") == [str(ATTACHMENT_ID_OFFSET + 2)]
     assert validate_wxr(_files(tmp_path)) == []
 
 

@@ -190,3 +190,38 @@ def test_commenter_data_only_with_its_flags(broken_db_rw: ConnectionSpec, tmp_pa
             )
         else:
             assert not any(mail or ip for _, mail, _, ip in guests)
+
+
+def test_attachments_follow_the_node_that_uses_them(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    run_export(broken_db, tmp_path, to="wxr", target_options=(("max_items", 25),))
+    users: dict[int, set[int]] = {}
+    for fid, nid in query(
+        broken_db,
+        "SELECT u.fid, u.id FROM file_usage u JOIN node n ON n.nid = u.id WHERE u.type = 'node'",
+    ):
+        users.setdefault(int(fid), set()).add(int(nid))
+    assert users
+    where: dict[int, tuple[str, int]] = {}  # post id → (file, position)
+    attachments = []
+    for path in sorted(tmp_path.glob("wxr-*.xml")):
+        for pos, item in enumerate(read_wxr(path).items):
+            assert item.post_id not in where, "each item once"
+            where[item.post_id] = (path.name, pos)
+            if item.post_type == "attachment":
+                attachments.append(item)
+    public = int(
+        query(broken_db, "SELECT COUNT(*) FROM file_managed WHERE uri LIKE 'public://%'")[0][0]
+    )
+    assert len(attachments) == public
+    for item in attachments:
+        fid = int(item.meta("_drupal_fid")[0])
+        if fid in users:
+            # The importer keeps post_parent only when the parent is in the same file.
+            assert item.parent in users[fid], fid
+            assert where[item.parent][0] == where[item.post_id][0]
+            assert where[item.parent][1] < where[item.post_id][1]
+        else:
+            assert item.parent == 0, fid
+    assert sum(1 for i in attachments if i.parent) == len(users)
