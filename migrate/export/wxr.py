@@ -254,7 +254,8 @@ class WxrWriter:
             # The node phase is over: files no exported node uses are written alone.
             items += [_Item("file", fid, xml) for fid, xml in self._unattached(batch)]
         refs.extend(self._write_files(batch_no, items, batch.latest, batch))
-        os.sync()  # the batch's media copies, flushed once before the batch is recorded
+        if batch.copied:
+            os.sync()  # the batch's media copies, flushed once before the batch is recorded
         write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
         return refs
 
@@ -1005,6 +1006,8 @@ class _Batch:
         self.data.update({s: [] for s in _State.LISTS})
         self.latest = 0
         """The newest timestamp of the batch's items: the files' pubDate (not the clock)."""
+        self.copied = False
+        """Whether media files were copied (then flushed before the batch counts as done)."""
 
     def note(self, section: str, entry: dict[str, Any]) -> None:
         self.data[section].append(entry)
@@ -1018,6 +1021,7 @@ class _Batch:
         self.note("problems", {"kind": kind, "id": key, "detail": detail})
 
     def media(self, result: MediaResult) -> None:
+        self.copied = True
         self.note(
             "media",
             {
