@@ -30,7 +30,7 @@ import re
 import shutil
 import tomllib
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import resources
@@ -47,6 +47,7 @@ from migrate.durable import write_durably
 from migrate.errors import BadInput, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
+from migrate.export.diskmap import DiskMaps
 from migrate.export.fields import (
     DateItem,
     FieldValue,
@@ -277,16 +278,17 @@ class HugoWriter:
         self.options = WriterOptions()
         self.markdown = False
         self.zone = ZoneInfo("UTC")
-        self.state: dict[str, dict[str, Any]] = {}
+        self.state: dict[str, MutableMapping[str, Any]] = {}
+        self._maps: DiskMaps | None = None
         self._written_now: set[str] = set()
         self._planned: dict[str, str] = {}
         # Bundle folders and files are written by threads while the next node is built:
         # the kernel's file-creation work then overlaps this process's Python work.
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hugo-io")
         self._jobs: list[Future[tuple[str, list[str]]]] = []
-        self._dir_owner: dict[str, str] = {}
+        self._dir_owner: MutableMapping[str, str] = {}
         """Bundle folder → page key: the index ``_bundle_dir`` looks a folder up in."""
-        self._taken_urls: dict[str, str] = {}
+        self._taken_urls: MutableMapping[str, str] = {}
         """Every page's and term's URL (no trailing slash) → its owner, kept as pages move."""
 
     # ------------------------------------------------------------------ contract
@@ -356,18 +358,46 @@ class HugoWriter:
         results = [MediaResult(**m) for m in self.state.get("media_list", {}).values()]
         if results:
             write_durably(self.out_dir / "media-report.csv", reconciliation_csv(results))
-        manifest = {
+        head = {
             "pages": len(self.state["pages"]),
             "terms": len(self.state["terms"]),
             "aliases": len(self.state["aliases"]),
             "media": summarize(results),
-            "problems": self.state.get("problem_list", {}).get("all", []),
-            "run": dict(summary),
         }
-        write_durably(
-            self.out_dir / "hugo-manifest.json",
-            json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-        )
+        tmp = self.out_dir / ".hugo-manifest.json.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write("{\n")
+            for key, value in head.items():
+                text = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+                fh.write(f"  {json.dumps(key)}: {text},\n")
+            # problems streamed from the batch states: one batch file in memory at a time
+            fh.write('  "problems": [')
+            first = True
+            for data in self._batch_states():
+                for entry in data.get("problems", []):
+                    fh.write(
+                        ("\n    " if first else ",\n    ") + json.dumps(entry, ensure_ascii=False)
+                    )
+                    first = False
+            fh.write("],\n" if first else "\n  ],\n")
+            run = json.dumps(dict(summary), ensure_ascii=False, indent=2).replace("\n", "\n  ")
+            fh.write(f'  "run": {run}\n}}\n')
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.out_dir / "hugo-manifest.json")
+        fd = os.open(self.out_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _batch_states(self) -> Iterator[dict[str, Any]]:
+        """Each batch's saved state in batch order, one file in memory at a time."""
+        for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
+            try:
+                yield dict(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                raise StateError(f"{path}: unreadable Hugo writer state ({exc})") from None
 
     # ------------------------------------------------------------------ state
 
@@ -378,25 +408,24 @@ class HugoWriter:
         return self.out_dir / STATE_DIR / f"batch-{batch_no:05d}.json"
 
     def _load_state(self) -> None:
-        sections = ("vocabularies", "terms", "authors", "files", "pages", "aliases")
-        self.state = {s: {} for s in sections}
-        problems: list[Any] = []
+        """Rebuild the state from the batch files; what grows with the site goes to disk."""
+        if self._maps is not None:
+            self._maps.close()
+        self._maps = maps = DiskMaps(self.out_dir / STATE_DIR / "index.sqlite")
+        self.state = {s: {} for s in ("vocabularies", "terms", "authors", "files")}
+        self.state["pages"] = maps.map("pages")
+        self.state["aliases"] = maps.map("aliases")
+        self._dir_owner = maps.map("dir_owner")
+        self._taken_urls = maps.map("taken_urls")
         media: dict[str, Any] = {}
-        for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise StateError(f"{path}: unreadable Hugo writer state ({exc})") from None
-            for s in sections:
+        for data in self._batch_states():
+            for s in ("vocabularies", "terms", "authors", "files", "aliases"):
                 self.state[s].update(data.get(s, {}))
-            problems.extend(data.get("problems", []))
+            for key, page in data.get("pages", {}).items():
+                self._index_page(key, page["dir"])
+                self.state["pages"][key] = page
             media.update({str(m["fid"]): m for m in data.get("media", [])})
-        self.state["problem_list"] = {"all": problems}
         self.state["media_list"] = media
-        self._dir_owner = {}
-        self._taken_urls = {}
-        for key, page in self.state["pages"].items():
-            self._index_page(key, page["dir"])
         for key, term in self.state["terms"].items():
             self._taken_urls[f"/{term['taxonomy']}/{term['slug']}"] = f"term:{key}"
 
@@ -414,9 +443,7 @@ class HugoWriter:
         self._taken_urls["/" + target.removeprefix("content/")] = key
 
     def _problem(self, kind: str, key: str, detail: str) -> None:
-        entry = {"kind": kind, "id": key, "detail": detail}
-        self._batch["problems"].append(entry)
-        self.state["problem_list"]["all"].append(entry)
+        self._batch["problems"].append({"kind": kind, "id": key, "detail": detail})
 
     def _delete(self, target: str) -> None:
         path = self.out_dir / target

@@ -37,8 +37,9 @@ import html
 import json
 import os
 import re
+import sqlite3
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -67,7 +68,8 @@ from migrate.export.records import (
 )
 from migrate.export.wxr_validate import (
     NS,
-    SetCheck,
+    Issue,
+    WxrFile,
     check_file,
     read_wxr,
     title_date_key,
@@ -159,37 +161,210 @@ class WxrUrls:
         return "/wp-content/uploads/drupal/" + quote(relative_path)
 
 
+class _Index:
+    """Per-post facts of every batch on disk (SQLite), so memory stays flat with the site.
+
+    Rebuilt from the batch files in ``.wxr-state`` by every ``_load_state`` (they stay
+    the durable record); holds each post's settled name and date (``posts``), the post
+    names taken per post type (``names``), the title+date keys ``post_exists()`` would
+    match (``title_dates``) and the cross-file check of the files this run validated.
+    """
+
+    def __init__(self, path: Path) -> None:
+        for stale in (path, path.with_name(path.name + "-journal")):
+            stale.unlink(missing_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;"
+            "CREATE TABLE posts (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE names (scope TEXT, name TEXT, PRIMARY KEY (scope, name))"
+            " WITHOUT ROWID;"
+            "CREATE TABLE title_dates (type TEXT, title TEXT, date TEXT,"
+            " PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
+            "CREATE TABLE check_ids (post_id INTEGER PRIMARY KEY, place TEXT NOT NULL);"
+            "CREATE TABLE check_names (type TEXT, name TEXT, place TEXT NOT NULL,"
+            " PRIMARY KEY (type, name)) WITHOUT ROWID;"
+            "CREATE TABLE check_title_dates (type TEXT, title TEXT, date TEXT,"
+            " place TEXT NOT NULL, PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
+            "BEGIN;"
+        )
+        self._pending = 0
+
+    def _tick(self) -> None:
+        """Commit now and then: the index is derived, only the page cache must stay small."""
+        self._pending += 1
+        if self._pending >= 5000:
+            self.db.execute("COMMIT")
+            self.db.execute("BEGIN")
+            self._pending = 0
+
+    def post(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT value FROM posts WHERE key = ?", (key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_post(self, key: str, value: Mapping[str, Any]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO posts VALUES (?, ?)",
+            (key, json.dumps(value, ensure_ascii=False)),
+        )
+        self._tick()
+
+    def taken(self, scope: str, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM names WHERE scope = ? AND name = ?", (scope, name)
+        ).fetchone()
+        return row is not None
+
+    def reserve(self, scope: str, name: str) -> bool:
+        """Take ``name`` in ``scope``; False when it was taken already."""
+        cur = self.db.execute("INSERT OR IGNORE INTO names VALUES (?, ?)", (scope, name))
+        self._tick()
+        return cur.rowcount == 1
+
+    def has_title_date(self, key: tuple[str, str, str]) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM title_dates WHERE type = ? AND title = ? AND date = ?", key
+        ).fetchone()
+        return row is not None
+
+    def add_title_date(self, key: tuple[str, str, str]) -> None:
+        self.db.execute("INSERT OR IGNORE INTO title_dates VALUES (?, ?, ?)", key)
+        self._tick()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _IndexedCheck:
+    """``wxr_validate.SetCheck`` with its ids, names and title+date keys in the index.
+
+    The same checks, file by file in import order: a post id, a post name (per type,
+    attachments against every post) or a title+date key used twice, and a
+    ``_thumbnail_id`` that is no attachment of the export.
+    """
+
+    def __init__(self, index: _Index, known_attachments: Iterable[int]) -> None:
+        self.db = index.db
+        self.index = index
+        for table in ("check_ids", "check_names", "check_title_dates"):
+            self.db.execute(f"DELETE FROM {table}")
+        self.attachments: set[int] = set(known_attachments)
+
+    def _place(self, sql: str, params: tuple[Any, ...]) -> str | None:
+        row = self.db.execute(sql, params).fetchone()
+        return None if row is None else str(row[0])
+
+    def add(self, wxr: WxrFile) -> list[Issue]:
+        """The issues of ``wxr`` against itself and every file added before."""
+        issues: list[Issue] = []
+        self.attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
+        name = wxr.path.name
+        db = self.db
+        for item in wxr.items:
+            where = f"{name} item {item.post_id}"
+            seen = self._place("SELECT place FROM check_ids WHERE post_id = ?", (item.post_id,))
+            if seen:
+                issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
+            db.execute("INSERT OR REPLACE INTO check_ids VALUES (?, ?)", (item.post_id, name))
+            # wp_unique_post_slug: same post type, and attachments against every post.
+            clashes = [(item.post_type, item.post_name), ("attachment", item.post_name)]
+            if item.post_type == "attachment":
+                clashes.append(("*", item.post_name))
+            seen = next(
+                (
+                    p
+                    for k in clashes
+                    if (
+                        p := self._place(
+                            "SELECT place FROM check_names WHERE type = ? AND name = ?", k
+                        )
+                    )
+                ),
+                None,
+            )
+            if item.post_name and seen:
+                issues.append(
+                    Issue(
+                        name,
+                        "post_name_duplicate",
+                        f"{where} post_name {item.post_name!r} already used by {seen}",
+                    )
+                )
+            for k in ((item.post_type, item.post_name), ("*", item.post_name)):
+                db.execute("INSERT OR REPLACE INTO check_names VALUES (?, ?, ?)", (*k, where))
+            key = title_date_key(item.post_type, item.title, item.post_date)
+            seen = self._place(
+                "SELECT place FROM check_title_dates WHERE type = ? AND title = ? AND date = ?",
+                key,
+            )
+            if seen:
+                issues.append(
+                    Issue(
+                        name,
+                        "title_date_collision",
+                        f"{where} has the title and date of {seen}: the importer"
+                        " would skip it and give its comments to the other",
+                    )
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO check_title_dates VALUES (?, ?, ?, ?)", (*key, where)
+            )
+            self.index._tick()
+            for value in item.meta("_thumbnail_id"):
+                if not value.isdigit() or int(value) not in self.attachments:
+                    issues.append(
+                        Issue(
+                            name,
+                            "thumbnail_missing",
+                            f"{where} _thumbnail_id {value} is not an attachment in the export",
+                        )
+                    )
+        return issues
+
+
 @dataclass
 class _State:
-    """What earlier batches decided, rebuilt from ``.wxr-state`` on every begin/discard."""
+    """What earlier batches decided, rebuilt from ``.wxr-state`` on every begin/discard.
 
+    Sections bounded by the taxonomy, the users and the files are dicts here; posts
+    are in ``index``. The lists (problems, date shifts, renames, media results) stay
+    in the batch files only and are read back one file at a time by ``finish``.
+    """
+
+    index: _Index
     vocabularies: dict[str, dict[str, Any]] = field(default_factory=dict)
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
     authors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    date_shifts: list[dict[str, Any]] = field(default_factory=list)
     types: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Unmapped content type → the category its posts carry."""
     emitted: dict[str, str] = field(default_factory=dict)
     """fid → the WXR file its attachment item went into (next to its node, else alone)."""
-    renames: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    media: list[dict[str, Any]] = field(default_factory=list)
 
     SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments", "types", "emitted")
     LISTS = ("date_shifts", "renames", "problems", "media")
 
     def merge(self, data: Mapping[str, Any]) -> None:
         for name in self.SECTIONS:
-            getattr(self, name).update(data.get(name, {}))
-        for name in self.LISTS:
-            getattr(self, name).extend(data.get(name, []))
+            for key, value in data.get(name, {}).items():
+                self.put(name, key, value)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.index.post(key) if section == "posts" else getattr(self, section).get(key)
+
+    def put(self, section: str, key: str, value: Any) -> None:
+        if section == "posts":
+            self.index.put_post(key, value)
+        else:
+            getattr(self, section)[key] = value
 
 
 @register_writer("wxr")
 class WxrWriter:
     """WordPress WXR 1.2 files in ``out_dir``, split at ``max_items`` items per file."""
+
+    state: _State
+    """Set by ``begin`` (``_load_state``)."""
 
     def __init__(self) -> None:
         self.urls = WxrUrls()
@@ -200,8 +375,7 @@ class WxrWriter:
         self.tz: ZoneInfo = ZoneInfo("UTC")
         self.post_types: dict[str, str] = dict(DEFAULT_POST_TYPES)
         self.unpublished = "draft"
-        self.state = _State()
-        self._check: SetCheck | None = None
+        self._check: _IndexedCheck | None = None
         self._checked: dict[str, int] = {}
         """Files this run validated (name → items), in ``_check`` already."""
 
@@ -315,26 +489,71 @@ class WxrWriter:
                     "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
                 )
         items = sum(self._checked.get(p.name, 0) for p in files)
-        media = list({m["fid"]: MediaResult(**m) for m in self.state.media}.values())
+        media_by_fid: dict[Any, MediaResult] = {}
+        for data in self._batch_states():
+            media_by_fid.update({m["fid"]: MediaResult(**m) for m in data.get("media", [])})
+        media = list(media_by_fid.values())
         if media:
             write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
-        manifest = {
+        head = {
             "wxr_version": "1.2",
             "files": [p.name for p in files],
             "items": items,
             "authors": len(self.state.authors),
             "terms": len(self.state.terms),
-            "date_shifts": self.state.date_shifts,
-            "renamed_slugs": self.state.renames,
-            "problems": self.state.problems,
+        }
+        tail = {
             "media": summarize(media),
             "import": "into an empty WordPress site, files in name order; upload media/ to"
             " wp-content/uploads/drupal/ first",
             "run": dict(summary),
         }
-        write_durably(
-            self.out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
-        )
+        self._write_manifest(head, tail)
+
+    def _batch_states(self) -> Iterator[dict[str, Any]]:
+        """Each batch's saved state in batch order, one file in memory at a time."""
+        for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
+            try:
+                yield dict(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                raise StateError(f"{path}: unreadable WXR writer state ({exc})") from None
+
+    def _write_manifest(self, head: Mapping[str, Any], tail: Mapping[str, Any]) -> None:
+        """``wxr-manifest.json``, its long lists streamed from the batch states."""
+        tmp = self.out_dir / f".{MANIFEST}.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write("{\n")
+            for key, value in head.items():
+                fh.write(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+            for name, section in (
+                ("date_shifts", "date_shifts"),
+                ("renamed_slugs", "renames"),
+                ("problems", "problems"),
+            ):
+                fh.write(f"  {json.dumps(name)}: [")
+                first = True
+                for data in self._batch_states():
+                    for entry in data.get(section, []):
+                        fh.write(
+                            ("\n    " if first else ",\n    ")
+                            + json.dumps(entry, ensure_ascii=False)
+                        )
+                        first = False
+                fh.write("]," if first else "\n  ],")
+                fh.write("\n")
+            for i, (key, value) in enumerate(tail.items()):
+                sep = "," if i < len(tail) - 1 else ""
+                text = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+                fh.write(f"  {json.dumps(key)}: {text}{sep}\n")
+            fh.write("}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.out_dir / MANIFEST)
+        fd = os.open(self.out_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------------ public helpers
 
@@ -351,28 +570,31 @@ class WxrWriter:
         return ItemRef(kind, key, f"{STATE_DIR}/batch-{batch_no:05d}.json#{kind}:{key}")
 
     def _load_state(self) -> None:
-        self.state = _State()
-        for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
-            try:
-                self.state.merge(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as exc:
-                raise StateError(f"{path}: unreadable WXR writer state ({exc})") from None
+        if getattr(self, "state", None) is not None:
+            self.state.index.close()
+        index = _Index(self.out_dir / STATE_DIR / "index.sqlite")
+        self.state = _State(index)
         self.slugs = SlugRegistry()
         self.attachment_names: set[str] = set()
-        self.post_names: set[str] = set()
-        self.title_dates: set[tuple[str, str, str]] = set()
         self._shift_hint: dict[tuple[str, str, str], int] = {}
+        for data in self._batch_states():
+            self.state.merge(data)
+            for post in data.get("posts", {}).values():
+                self._settled(post)
         for term in self.state.terms.values():
             self.slugs.reserve(f"term:{term['taxonomy']}", term["slug"])
         for category in self.state.types.values():
             self.slugs.reserve("term:category", category["slug"])
         for author in self.state.authors.values():
             self.slugs.reserve("author", author["login"])
-        for post in [*self.state.posts.values(), *self.state.attachments.values()]:
-            self.slugs.reserve(f"post:{post['type']}", post["slug"])
-            names = self.attachment_names if post["type"] == "attachment" else self.post_names
-            names.add(post["slug"])
-            self.title_dates.add(title_date_key(post["type"], post["title"], post["date"]))
+        for post in self.state.attachments.values():
+            self._settled(post)
+            self.attachment_names.add(post["slug"])
+
+    def _settled(self, post: Mapping[str, Any]) -> None:
+        """Mark a post's name and title+date key as taken."""
+        self.state.index.reserve(f"post:{post['type']}", post["slug"])
+        self.state.index.add_title_date(title_date_key(post["type"], post["title"], post["date"]))
 
     def _drop_items(self, path: Path, post_ids: set[str]) -> None:
         """Rewrite one file without the given items; CDATA sections are kept as they were."""
@@ -462,12 +684,30 @@ class WxrWriter:
     ) -> str:
         """The record's slug if it is clean and free in ``scope``, else a fresh unique one."""
         base = slugify_vi(wanted.replace("/", "-")) if wanted else ""
-        if base and self.slugs.reserve(scope, base):
+        if base and self._reserve(scope, base):
             slug = base
         else:
-            slug = self.slugs.claim(scope, title or wanted, fallback=f"{kind}-{key}")
+            slug = self._claim(scope, title or wanted, fallback=f"{kind}-{key}")
         if slug != wanted:
             batch.note("renames", {"kind": kind, "id": key, "from": wanted, "to": slug})
+        return slug
+
+    def _reserve(self, scope: str, slug: str) -> bool:
+        """Take ``slug`` in ``scope``: post names in the index, term and author names here."""
+        if scope.startswith("post:"):
+            return self.state.index.reserve(scope, slug)
+        return self.slugs.reserve(scope, slug)
+
+    def _claim(self, scope: str, title: str, fallback: str) -> str:
+        """A fresh slug for ``title`` in ``scope``: the plain slug, else -2, -3, ..."""
+        if not scope.startswith("post:"):
+            return self.slugs.claim(scope, title, fallback=fallback)
+        base = slugify_vi(title, self.slugs.max_length) or fallback
+        slug, n = base, 2
+        while not self.state.index.reserve(scope, slug):
+            suffix = f"-{n}"
+            slug = base[: self.slugs.max_length - len(suffix)].rstrip("-") + suffix
+            n += 1
         return slug
 
     def _post_name(
@@ -496,7 +736,6 @@ class WxrWriter:
                 f"slug {wanted!r} was taken, written as {name!r}: links to /{wanted}/"
                 " lead elsewhere",
             )
-        self.post_names.add(name)
         return name
 
     def _author(self, a: AuthorRecord, batch: _Batch) -> None:
@@ -558,10 +797,13 @@ class WxrWriter:
         folded = title_date_key(post_type, title, "")
         base = (post_type, folded[1], self._dates(timestamp, 0)[0])
         shift = self._shift_hint.get(base, 0)
-        while (post_type, folded[1], self._dates(timestamp, shift)[0]) in self.title_dates:
+        index = self.state.index
+        while index.has_title_date((post_type, folded[1], self._dates(timestamp, shift)[0])):
             shift += 1
+        if len(self._shift_hint) >= 10_000:  # a hint only saves lookups: keep it small
+            self._shift_hint.clear()
         self._shift_hint[base] = shift + 1
-        self.title_dates.add((post_type, folded[1], self._dates(timestamp, shift)[0]))
+        index.add_title_date((post_type, folded[1], self._dates(timestamp, shift)[0]))
         if shift:
             batch.note(
                 "date_shifts",
@@ -588,7 +830,7 @@ class WxrWriter:
         batch: _Batch,
     ) -> tuple[str, int]:
         """A stable (post_name, date shift) for an item: reused when it was written before."""
-        old = getattr(self.state, section).get(key)
+        old = self.state.get(section, key)
         if old and old["title"] == title and old["type"] == post_type:
             return str(old["slug"]), int(old["shift"])
         name = self._post_name(post_type, slug, title, kind, key, batch)
@@ -873,11 +1115,12 @@ class WxrWriter:
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
 
-    def _set_check(self) -> SetCheck:
+    def _set_check(self) -> _IndexedCheck:
         """The run's cross-file check: every file written since ``begin`` is in it."""
         if self._check is None:
-            self._check = SetCheck(
-                ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments
+            self._check = _IndexedCheck(
+                self.state.index,
+                (ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments),
             )
         return self._check
 
@@ -1011,11 +1254,10 @@ class _Batch:
 
     def note(self, section: str, entry: dict[str, Any]) -> None:
         self.data[section].append(entry)
-        getattr(self.state, section).append(entry)
 
     def put(self, state: _State, section: str, key: str, value: Any) -> None:
         self.data[section][key] = value
-        getattr(state, section)[key] = value
+        state.put(section, key, value)
 
     def problem(self, kind: str, key: str, detail: str) -> None:
         self.note("problems", {"kind": kind, "id": key, "detail": detail})
