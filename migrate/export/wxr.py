@@ -904,13 +904,21 @@ class WxrWriter:
         keys: list[str] = []
         for f in sorted(n.files, key=lambda f: (f.field, f.delta)):
             key = str(f.fid)
-            if key in self.state.attachments and key not in self.state.emitted and key not in keys:
+            if (
+                key in self.state.attachments
+                and key not in self.state.emitted
+                and key not in batch.attached
+            ):
+                batch.attached.add(key)  # an earlier node of this batch may take it too
                 keys.append(key)
         return [(key, self._attachment_xml(key, n.nid, batch)) for key in keys]
 
     def _unattached(self, batch: _Batch) -> list[tuple[str, str]]:
         """(fid, item) of every attachment no exported node took, in fid order."""
-        keys = sorted((k for k in self.state.attachments if k not in self.state.emitted), key=int)
+        keys = sorted(
+            (k for k in self.state.attachments if k not in self.state.emitted),
+            key=int,
+        )
         return [(k, self._attachment_xml(k, 0, batch)) for k in keys]
 
     def _pub(self, timestamp: int, shift: int) -> str:
@@ -1249,6 +1257,8 @@ class _Batch:
         self.data.update({s: [] for s in _State.LISTS})
         self.latest = 0
         """The newest timestamp of the batch's items: the files' pubDate (not the clock)."""
+        self.attached: set[str] = set()
+        """Fids whose attachment a node of this batch took (written after that node)."""
         self.copied = False
         """Whether media files were copied (then flushed before the batch counts as done)."""
 

@@ -298,6 +298,29 @@ def test_files_split_at_max_items_and_attachments_are_items(tmp_path: Path) -> N
     assert validate_wxr(_files(tmp_path)) == []
 
 
+def test_a_file_two_nodes_use_is_attached_once(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    writer.write_batch(
+        1,
+        [
+            FileRecord(
+                7, "public://a.jpg", "a.jpg", "image/jpeg", 1, 1, 1, 1, "a.jpg", None, None, None
+            )
+        ],
+    )
+    image = FileRef("field_image", 0, 7, "public://a.jpg", None, "image/jpeg", 1)
+    writer.write_batch(
+        2, [_node(1, "Một", "mot", files=(image,)), _node(2, "Hai", "hai", files=(image,))]
+    )
+    writer.finish({})
+    items = _items(tmp_path)
+    assert [(i.post_id, i.parent) for i in items] == [(1, 0), (ATTACHMENT_ID_OFFSET + 7, 1), (2, 0)]
+    assert [i.meta("_thumbnail_id") for i in items if i.post_type == "post"] == [
+        [str(ATTACHMENT_ID_OFFSET + 7)]
+    ] * 2
+    assert validate_wxr(_files(tmp_path)) == []
+
+
 def test_resumed_writer_reuses_names_and_dates(tmp_path: Path) -> None:
     first = _writer(tmp_path)
     first.write_batch(1, [_node(1, "Tin", "tin"), _node(2, "Tin", "tin")])
