@@ -28,7 +28,9 @@ matched by author and date, so they are not duplicated). Upload ``media/`` to
 
 The writer's own state (term slugs, authors, post names, date shifts) lives in
 ``.wxr-state/batch-NNNNN.json`` next to the files, so a resumed run gives the
-same names and never writes an item twice.
+same names and never writes an item twice. What of it grows with the site (post
+names, title+date keys, the cross-file check) is looked up in a scratch SQLite
+index rebuilt from those files on every start, so memory stays flat.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_plan_writes_rules_that_nginx_serves(broken_db: ConnectionSpec, tmp_path
     sources = {r["source"]: r for r in data["redirects"]}
     assert {"taxonomy/term/35", "taxonomy/term/43/feed", "tu-khoa/olympic"} <= set(sources)
     assert any("web server" in note for note in data["notes"])
-    assert "RewriteRule ^/?tu-khoa/olympic/*$ / [R=301,L,NE,QSD]" in apache_rules.read_text()
+    assert "RewriteRule ^/?tu-khoa/olympic/*$ / [R=301,L,NE,QSD,NC]" in apache_rules.read_text()
     status = _served(nginx_rules, tmp_path, ["/taxonomy/term/35", "/tu-khoa/olympic", "/node/1"])
     assert status["/taxonomy/term/35"] == status["/tu-khoa/olympic"] == (301, "/")
     assert status["/node/1"][0] != 301  # what the plan does not redirect is left alone
