@@ -6,7 +6,6 @@ its ``repr`` or its ``safe_url``, so it cannot leak into a log or an error.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,8 @@ from migrate.errors import BadInput
 from migrate.identifiers import Prefix
 
 ENV_URL = "DRUPAL_DB_URL"
+URL_CHARSETS = ("utf8mb4", "utf8", "utf8mb3")
+"""A URL's ``?charset=`` values: what Drupal 7 connects with; the toolkit reads as utf8mb4."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,12 @@ def from_url(url: str) -> ConnectionSpec:
     unknown = set(query) - {"prefix", "unix_socket", "charset"}
     if unknown:
         raise BadInput(f"database URL has unknown parameter(s): {', '.join(sorted(unknown))}")
+    charset = query.get("charset", "utf8mb4").lower()
+    if charset not in URL_CHARSETS:
+        raise BadInput(
+            f"database URL has charset={charset[:40]!r}: the toolkit reads Drupal 7 as"
+            f" utf8mb4 and accepts only {', '.join(URL_CHARSETS)}"
+        )
     try:
         port = parts.port or 3306
     except ValueError:
@@ -71,36 +78,97 @@ def from_url(url: str) -> ConnectionSpec:
 
 def from_option_file(path: Path, database: str | None = None) -> ConnectionSpec:
     """Read the ``[client]`` group (and ``[mysql]``) of a MySQL option file."""
-    parser = configparser.ConfigParser(allow_no_value=True, interpolation=None, strict=False)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read option file ({exc.strerror})") from None
-    except configparser.Error as exc:
-        raise BadInput(f"{path}: not a MySQL option file ({exc.message.splitlines()[0]})") from None
-    opts: dict[str, str] = {}
-    for group in ("client", "mysql", "drupal-migrate"):
-        if parser.has_section(group):
-            opts.update(
-                {k.replace("-", "_"): (v or "").strip("'\"") for k, v in parser[group].items()}
-            )
+    opts = read_option_file(path, ("client", "mysql", "drupal-migrate"))
     name = database or opts.get("database")
     if not name:
         raise BadInput(f"{path}: no database= in [client]; add it or use --db")
-    try:
-        port = int(opts.get("port", "3306"))
-    except ValueError:
-        raise BadInput(f"{path}: port is not a number") from None
+    port_text = opts.get("port", "3306")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise BadInput(f"{path}: port is not a number from 1 to 65535")
     return ConnectionSpec(
         database=name,
         host=opts.get("host", "127.0.0.1"),
-        port=port,
+        port=int(port_text),
         user=opts.get("user", "root"),
         password=opts.get("password", ""),
         unix_socket=opts.get("socket"),
         prefix=Prefix(opts.get("prefix", "")),
     )
+
+
+def read_option_file(path: Path, groups: tuple[str, ...]) -> dict[str, str]:
+    """The options of ``groups`` as the mysql client reads them (later groups win).
+
+    As in MySQL's ``my_default.c``: ``#`` outside quotes starts a comment anywhere on
+    a line, ``;`` at its start; a value in matching quotes loses them and its
+    backslash escapes are read; ``!include`` lines are not followed. A file that is not
+    UTF-8 (a UTF-16 byte-order mark, say) is one line of error; nothing is echoed from
+    it, since it holds a password.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read option file ({exc.strerror})") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise BadInput(f"{path}: option file is UTF-16 (byte-order mark); save it as UTF-8")
+    try:
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = data.count(b"\n", 0, exc.start) + 1
+        raise BadInput(f"{path}:{at}: option file is not UTF-8") from None
+    found: dict[str, dict[str, str]] = {}
+    group: str | None = None
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line[0] in "#;" or line.startswith("!"):
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                raise BadInput(f"{path}:{number}: group header without ']'")
+            group = line[1:-1].strip().lower()
+            continue
+        if group is None:
+            raise BadInput(f"{path}:{number}: option outside a [group]")
+        key, _, value = _without_comment(line).partition("=")
+        found.setdefault(group, {})[key.strip().replace("-", "_").lower()] = _option_value(
+            value.strip()
+        )
+    opts: dict[str, str] = {}
+    for name in groups:
+        opts.update(found.get(name, {}))
+    return opts
+
+
+def _without_comment(line: str) -> str:
+    """The line up to a ``#`` that is outside quotes (MySQL's ``remove_end_comment``)."""
+    quote, escape = "", False
+    for index, char in enumerate(line):
+        if char in "'\"" and not escape:
+            quote = "" if quote == char else quote or char
+        if not quote and char == "#":
+            return line[:index].rstrip()
+        escape = bool(quote) and char == "\\" and not escape
+    return line
+
+
+_OPTION_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "s": " "}
+
+
+def _option_value(value: str) -> str:
+    """A value without its matching quotes, escapes read as the mysql client reads them."""
+    if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]:
+        value = value[1:-1]
+    out, index = [], 0
+    while index < len(value):
+        char = value[index]
+        if char == "\\" and index + 1 < len(value):
+            nxt = value[index + 1]
+            out.append(_OPTION_ESCAPES.get(nxt, nxt if nxt in "\"'\\" else "\\" + nxt))
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
 
 
 def from_settings_php(path: Path) -> ConnectionSpec:
@@ -109,42 +177,66 @@ def from_settings_php(path: Path) -> ConnectionSpec:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise BadInput(f"{path}: cannot read settings.php ({exc.strerror})") from None
+    code = _without_php_comments(text)
     databases: dict[Any, Any] = {}
-    for target, start, line in _assignments(text):
+    for target, start, line in _assignments(code):
         try:
-            value, _ = _PhpLiteral(text, start).parse()
+            value, _ = _PhpLiteral(code, start).parse()
         except _PhpSyntax as exc:
-            raise BadInput(f"{path}:{exc.line(text)}: cannot read $databases ({exc})") from None
+            raise BadInput(f"{path}:{exc.line(code)}: cannot read $databases ({exc})") from None
+        except RecursionError:
+            raise BadInput(f"{path}:{line}: $databases is nested too deeply") from None
         node = databases
-        for key in target[:-1]:
+        for depth, key in enumerate(target[:-1]):
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                named = "".join(f"[{k!r}]" for k in target[: depth + 1])
+                raise BadInput(f"{path}:{line}: $databases{named} is not an array")
         if target:
             node[target[-1]] = value
         elif isinstance(value, dict):
             databases = value
         else:
             raise BadInput(f"{path}:{line}: $databases is not an array")
-    info = databases.get("default", {}).get("default")
+    return _settings_spec(path, databases)
+
+
+def _settings_spec(path: Path, databases: dict[Any, Any]) -> ConnectionSpec:
+    """The connection ``$databases['default']['default']`` describes, its values checked."""
+    default = databases.get("default", {})
+    if not isinstance(default, dict):
+        raise BadInput(f"{path}: $databases['default'] is not an array")
+    info = default.get("default")
     if not isinstance(info, dict):
         raise BadInput(f"{path}: no $databases['default']['default'] array found")
     driver = info.get("driver", "mysql")
     if driver != "mysql":
-        raise BadInput(f"{path}: database driver {driver!r} is not supported (only mysql)")
+        raise BadInput(
+            f"{path}: database driver {str(driver)[:40]!r} is not supported (only mysql)"
+        )
+    for key in ("database", "username", "password", "host", "port", "unix_socket"):
+        if isinstance(info.get(key), dict):
+            raise BadInput(f"{path}: $databases['default']['default']['{key}'] is an array")
+    if not info.get("database"):
+        raise BadInput(f"{path}: $databases['default']['default'] has no 'database'")
+    port = str(info.get("port") or 3306)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(
+            f"{path}: $databases['default']['default']['port'] is not a number from 1 to 65535"
+        )
     prefix = info.get("prefix", "")
     if isinstance(prefix, dict):
         per_table = {str(k): str(v) for k, v in prefix.items() if k != "default"}
         prefix_obj = Prefix(str(prefix.get("default", "")), per_table)
     else:
         prefix_obj = Prefix(str(prefix or ""))
-    if not info.get("database"):
-        raise BadInput(f"{path}: $databases['default']['default'] has no 'database'")
     return ConnectionSpec(
         database=str(info["database"]),
         host=str(info.get("host") or "127.0.0.1"),
-        port=int(info.get("port") or 3306),
+        port=int(port),
         user=str(info.get("username", "root")),
         password=str(info.get("password", "")),
-        unix_socket=info.get("unix_socket") or None,
+        unix_socket=str(info.get("unix_socket") or "") or None,
         prefix=prefix_obj,
     )
 
@@ -175,16 +267,31 @@ def resolve(
 
 _ASSIGN = re.compile(r"^\s*\$databases\s*((?:\[\s*(?:'[^']*'|\"[^\"]*\")\s*\]\s*)*)=", re.M)
 _KEY = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-_COMMENT = re.compile(r"/\*.*?\*/|(?<![:'\"])(?://|#)[^\n]*", re.S)
+_STRING_OR_COMMENT = re.compile(
+    r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|/\*.*?(?:\*/|\Z)|(?://|\#)[^\n]*""", re.S
+)
 
 
-def _assignments(text: str) -> list[tuple[list[str], int, int]]:
-    """Every ``$databases[...] = `` outside comments: its key path and where its value starts."""
+def _without_php_comments(text: str) -> str:
+    """``text`` with every PHP comment blanked (newlines kept), strings left as they are.
+
+    Strings are matched first, so a ``#`` or ``//`` inside a password or a URL is not
+    taken for a comment, and a comment holding a quote does not open a string.
+    """
+
+    def blank(m: re.Match[str]) -> str:
+        token = m.group(0)
+        return token if token[0] in "'\"" else re.sub(r"[^\n]", " ", token)
+
+    return _STRING_OR_COMMENT.sub(blank, text)
+
+
+def _assignments(code: str) -> list[tuple[list[str], int, int]]:
+    """Every ``$databases[...] = `` of comment-free ``code``: key path, value start, line."""
     found = []
-    blanked = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
-    for m in _ASSIGN.finditer(blanked):
+    for m in _ASSIGN.finditer(code):
         keys = [a or b for a, b in _KEY.findall(m.group(1))]
-        found.append((keys, m.end(), text.count("\n", 0, m.start()) + 1))
+        found.append((keys, m.end(), code.count("\n", 0, m.start()) + 1))
     return found
 
 
@@ -207,6 +314,9 @@ _TOKEN = re.compile(
     )""",
     re.X | re.S,
 )
+
+
+_TOKEN_NAMES = {"str": "string", "num": "number", "word": "word", "arrow": "=>", "punct": "sign"}
 
 
 class _PhpLiteral:
@@ -246,7 +356,8 @@ class _PhpLiteral:
             return self._items(")"), self.pos
         if (kind, tok) == ("punct", "["):
             return self._items("]"), self.pos
-        raise _PhpSyntax(f"unexpected {tok!r}", self.pos)
+        # Never the token itself: it may be the password.
+        raise _PhpSyntax(f"unexpected {_TOKEN_NAMES.get(kind, 'text')}", self.pos)
 
     def _items(self, close: str) -> dict[Any, Any]:
         out: dict[Any, Any] = {}

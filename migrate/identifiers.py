@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from migrate.errors import BadInput
 
 IDENTIFIER = re.compile(r"^[a-z0-9_]+$")
+DATABASE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 def check_identifier(name: str, what: str = "identifier") -> str:
@@ -20,6 +21,17 @@ def check_identifier(name: str, what: str = "identifier") -> str:
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise BadInput(f"invalid {what} {name!r}: only a-z, 0-9 and _ are allowed")
     return name
+
+
+def _check_prefix(value: str) -> None:
+    """A prefix is ``pre_`` or, as Drupal allows per table, ``database.`` / ``database.pre_``."""
+    database, dot, prefix = value.rpartition(".")
+    if dot and not DATABASE_NAME.match(database):
+        raise BadInput(
+            f"invalid database in table prefix {value!r}: only A-Z, a-z, 0-9 and _ are allowed"
+        )
+    if prefix:
+        check_identifier(prefix, "table prefix")
 
 
 @dataclass(frozen=True)
@@ -32,12 +44,23 @@ class Prefix:
     def __post_init__(self) -> None:
         for value in (self.default, *self.per_table.values()):
             if value:
-                check_identifier(value, "table prefix")
+                _check_prefix(value)
         for table in self.per_table:
             check_identifier(table, "table name in prefix map")
 
     def apply(self, table: str) -> str:
+        """The table's name as Drupal writes it: ``pre_node``, or ``shared_db.users``."""
         return self.per_table.get(table, self.default) + table
+
+    def location(self, table: str) -> tuple[str | None, str]:
+        """(database, physical table name): the database is None for the connection's own."""
+        database, _, name = self.apply(table).rpartition(".")
+        return database or None, name
+
+    def quoted(self, table: str) -> str:
+        """The name to write into SQL: `pre_node`, or `shared_db`.`users`."""
+        database, name = self.location(table)
+        return (f"`{database}`." if database else "") + f"`{name}`"
 
     def describe(self) -> str:
         if not self.per_table:

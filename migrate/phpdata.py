@@ -32,6 +32,31 @@ def unserialize(value: bytes | str | None, where: str) -> Any:
         ) from None
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise SchemaError(f"{where}: malformed serialized PHP ({exc or 'truncated'})") from None
+    except RecursionError:
+        raise SchemaError(f"{where}: serialized PHP nested too deeply to read") from None
+
+
+def unserialize_array(value: bytes | str | None, where: str) -> dict[Any, Any]:
+    """Decode a value Drupal always stores as an array (field settings, module info).
+
+    Empty or NULL is an empty array; anything else that is not an array (``i:5;``)
+    is a ``SchemaError``: reading on would misread the site.
+    """
+    decoded = unserialize(value, where)
+    if decoded is None or decoded == "":
+        return {}
+    if isinstance(decoded, list):
+        return dict(enumerate(decoded))
+    if not isinstance(decoded, dict):
+        raise SchemaError(
+            f"{where}: serialized PHP is a {_php_type(decoded)}, not the array Drupal stores"
+        )
+    return decoded
+
+
+def _php_type(value: Any) -> str:
+    names = {bool: "boolean", int: "integer", float: "float", str: "string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def unserialize_bytes(value: bytes | str | None, where: str) -> Any:
@@ -43,6 +68,8 @@ def unserialize_bytes(value: bytes | str | None, where: str) -> Any:
         return phpserialize.loads(raw, decode_strings=False, object_hook=_object)
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise SchemaError(f"{where}: malformed serialized PHP ({exc or 'truncated'})") from None
+    except RecursionError:
+        raise SchemaError(f"{where}: serialized PHP nested too deeply to read") from None
 
 
 def as_list(value: Any) -> list[Any]:

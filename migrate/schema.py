@@ -12,7 +12,7 @@ from typing import Any
 
 from migrate.errors import NotDrupal7, SchemaError
 from migrate.identifiers import check_identifier
-from migrate.phpdata import as_list, unserialize
+from migrate.phpdata import as_list, unserialize, unserialize_array
 from migrate.records import FieldInfo, FieldStorage, Filter, Module, TextFormat, Vocabulary
 from migrate.source.base import Source
 
@@ -135,7 +135,7 @@ class Drupal7:
             "SELECT id, field_name, type, module, cardinality, data FROM {field_config}"
             " WHERE deleted = 0 AND active = 1 ORDER BY field_name"
         ):
-            config = unserialize(data, f"field_config row id={fid} ({name})") or {}
+            config = unserialize_array(data, f"field_config row id={fid} ({name})")
             found[name] = self._field(name, ftype, module, int(cardinality), config, bundles)
         return found
 
@@ -149,23 +149,26 @@ class Drupal7:
         bundles: dict[str, list[tuple[str, str]]],
     ) -> FieldInfo:
         check_identifier(name, f"field name in field_config ({name!r})")
-        storage_type = (config.get("storage") or {}).get("type", "field_sql_storage")
+        storage = config.get("storage") or {}
+        settings = config.get("settings") or {}
+        if not isinstance(storage, dict) or not isinstance(settings, dict):
+            raise SchemaError(f"field {name}: field_config.data has no array of settings/storage")
+        storage_type = storage.get("type", "field_sql_storage")
         if storage_type != "field_sql_storage":
             raise SchemaError(f"field {name}: storage {storage_type!r} is not SQL; cannot read it")
-        settings = config.get("settings") or {}
         allowed = tuple(
             str(item.get("vocabulary"))
             for item in as_list(settings.get("allowed_values"))
             if isinstance(item, dict) and item.get("vocabulary")
         )
         columns = {key: f"{name}_{key}" for key in _FIELD_COLUMNS.get(ftype, ())}
-        storage = FieldStorage(f"field_data_{name}", f"field_revision_{name}", columns)
+        field_storage = FieldStorage(f"field_data_{name}", f"field_revision_{name}", columns)
         return FieldInfo(
             field_name=name,
             type=ftype,
             module=module,
             cardinality=cardinality,
-            storage=storage,
+            storage=field_storage,
             bundles=tuple(bundles.get(name, ())),
             allowed_vocabularies=allowed,
             settings=settings,
@@ -186,7 +189,7 @@ class Drupal7:
                 "SELECT format, module, name, weight, status, settings FROM {filter}"
                 " ORDER BY format, weight, module, name"
             ):
-                decoded = unserialize(settings, f"filter row {fmt}/{name}") or {}
+                decoded = unserialize_array(settings, f"filter row {fmt}/{name}")
                 filters.setdefault(fmt, []).append(
                     Filter(module, name, int(weight), bool(status), decoded)
                 )

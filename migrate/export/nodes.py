@@ -561,8 +561,14 @@ def _die_with_parent() -> None:
 
 
 def init_worker(ctx: BuildContext) -> None:
-    """Process-pool initializer: one builder per worker process."""
+    """Process-pool initializer: one builder per worker process.
+
+    Ctrl-C reaches the whole process group; the export process alone answers it
+    (one line, exit 130) and shuts the pool down, so workers ignore it rather than
+    each printing a traceback.
+    """
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     _WORKER = NodeBuilder(ctx)
 

@@ -111,7 +111,7 @@ def literal(value: Any) -> str:
 
 
 def _name(prefix: Prefix, table: str) -> str:
-    return "`" + prefix.apply(check_identifier(table, "table name")) + "`"
+    return prefix.quoted(check_identifier(table, "table name"))
 
 
 def statement(op: Operation, prefix: Prefix) -> str:

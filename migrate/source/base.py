@@ -54,7 +54,7 @@ class Source(ABC):
 
     def table(self, name: str) -> str:
         """The quoted, prefixed name of a Drupal table."""
-        return "`" + self.prefix.apply(check_identifier(name, "table name")) + "`"
+        return self.prefix.quoted(check_identifier(name, "table name"))
 
     def sql(self, text: str) -> str:
         """Expand ``{table}`` to quoted prefixed names and ``?`` to the driver's marker."""

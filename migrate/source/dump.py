@@ -34,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from migrate.errors import BadInput, DumpError, NotDrupal7
+from migrate.errors import BadInput, DumpError, MigrateError, NotDrupal7, SchemaError
 from migrate.identifiers import IDENTIFIER, Prefix
 from migrate.source.sqldump_parser import (
     CHUNK,
@@ -45,8 +45,15 @@ from migrate.source.sqldump_parser import (
     unescape,
 )
 from migrate.source.sqlite import SQLiteSource
+from migrate.source.text import (
+    TOOLKIT_TABLE_PREFIXES,
+    TOOLKIT_TABLES,
+    decode_binary_text,
+    holds_text,
+    mysql_latin1,
+)
 
-LOADER_VERSION = "3"
+LOADER_VERSION = "4"
 # Pipe capacity between the parser and the loader: a whole message, fewer wake-ups.
 PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct("<Q")
@@ -56,46 +63,9 @@ BIG_PAGES_FROM = 32 << 20
 # shipping the rows cost more than the second core saves.
 FORK_FROM = 2 << 20
 
-# Tables the toolkit reads, unprefixed. Extend here; cache_* tables are absent but for
-# cache_page and cache_filter: evidence of what a deleted term's page and description
-# were (recover, audit).
-NEEDED_TABLES = frozenset(
-    {
-        "node",
-        "node_revision",
-        "node_type",
-        "users",
-        "comment",
-        "field_config",
-        "field_config_instance",
-        "taxonomy_vocabulary",
-        "taxonomy_term_data",
-        "taxonomy_term_hierarchy",
-        "taxonomy_index",
-        "taxonomy_breadcrumb_term",
-        "taxonomy_breadcrumb_vocabulary",
-        "url_alias",
-        "menu_links",
-        "menu_custom",
-        "variable",
-        "system",
-        "filter",
-        "filter_format",
-        "file_managed",
-        "file_usage",
-        "watchdog",
-        "redirect",
-        "search_dataset",
-        "cache_page",
-        "cache_filter",
-    }
-)
-NEEDED_TABLE_PREFIXES = (
-    "field_data_",
-    "field_revision_",
-    "field_deleted_data_",
-    "field_deleted_revision_",
-)
+# Tables the toolkit reads, unprefixed: ``migrate.source.text.TOOLKIT_TABLES``.
+NEEDED_TABLES = TOOLKIT_TABLES
+NEEDED_TABLE_PREFIXES = TOOLKIT_TABLE_PREFIXES
 # Drupal 6 and 8+ marker tables: their schema lets detection say what the dump holds.
 MARKER_TABLES = frozenset({"term_data", "term_node", "config", "key_value"})
 
@@ -555,9 +525,15 @@ def _read_span(path: Path, start: int, end: int) -> tuple[int, bytes]:
 class _Table:
     """A table of the dump while it is being loaded."""
 
-    def __init__(self, tabledef: TableDef, role: str) -> None:
+    def __init__(self, tabledef: TableDef, role: str, readings: list[str]) -> None:
         self.tabledef = tabledef
         self.role = role
+        self.text_blobs = frozenset(
+            c.name
+            for c in tabledef.columns
+            if c.kind == "blob" and c.base_type != "bit" and holds_text(readings, c.name)
+        )
+        """Binary columns holding text, decoded as they load (see ``migrate.source.text``)."""
         self.rows = 0
         self.by_name = {c.name.lower(): c for c in tabledef.columns}
         self.statements: dict[tuple[Any, ...], tuple[str, list[Callable[[bytes], Any]]]] = {}
@@ -685,7 +661,9 @@ class _Loader:
                 number = _mysql_number(what, value)
                 integral = number == number.to_integral_value()
                 return int(number) if integral else float(number)
-            return _converter(column, table.tabledef, client, self.where, st.start)(token)
+            text = column.name in table.text_blobs
+            convert = _converter(column, table.tabledef, client, self.where, st.start, text)
+            return convert(token)
         except ValueError as exc:
             raise self._bad_value(st, token, column.name, exc) from None
 
@@ -712,7 +690,8 @@ class _Loader:
         if role is None:
             return
         self.conn.execute(_ddl(tabledef))
-        self.tables[tabledef.name] = _Table(tabledef, role)
+        readings = [t for t, _ in self.schema.selector.candidates(tabledef.name)]
+        self.tables[tabledef.name] = _Table(tabledef, role, readings)
 
     def _prepared(
         self, table: _Table, st: Statement, strict: bool = False
@@ -736,7 +715,10 @@ class _Loader:
         marks = ", ".join("?" for _ in columns)
         sql = f'{verb[st.kind]} INTO "{table.tabledef.name}" ({names}) VALUES ({marks})'
         client = _utf8mb3 if strict else _decoder(st.charset, self.where, st.start)
-        converters = [_converter(c, table.tabledef, client, self.where, st.start) for c in columns]
+        converters = [
+            _converter(c, table.tabledef, client, self.where, st.start, c.name in table.text_blobs)
+            for c in columns
+        ]
         table.statements[cache_key] = (sql, converters)
         return sql, converters
 
@@ -762,18 +744,25 @@ class _Loader:
 
     def _locate_bad_value(
         self, table: _Table, st: Statement, converters: list[Callable[[bytes], Any]]
-    ) -> DumpError:
+    ) -> MigrateError:
         names = [c.name for c in table.tabledef.columns] if st.columns is None else st.columns
         for row in st.rows:
             for name, convert, token in zip(names, converters, row, strict=True):
                 try:
                     convert(token)
                 except ValueError as exc:
-                    return self._bad_value(st, token, name, exc)
+                    return self._bad_value(st, token, name, exc, _row_key(table, names, row))
         return self.where.error(st.start, f"cannot read a row of `{st.table}`")
 
-    def _bad_value(self, st: Statement, token: bytes, column: str, exc: ValueError) -> DumpError:
+    def _bad_value(
+        self, st: Statement, token: bytes, column: str, exc: ValueError, row: str = ""
+    ) -> MigrateError:
         """The error for a literal that does not convert, at the byte where it fails."""
+        if isinstance(exc, _UndecodableText):
+            offset = self._offset(st, token)
+            line = _read_span(self.where.path, offset, offset)[0] + 1
+            where = row or f"of the {st.kind.upper()}"
+            return SchemaError(f"{exc.message.replace('row ?', f'row {where}')} (dump line {line})")
         if isinstance(exc, UnicodeDecodeError):
             return self.where.error(
                 self._offset(st, token) + exc.start + 1,
@@ -946,11 +935,6 @@ _LEADING_NUMBER_RE = re.compile(rb"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-
 _FOUR_BYTE_RE = re.compile(rb"[\xf0-\xf4]")
 _FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 _UTF8MB3 = ("utf8", "utf8mb3")
-_MYSQL_LATIN1 = {
-    i: b.decode("cp1252")
-    for i in range(0x80, 0xA0)
-    if (b := bytes([i])) not in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
-}
 _CODECS = {
     "utf8mb4": "utf-8",
     "ascii": "ascii",
@@ -998,7 +982,42 @@ def _utf8mb4(raw: bytes) -> str:
 
 def _latin1(raw: bytes) -> str:
     """MySQL's latin1 is Windows-1252 with the five undefined bytes passed through."""
-    return raw.decode("latin-1").translate(_MYSQL_LATIN1)
+    return mysql_latin1(raw)
+
+
+class _UndecodableText(ValueError):
+    """A binary column holding text whose bytes decode in no charset it may have."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _binary_text(
+    convert: Callable[[bytes], Any], column: Column, table: TableDef
+) -> Callable[[bytes], Any]:
+    """Wrap a blob converter for a column that holds text (see ``migrate.source.text``)."""
+    charset = column.charset or table.charset
+
+    def convert_binary_text(token: bytes) -> Any:
+        value = convert(token)
+        if not isinstance(value, bytes):
+            return value
+        try:
+            text = decode_binary_text(
+                value, table=table.name, column=column.name, row="?", charset=charset
+            )
+        except SchemaError as exc:
+            raise _UndecodableText(exc.message) from None
+        return text.rstrip("\x00") if column.base_type == "binary" else text
+
+    return convert_binary_text
+
+
+def _row_key(table: _Table, names: list[str], row: list[bytes]) -> str:
+    """A row named by its primary key (else its first column) as the dump writes it."""
+    keys = [n for n in table.tabledef.primary if n in names] or names[:1]
+    return ", ".join(f"{n}={row[names.index(n)].decode('utf-8', 'replace')[:40]}" for n in keys)
 
 
 def _decoder(
@@ -1079,8 +1098,12 @@ def _converter(
     client: Callable[[bytes], str],
     where: _Position | None,
     offset: int,
+    binary_text: bool = False,
 ) -> Callable[[bytes], Any]:
-    """A function from a literal token to the Python value pymysql would return."""
+    """A function from a literal token to the Python value pymysql would return.
+
+    ``binary_text``: a binary column holding text, decoded (``migrate.source.text``).
+    """
     kind = column.kind
     own = _decoder(column.charset or table.charset, where, offset)
 
@@ -1135,7 +1158,7 @@ def _converter(
                 return inner
             return general(token)
 
-        return convert_blob
+        return _binary_text(convert_blob, column, table) if binary_text else convert_blob
     if kind == "text":
 
         def convert_text(token: bytes) -> Any:

@@ -7,6 +7,7 @@ SELECT-only account is enough.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import pymysql.cursors
 from migrate.config import ConnectionSpec
 from migrate.errors import ConnectionFailed, MigrateError, SchemaError
 from migrate.source.base import Row, Source, check_identifier
+from migrate.source.text import decode_binary_text, holds_text
 
 _MARKER = re.compile(r"'(?:[^'\\]|\\.)*'|\?|%")
 
@@ -29,6 +31,9 @@ _READ_ONLY = (1792, 1142, 1227)
 LOCK_WAIT = 1
 """Seconds a parallel audit may wait for writers before it settles for one connection."""
 STREAM_BATCH = 100
+_BINARY_CHARSET = 63
+_STRING_TYPES = frozenset({249, 250, 251, 252, 253, 254})
+"""pymysql field types of (VAR)CHAR/TEXT and (VAR)BINARY/BLOB columns."""
 
 
 def _driver_sql(text: str) -> str:
@@ -50,6 +55,7 @@ class MySQLSource(Source):
         self.label = spec.safe_url
         self.readonly = readonly
         self._tables: set[str] | None = None
+        self._charsets: dict[tuple[str, str], str] | None = None
         try:
             self.conn = pymysql.connect(
                 host=spec.host,
@@ -160,45 +166,122 @@ class MySQLSource(Source):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._idle(sql)
         try:
+            self._load_charsets()
             with self.conn.cursor() as cur:
                 cur.execute(self.sql(sql), tuple(params))
-                return list(cur.fetchall())
+                found = list(cur.fetchall())
+                text = self._binary_text(cur)
         except pymysql.err.MySQLError as exc:
             raise self._sql_error(exc) from None
+        return [self._decoded(row, text) for row in found] if text else found
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[Row]:
         cur = self.conn.cursor(pymysql.cursors.SSCursor)
         try:
+            self._load_charsets()
             cur.execute(self.sql(sql), tuple(params))
+            text = self._binary_text(cur)
             # Rows come off the socket one at a time; a small batch only amortises the
             # call, and keeps a stream of large bodies from holding thousands at once.
             while batch := cur.fetchmany(STREAM_BATCH):
+                if text:
+                    batch = [self._decoded(row, text) for row in batch]
                 yield from batch
         except pymysql.err.MySQLError as exc:
             raise self._sql_error(exc) from None
         finally:
             cur.close()
 
+    def _binary_text(self, cur: Any) -> list[tuple[int, str, str, str, str | None]]:
+        """Result columns read from a binary column that holds text (see ``source.text``).
+
+        pymysql returns such columns as bytes and says where each came from only in
+        its field packets: (index, table, column, first column's name, table charset).
+        """
+        result = getattr(cur, "_result", None)
+        fields = getattr(result, "fields", None) or []
+        found = []
+        for index, fld in enumerate(fields):
+            if fld.charsetnr != _BINARY_CHARSET or fld.type_code not in _STRING_TYPES:
+                continue
+            table, column = str(fld.org_table or ""), str(fld.org_name or "")
+            if not table or not holds_text(self._drupal_names(fld), column):
+                continue
+            key = next((f.name for i, f in enumerate(fields) if i != index), "")
+            found.append((index, table, column, str(key), self._table_charset(fld)))
+        return found
+
+    def _drupal_names(self, fld: Any) -> list[str]:
+        """The Drupal table a result column came from, its prefix taken off."""
+        db = fld.db.decode("utf-8") if isinstance(fld.db, bytes) else str(fld.db or "")
+        where = (None if db in ("", self.spec.database) else db, str(fld.org_table))
+        named = [t for t in self.prefix.per_table if self.prefix.location(t) == where]
+        database, _, default = self.prefix.default.rpartition(".")
+        if (database or None) == where[0] and where[1].startswith(default):
+            named.append(where[1][len(default) :])
+        return named
+
+    def _load_charsets(self) -> None:
+        """Each table's declared charset, read once before the first query's result is open."""
+        if self._charsets is None:
+            with self.conn.cursor() as cur:
+                cur.execute(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, CCSA.CHARACTER_SET_NAME"
+                    " FROM information_schema.TABLES T JOIN"
+                    " information_schema.COLLATION_CHARACTER_SET_APPLICABILITY CCSA"
+                    " ON CCSA.COLLATION_NAME = T.TABLE_COLLATION"
+                    " WHERE TABLE_SCHEMA = DATABASE()"
+                )
+                self._charsets = {(str(s), str(t)): str(c) for s, t, c in cur.fetchall()}
+
+    def _table_charset(self, fld: Any) -> str | None:
+        db = fld.db.decode("utf-8") if isinstance(fld.db, bytes) else str(fld.db or "")
+        return (self._charsets or {}).get((db or self.spec.database, str(fld.org_table)))
+
+    @staticmethod
+    def _decoded(row: Row, text: list[tuple[int, str, str, str, str | None]]) -> Row:
+        values = list(row)
+        for index, table, column, key, charset in text:
+            raw = values[index]
+            if isinstance(raw, bytes):
+                other = next((v for i, v in enumerate(row) if i != index), None)
+                where = f"{key}={other!r}" if key else "?"
+                values[index] = decode_binary_text(
+                    raw, table=table, column=column, row=where, charset=charset
+                )
+        return tuple(values)
+
     def table_names(self) -> set[str]:
         if self._tables is None:
-            self._tables = {r[0] for r in self.rows("SHOW TABLES")}
+            tables = {str(r[0]) for r in self.rows("SHOW TABLES")}
+            # A per-table prefix may name another database ('users' => 'shared_db.').
+            for database in sorted(self._other_databases()):
+                listed = self.rows(f"SHOW TABLES FROM `{database}`")
+                tables.update(f"{database}.{r[0]}" for r in listed)
+            self._tables = tables
         return self._tables
+
+    def _other_databases(self) -> set[str]:
+        values = (self.prefix.default, *self.prefix.per_table.values())
+        return {v.rpartition(".")[0] for v in values if "." in v}
 
     def columns(self, table: str) -> list[str]:
         return [r[0] for r in self.rows(f"SHOW COLUMNS FROM {{{check_identifier(table)}}}")]
 
     def table_engine(self, table: str) -> str | None:
+        database, name = self.prefix.location(check_identifier(table))
         return self.scalar(
             "SELECT ENGINE FROM information_schema.TABLES"
-            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-            (self.prefix.apply(check_identifier(table)),),
+            " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+            (database, name),
         )
 
     def charset(self) -> str | None:
+        database, name = self.prefix.location("node")
         return self.scalar(
             "SELECT TABLE_COLLATION FROM information_schema.TABLES"
-            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-            (self.prefix.apply("node"),),
+            " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+            (database, name),
         )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -221,5 +304,8 @@ class MySQLSource(Source):
     def close(self) -> None:
         if self.conn.open:
             if self.readonly:
-                self.conn.rollback()
+                # A Ctrl-C mid-packet leaves the protocol out of step; the server
+                # rolls back a read-only snapshot on disconnect anyway.
+                with contextlib.suppress(pymysql.err.MySQLError):
+                    self.conn.rollback()
             self.conn.close()
