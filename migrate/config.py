@@ -51,7 +51,7 @@ def from_url(url: str) -> ConnectionSpec:
     database = unquote(parts.path.lstrip("/"))
     if not database:
         raise BadInput("database URL names no database: mysql://user:pass@host/DBNAME")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     unknown = set(query) - {"prefix", "unix_socket", "charset"}
     if unknown:
         raise BadInput(f"database URL has unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -71,7 +71,7 @@ def from_url(url: str) -> ConnectionSpec:
         port=port,
         user=unquote(parts.username or "root"),
         password=unquote(parts.password or ""),
-        unix_socket=query.get("unix_socket"),
+        unix_socket=query.get("unix_socket") or None,
         prefix=Prefix(query.get("prefix", "")),
     )
 
