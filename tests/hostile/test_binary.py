@@ -18,14 +18,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pymysql
 import pytest
+from conftest import BROKEN_DUMP, query, run_sql, url_of
 from harness import CliResult, assert_no_traceback, assert_one_line_error, run_cli
 
 from migrate.config import ConnectionSpec
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-BROKEN_DUMP = FIXTURES / "drupal7-broken.sql.gz"
 
 TO_BINARY = (
     "ALTER TABLE field_data_body MODIFY body_value LONGBLOB, MODIFY body_summary LONGBLOB",
@@ -42,31 +39,6 @@ TO_BINARY = (
     "ALTER TABLE menu_links MODIFY link_title BLOB",
 )
 TITLE_13 = "Thông tin tuyển sinh"
-
-
-def url_of(spec: ConnectionSpec) -> str:
-    """The DSN of a test database (tests/conftest.py's helper is shadowed by this folder's)."""
-    secret = f":{spec.password}" if spec.password else ""
-    return f"mysql://{spec.user}{secret}@{spec.host}:{spec.port}/{spec.database}"
-
-
-def run_sql(spec: ConnectionSpec, *statements: str) -> list[tuple[object, ...]]:
-    conn = pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=spec.database,
-        charset="utf8mb4",
-        autocommit=True,
-    )
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
 
 
 def without_progress(result: CliResult) -> CliResult:
@@ -109,7 +81,7 @@ def sites(databases) -> Sites:  # type: ignore[no-untyped-def]
     original = databases.create(BROKEN_DUMP)
     binary = databases.create(BROKEN_DUMP)
     run_sql(binary, *TO_BINARY)
-    kinds = run_sql(
+    kinds = query(
         binary,
         "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
         " AND TABLE_NAME = 'node' AND COLUMN_NAME = 'title'",

@@ -19,41 +19,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import pymysql
 import pytest
+from conftest import query, run_sql, url_of
 from harness import REPO, CliResult, assert_no_traceback, assert_one_line_error, run_cli
 
 from migrate.config import ConnectionSpec
-
-
-def url_of(spec: ConnectionSpec) -> str:
-    """The DSN of a test database (the suite's own helper lives in tests/conftest.py,
-    which this folder's conftest.py shadows on import)."""
-    secret = f":{spec.password}" if spec.password else ""
-    return f"mysql://{spec.user}{secret}@{spec.host}:{spec.port}/{spec.database}"
-
-
-def query(spec: ConnectionSpec, *statements: str) -> list[tuple[object, ...]]:
-    """Run statements on a test database; the rows of the last one."""
-    conn = pymysql.connect(
-        host=spec.host,
-        port=spec.port,
-        user=spec.user,
-        password=spec.password,
-        database=spec.database,
-        charset="utf8mb4",
-        autocommit=True,
-    )
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
-run_sql = query
 
 SECRET = "p#w//s'x\"9Zq"
 """The test account's password: a comment sign, a URL-ish //, both quotes."""
