@@ -62,6 +62,17 @@ TOOLKIT_TABLE_PREFIXES = (
 )
 
 _CACHE_COLUMNS = frozenset({"data"})
+FIELD_TEXT_COLUMNS = (
+    "_value",
+    "_summary",
+    "_format",
+    "_title",
+    "_alt",
+    "_description",
+    "_url",
+    "_email",
+)
+"""Column name endings of core's (and link/email's) text field columns in field tables."""
 BINARY_BY_DESIGN: frozenset[tuple[str, str]] = frozenset(
     {
         ("actions", "parameters"),
@@ -111,7 +122,11 @@ def holds_text(readings: Iterable[str], column: str) -> bool:
     column = column.lower()
     for table in readings:
         table = table.lower()
-        if table in TOOLKIT_TABLES or table.startswith(TOOLKIT_TABLE_PREFIXES):
+        if table.startswith(TOOLKIT_TABLE_PREFIXES):
+            # A field type may keep real bytes in a blob (geofield's WKB geometry): only
+            # the columns core's text-bearing field types declare are text.
+            return column.endswith(FIELD_TEXT_COLUMNS)
+        if table in TOOLKIT_TABLES:
             by_design = (table, column) in BINARY_BY_DESIGN or (
                 column in _CACHE_COLUMNS and (table == "cache" or table.startswith("cache_"))
             )

@@ -27,11 +27,18 @@ from migrate.records import Filter, TextFormat
 from migrate.source.dump import open_dump
 
 BODIES = Path(__file__).resolve().parents[2] / "fixtures" / "bodies"
+# No example database: a run writes nothing outside its temporary folders.
 FAST = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 SLOW = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 # --- PHP serialize ---------------------------------------------------------------------------
@@ -46,9 +53,13 @@ php_scalars = (
 php_keys = st.integers(min_value=-1000, max_value=1000) | st.text(max_size=10).filter(
     lambda k: not re.fullmatch(r"-?[1-9][0-9]*|0", k)
 )
-php_values = st.recursive(
-    php_scalars, lambda inner: st.dictionaries(php_keys, inner, max_size=5), max_leaves=25
-)
+
+
+def _php_arrays(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.dictionaries(php_keys, inner, max_size=5)
+
+
+php_values = st.recursive(php_scalars, _php_arrays, max_leaves=25)
 
 
 @FAST
