@@ -89,6 +89,8 @@ class WriterOptions:
     """What a writer may need from the user's export options."""
 
     files_dir: Path | None = None
+    private_dir: Path | None = None
+    """The site's private files folder: nothing resolving into it is published."""
     base_url: str | None = None
     include_emails: bool = False
     extra: Mapping[str, Any] | None = None

@@ -59,7 +59,7 @@ from migrate.export.nodes import (
     init_worker,
 )
 from migrate.export.readback import readback_for
-from migrate.export.reader import Reader, Selection, Skipped
+from migrate.export.reader import Reader, Selection, Skipped, private_files_dir
 from migrate.export.reconcile import Reconciliation, reconcile
 from migrate.export.records import (
     EncodedRecord,
@@ -633,6 +633,7 @@ def export(
             out_dir,
             WriterOptions(
                 files_dir=options.files_dir,
+                private_dir=private_files_dir(site, options.files_dir),
                 base_url=options.new_site_url,
                 include_emails=options.include_emails,
                 extra=dict(options.target_options),

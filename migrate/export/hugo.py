@@ -22,6 +22,7 @@ write, so a batch interrupted by a kill is removed exactly by ``discard_batch``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -43,6 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import tomli_w
 
+from migrate import paths
 from migrate.durable import write_durably
 from migrate.errors import BadInput, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
@@ -65,7 +67,6 @@ from migrate.export.media import (
     MediaResult,
     copy_file,
     copy_verified,
-    public_relative_path,
     reconciliation_csv,
     summarize,
 )
@@ -446,11 +447,12 @@ class HugoWriter:
         self._batch["problems"].append({"kind": kind, "id": key, "detail": detail})
 
     def _delete(self, target: str) -> None:
-        path = self.out_dir / target
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.is_file():
+        """Remove one output path; ``migrate.paths`` refuses one that leaves the folder."""
+        path = paths.inside_out(self.out_dir, target)
+        if path.is_symlink() or path.is_file():
             path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
 
     # ------------------------------------------------------------------ targets
 
@@ -463,10 +465,13 @@ class HugoWriter:
         if isinstance(record, NodeRecord):
             return self._bundle_dir(record)
         if isinstance(record, FileRecord):
-            rel = public_relative_path(record.uri)
+            rel = paths.public_relative(record.uri)
             return f"static/files/{rel}" if rel else f"{STATE_DIR}/file-{record.fid}"
         if isinstance(record, RedirectRecord):
-            return f"static/{self._static_path(record.source)}/index.html"
+            page = self._static_path(record.source)
+            if paths.unsafe_reason(page):
+                return f"{STATE_DIR}/redirect-{hashlib.sha256(record.source.encode()).hexdigest()}"
+            return f"static/{page}/index.html"
         return f"{STATE_DIR}/{record.KIND}-{record.key}"
 
     def _bundle_dir(self, n: NodeRecord) -> str:
@@ -499,7 +504,7 @@ class HugoWriter:
         text = html_for_hugo(html.escape(v.description or "", quote=False))
         write_durably(self.out_dir / target, body + text, sync=False)
 
-    def _claim_aliases(self, owner: str, own_url: str, paths: list[str]) -> list[str]:
+    def _claim_aliases(self, owner: str, own_url: str, old: list[str]) -> list[str]:
         """Old paths this page may take: each to one page only, never over a page's URL.
 
         An old path that already is this page's URL needs no alias (Hugo would
@@ -507,8 +512,12 @@ class HugoWriter:
         """
         own = "/" + own_url.strip("/")
         kept: list[str] = []
-        for p in paths:
+        for p in old:
             if p == own:
+                continue
+            why = paths.unsafe_reason(p.strip("/"))
+            if why:
+                self._problem("alias", p, f"{p!r}: no redirect page: {why}")
                 continue
             holder = self.state["aliases"].get(p)
             if holder not in (None, owner) or p in self._taken_urls:
@@ -567,7 +576,14 @@ class HugoWriter:
 
     def _file(self, f: FileRecord) -> None:
         result = copy_file(
-            f.fid, f.uri, f.size, self.options.files_dir, self.out_dir / "static/files", sync=False
+            f.fid,
+            f.uri,
+            f.size,
+            self.options.files_dir,
+            self.out_dir,
+            "static/files",
+            sync=False,
+            private_dir=self.options.private_dir,
         )
         entry = {
             "fid": result.fid,
@@ -580,7 +596,7 @@ class HugoWriter:
         }
         self._batch["media"].append(entry)
         self.state["media_list"][str(f.fid)] = entry
-        self._put("files", f.key, {"rel": public_relative_path(f.uri), "ok": result.ok})
+        self._put("files", f.key, {"rel": paths.public_relative(f.uri), "ok": result.ok})
         if not result.ok:
             self._problem("file", f.key, f"{f.uri}: {result.status} {result.detail}".strip())
 
@@ -677,10 +693,11 @@ class HugoWriter:
         def bring(rel: str) -> str | None:
             if rel in taken:
                 return taken[rel]
-            safe = public_relative_path("public://" + rel)
-            src = files_dir / safe if files_dir and safe else None
-            if src is None or not src.is_file():
-                self._problem("node", n.key, f"image {rel} not found; left at {FILES_URL}{rel}")
+            where = paths.locate(paths.PUBLIC + rel, files_dir, self.options.private_dir)
+            src = where.source
+            if src is None:
+                why = "not found" if where.status == paths.MISSING else where.reason
+                self._problem("node", n.key, f"image {rel!r} not copied ({why}); link left as is")
                 return None
             name = PurePosixPath(rel).name
             stem, dot, ext = name.rpartition(".")
@@ -700,7 +717,7 @@ class HugoWriter:
         body = _IMG_SRC.sub(swap, body)
         images: list[dict[str, str]] = []
         for ref in sorted(n.files, key=lambda f: (f.field != "field_image", f.field, f.delta)):
-            rel = public_relative_path(ref.uri or "")
+            rel = paths.public_relative(ref.uri or "")
             if rel and (ref.mime or "").startswith("image/"):
                 local = bring(rel)
                 if local and all(i["src"] != local for i in images):
@@ -766,7 +783,12 @@ class HugoWriter:
     def _redirect(self, r: RedirectRecord, target: str) -> None:
         if "?" in r.source:
             return
-        path = "/" + self._static_path(r.source)
+        page = self._static_path(r.source)
+        why = paths.unsafe_reason(page)
+        if why:
+            self._problem("alias", r.source, f"{r.source!r}: no redirect page: {why}")
+            return
+        path = "/" + page
         owner = f"redirect:{r.source}"
         if path in self.state["aliases"] or not self._claim_aliases(owner, "", [path]):
             return

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from migrate import paths
 from migrate.durable import copy_durably, fsync_dir, write_durably
 from migrate.errors import StateError
 from migrate.export import ItemRef, PathUrls, UrlScheme, WriterOptions, register_writer
@@ -44,8 +45,29 @@ _KEY_FIELDS = {
 }
 
 
+MEDIA_DIR = "media"
+
+
 def batch_name(batch_no: int) -> str:
     return f"batch-{batch_no:06d}.jsonl"
+
+
+def _record(path: Path, line: str) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise StateError(f"{path}: a line is not a bundle record; was the file edited?")
+    return data
+
+
+def _media_copy(out_dir: Path, batch_file: Path, exported: Any) -> Path:
+    """The copy a file record names, which must lie under ``media/`` in the bundle."""
+    rel = str(exported)
+    if not rel.startswith(MEDIA_DIR + "/"):
+        raise StateError(f"{batch_file}: refusing to remove {rel!r}: not under {MEDIA_DIR}/")
+    return paths.inside_out(out_dir, rel)
 
 
 @register_writer("jsonl")
@@ -91,39 +113,40 @@ class JsonlWriter:
         return refs
 
     def _copy(self, record: FileRecord) -> None:
-        if record.exported_path is None or record.relative_path is None:
+        """Copy a file the reader found publishable, decided again here by ``migrate.paths``."""
+        if record.exported_path is None:
             return
-        if self.options.files_dir is None:
-            return
-        src = self.options.files_dir / record.relative_path
-        copy_durably(src, self.out_dir / record.exported_path)
+        where = paths.locate(record.uri, self.options.files_dir, self.options.private_dir)
+        if where.source is None:
+            raise StateError(f"{record.uri}: changed while exporting: {where.reason}")
+        copy_durably(where.source, paths.inside_out(self.out_dir, record.exported_path))
 
     def remove(self, items: Sequence[ItemRef]) -> None:
         by_file: dict[str, set[str]] = defaultdict(set)
         for item in items:
             by_file[item.target].add(item.source_id)
         for rel, keys in by_file.items():
-            path = self.out_dir / rel
-            if not path.exists():
+            path = paths.inside_out(self.out_dir, rel)
+            if not path.is_file():
                 continue
             kept: list[str] = []
+            copies: list[Path] = []
             for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-                data: dict[str, Any] = json.loads(line)
+                data = _record(path, line)
                 key = str(data.get(_KEY_FIELDS.get(str(data.get("kind")), ""), ""))
-                if key in keys:
-                    self._unlink_copy(data)
-                else:
+                if key not in keys:
                     kept.append(line)
+                elif data.get("kind") == "file" and data.get("exported_path"):
+                    # every copy is checked before any is removed: a batch file edited to
+                    # name a path outside media/ is refused whole
+                    copies.append(_media_copy(self.out_dir, path, data["exported_path"]))
+            for copy in copies:
+                copy.unlink(missing_ok=True)
             if kept:
                 write_durably(path, "".join(kept))
             else:
                 path.unlink()
                 fsync_dir(path.parent)
-
-    def _unlink_copy(self, data: Mapping[str, Any]) -> None:
-        exported = data.get("exported_path")
-        if data.get("kind") == "file" and exported:
-            (self.out_dir / str(exported)).unlink(missing_ok=True)
 
     def discard_batch(self, batch_no: int) -> None:
         name = batch_name(batch_no)

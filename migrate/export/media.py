@@ -14,23 +14,33 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from migrate import paths
 from migrate.durable import copy_durably
-from migrate.errors import BadInput
+from migrate.errors import BadInput, StateError
 
 COPIED = "copied"
 UNCHANGED = "unchanged"
 SIZE_MISMATCH = "size_mismatch"
-MISSING = "missing"
-PRIVATE = "private"
-UNSUPPORTED = "unsupported_scheme"
-NO_FILES_DIR = "no_files_dir"
 COPY_FAILED = "copy_failed"
+MISSING = paths.MISSING
+PRIVATE = paths.PRIVATE_FILE
+UNSUPPORTED = paths.UNSUPPORTED
+NO_FILES_DIR = paths.NO_FILES_DIR
+UNSAFE = paths.UNSAFE
+"""The URI names a path that could leave --files-dir (``..``, absolute, NUL ...)."""
+OUTSIDE = paths.OUTSIDE
+"""A symbolic link in --files-dir leads out of it."""
+INTO_PRIVATE = paths.INTO_PRIVATE
+"""The file resolves into the site's private files folder."""
 
 OK_STATUSES = frozenset({COPIED, UNCHANGED})
+NOT_PUBLISHED = frozenset({PRIVATE, UNSUPPORTED, UNSAFE, OUTSIDE, INTO_PRIVATE})
+"""Files an export must not publish at all, not even as a link to where they would be."""
 _CHUNK = 1 << 20
 
 
@@ -49,17 +59,6 @@ class MediaResult:
     @property
     def ok(self) -> bool:
         return self.status in OK_STATUSES
-
-
-def public_relative_path(uri: str) -> str | None:
-    """``public://a/b.jpg`` → ``a/b.jpg``; None for other schemes or unsafe paths."""
-    if not uri.startswith("public://"):
-        return None
-    rel = uri[len("public://") :].lstrip("/")
-    parts = PurePosixPath(rel).parts
-    if not parts or any(p in ("..", ".") for p in parts):
-        return None
-    return "/".join(parts)
 
 
 def sha256_of(path: Path) -> str:
@@ -84,27 +83,30 @@ def copy_file(
     uri: str,
     expected_size: int | None,
     files_dir: Path | None,
-    dest_root: Path,
+    out_dir: Path,
+    folder: str,
     sync: bool = True,
+    private_dir: Path | None = None,
 ) -> MediaResult:
-    """Copy one public file to ``dest_root/<relative path>`` and verify it.
+    """Copy one public file to ``out_dir/folder/<relative path>`` and verify it.
 
-    An existing identical copy (same size and sha256) is left alone, so a resumed
-    export does not copy twice.
+    ``migrate.paths`` decides whether the file may be read (inside --files-dir, not
+    private) and where it may be written (inside ``out_dir``); a refused file is
+    never opened and gets the reason as its detail. An existing identical copy
+    (same size and sha256) is left alone, so a resumed export does not copy twice.
     """
-    if uri.startswith("private://"):
-        return MediaResult(fid, uri, PRIVATE, detail="private file: not published by the export")
-    rel = public_relative_path(uri)
-    if rel is None:
-        return MediaResult(fid, uri, UNSUPPORTED, detail=f"cannot copy {uri!r}")
-    if files_dir is None:
-        return MediaResult(fid, uri, NO_FILES_DIR, detail="no --files-dir given")
-    src = files_dir / rel
-    if not src.is_file():
-        return MediaResult(fid, uri, MISSING, detail=f"not found: {src}")
+    where = paths.locate(uri, files_dir, private_dir)
+    if not where.ok or where.source is None or where.rel is None:
+        return MediaResult(fid, uri, where.status, detail=where.reason)
+    rel, src = where.rel, where.source
+    try:
+        dest = paths.inside_out(out_dir, f"{folder}/{rel}")
+    except StateError as exc:
+        return MediaResult(fid, uri, paths.UNSAFE, detail=str(exc))
     size = src.stat().st_size
-    dest = dest_root / rel
-    if dest.is_file() and dest.stat().st_size == size and sha256_of(dest) == sha256_of(src):
+    if (not dest.is_symlink() and dest.is_file() and dest.stat().st_size == size) and sha256_of(
+        dest
+    ) == sha256_of(src):
         status = UNCHANGED
         digest = sha256_of(dest)
     else:
@@ -140,13 +142,20 @@ def summarize(results: Iterable[MediaResult]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """Control characters (a NUL in a hostile URI) as ``\\xNN``: CSV readers choke on them."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def reconciliation_csv(results: Sequence[MediaResult]) -> str:
     """One CSV row per file: what the operator checks before switching sites."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["fid", "uri", "status", "dest", "size", "sha256", "detail"])
     for r in sorted(results, key=lambda r: r.fid):
-        writer.writerow(
-            [r.fid, r.uri, r.status, r.dest or "", r.size or "", r.sha256 or "", r.detail]
-        )
+        row = [r.fid, r.uri, r.status, r.dest or "", r.size or "", r.sha256 or "", r.detail]
+        writer.writerow([_printable(v) if isinstance(v, str) else v for v in row])
     return out.getvalue()

@@ -43,6 +43,7 @@ from migrate.export.records import (
     encoded,
 )
 from migrate.export.state import StateLookup
+from migrate.paths import public_relative
 from migrate.records import TextFormat
 from migrate.source.base import Row
 
@@ -147,11 +148,6 @@ def _primary_body(rows: list[FieldRow], name: str, language: str) -> FieldRow | 
     )
 
 
-def relative_path(uri: str) -> str | None:
-    """The path under the public files directory of a ``public://`` URI."""
-    return uri[len("public://") :] if uri.startswith("public://") else None
-
-
 class _NodeUrls(Mapping[int, str]):
     """nid → target URL, looked up in the state's slug table (never all in memory)."""
 
@@ -218,7 +214,7 @@ class NodeBuilder:
         urls = ctx.urls
 
         def file_url(uri: str) -> str | None:
-            rel = relative_path(uri)
+            rel = public_relative(uri)
             return None if rel is None else urls.file_url(rel)
 
         inner = MapLinkResolver(

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from migrate import paths
+from migrate.errors import MigrateError
 from migrate.export import UrlScheme
 from migrate.export.clean import clean_body, slugify_vi
 from migrate.export.fields import FieldSpec, FieldValue
 from migrate.export.mapping import ExportMapping
-from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo, relative_path
+from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo
 from migrate.export.records import (
     AuthorRecord,
     FileRecord,
@@ -131,6 +133,20 @@ def normalize_alias(alias: str) -> str:
     return unicodedata.normalize("NFC", unquote(alias)).strip("/")
 
 
+def private_files_dir(site: Drupal7, files_dir: Path | None) -> Path | None:
+    """The site's private files folder here (``file_private_path``), never to be published."""
+    try:
+        public = site.variable("file_public_path", "sites/default/files")
+        private = site.variable("file_private_path", "")
+    except MigrateError:  # unreadable: nothing to keep out beyond private:// itself
+        return None
+    return paths.private_dir(
+        files_dir,
+        public if isinstance(public, str) else None,
+        private if isinstance(private, str) else None,
+    )
+
+
 @dataclass
 class Reader:
     """Reads one Drupal 7 site into records for one export run."""
@@ -153,6 +169,7 @@ class Reader:
         self.files_path = str(
             self.site.variable("file_public_path", "sites/default/files") or ""
         ).strip("/")
+        self.private_dir = private_files_dir(self.site, self.files_dir)
         node_bundles = ("node",)
         fields = self.site.fields
         self.term_fields = [
@@ -373,7 +390,7 @@ class Reader:
         )
 
     def file_url_of(self, uri: str) -> str | None:
-        rel = relative_path(uri)
+        rel = paths.public_relative(uri)
         return None if rel is None else self.urls.file_url(rel)
 
     # ------------------------------------------------------------------ authors and files
@@ -411,17 +428,22 @@ class Reader:
             " FROM {file_managed} ORDER BY fid"
         ):
             uri = str(uri)
-            rel = relative_path(uri)
+            where = paths.locate(uri, self.files_dir, self.private_dir)
+            rel = paths.public_relative(uri)
             problems: list[Problem] = []
             exported: str | None = None
-            if rel is None:
+            if where.ok:
+                exported = f"media/{rel}"
+            elif where.status == paths.UNSAFE:
+                problems.append(Problem("unsafe_path", f"{where.reason}; not copied"))
+            elif where.status in (paths.PRIVATE_FILE, paths.UNSUPPORTED):
                 problems.append(Problem("not_public", f"{uri} is not a public:// file"))
-            elif self.files_dir is not None:
-                if (self.files_dir / rel).is_file():
-                    exported = f"media/{rel}"
-                else:
-                    problems.append(Problem("missing_file", f"{rel} not found in --files-dir"))
+            elif where.status in (paths.OUTSIDE, paths.INTO_PRIVATE):
+                problems.append(Problem(where.status, f"{where.reason}; not copied"))
+            elif where.status == paths.MISSING:
+                problems.append(Problem("missing_file", f"{rel} not found in --files-dir"))
             public = f"{base}/{self.files_path}/{rel}" if rel is not None else None
+            refused = where.status in (paths.UNSAFE, paths.OUTSIDE, paths.INTO_PRIVATE)
             yield FileRecord(
                 fid=int(fid),
                 uri=uri,
@@ -433,7 +455,7 @@ class Reader:
                 uid=int(uid),
                 relative_path=rel,
                 public_url=public,
-                url=None if rel is None else self.urls.file_url(rel),
+                url=None if rel is None or refused else self.urls.file_url(rel),
                 exported_path=exported,
                 problems=tuple(problems),
             )

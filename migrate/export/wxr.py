@@ -52,12 +52,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lxml import etree
 
+from migrate import paths
 from migrate.durable import write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
 from migrate.export.fields import postmeta as field_postmeta
-from migrate.export.media import MediaResult, copy_file, reconciliation_csv, summarize
+from migrate.export.media import (
+    NOT_PUBLISHED,
+    MediaResult,
+    copy_file,
+    reconciliation_csv,
+    summarize,
+)
 from migrate.export.records import (
     AuthorRecord,
     CommentRecord,
@@ -458,9 +465,9 @@ class WxrWriter:
                     state_name = f"{STATE_DIR}/batch-{m.group(1)}.json"
                     by_state.setdefault(state_name, set()).add((ref.kind, ref.source_id))
         for name, post_ids in by_file.items():
-            self._drop_items(self.out_dir / name, post_ids)
+            self._drop_items(paths.inside_out(self.out_dir, name), post_ids)
         for name, keys in by_state.items():
-            self._drop_state(self.out_dir / name, keys)
+            self._drop_state(paths.inside_out(self.out_dir, name), keys)
         self._load_state()
         # Items left these files: the run's check starts again from what is on disk.
         self._check, self._checked = None, {}
@@ -851,17 +858,27 @@ class WxrWriter:
 
         The importer sets an attachment's ``post_parent`` only when its parent is in
         the same file (it maps old ids per import run), so the item is written right
-        after the first node that uses the file, or alone once no node is left.
+        after the first node that uses the file, or alone once no node is left. A file
+        ``migrate.paths`` refuses (private, unsafe path, a link out) gets no attachment.
         """
+        copied = copy_file(
+            f.fid,
+            f.uri,
+            f.size,
+            self.options.files_dir,
+            self.out_dir,
+            "media",
+            sync=False,
+            private_dir=self.options.private_dir,
+        )
+        batch.media(copied)
         rel = f.relative_path
-        if f.uri.startswith("private://") or rel is None:
-            batch.problem("file", f.key, f"{f.uri}: not public, no attachment written")
-            batch.media(copy_file(f.fid, f.uri, f.size, None, self.out_dir))
+        if rel is None or copied.status in NOT_PUBLISHED:
+            why = copied.detail or "not public"
+            batch.problem("file", f.key, f"{f.uri}: {why}; no attachment written")
             return
         for p in f.problems:
             batch.problem("file", f.key, f"{p.kind}: {p.detail}")
-        media_dir = self.out_dir / "media"
-        batch.media(copy_file(f.fid, f.uri, f.size, self.options.files_dir, media_dir, sync=False))
         stem = f.filename.rsplit(".", 1)[0] if "." in f.filename else f.filename
         self._post_slot(
             "attachments", "file", f.key, "attachment", f.filename, stem, f.timestamp, batch

@@ -24,29 +24,28 @@ def files_dir(tmp_path: Path) -> Path:
 def test_copy_verifies_and_is_idempotent(files_dir: Path, tmp_path: Path) -> None:
     dest = tmp_path / "out"
     uri = "public://anh-tin/2012/ảnh 1.jpg"
-    first = media.copy_file(7, uri, 6, files_dir, dest)
+    first = media.copy_file(7, uri, 6, files_dir, tmp_path, "out")
     assert first.status == media.COPIED
     assert first.sha256 == hashlib.sha256(b"\xff\xd8jpeg").hexdigest()
     assert (dest / "anh-tin/2012/ảnh 1.jpg").read_bytes() == b"\xff\xd8jpeg"
-    again = media.copy_file(7, uri, 6, files_dir, dest)
+    again = media.copy_file(7, uri, 6, files_dir, tmp_path, "out")
     assert again.status == media.UNCHANGED
     assert not list(dest.rglob(".*.tmp"))
 
 
 def test_every_kind_of_trouble_is_reported(files_dir: Path, tmp_path: Path) -> None:
-    dest = tmp_path / "out"
     results = [
-        media.copy_file(1, "public://anh-tin/2012/ảnh 1.jpg", 999, files_dir, dest),
-        media.copy_file(2, "public://gone.pdf", 10, files_dir, dest),
-        media.copy_file(3, "private://hoso/bang-diem.pdf", 10, files_dir, dest),
-        media.copy_file(4, "public://../etc/passwd", 10, files_dir, dest),
-        media.copy_file(5, "public://x.pdf", 10, None, dest),
+        media.copy_file(1, "public://anh-tin/2012/ảnh 1.jpg", 999, files_dir, tmp_path, "out"),
+        media.copy_file(2, "public://gone.pdf", 10, files_dir, tmp_path, "out"),
+        media.copy_file(3, "private://hoso/bang-diem.pdf", 10, files_dir, tmp_path, "out"),
+        media.copy_file(4, "public://../etc/passwd", 10, files_dir, tmp_path, "out"),
+        media.copy_file(5, "public://x.pdf", 10, None, tmp_path, "out"),
     ]
     assert [r.status for r in results] == [
         media.SIZE_MISMATCH,
         media.MISSING,
         media.PRIVATE,
-        media.UNSUPPORTED,
+        media.UNSAFE,
         media.NO_FILES_DIR,
     ]
     assert not any(r.ok for r in results)
@@ -59,7 +58,7 @@ def test_every_kind_of_trouble_is_reported(files_dir: Path, tmp_path: Path) -> N
         "no_files_dir": 1,
         "private": 1,
         "size_mismatch": 1,
-        "unsupported_scheme": 1,
+        "unsafe_path": 1,
     }
 
 
