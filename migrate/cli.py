@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import shlex
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ import click
 from click.core import ParameterSource
 
 from migrate import api
-from migrate.errors import EXIT_INTERRUPTED, BadInput, MigrateError, exit_codes
+from migrate.errors import EXIT_INTERRUPTED, BadInput, MigrateError, exit_codes, is_disk_full
 from migrate.identifiers import Prefix
 from migrate.profile import PROFILE_NAME, SiteProfile
 from migrate.progress import on_demand_bar
@@ -72,10 +73,18 @@ class MigrateGroup(click.Group):
                 raise
             click.echo(f"drupal-migrate: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except OSError as exc:
-            if _debugging(ctx):
+        except (OSError, sqlite3.Error) as exc:
+            if _debugging(ctx) or (not isinstance(exc, OSError) and not is_disk_full(exc)):
                 raise
-            where = f"{exc.filename}: " if exc.filename else ""
+            where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+            if is_disk_full(exc):
+                click.echo(
+                    f"drupal-migrate: error: {where}no space left on the device; free some"
+                    " space and run the same command again (a run resumes where it stopped)",
+                    err=True,
+                )
+                ctx.exit(1)
+            assert isinstance(exc, OSError)
             click.echo(f"drupal-migrate: error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
@@ -843,6 +852,11 @@ class _Targets(click.Choice):  # type: ignore[type-arg]
 )
 @click.option("--update", is_flag=True, help="Rewrite items that changed since their export.")
 @click.option(
+    "--allow-other-site",
+    is_flag=True,
+    help="Add to an --out that holds an export of another Drupal site (refused otherwise).",
+)
+@click.option(
     "--allow-scripts",
     is_flag=True,
     help="Keep <script>/on* handlers that full_html bodies let through.",
@@ -884,6 +898,7 @@ def export(
     include_emails: bool,
     include_hostnames: bool,
     update: bool,
+    allow_other_site: bool,
     allow_scripts: bool,
     workers: int | None,
     max_items: int | None,
@@ -924,6 +939,7 @@ def export(
         include_emails=include_emails,
         include_hostnames=include_hostnames,
         update=update,
+        allow_other_site=allow_other_site,
         allow_scripts=allow_scripts,
         target_options=tuple(
             (k, v)

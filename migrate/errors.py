@@ -6,6 +6,11 @@ the exit code it carries, in one place (``migrate.cli``).
 
 from __future__ import annotations
 
+import errno
+import shutil
+import sqlite3
+from pathlib import Path
+
 
 class MigrateError(Exception):
     """Base class: a problem the user can act on, never a bug."""
@@ -69,6 +74,45 @@ class Unaccounted(MigrateError):
     """
 
     exit_code = 9
+
+
+class DiskFull(MigrateError):
+    """The disk (or quota) filled up; the work done so far is kept, so a re-run resumes."""
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+_ROOM = 1 << 20
+"""Free bytes under which SQLite's "disk I/O error" (a WAL index it could not map) means full."""
+
+
+def is_disk_full(exc: BaseException | None, folder: Path | None = None) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, is a full disk.
+
+    OSError ENOSPC/EDQUOT, SQLite's "database or disk is full", or SQLite's "disk I/O
+    error" while ``folder``'s file system has next to no room left; the chain is walked
+    because writers turn an OSError into their own one-line error (``from None`` keeps
+    it as the context).
+    """
+    for _ in range(20):
+        if exc is None:
+            return False
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return True
+        if isinstance(exc, sqlite3.Error) and "disk is full" in str(exc):
+            return True
+        if folder is not None and "disk I/O error" in str(exc) and _no_room(folder):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _no_room(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _ROOM
+    except OSError:
+        return False
 
 
 EXIT_OK = 0

@@ -763,27 +763,55 @@ def _clean_style(value: str) -> tuple[str, int]:
     return "; ".join(kept), dropped
 
 
-def _is_script_url(value: str) -> bool:
+_SAFE_DATA = (
+    "data:image/png",
+    "data:image/jpeg",
+    "data:image/jpg",
+    "data:image/gif",
+    "data:image/webp",
+)
+"""Inline images a page may show (``src``); any other data: URL can carry a document."""
+_UNSAFE_CSS = ("javascript:", "vbscript:", "expression(", "-moz-binding", "behavior:")
+
+
+def _is_script_url(value: str, name: str = "href") -> bool:
+    """A URL that runs script: javascript:, vbscript:, or data: other than a plain image."""
     squeezed = _URL_NOISE.sub("", value).lower()
-    return squeezed.startswith(("javascript:", "vbscript:"))
+    if squeezed.startswith(("javascript:", "vbscript:")):
+        return True
+    return squeezed.startswith("data:") and not (
+        name in ("src", "poster") and squeezed.startswith(_SAFE_DATA)
+    )
+
+
+def _unsafe_css(css: str) -> bool:
+    squeezed = _URL_NOISE.sub("", css).lower().replace("\\", "")
+    return any(bad in squeezed for bad in _UNSAFE_CSS)
 
 
 def _needs_attribute_cleaning(items: list[tuple[str, str]]) -> bool:
     """A cheap look at an element's attributes; most elements need nothing."""
     for name, value in items:
         if name == "style":
-            if "mso-" in value or "MSO-" in value:
+            if "mso-" in value or "MSO-" in value or _unsafe_css(value):
                 return True
         elif name == "class":
             if "Mso" in value:
                 return True
-        elif name[:2] == "on" or ":" in name or name[:5] == "xmlns" or _odd_url(name, value):
+        elif (
+            name[:2] == "on"
+            or ":" in name
+            or name[:5] == "xmlns"
+            or name == "srcdoc"
+            or _odd_url(name, value)
+        ):
             return True
     return False
 
 
 def _odd_url(name: str, value: str) -> bool:
-    return name in _URL_ATTRS and ("script" in value.lower() or value[:5].lower() == "file:")
+    low = value.lower()
+    return name in _URL_ATTRS and ("script" in low or "data:" in low or low[:5] == "file:")
 
 
 def _clean_attributes(
@@ -799,7 +827,7 @@ def _clean_attributes(
                     attrib[name] = kept
                 else:
                     del attrib[name]
-        elif name == "style":
+        elif name == "style" and not _unsafe_css(value):
             if "mso-" in value.lower():
                 style, dropped = _clean_style(value)
                 stats.add("mso_styles_removed", dropped)
@@ -817,9 +845,15 @@ def _clean_attributes(
         elif name.startswith("on"):
             del attrib[name]
             stats.add("event_handlers_removed")
-        elif name in _URL_ATTRS and _is_script_url(value):
+        elif name in _URL_ATTRS and _is_script_url(value, name):
             del attrib[name]
             stats.add("js_urls_removed")
+        elif name == "srcdoc":  # a whole document, scripts included, in the page's origin
+            del attrib[name]
+            stats.add("srcdoc_removed")
+        elif name == "style" and _unsafe_css(value):
+            del attrib[name]
+            stats.add("unsafe_styles_removed")
 
 
 def _is_empty_paragraph(el: etree._Element) -> bool:
@@ -839,17 +873,31 @@ def _tree_pass(
     problems: list[str],
 ) -> None:
     """Leftover Word debris, script removal and link rewriting over one tree, deepest first."""
-    for el in list(body.iter("xml", "meta", "link", "title", "head", "style", "script")):
+    for el in list(
+        body.iter(
+            "xml", "meta", "link", "title", "head", "style", "script", "base", "animate", "set"
+        )
+    ):
         tag = el.tag
         if tag == "style":
             css = el.text or ""
             if "mso-" in css or "Mso" in css:
                 _remove(el)
                 stats.add("word_style_blocks_removed")
+            elif not allow_scripts and _unsafe_css(css):
+                _remove(el)
+                stats.add("unsafe_styles_removed")
         elif tag == "script":
             if not allow_scripts:
                 _remove(el)
                 stats.add("scripts_removed")
+        elif tag in ("animate", "set"):  # SVG animation can set an href to javascript:
+            if not allow_scripts and "href" in el.get("attributename", "").lower():
+                _remove(el)
+                stats.add("scripts_removed")
+        elif tag == "base":  # would send every relative link of the page elsewhere
+            _remove(el)
+            stats.add("base_removed")
         else:
             _remove(el)
             stats.add("word_tags_removed")
@@ -958,11 +1006,66 @@ def _enabled_filters(fmt: TextFormat) -> list[Filter]:
     return hit[1]
 
 
+MAX_DEPTH = 100
+"""Elements nested deeper than this are unwrapped (their text kept): libxml2 stops reading
+at 256 levels and drops the rest of the document, and recursive readers of the tree
+(Markdown conversion) would run out of stack."""
+_TAG = re.compile(rb"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*>")
+_VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr".split())
+_CLOSE_SEARCH = 16
+"""How far down the open elements a closing tag looks for its opener (mis-nesting)."""
+
+
+def _flatten_deep(data: bytes, stats: _Counter, problems: list[str]) -> bytes:
+    """Drop the tags of elements nested past ``MAX_DEPTH``, keeping everything between them.
+
+    A tag-level pass (no tree: a tree is what cannot be built), counting open elements
+    as a browser would closely enough: void and self-closed elements do not nest, and a
+    closing tag closes the nearest open element of its name.
+    """
+    if data.count(b"<") <= MAX_DEPTH:
+        return data
+    out: list[bytes] = []
+    stack: list[tuple[bytes, bool]] = []
+    depth = last = dropped = 0
+    for m in _TAG.finditer(data):
+        closing, name, whole = m.group(1), m.group(2).lower(), m.group(0)
+        keep = True
+        if closing:
+            for i in range(len(stack) - 1, max(len(stack) - _CLOSE_SEARCH, 0) - 1, -1):
+                if stack[i][0] == name:
+                    keep = stack[i][1]
+                    depth -= sum(1 for _, kept in stack[i:] if kept)
+                    del stack[i:]
+                    break
+        elif name not in _VOID and not whole.endswith(b"/>"):
+            keep = depth < MAX_DEPTH
+            stack.append((name, keep))
+            depth += keep
+        if not keep:
+            out.append(data[last : m.start()])
+            last = m.end()
+            dropped += 1
+    if not dropped:
+        return data
+    out.append(data[last:])
+    stats.add("deep_tags_dropped", dropped)
+    problems.append(
+        f"HTML nested deeper than {MAX_DEPTH} levels: {dropped} tags past that depth"
+        " were dropped, their text kept"
+    )
+    return b"".join(out)
+
+
 def _parse(data: bytes) -> etree._Element:
     """Parse a fragment into a <body> element; stray </body> or </html> cannot cut it short."""
     if _FRAGMENT_CLOSE.search(data):
         data = _FRAGMENT_CLOSE.sub(b"", data)
     root = etree.fromstring(b"<html><body>" + data + b"</body></html>", _PARSER)
+    for error in _PARSER.error_log if _PARSER.error_log else ():
+        if error.type_name == "ERR_RESOURCE_LIMIT":
+            # what libxml2 read before its limit would pass for the whole body
+            raise ValueError(f"the HTML parser gave up: {error.message}")
     body = root.find("body")
     body.attrib.clear()
     for extra in list(root):
@@ -1033,6 +1136,7 @@ def clean_body(
             problems.append(f"filter {flt.module}/{name} is not supported and was not applied")
 
     raw = _as_bytes(data) if stripped else _strip_debris(_utf8(data, fixed, utf8), stats)
+    raw = _flatten_deep(raw, stats, problems)
     try:
         body = _parse(raw)
     except (etree.LxmlError, ValueError) as exc:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,7 +38,14 @@ from typing import Any, TypeVar
 import orjson
 
 from migrate.durable import write_durably
-from migrate.errors import BadInput, MigrateError, StateError, Unaccounted
+from migrate.errors import (
+    BadInput,
+    DiskFull,
+    MigrateError,
+    StateError,
+    Unaccounted,
+    is_disk_full,
+)
 from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.fingerprint import (
@@ -49,6 +57,7 @@ from migrate.export.fingerprint import (
     fingerprint,
     own_digests,
 )
+from migrate.export.identity import claim, site_identity
 from migrate.export.mapping import ExportMapping, load_mapping
 from migrate.export.nodes import (
     BuildContext,
@@ -101,6 +110,8 @@ class ExportOptions:
     include_hostnames: bool = False
     """Commenters' IP addresses (personal data) into the output."""
     update: bool = False
+    allow_other_site: bool = False
+    """Add to a folder that holds an export of another site (``identity``)."""
     allow_scripts: bool = False
     workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     target_options: tuple[tuple[str, Any], ...] = ()
@@ -131,6 +142,7 @@ class ExportOptions:
         data = self.as_dict()
         data.pop("update")
         data.pop("workers")
+        data.pop("allow_other_site")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def as_dict(self) -> dict[str, Any]:
@@ -611,7 +623,25 @@ def _open_run(
 def export(
     site: Drupal7, out_dir: Path, options: ExportOptions, progress: Progress | None = None
 ) -> ExportSummary:
-    """Export the site into ``out_dir`` with the writer ``options.to`` (see module docstring)."""
+    """Export the site into ``out_dir`` with the writer ``options.to`` (see module docstring).
+
+    A full disk ends the run with one line naming the folder: every batch recorded
+    complete is durable, so the same command resumes once there is room.
+    """
+    try:
+        return _export(site, out_dir, options, progress)
+    except (MigrateError, OSError, sqlite3.Error) as exc:
+        if not is_disk_full(exc, out_dir):
+            raise
+        raise DiskFull(
+            f"{out_dir}: no space left on the device; free some space and run the same"
+            " command again to resume"
+        ) from None
+
+
+def _export(
+    site: Drupal7, out_dir: Path, options: ExportOptions, progress: Progress | None
+) -> ExportSummary:
     started = time.monotonic()
     writer = get_writer(options.to)
     if options.mapping:  # before anything is written: a name the site lacks maps nothing
@@ -623,6 +653,7 @@ def export(
             raise StateError(
                 f"{out_dir} holds a {stored} export; use another --out for {options.to}"
             )
+        claim(state, site_identity(site), allow_other=options.allow_other_site)
         state.set_meta("writer", options.to)
         if options.changed_since:
             mark = state.last_highwater()

@@ -46,7 +46,7 @@ import tomli_w
 
 from migrate import paths
 from migrate.durable import write_durably
-from migrate.errors import BadInput, StateError
+from migrate.errors import BadInput, StateError, is_disk_full
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.diskmap import DiskMaps
@@ -252,6 +252,8 @@ def _write_bundle(
             try:
                 copy_verified(src, bundle / name, sync=False)
             except OSError as exc:
+                if is_disk_full(exc):
+                    raise
                 failures.append(f"image {name} not copied into the bundle: {exc}")
         (bundle / "index.md").write_text(page, encoding="utf-8")
     except OSError as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from migrate import paths
 from migrate.durable import copy_durably
-from migrate.errors import BadInput, StateError
+from migrate.errors import BadInput, StateError, is_disk_full
 
 COPIED = "copied"
 UNCHANGED = "unchanged"
@@ -113,6 +113,8 @@ def copy_file(
         try:
             digest = copy_verified(src, dest, sync)
         except OSError as exc:
+            if is_disk_full(exc):
+                raise  # not this file's fault: the run stops and resumes later
             return MediaResult(fid, uri, COPY_FAILED, detail=str(exc))
         status = COPIED
     if expected_size is not None and size != expected_size:

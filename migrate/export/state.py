@@ -165,6 +165,11 @@ class StateStore:
             self._source_columns()
             found = self.meta("schema_version")
         except (OSError, sqlite3.Error) as exc:
+            if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
+                raise StateError(
+                    f"{out_dir}: the folder is not writable (read-only or no permission);"
+                    " choose another --out or make it writable"
+                ) from None
             raise StateError(f"{path}: cannot open the export state ({exc})") from None
         if found is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))

@@ -1163,9 +1163,9 @@ class WxrWriter:
             '\txmlns:dc="http://purl.org/dc/elements/1.1/"\n'
             '\txmlns:wp="http://wordpress.org/export/1.2/"\n>\n',
             "<channel>\n",
-            f"\t<title>{esc(self.options.site.name or base)}</title>\n",
+            f"\t<title>{esc(plain_html(self.options.site.name) or base)}</title>\n",
             f"\t<link>{esc(base)}</link>\n",
-            f"\t<description>{esc(self.options.site.slogan)}</description>\n",
+            f"\t<description>{esc(plain_html(self.options.site.slogan))}</description>\n",
             f"\t<pubDate>{now}</pubDate>\n",
             f"\t<language>{esc(self.options.site.language)}</language>\n",
             "\t<wp:wxr_version>1.2</wp:wxr_version>\n",
@@ -1178,7 +1178,8 @@ class WxrWriter:
                 f"<wp:author_id>{int(uid)}</wp:author_id>"
                 f"<wp:author_login>{cdata(a['login'])}</wp:author_login>"
                 f"<wp:author_email>{cdata(a.get('email') or '')}</wp:author_email>"
-                f"<wp:author_display_name>{cdata(a['display_name'])}</wp:author_display_name>"
+                f"<wp:author_display_name>{cdata(plain_html(a['display_name']))}"
+                "</wp:author_display_name>"
                 "<wp:author_first_name></wp:author_first_name>"
                 "<wp:author_last_name></wp:author_last_name>"
                 "</wp:author>\n"
@@ -1193,7 +1194,7 @@ class WxrWriter:
                     f"<wp:term_id>{tid}</wp:term_id>"
                     f"<wp:category_nicename>{cdata(t['slug'])}</wp:category_nicename>"
                     f"<wp:category_parent>{cdata(parent_slug)}</wp:category_parent>"
-                    f"<wp:cat_name>{cdata(t['name'])}</wp:cat_name>"
+                    f"<wp:cat_name>{cdata(plain_html(t['name']))}</wp:cat_name>"
                     f"<wp:category_description>{cdata(t['description'])}</wp:category_description>"
                     f"{meta}</wp:category>\n"
                 )
@@ -1202,7 +1203,7 @@ class WxrWriter:
                     "\t<wp:tag>"
                     f"<wp:term_id>{tid}</wp:term_id>"
                     f"<wp:tag_slug>{cdata(t['slug'])}</wp:tag_slug>"
-                    f"<wp:tag_name>{cdata(t['name'])}</wp:tag_name>"
+                    f"<wp:tag_name>{cdata(plain_html(t['name']))}</wp:tag_name>"
                     f"<wp:tag_description>{cdata(t['description'])}</wp:tag_description>"
                     f"{meta}</wp:tag>\n"
                 )
@@ -1213,7 +1214,7 @@ class WxrWriter:
                     f"<wp:term_taxonomy>{cdata(t['taxonomy'])}</wp:term_taxonomy>"
                     f"<wp:term_slug>{cdata(t['slug'])}</wp:term_slug>"
                     f"<wp:term_parent>{cdata(parent_slug)}</wp:term_parent>"
-                    f"<wp:term_name>{cdata(t['name'])}</wp:term_name>"
+                    f"<wp:term_name>{cdata(plain_html(t['name']))}</wp:term_name>"
                     f"<wp:term_description>{cdata(t['description'])}</wp:term_description>"
                     f"{meta}</wp:term>\n"
                 )
@@ -1348,7 +1349,8 @@ def _item_xml(
     parent: int = 0,
 ) -> str:
     cats = "".join(
-        f'\t\t<category domain="{esc(tax)}" nicename="{esc(slug)}">{cdata(label)}</category>\n'
+        f'\t\t<category domain="{esc(tax)}" nicename="{esc(slug)}">'
+        f"{cdata(plain_html(label))}</category>\n"
         for tax, slug, label in categories
     )
     metas = "".join(

@@ -34,7 +34,15 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from migrate.errors import BadInput, DumpError, MigrateError, NotDrupal7, SchemaError
+from migrate.errors import (
+    BadInput,
+    DiskFull,
+    DumpError,
+    MigrateError,
+    NotDrupal7,
+    SchemaError,
+    is_disk_full,
+)
 from migrate.identifiers import IDENTIFIER, Prefix
 from migrate.source.sqldump_parser import (
     CHUNK,
@@ -109,14 +117,70 @@ def open_dump(
     digest = _file_sha256(path, directory, trust_memo=not refresh)
     key = hashlib.sha256(f"{digest}|{LOADER_VERSION}|{selection}".encode()).hexdigest()
     target = directory / f"{key[:32]}.sqlite"
-    if refresh or not target.exists():
-        meta = {"dump": str(path), "sha256": digest, "loader": LOADER_VERSION}
-        meta["selection"] = selection
-        _build(path, target, _Selector(prefix, auto, all_tables), meta, progress)
+    meta = {"dump": str(path), "sha256": digest, "loader": LOADER_VERSION, "selection": selection}
+    selector = _Selector(prefix, auto, all_tables)
+    built = refresh or not target.exists() or damage(target) is not None
+    if built:
+        _build_in(directory, path, target, selector, meta, progress)
     source = SQLiteSource(target, prefix, label=str(path))
+    try:
+        source.meta()
+    except DumpError:  # damaged where the header cannot tell: rebuilt once, then trusted
+        source.close()
+        if built:
+            raise
+        _build_in(directory, path, target, selector, meta, progress)
+        source = SQLiteSource(target, prefix, label=str(path))
     if auto:
         source.prefix = _detected_prefix(source, path)
     return source
+
+
+def _build_in(
+    directory: Path,
+    path: Path,
+    target: Path,
+    selector: _Selector,
+    meta: dict[str, str],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Build the cache; a full disk is one line naming the cache folder."""
+    try:
+        _build(path, target, selector, meta, progress)
+    except (OSError, sqlite3.Error) as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFull(
+            f"{directory}: no space left on the device for the dump cache; free some"
+            " space (or give --cache-dir on another disk) and run the same command again"
+        ) from None
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def damage(cache: Path) -> str | None:
+    """What is wrong with a cache file (cut short, not SQLite), or None when it looks whole.
+
+    Read from the 100-byte header, so a 1 GB cache is checked at once: the page size
+    times the page count it records must be the file's size (a cache is written in
+    rollback-journal mode and closed, so nothing of it lives in another file).
+    """
+    try:
+        with cache.open("rb") as fh:
+            header = fh.read(100)
+        size = cache.stat().st_size
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        return "not an SQLite file"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_valid = header[24:28] == header[92:96]
+    if counter_valid and pages and size != page_size * pages:
+        return f"{size} bytes where its header says {page_size * pages}"
+    return None
 
 
 def _detected_prefix(source: SQLiteSource, path: Path) -> Prefix:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pymysql import converters
 
-from migrate.errors import BadInput, SchemaError
+from migrate.errors import BadInput, DumpError, SchemaError
 from migrate.identifiers import Prefix, check_identifier
 from migrate.source.base import Row, Source
 
@@ -96,7 +96,9 @@ class SQLiteSource(Source):
             while batch := cursor.fetchmany(1000):
                 yield from batch
         finally:
-            cursor.close()
+            # a stream abandoned by an error may be closed after its connection
+            with suppress(sqlite3.ProgrammingError):
+                cursor.close()
 
     def _run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         self._idle(sql)
@@ -112,6 +114,8 @@ class SQLiteSource(Source):
                     "see --all-tables)"
                 ) from None
             raise
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
 
     def table_names(self) -> set[str]:
         if self._names is None:
@@ -164,7 +168,19 @@ class SQLiteSource(Source):
 
     def meta(self) -> dict[str, str]:
         """What the cache records about its dump: path, sha256, loader version, selection."""
-        return dict(self._conn.execute("SELECT key, value FROM _dm_meta"))
+        try:
+            return dict(self._conn.execute("SELECT key, value FROM _dm_meta"))
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> Exception:
+        """A damaged SQLite copy as a one-line error with the cure; other errors as they are."""
+        if "malformed" in str(exc) or "not a database" in str(exc):
+            return DumpError(
+                f"{self.label}: its SQLite copy {self.path} is damaged ({exc});"
+                " run the same command with --refresh to rebuild it"
+            )
+        return exc
 
     def copy(self, dest: Path) -> SQLiteSource:
         """A writable copy (for repairs), leaving the shared cache untouched."""
