@@ -112,6 +112,18 @@ def _cases(root: Path) -> list[Case]:
 CASE_NAMES = [c.name for c in _cases(Path("/r"))]
 
 
+def _hostile_aliases(root: Path) -> list[tuple[str, str]]:
+    """URL aliases that would put a redirect page outside the site, as Hugo writes them."""
+    up = "../" * 40
+    return [
+        ("node/1", "../../victim/pwned-relative"),
+        ("node/2", f"{up}{root}/victim/pwned-absolute"),
+        ("node/3", "tin-tuc/..%2f..%2f..%2fvictim/pwned-encoded"),
+        ("node/4", "a\x00/../../../victim/pwned-nul"),
+        ("node/5", "..\\..\\victim\\pwned-backslash"),
+    ]
+
+
 @dataclass
 class Exported:
     db: str
@@ -160,6 +172,12 @@ def exported(databases: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             size = made[first]
             execute(spec, "UPDATE file_managed SET filesize = %s WHERE fid = %s", (size, fid))
         cases[case.name] = (fid, case)
+    for source, alias in _hostile_aliases(root):
+        execute(
+            spec,
+            "INSERT INTO url_alias (source, alias, language) VALUES (%s, %s, 'und')",
+            (source, alias),
+        )
     (root / "out").mkdir()
     guard = TreeGuard(root, root / "out")
     results: dict[str, Any] = {}
@@ -272,6 +290,9 @@ def test_the_built_hugo_site_publishes_nothing_from_outside(exported: Exported) 
     assert len(list(public.rglob("*.html"))) > 100
     assert _holds_victim(public) == []
     assert not (public / "files" / "private").exists()
+    assert not list((exported.root / "victim").glob("pwned-*")), "an alias escaped the site"
+    problems = (exported.out("hugo") / "hugo-manifest.json").read_text(encoding="utf-8")
+    assert problems.count("no redirect page") >= 3
     exported.guard.assert_unchanged()
 
 
