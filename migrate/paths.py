@@ -157,10 +157,10 @@ def private_dir(
     if files_dir is None:
         return None
     public = Path((public_path or "sites/default/files").strip("/"))
-    root = files_dir.resolve()
-    if root.parts[-len(public.parts) :] != public.parts:
-        return None
-    return Path(*root.parts[: -len(public.parts)]) / private
+    for folder in (files_dir.absolute(), files_dir.resolve()):  # as given, or behind a link
+        if folder.parts[-len(public.parts) :] == public.parts:
+            return Path(*folder.parts[: -len(public.parts)]) / private
+    return None
 
 
 def inside_out(out_dir: Path, rel: str) -> Path:

@@ -30,6 +30,9 @@ from lxml import etree
 from lxml import html as lhtml
 from sites import FIXTURES, db_url, execute, set_variable
 
+from migrate.export.clean import MAX_DEPTH, clean_body
+from migrate.records import Filter, TextFormat
+
 CORE_FIELDS_DUMP = FIXTURES / "drupal7-core-fields.sql.gz"
 
 
@@ -382,3 +385,57 @@ def test_the_scanner_sees_every_spelling() -> None:
     found = active_content(hostile("m"), "payload")
     assert len(found) >= 17, found
     assert active_content("<p>&lt;script&gt; javascript: text</p>", "x") == []
+
+
+FULL_HTML = TextFormat(
+    "full_html",
+    "Full HTML",
+    True,
+    (Filter("filter", "filter_url", 0, True), Filter("filter", "filter_autop", 1, True)),
+)
+NESTINGS = [
+    # (case, body, text that must survive, listed as a problem)
+    ("divs_99", "<div>" * 99 + "keep-99" + "</div>" * 99, "keep-99", False),
+    ("divs_101", "<div>" * 101 + "keep-101" + "</div>" * 101, "keep-101", True),
+    ("divs_300", "<div>" * 300 + "keep-300" + "</div>" * 300 + "<p>after</p>", "after", True),
+    ("divs_unclosed", "<div>" * 5000 + "keep-open", "keep-open", True),
+    ("bi_pairs", "<b><i>" * 20_000 + "keep-bi" + "</i></b>" * 20_000, "keep-bi", True),
+    (
+        "mixed",
+        ("<ul><li><span>" * 400) + "keep-mixed" + ("</span></li></ul>" * 400),
+        "keep-mixed",
+        True,
+    ),
+    ("tables", "<table><tr><td>" * 200 + "keep-td" + "</td></tr></table>" * 200, "keep-td", True),
+    (
+        "voids",
+        "<div>" * 50 + "<br><img src=a.png>" * 500 + "keep-void" + "</div>" * 50,
+        "keep-void",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "kept", "listed"),
+    [n[1:] for n in NESTINGS],
+    ids=[n[0] for n in NESTINGS],
+)
+def test_deep_nesting_keeps_its_text(body: str, kept: str, listed: bool) -> None:
+    result = clean_body(body, FULL_HTML, links=None)
+    assert kept in result.html
+    assert any("nested deeper than" in p for p in result.problems) == listed, result.problems
+    assert "deep_tags_dropped" in result.stats if listed else True
+    tree = lhtml.fragments_fromstring(result.html)
+    depth = max((_depth(el) for el in tree if not isinstance(el, str)), default=0)
+    assert depth <= MAX_DEPTH + 1
+
+
+def _depth(el: Any) -> int:
+    """The nesting depth below ``el``, without recursion (the trees here are deep)."""
+    deepest, stack = 0, [(el, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in node)
+    return deepest

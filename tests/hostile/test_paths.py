@@ -413,3 +413,28 @@ def test_unsafe_reason(rel: str, reason: str | None) -> None:
     assert (found is None) == (reason is None), found
     if reason:
         assert reason.lower() in str(found).lower()
+
+
+ROOT = Path("/var/www/site")
+PRIVATE_DIRS = [
+    # (files dir, file_public_path, file_private_path, the private folder found)
+    (
+        ROOT / "sites/default/files",
+        "sites/default/files",
+        "sites/default/files/private",
+        ROOT / "sites/default/files/private",
+    ),
+    (ROOT / "sites/default/files", None, "../private", ROOT / "../private"),
+    (ROOT / "sites/default/files", "sites/default/files", "/srv/private", Path("/srv/private")),
+    (ROOT / "files", "sites/default/files", "private", None),
+    (ROOT / "sites/default/files", "sites/default/files", "", None),
+    (None, None, "sites/default/private", None),
+    (None, None, "/srv/private", Path("/srv/private")),
+]
+
+
+@pytest.mark.parametrize(("files", "public", "private", "found"), PRIVATE_DIRS)
+def test_the_private_folder_is_found_from_the_site_variables(
+    files: Path | None, public: str | None, private: str, found: Path | None
+) -> None:
+    assert paths.private_dir(files, public, private) == found
