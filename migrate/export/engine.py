@@ -781,7 +781,7 @@ class StatusReport:
 
 def status(out_dir: Path) -> StatusReport:
     """What an export directory holds: runs, batches, counts, failures, highwater."""
-    with StateStore(out_dir, create=False) as state:
+    with StateStore(out_dir, create=False, read_only=True) as state:
         runs = [
             {
                 "run": r.run_id,

@@ -150,11 +150,27 @@ class ItemRow:
 class StateStore:
     """The SQLite state of one export directory (see the module docstring)."""
 
-    def __init__(self, out_dir: Path, *, create: bool = True) -> None:
+    def __init__(self, out_dir: Path, *, create: bool = True, read_only: bool = False) -> None:
+        """``read_only``: only read (``status``), which works on a folder one cannot write."""
         self.out_dir = out_dir
         self.path = path = out_dir / STATE_FILE
+        self._lock_fd: int | None = None
         if not path.exists() and not create:
             raise StateError(f"{out_dir}: not an export directory (no {STATE_FILE})")
+        if read_only and not os.access(out_dir, os.W_OK):
+            # immutable: SQLite neither locks nor needs the WAL's -shm file, which it could
+            # not create here; nothing writes to a folder no one can write to
+            uri = f"{path.resolve().as_uri()}?immutable=1"
+            try:
+                self.db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                found = self.meta("schema_version")
+            except sqlite3.Error as exc:
+                raise StateError(f"{path}: cannot read the export state ({exc})") from None
+            if found != str(SCHEMA_VERSION):
+                raise StateError(
+                    f"{path}: state schema {found}, this version needs {SCHEMA_VERSION}"
+                )
+            return
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None)
@@ -175,7 +191,6 @@ class StateStore:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif found != str(SCHEMA_VERSION):
             raise StateError(f"{path}: state schema {found}, this version needs {SCHEMA_VERSION}")
-        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ plumbing
 
