@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Guarded
 from harness import (
     CliResult,
-    Guarded,
     assert_no_traceback,
     assert_one_line_error,
     run_cli,
