@@ -17,7 +17,7 @@ from typing import Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext, TermState
-from migrate.audit.findings import Entity, Finding, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity
 from migrate.audit.links import ALIAS_REMOVED, body_link_scans, body_links
 from migrate.audit.traces import Trace, once_live, redirected_paths
 from migrate.audit.trail import CORE_HOME, TrailModel, TrailTerm, TrailVocabulary
@@ -45,7 +45,7 @@ class MenuLinkRef(Entity):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NoticePage(Entity):
+class NoticePage(OneTerm, Entity):
     """breadcrumb.notice_pages: one URL that shows the line-92 warning, and how to stop it."""
 
     path: str
@@ -63,13 +63,9 @@ class NoticePage(Entity):
     fix: Fix
     evidence: tuple[Trace, ...]  # that the URL was live once
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
 
 @dataclass(frozen=True, kw_only=True)
-class SilentChange(Entity):
+class SilentChange(KindIsVariant, Entity):
     """breadcrumb.silent_changes: a published node page whose breadcrumb changed."""
 
     path: str
@@ -97,10 +93,6 @@ class SilentChange(Entity):
     @property
     def terms(self) -> tuple[int, ...]:
         return self.lost_tids
-
-    @property
-    def variant(self) -> str:
-        return self.kind
 
 
 def _module_reaches_line_92(ctx: AuditContext) -> bool:

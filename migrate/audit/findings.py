@@ -62,16 +62,32 @@ class Entity:
         return ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class MissingTable(Entity):
-    """A table the check reads is not in the database: the check did not run."""
+class OneTerm:
+    """Mixin for an entity about one term: its ``tid`` is what reports group it by."""
 
-    table: str
-    kind: Literal["table_missing"] = "table_missing"
+    tid: int
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        return (self.tid,)
+
+
+class KindIsVariant:
+    """Mixin for an entity whose ``kind`` field names its sub-case of the check."""
+
+    kind: str
 
     @property
     def variant(self) -> str:
         return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class MissingTable(KindIsVariant, Entity):
+    """A table the check reads is not in the database: the check did not run."""
+
+    table: str
+    kind: Literal["table_missing"] = "table_missing"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext, TermState
-from migrate.audit.findings import Entity, Finding, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity
 from migrate.links import anchors, is_system_path, parse_internal_href, term_id_of
 
 LinkKind = Literal["normal_path", "alias_still_present", "alias_removed"]
@@ -229,7 +229,7 @@ def _dead_aliases(ctx: AuditContext, pending: list[BodyLink]) -> list[BodyLink]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AliasRoute(Entity):
+class AliasRoute(OneTerm, KindIsVariant, Entity):
     """links.broken_term_routes: a url_alias row of a term that does not load."""
 
     table: Literal["url_alias"] = "url_alias"
@@ -241,17 +241,9 @@ class AliasRoute(Entity):
     tid: int
     term_state: TermState
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class MenuRoute(Entity):
+class MenuRoute(OneTerm, KindIsVariant, Entity):
     """links.broken_term_routes: a menu link to a term that does not load."""
 
     table: Literal["menu_links"] = "menu_links"
@@ -263,17 +255,9 @@ class MenuRoute(Entity):
     tid: int
     term_state: TermState
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class BreadcrumbRoute(Entity):
+class BreadcrumbRoute(OneTerm, KindIsVariant, Entity):
     """links.broken_term_routes: a taxonomy_breadcrumb_term row of a term that does not load."""
 
     table: Literal["taxonomy_breadcrumb_term"] = "taxonomy_breadcrumb_term"
@@ -282,17 +266,9 @@ class BreadcrumbRoute(Entity):
     tid: int
     term_state: TermState
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class BodyLinkRoute(Entity):
+class BodyLinkRoute(KindIsVariant, Entity):
     """links.broken_term_routes: a link in a node's text field to a term that does not load.
 
     ``tid`` is None when a link to a deleted alias fits several dead terms (``candidates``).
@@ -325,10 +301,6 @@ class BodyLinkRoute(Entity):
     @property
     def terms(self) -> tuple[int, ...]:
         return (self.tid,) if self.tid is not None else ()
-
-    @property
-    def variant(self) -> str:
-        return self.kind
 
     @property
     def maybe_tids(self) -> tuple[int, ...]:

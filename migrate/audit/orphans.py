@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext
-from migrate.audit.findings import Entity, Finding, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, Severity
 from migrate.links import node_id_of
 
 CHECK = "content.orphan_node_rows"
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrphanRows(Entity):
+class OrphanRows(KindIsVariant, Entity):
     """The rows one table holds for one node that does not exist (the repair's input)."""
 
     table: str
@@ -39,10 +39,6 @@ class OrphanRows(Entity):
     @property
     def node(self) -> int | None:
         return self.nid
-
-    @property
-    def variant(self) -> str:
-        return self.kind
 
 
 def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:

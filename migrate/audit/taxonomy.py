@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext, TermState
-from migrate.audit.findings import Entity, Finding, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity
 from migrate.records import FieldInfo
 
 _REPAIR = "drupal-migrate repair"
@@ -28,7 +28,7 @@ def _keyed(entity_type: str, entity_id: int, data: dict[str, Any]) -> dict[str, 
 
 
 @dataclass(frozen=True, kw_only=True)
-class FieldRef(Entity):
+class FieldRef(OneTerm, KindIsVariant, Entity):
     """taxonomy.dangling_field_ref: one row of a term-reference field table."""
 
     entity_type: str
@@ -56,17 +56,9 @@ class FieldRef(Entity):
     def node_title(self) -> str | None:
         return self.title
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class OldRevisionRef(Entity):
+class OldRevisionRef(OneTerm, KindIsVariant, Entity):
     """taxonomy.old_revision_only_ref: a node's references that only old revisions hold."""
 
     nid: int
@@ -80,17 +72,9 @@ class OldRevisionRef(Entity):
     def node(self) -> int | None:
         return self.nid
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class TermWithoutVocabulary(Entity):
+class TermWithoutVocabulary(OneTerm, KindIsVariant, Entity):
     """taxonomy.unloadable_term: a term row whose vocabulary row is gone."""
 
     tid: int
@@ -98,30 +82,18 @@ class TermWithoutVocabulary(Entity):
     name: str
     kind: Literal["vocabulary_missing"] = "vocabulary_missing"
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class FieldAllowsMissingVocabulary(Entity):
+class FieldAllowsMissingVocabulary(KindIsVariant, Entity):
     """taxonomy.unloadable_term: a field whose allowed values name a vocabulary that is gone."""
 
     field: str
     vocabulary: str
     kind: Literal["field_allows_missing_vocabulary"] = "field_allows_missing_vocabulary"
 
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class HierarchyRow(Entity):
+class HierarchyRow(OneTerm, KindIsVariant, Entity):
     """taxonomy.orphan_hierarchy: a hierarchy row whose term or parent does not load."""
 
     tid: int
@@ -134,33 +106,17 @@ class HierarchyRow(Entity):
         """The tid of this row that does not load."""
         return self.tid if self.kind == "term_unloadable" else self.parent
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class TermWithoutHierarchy(Entity):
+class TermWithoutHierarchy(OneTerm, KindIsVariant, Entity):
     """taxonomy.orphan_hierarchy: a loadable term without any hierarchy row."""
 
     tid: int
     kind: Literal["no_hierarchy_row"] = "no_hierarchy_row"
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class UnreachableTerm(Entity):
+class UnreachableTerm(OneTerm, KindIsVariant, Entity):
     """taxonomy.orphan_hierarchy: a loadable term cut off from the root, or in a cycle."""
 
     tid: int
@@ -168,17 +124,9 @@ class UnreachableTerm(Entity):
     parents: tuple[int, ...]
     cycle: tuple[int, ...]  # tid → ... → tid when kind is cycle, else empty
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class IndexRow(Entity):
+class IndexRow(OneTerm, KindIsVariant, Entity):
     """taxonomy.index_dangling: a taxonomy_index row of an unloadable term or a gone node."""
 
     table: Literal["taxonomy_index"] = "taxonomy_index"
@@ -192,17 +140,9 @@ class IndexRow(Entity):
     def node(self) -> int | None:
         return self.nid
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class StaleIndexRow(Entity):
+class StaleIndexRow(OneTerm, KindIsVariant, Entity):
     """taxonomy.index_stale: an index row core would not build, or one it would but lacks."""
 
     table: Literal["taxonomy_index"] = "taxonomy_index"
@@ -214,17 +154,9 @@ class StaleIndexRow(Entity):
     def node(self) -> int | None:
         return self.nid
 
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
-
-    @property
-    def variant(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
-class WrongVocabularyRef(Entity):
+class WrongVocabularyRef(OneTerm, Entity):
     """taxonomy.wrong_vocabulary: a reference to a live term of a vocabulary not allowed."""
 
     entity_type: str
@@ -243,10 +175,6 @@ class WrongVocabularyRef(Entity):
     @property
     def node(self) -> int | None:
         return self.entity_id if self.entity_type == "node" else None
-
-    @property
-    def terms(self) -> tuple[int, ...]:
-        return (self.tid,)
 
 
 @check(
