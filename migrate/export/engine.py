@@ -50,6 +50,7 @@ from migrate.export import ItemRef, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.fingerprint import (
     FileRows,
+    ItemLookup,
     Lookups,
     UserRows,
     batch_rows,
@@ -335,14 +336,16 @@ class _Run:
         data["digests"] = "server" if self.reader.digests_in_sql else "rows"
         return data
 
-    def _unchanged(self, own: dict[int, str], files: FileRows, users: UserRows) -> set[int]:
+    def _unchanged(
+        self, own: dict[int, str], files: FileRows, users: UserRows, items: ItemLookup
+    ) -> set[int]:
         """Those nodes whose source fingerprint is the one stored with their item."""
         stored = self.state.sources(list(own))
         if not stored:
             return set()
         deps = {nid: tuple(orjson.loads(d)) for nid, (_, d) in stored.items()}
         assert self.ctx is not None
-        lookups = Lookups(self.state, self.ctx, files, users)
+        lookups = Lookups(self.state, self.ctx, files, users, items)
         values = lookups.values(k for d in deps.values() for k in d)
         return {
             nid
@@ -363,7 +366,7 @@ class _Run:
                 return None
             nids = [n for n, _ in ids]
             own = reader.node_digests(nids)
-            same = self._unchanged(own, reader.files_of, reader.users_of)
+            same = self._unchanged(own, reader.files_of, reader.users_of, reader.items_of)
             todo = [n for n in nids if n not in same]
             rows = reader.fetch_node_ids(todo) if todo else None
             changed = max(c for _, c in ids)

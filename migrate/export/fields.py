@@ -119,6 +119,22 @@ class TermItem:
 
 
 @dataclass(frozen=True, slots=True)
+class NestedItem:
+    """field_collection, paragraphs: the item entity the host points at, with its own values.
+
+    ``fields`` are the values of the item's revision the host names (``revision_id``),
+    typed like any other, so a collection inside a collection nests again.
+    """
+
+    entity: str
+    id: int
+    revision_id: int | None
+    bundle: str | None
+    archived: bool = False
+    fields: tuple[FieldValue, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RawItem:
     """A field type no handler knows: every column as stored (bytes as base64)."""
 
@@ -135,6 +151,7 @@ FieldItem = (
     | ReferenceItem
     | FileItem
     | TermItem
+    | NestedItem
     | RawItem
 )
 ITEM_TYPES: tuple[type, ...] = (
@@ -147,6 +164,7 @@ ITEM_TYPES: tuple[type, ...] = (
     ReferenceItem,
     FileItem,
     TermItem,
+    NestedItem,
     RawItem,
 )
 
@@ -198,6 +216,13 @@ class FieldContext:
     """(uri, url, mime) of a file_managed row."""
     timezone: str = "UTC"
     """The site's timezone (``date_default_timezone``)."""
+    nested: Callable[[str, int, int | None], NestedFound | None] = lambda e, i, r: None
+    """(bundle, archived, values, problems) of a field_collection or paragraphs item."""
+
+
+NestedFound = tuple[str, bool, list["FieldValue"], list[tuple[str, str]]]
+NESTED_ENTITIES = {"field_collection": "field_collection_item", "paragraphs": "paragraphs_item"}
+"""Field types whose values are items of another entity type, and that entity type."""
 
 
 Issue = str | tuple[str, str]
@@ -431,6 +456,22 @@ def _term_item(
     return TermItem(tid, *term), []
 
 
+@handles(*NESTED_ENTITIES)
+def _nested_item(
+    spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
+) -> tuple[FieldItem, list[Issue]]:
+    entity = NESTED_ENTITIES[spec.type]
+    item_id = int(cols.get("value") or 0)
+    revision = _int_or_none(cols.get("revision_id"))
+    found = ctx.nested(entity, item_id, revision)
+    if found is None:
+        return NestedItem(entity, item_id, revision, None), [
+            f"{entity} {item_id} does not exist: its values cannot be exported"
+        ]
+    bundle, archived, values, problems = found
+    return NestedItem(entity, item_id, revision, bundle, archived, tuple(values)), list(problems)
+
+
 @handles("date", "datetime", "datestamp")
 def _date_item(
     spec: FieldSpec, cols: Mapping[str, Any], ctx: FieldContext
@@ -490,15 +531,33 @@ def _iso(
 # --------------------------------------------------------------------------- rendering
 
 
-def item_data(item: FieldItem) -> dict[str, Any]:
-    """The item's fields without empty ones (TOML has no null; JSON stays short)."""
+def item_data(item: FieldItem, timezone: str | None = None) -> dict[str, Any]:
+    """The item's fields without empty ones (TOML has no null; JSON stays short).
+
+    A nested item's ``fields`` are grouped by field name like ``grouped`` (dates in
+    ``timezone`` when given).
+    """
     data: dict[str, Any] = {}
     for name in item.__slots__:
         value = getattr(item, name)
         if value is None or value == "" or value == {}:
             continue
         data[name] = value
+    if isinstance(item, NestedItem):
+        data["fields"] = grouped(item.fields, timezone)
     return data
+
+
+def grouped(values: Sequence[FieldValue], timezone: str | None = None) -> dict[str, Any]:
+    """Field name → list of ``{language, delta, …item}``, dates in ``timezone`` when given."""
+    out: dict[str, list[Any]] = {}
+    for v in values:
+        item = v.item
+        if timezone and isinstance(item, DateItem) and item.timezone:
+            item = DateItem(_shift(item.value, timezone), _shift(item.end, timezone), timezone)
+        data = {"language": v.language, "delta": v.delta, **item_data(item, timezone)}
+        out.setdefault(v.field, []).append(data)
+    return out
 
 
 def scalar(item: FieldItem) -> str | int | float | None:
@@ -534,14 +593,7 @@ def postmeta(
 
 def front_matter_fields(values: Sequence[FieldValue], timezone: str | None) -> dict[str, Any]:
     """Hugo ``[params.fields]``: field name → list of values, dates in ``timezone``."""
-    out: dict[str, list[Any]] = {}
-    for v in values:
-        item = v.item
-        if timezone and isinstance(item, DateItem) and item.timezone:
-            item = DateItem(_shift(item.value, timezone), _shift(item.end, timezone), timezone)
-        data = {"language": v.language, "delta": v.delta, **item_data(item)}
-        out.setdefault(v.field, []).append(data)
-    return out
+    return grouped(values, timezone)
 
 
 def _shift(value: str | None, timezone: str) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import migrate
-from migrate.export.nodes import BuildContext, NodeRows
+from migrate.export.nodes import BuildContext, ItemKey, ItemRows, NodeRows
 from migrate.export.state import StateStore
 
 _DIGEST = 16
@@ -88,13 +88,16 @@ FileRows = Callable[[list[int]], Mapping[int, tuple[str, str, int]]]
 """fids → (uri, mime, size) of those in file_managed (``Reader.files_of``)."""
 UserRows = Callable[[list[int]], AbstractSet[int]]
 """uids → those that exist (``Reader.users_of``)."""
+ItemLookup = Callable[[list[ItemKey]], Mapping[ItemKey, ItemRows]]
+"""nested item keys → their rows and values (``Reader.items_of``)."""
 
 
-def batch_rows(data: NodeRows) -> tuple[FileRows, UserRows]:
-    """The files and users a fetched batch already holds, as lookups."""
+def batch_rows(data: NodeRows) -> tuple[FileRows, UserRows, ItemLookup]:
+    """The files, users and nested items a fetched batch already holds, as lookups."""
     return (
         lambda fids: {f: data.managed[f] for f in fids if f in data.managed},
         lambda uids: {u for u in uids if u in data.users},
+        lambda keys: {k: data.items[k] for k in keys if k in data.items},
     )
 
 
@@ -107,12 +110,18 @@ class Lookups:
     """
 
     def __init__(
-        self, state: StateStore, ctx: BuildContext, files: FileRows, users: UserRows
+        self,
+        state: StateStore,
+        ctx: BuildContext,
+        files: FileRows,
+        users: UserRows,
+        items: ItemLookup,
     ) -> None:
         self.state = state
         self.ctx = ctx
         self.files = files
         self.users = users
+        self.items = items
 
     def values(self, keys: Iterable[str]) -> dict[str, object]:
         wanted = set(keys)
@@ -129,6 +138,8 @@ class Lookups:
         files = self.files(fids) if fids else {}
         uids = sorted(int(k[2:]) for k in wanted if k.startswith("u:"))
         users = self.users(uids) if uids else set()
+        refs = [_item_key(k[2:]) for k in wanted if k.startswith("i:")]
+        items = self.items(refs) if refs else {}
         info, unloadable = self.ctx.term_info, self.ctx.unloadable
         for key in wanted:
             kind, ident = key[0], key[2:]
@@ -139,7 +150,15 @@ class Lookups:
                 found[key] = files.get(int(ident))
             elif kind == "u":
                 found[key] = int(ident) in users
+            elif kind == "i":  # a nested item: its row and the values of its revision
+                found[key] = items.get(_item_key(ident))
         return found
+
+
+def _item_key(ident: str) -> ItemKey:
+    """``entity:item:revision`` (as ``NodeBuilder`` writes it) → the item's key."""
+    entity, item_id, rev = ident.split(":")
+    return entity, int(item_id), None if rev == "None" else int(rev)
 
 
 def fingerprint(context: str, own: str, deps: Iterable[str], values: Mapping[str, object]) -> str:

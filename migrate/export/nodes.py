@@ -26,6 +26,7 @@ from migrate.export.fields import (
     FieldSpec,
     FieldValue,
     FileItem,
+    NestedFound,
     TermItem,
     TextItem,
     build_value,
@@ -57,6 +58,10 @@ class TermInfo:
 
 FieldRow = tuple[str, str, int, tuple[Any, ...]]
 """(field, language, delta, value columns in ``FieldSpec.columns`` order): one stored value."""
+ItemKey = tuple[str, int, int | None]
+"""(entity type, item id, revision id as the host field names it) of a nested item."""
+ItemRows = tuple[str, bool, list[FieldRow]]
+"""(bundle, archived, field rows of the revision) of a field_collection or paragraphs item."""
 
 
 @dataclass
@@ -76,6 +81,8 @@ class NodeRows:
     history: dict[int, list[tuple[Row, Any, list[Any]]]] = field(default_factory=dict)
     comment_values: dict[int, list[FieldRow]] = field(default_factory=dict)
     """The comments' own field rows (their bodies included), by cid."""
+    items: dict[ItemKey, ItemRows] = field(default_factory=dict)
+    """The field_collection and paragraphs items the batch's values point at, nested too."""
 
     @property
     def last_nid(self) -> int:
@@ -95,6 +102,7 @@ class NodeRows:
             comments={n: v for n, v in self.comments.items() if n in nids},
             history={n: v for n, v in self.history.items() if n in nids},
             comment_values={c: v for c, v in self.comment_values.items() if c in cids},
+            items=self.items,
         )
 
     @property
@@ -111,8 +119,9 @@ class NodeBatch:
     max_changed: int
     deps: dict[int, tuple[str, ...]] = field(default_factory=dict)
     """Per built node, every lookup its record depended on beyond its own rows
-    (``a:alias``, ``n:nid``, ``t:tid``, ``f:fid``, ``u:uid``): the engine fingerprints
-    their current values, so a change to any of them rebuilds exactly this node."""
+    (``a:alias``, ``n:nid``, ``t:tid``, ``f:fid``, ``u:uid``, ``i:entity:item:revision``):
+    the engine fingerprints their current values, so a change to any of them rebuilds
+    exactly this node."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +241,8 @@ class NodeBuilder:
         self._problems: list[Problem] = []
         self._users: frozenset[int] = frozenset()
         self._managed: dict[int, tuple[str, str, int]] = {}
+        self._items: dict[ItemKey, ItemRows] = {}
+        self._open_items: set[ItemKey] = set()
         self.field_ctx = FieldContext(
             clean=lambda value, fmt: self._clean(value, fmt, self._stats, self._problems),
             rewrite=self._rewrite,
@@ -241,6 +252,7 @@ class NodeBuilder:
             user_exported=self._user_exported,
             file=self._managed_file,
             timezone=ctx.timezone,
+            nested=self._nested,
         )
 
     def _rewrite(self, href: str) -> str:
@@ -289,6 +301,34 @@ class NodeBuilder:
     def _user_exported(self, uid: int) -> bool:
         self.deps.add(f"u:{uid}")
         return uid in self._users
+
+    def _nested(self, entity: str, item_id: int, revision: int | None) -> NestedFound | None:
+        """A nested item's bundle, archived flag, typed values and their problems.
+
+        An item that (through its own items) contains itself is given once: the
+        inner occurrence has no values and a problem saying so.
+        """
+        key = (entity, item_id, revision)
+        self.deps.add(f"i:{entity}:{item_id}:{revision}")
+        found = self._items.get(key)
+        if found is None:
+            return None
+        bundle, archived, rows = found
+        if key in self._open_items:
+            return bundle, archived, [], [("field", f"{entity} {item_id} contains itself")]
+        self._open_items.add(key)
+        values: list[FieldValue] = []
+        problems: list[tuple[str, str]] = []
+        try:
+            for name, lang, delta, columns in rows:
+                spec = self.ctx.fields[name]
+                cols = dict(zip(spec.columns, columns, strict=True))
+                value, issues = build_value(spec, lang, delta, cols, self.field_ctx)
+                values.append(value)
+                problems.extend(issues)
+        finally:
+            self._open_items.discard(key)
+        return bundle, archived, values, problems
 
     def _managed_file(self, fid: int) -> tuple[str, str | None, str] | None:
         self.deps.add(f"f:{fid}")
@@ -382,7 +422,7 @@ class NodeBuilder:
         The body is the ``body`` row in the node's language (else ``und``, else the
         first); body rows in other languages stay in the fields, so none is lost.
         """
-        self._users, self._managed = data.users, data.managed
+        self._users, self._managed, self._items = data.users, data.managed, data.items
         self._stats, self._problems = stats, problems
         specs = self.ctx.fields
         rows = data.values.get(nid, [])
@@ -407,10 +447,11 @@ class NodeBuilder:
         rows: list[FieldRow],
         managed: dict[int, tuple[str, str, int]],
         users: frozenset[int],
+        items: dict[ItemKey, ItemRows],
     ) -> tuple[list[FieldValue], list[Problem]]:
         """The typed values of one entity's field rows (a term's, a user's), and the problems."""
         with self.state.snapshot():
-            self._users, self._managed = users, managed
+            self._users, self._managed, self._items = users, managed, items
             self._stats, self._problems = {}, []
             values = self._values(rows)
             return values, self._problems

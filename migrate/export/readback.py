@@ -97,13 +97,43 @@ def _blank(*texts: Any) -> bool:
     return not any(isinstance(t, str) and t.strip() for t in texts)
 
 
+def nested_part(entity: str, name: str) -> str:
+    """The part counting the values of field ``name`` of nested items (``paragraphs_item``...)."""
+    return f"{entity}.field:{name}"
+
+
 def _counted(values: Any, prefix: str = "") -> Counter[str]:
-    """``field:<name>`` (with ``prefix``) → number of JSON field values (empty bodies aside)."""
-    return Counter(
-        prefix + _field_part(str(v["field"]))
-        for v in values or ()
-        if v["field"] not in BODIES or not _blank(v["item"].get("value"), v["item"].get("summary"))
-    )
+    """``field:<name>`` (with ``prefix``) → number of JSON field values (empty bodies aside).
+
+    Values of nested items (``item.fields``, a list of values again) count under
+    ``<entity>.field:<name>``, at any depth.
+    """
+    counts: Counter[str] = Counter()
+    stack = [("", v) for v in values or ()]
+    while stack:
+        entity, v = stack.pop()
+        item = v["item"]
+        if v["field"] in BODIES and _blank(item.get("value"), item.get("summary")):
+            continue
+        name = str(v["field"])
+        counts[prefix + (nested_part(entity, name) if entity else _field_part(name))] += 1
+        if isinstance(item.get("fields"), list) and item.get("entity"):
+            stack.extend((str(item["entity"]), child) for child in item["fields"])
+    return counts
+
+
+def _grouped_nested(value: Any, prefix: str, counts: Counter[str]) -> None:
+    """Count the nested item values inside one grouped value (WXR JSON, Hugo front matter)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        fields = v.get("fields") if isinstance(v, dict) else None
+        if not isinstance(fields, dict) or not v.get("entity"):
+            continue
+        for name, children in fields.items():
+            for child in children:
+                counts[prefix + nested_part(str(v["entity"]), str(name))] += 1
+                stack.append(child)
 
 
 def _comment_fields(
@@ -243,13 +273,24 @@ def _meta(elem: Any, tag: str) -> list[tuple[str, str]]:
 
 
 def _meta_fields(meta: list[tuple[str, str]], prefix: str = "") -> Counter[str]:
-    """``field:<name>`` → values written as ``field_<name>`` meta (empty bodies aside)."""
-    return Counter(
-        prefix + _field_part(k.removeprefix("field_"))
-        for k, v in meta
-        if k.startswith("field_")
-        and (k.removeprefix("field_") not in BODIES or not _blank(_json_text(v)))
-    )
+    """``field:<name>`` → values written as ``field_<name>`` meta (empty bodies aside).
+
+    A nested item's value is JSON holding its own values: those count too.
+    """
+    counts: Counter[str] = Counter()
+    for k, v in meta:
+        if not k.startswith("field_"):
+            continue
+        name = k.removeprefix("field_")
+        if name in BODIES and _blank(_json_text(v)):
+            continue
+        counts[prefix + _field_part(name)] += 1
+        if v.startswith("{") and '"entity"' in v and '"fields"' in v:
+            try:
+                _grouped_nested(json.loads(v), prefix, counts)
+            except ValueError:
+                continue
+    return counts
 
 
 def _wxr_item(item: Any) -> Iterator[Found]:
@@ -373,12 +414,14 @@ def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
 
 def _hugo_fields(fields: Any, prefix: str = "") -> Counter[str]:
     """``field:<name>`` → values under a front matter ``fields`` table (empty bodies aside)."""
-    return Counter(
-        prefix + _field_part(name)
-        for name, values in (fields or {}).items()
-        for v in values
-        if name not in BODIES or not _blank(v.get("value"), v.get("summary"))
-    )
+    counts: Counter[str] = Counter()
+    for name, values in (fields or {}).items():
+        for v in values:
+            if name in BODIES and _blank(v.get("value"), v.get("summary")):
+                continue
+            counts[prefix + _field_part(name)] += 1
+            _grouped_nested(v, prefix, counts)
+    return counts
 
 
 def _hugo_media(out_dir: Path) -> Iterator[Found | Listed]:

@@ -28,9 +28,9 @@ from migrate import paths
 from migrate.errors import MigrateError
 from migrate.export import UrlScheme
 from migrate.export.clean import clean_body, slugify_vi
-from migrate.export.fields import FieldSpec, FieldValue
+from migrate.export.fields import NESTED_ENTITIES, FieldSpec, FieldValue
 from migrate.export.mapping import ExportMapping
-from migrate.export.nodes import BuildContext, FieldRow, NodeRows, TermInfo
+from migrate.export.nodes import BuildContext, FieldRow, ItemKey, ItemRows, NodeRows, TermInfo
 from migrate.export.records import (
     AuthorRecord,
     FileRecord,
@@ -170,20 +170,21 @@ class Reader:
             self.site.variable("file_public_path", "sites/default/files") or ""
         ).strip("/")
         self.private_dir = private_files_dir(self.site, self.files_dir)
-        node_bundles = ("node",)
         fields = self.site.fields
         self.term_fields = [
             f for f in fields.values() if f.is_term_reference and f.bundles_of("node")
         ]
         stored = [f for f in fields.values() if self.source.has_table(f"field_data_{f.field_name}")]
-        self.node_fields = [
-            self._field_spec(f) for f in stored if any(e in node_bundles for e, _ in f.bundles)
-        ]
+        self.specs: dict[str, FieldSpec] = {f.field_name: self._field_spec(f) for f in stored}
+        """Every stored field, whatever it is attached to."""
+        self.node_fields = [self.specs[f.field_name] for f in stored if f.bundles_of("node")]
         self.entity_fields: dict[str, list[FieldSpec]] = {
-            entity: [self._field_spec(f) for f in stored if f.bundles_of(entity)]
-            for entity in ENTITY_FIELD_TYPES
+            entity: [self.specs[f.field_name] for f in stored if f.bundles_of(entity)]
+            for entity in (*ENTITY_FIELD_TYPES, *ITEM_TABLES)
         }
-        """Fields of comments (their body too), terms and users, by Drupal entity type."""
+        """Fields of comments (their body too), terms, users and nested items, by entity type."""
+        self.nested_specs = [s for s in self.specs.values() if s.type in NESTED_ENTITIES]
+        """field_collection and paragraphs fields: their values are items with values."""
         self.field_builder: FieldBuilder | None = None
         self.has_body = "body" in fields
         self.has_comments = self.source.has_table("comment")
@@ -404,12 +405,12 @@ class Reader:
             (after,),
         ):
             after = int(rows[-1][0])
-            values, managed, users = self.entity_values("user", [int(r[0]) for r in rows])
+            values, managed, users, items = self.entity_values("user", [int(r[0]) for r in rows])
             for uid, name, created, status, mail in rows:
                 fields: list[FieldValue] = []
                 problems: list[Problem] = []
                 if values.get(int(uid)) and self.field_builder is not None:
-                    fields, problems = self.field_builder(values[int(uid)], managed, users)
+                    fields, problems = self.field_builder(values[int(uid)], managed, users, items)
                 yield AuthorRecord(
                     uid=int(uid),
                     name=str(name),
@@ -499,14 +500,17 @@ class Reader:
         nids = [int(r[0]) for r in rows]
         values = self._field_values(nids)
         comments = dict(self._comments(nids))
-        comment_values, comment_files, comment_users = self._comment_values(comments)
+        comment_values = self._comment_values(comments)
+        items = self.items(values, comment_values)
+        every = [values, comment_values, *({0: rows} for _, _, rows in items.values())]
         return NodeRows(
             rows=[tuple(r) for r in rows],
             revisions={int(r[11]) for r in rows if r[11] is not None},
             values=values,
-            managed=self._managed(values) | comment_files,
-            users=self._users(values) | comment_users,
+            managed=self._managed(*every),
+            users=self._users(*every),
             comment_values=comment_values,
+            items=items,
             aliases=dict(self._aliases(nids)),
             comments=comments,
             history=dict(self._history(nids)) if self.revisions == "all" else {},
@@ -659,6 +663,15 @@ class Reader:
             )
         )
 
+    def items_of(self, keys: Sequence[ItemKey]) -> dict[ItemKey, ItemRows]:
+        """Those of these nested items whose row exists, read as ``items`` reads them."""
+        found: dict[ItemKey, ItemRows] = {}
+        for entity, (table, _) in ITEM_TABLES.items():
+            refs = sorted((k for k in keys if k[0] == entity), key=lambda k: (k[1], k[2] or 0))
+            if refs and self.source.has_table(table):
+                found.update(self._read_items(entity, refs))
+        return found
+
     def build_context(self) -> BuildContext:
         """What a NodeBuilder needs, picklable so builders can run in worker processes."""
         assert self.taxonomy is not None
@@ -673,13 +686,7 @@ class Reader:
             files_path=self.files_path or "sites/default/files",
             mapping=self.mapping,
             allow_scripts=self.allow_scripts,
-            fields={
-                spec.name: spec
-                for spec in (
-                    *self.node_fields,
-                    *(f for fs in self.entity_fields.values() for f in fs),
-                )
-            },
+            fields=dict(self.specs),
             timezone=str(self.site.variable("date_default_timezone", "UTC") or "UTC"),
         )
 
@@ -722,47 +729,134 @@ class Reader:
                     found[int(row[0])].append((spec.name, str(row[1]), int(row[2]), row[3:]))
         return found
 
-    def entity_values(
-        self, entity: str, ids: list[int]
-    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str, int]], frozenset[int]]:
-        """Field rows of comments, terms or users, with the files and users they point at."""
+    def entity_values(self, entity: str, ids: list[int]) -> EntityRows:
+        """Field rows of comments, terms or users, with the items, files and users they need."""
         values = self._field_values(ids, entity, self.entity_fields[entity])
-        return values, self._managed(values), self._users(values)
+        items = self.items(values)
+        every = [values, *({0: rows} for _, _, rows in items.values())]
+        return values, self._managed(*every), self._users(*every), items
+
+    def items(self, *found: dict[int, list[FieldRow]]) -> dict[ItemKey, ItemRows]:
+        """The field_collection and paragraphs items these field rows point at, and theirs.
+
+        Each item's values are those of the revision its host names (the item's
+        current one when the host names none), read from ``field_revision_*`` as
+        the modules load them. Rounds go one level deeper each, a fixed number of
+        queries per level; an item is read once even if it contains itself.
+        """
+        items: dict[ItemKey, ItemRows] = {}
+        if not self.nested_specs:
+            return items
+        pending = self._item_refs([rows for f in found for rows in f.values()])
+        seen: set[ItemKey] = set()
+        while pending:
+            seen |= pending
+            added: list[list[FieldRow]] = []
+            for entity, table_info in ITEM_TABLES.items():
+                refs = sorted(
+                    (k for k in pending if k[0] == entity), key=lambda k: (k[1], k[2] or 0)
+                )
+                if refs and self.source.has_table(table_info[0]):
+                    for key, found_item in self._read_items(entity, refs).items():
+                        items[key] = found_item
+                        added.append(found_item[2])
+            pending = self._item_refs(added) - seen
+        return items
+
+    def _item_refs(self, groups: Iterable[list[FieldRow]]) -> set[ItemKey]:
+        refs: set[ItemKey] = set()
+        for rows in groups:
+            for name, _, _, cols in rows:
+                spec = self.specs[name]
+                entity = NESTED_ENTITIES.get(spec.type)
+                if entity is None or "value" not in spec.columns:
+                    continue
+                item_id = cols[spec.columns.index("value")]
+                rev = (
+                    cols[spec.columns.index("revision_id")]
+                    if "revision_id" in spec.columns
+                    else None
+                )
+                if item_id is not None:
+                    refs.add((entity, int(item_id), None if rev is None else int(rev)))
+        return refs
+
+    def _read_items(self, entity: str, refs: list[ItemKey]) -> dict[ItemKey, ItemRows]:
+        """The items' rows and the field rows of the revisions their hosts name."""
+        table, bundle_column = ITEM_TABLES[entity]
+        current: dict[int, tuple[int, str, bool]] = {}
+        ids = sorted({k[1] for k in refs})
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            for item_id, rev, bundle, archived in self.source.rows(
+                f"SELECT item_id, revision_id, {bundle_column}, archived FROM {{{table}}}"
+                f" WHERE item_id IN ({_marks(chunk)})",
+                chunk,
+            ):
+                current[int(item_id)] = (int(rev), str(bundle), bool(archived))
+        wanted = {
+            k: (k[2] if k[2] is not None else current[k[1]][0]) for k in refs if k[1] in current
+        }
+        rows = self._revision_rows(entity, sorted(set(wanted.values())))
+        return {
+            key: (current[key[1]][1], current[key[1]][2], rows.get(rev, []))
+            for key, rev in wanted.items()
+        }
+
+    def _revision_rows(self, entity: str, revisions: list[int]) -> dict[int, list[FieldRow]]:
+        """Field rows of these revisions of nested items, by revision id."""
+        found: dict[int, list[FieldRow]] = defaultdict(list)
+        for spec in self.entity_fields[entity]:
+            if not spec.columns:
+                continue
+            table = f"field_revision_{spec.name}"
+            if not self.source.has_table(table):
+                table = spec.data_table
+            cols = ", ".join(spec.column(c) for c in spec.columns)
+            for start in range(0, len(revisions), _IN_CHUNK):
+                chunk = revisions[start : start + _IN_CHUNK]
+                for row in self.source.rows(
+                    f"SELECT revision_id, language, delta, {cols} FROM {{{table}}}"
+                    f" WHERE entity_type = ? AND deleted = 0 AND revision_id IN ({_marks(chunk)})"
+                    " ORDER BY revision_id, language, delta",
+                    (entity, *chunk),
+                ):
+                    found[int(row[0])].append((spec.name, str(row[1]), int(row[2]), row[3:]))
+        return found
 
     def with_fields(self, terms: list[TermRecord]) -> Iterator[TermRecord]:
         """The terms with their own field values (built once node slugs exist)."""
         builder = self.field_builder
         for chunk in (terms[i : i + 1000] for i in range(0, len(terms), 1000)):
-            values, managed, users = self.entity_values("taxonomy_term", [t.tid for t in chunk])
+            values, managed, users, items = self.entity_values(
+                "taxonomy_term", [t.tid for t in chunk]
+            )
             for term in chunk:
                 rows = values.get(term.tid)
                 if not rows or builder is None:
                     yield term
                     continue
-                fields, problems = builder(rows, managed, users)
+                fields, problems = builder(rows, managed, users, items)
                 yield replace(term, fields=tuple(fields), problems=term.problems + tuple(problems))
 
     def _referenced(
-        self, values: dict[int, list[FieldRow]], types: set[str], col: str
+        self, found: Sequence[dict[int, list[FieldRow]]], types: set[str], col: str
     ) -> list[int]:
-        specs = {
-            s.name: s
-            for s in (*self.node_fields, *(f for fs in self.entity_fields.values() for f in fs))
-            if s.type in types and col in s.columns
-        }
+        specs = {s.name: s for s in self.specs.values() if s.type in types and col in s.columns}
         ids: set[int] = set()
-        for rows in values.values():
-            for name, _, _, row in rows:
-                spec = specs.get(name)
-                if spec is not None and row[spec.columns.index(col)] is not None:
-                    ids.add(int(row[spec.columns.index(col)]))
+        for values in found:
+            for rows in values.values():
+                for name, _, _, row in rows:
+                    spec = specs.get(name)
+                    if spec is not None and row[spec.columns.index(col)] is not None:
+                        ids.add(int(row[spec.columns.index(col)]))
         return sorted(ids)
 
-    def _managed(self, values: dict[int, list[FieldRow]]) -> dict[int, tuple[str, str, int]]:
+    def _managed(self, *values: dict[int, list[FieldRow]]) -> dict[int, tuple[str, str, int]]:
         """(uri, mime, size) of every file the batch's file and image fields point at."""
         return self.files_of(self._referenced(values, {"file", "image"}, "fid"))
 
-    def _users(self, values: dict[int, list[FieldRow]]) -> frozenset[int]:
+    def _users(self, *values: dict[int, list[FieldRow]]) -> frozenset[int]:
         """The users (exported as authors) that the batch's user references point at."""
         uids = self._referenced(values, {"user_reference"}, "uid")
         return self.users_of(uids + self._referenced(values, {"entityreference"}, "target_id"))
@@ -835,13 +929,11 @@ class Reader:
         )
         return ", ".join(f"c.{c}" if ok and c in have else "NULL" for c, ok in wanted)
 
-    def _comment_values(
-        self, comments: dict[int, list[Row]]
-    ) -> tuple[dict[int, list[FieldRow]], dict[int, tuple[str, str, int]], frozenset[int]]:
+    def _comment_values(self, comments: dict[int, list[Row]]) -> dict[int, list[FieldRow]]:
         cids = sorted({int(row[1]) for rows in comments.values() for row in rows})
         if not cids or not self.entity_fields["comment"]:
-            return {}, {}, frozenset()
-        return self.entity_values("comment", cids)
+            return {}
+        return self._field_values(cids, "comment", self.entity_fields["comment"])
 
     def _history(self, nids: list[int]) -> dict[int, list[tuple[Row, Any, list[Any]]]]:
         revs = self.source.rows(
@@ -953,11 +1045,24 @@ class Reader:
 
 ENTITY_FIELD_TYPES = ("comment", "taxonomy_term", "user")
 """Drupal entity types besides nodes whose fields are exported."""
+ITEM_TABLES = {
+    "field_collection_item": ("field_collection_item", "field_name"),
+    "paragraphs_item": ("paragraphs_item", "bundle"),
+}
+"""Nested item entity types: their base table and the column that is their bundle."""
 FieldBuilder = Callable[
-    [list[FieldRow], dict[int, tuple[str, str, int]], frozenset[int]],
+    [list[FieldRow], dict[int, tuple[str, str, int]], frozenset[int], dict[ItemKey, ItemRows]],
     tuple[list[FieldValue], list[Problem]],
 ]
-"""Field rows of one entity (with the batch's files and users) → its values and problems."""
+"""Field rows of one entity (with the batch's files, users and items) → values and problems."""
+EntityRows = tuple[
+    dict[int, list[FieldRow]],
+    dict[int, tuple[str, str, int]],
+    frozenset[int],
+    dict[ItemKey, ItemRows],
+]
+"""Field rows by entity id, and the files, users and nested items they point at."""
+_IN_CHUNK = 500
 _SLUG_CHUNK = 10_000
 _SLASHED_CHUNK = 200
 

@@ -19,15 +19,16 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.export.fields import FieldSpec
+from migrate.export.fields import NESTED_ENTITIES, FieldSpec
 from migrate.export.fingerprint import code_digest
-from migrate.export.readback import BODIES, COMMENT_PREFIX, Listed, ReadBack
-from migrate.export.reader import Reader, Selection
+from migrate.export.readback import BODIES, COMMENT_PREFIX, Listed, ReadBack, nested_part
+from migrate.export.reader import ITEM_TABLES, Reader, Selection
 from migrate.export.redirects import normalize_path
 from migrate.export.state import StateStore
 from migrate.schema import Drupal7
@@ -332,6 +333,7 @@ class _Compare:
                 self._put_parts("node", part, counts)
         self._entity_field_parts("term", "taxonomy_term")
         self._entity_field_parts("author", "user")
+        self._nested_parts()
 
     def _put_node_parts_at_once(self, queries: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         names = [part for part, _, _ in queries]
@@ -361,6 +363,93 @@ class _Compare:
             "INSERT INTO src_part VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
             rows,
         )
+
+    def _nested_parts(self) -> None:
+        """Values of field_collection and paragraphs items, on the entity at the top of each chain.
+
+        As the reader loads them: the item revision a host names (else the item's
+        current one), only for items whose row exists; a node's comments' items
+        count on the node under ``comment.``. Items inside items are followed level
+        by level; an item reached twice counts once.
+        """
+        reader, src = self.reader, self.source
+        nested = reader.nested_specs
+        if not nested:
+            return
+        current: dict[tuple[str, int], int] = {}
+        for entity, (table, _) in ITEM_TABLES.items():
+            if src.has_table(table):
+                for item_id, rev in src.stream(f"SELECT item_id, revision_id FROM {{{table}}}"):
+                    current[(entity, int(item_id))] = int(rev)
+        nids: dict[Any, Any] = (
+            dict(src.rows("SELECT cid, nid FROM {comment}"))
+            if src.has_table("comment") and any(s.name in self._comment_names for s in nested)
+            else {}
+        )
+        roots: dict[tuple[str, int], tuple[str, str, str]] = {}
+        """(item entity, revision) → (kind, key, part prefix) of the entity it belongs to."""
+        children: dict[tuple[str, int], list[tuple[str, int, int | None]]] = defaultdict(list)
+        level: list[tuple[tuple[str, int, int | None], tuple[str, str, str]]] = []
+        for spec in nested:
+            entity = NESTED_ENTITIES[spec.type]
+            rev_col = spec.column("revision_id") if "revision_id" in spec.columns else "NULL"
+            for host, host_id, item_id, rev in src.stream(
+                f"SELECT entity_type, entity_id, {spec.column('value')}, {rev_col}"
+                f" FROM {{{spec.data_table}}} WHERE deleted = 0"
+            ):
+                if item_id is None:
+                    continue
+                ref = (entity, int(item_id), None if rev is None else int(rev))
+                root = _root_of(str(host), int(host_id), nids)
+                if root is not None:
+                    level.append((ref, root))
+            table = f"field_revision_{spec.name}"
+            if not src.has_table(table):
+                table = spec.data_table
+            for host, host_rev, item_id, rev in src.stream(
+                f"SELECT entity_type, revision_id, {spec.column('value')}, {rev_col}"
+                f" FROM {{{table}}} WHERE deleted = 0"
+            ):
+                if str(host) in ITEM_TABLES and item_id is not None:
+                    children[(str(host), int(host_rev))].append(
+                        (entity, int(item_id), None if rev is None else int(rev))
+                    )
+        while level:
+            following: list[tuple[tuple[str, int, int | None], tuple[str, str, str]]] = []
+            for (entity, item_id, rev), root in level:
+                if (entity, item_id) not in current:
+                    continue
+                key = (entity, rev if rev is not None else current[(entity, item_id)])
+                if key in roots:
+                    continue
+                roots[key] = root
+                following.extend((child, root) for child in children.get(key, ()))
+            level = following
+        for entity in ITEM_TABLES:
+            for spec in reader.entity_fields[entity]:
+                if not spec.columns:
+                    continue
+                table = f"field_revision_{spec.name}"
+                if not src.has_table(table):
+                    table = spec.data_table
+                counts: dict[tuple[str, str, str], int] = defaultdict(int)
+                for rev, n in src.stream(
+                    f"SELECT revision_id, COUNT(*) FROM {{{table}}}"
+                    " WHERE entity_type = ? AND deleted = 0 GROUP BY revision_id",
+                    (entity,),
+                ):
+                    root = roots.get((entity, int(rev)))
+                    if root is not None:
+                        counts[root] += int(n)
+                by_part: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+                for (kind, owner, prefix), n in counts.items():
+                    by_part[(kind, prefix + nested_part(entity, spec.name))].append((owner, n))
+                for (kind, part), keyed in by_part.items():
+                    self._put_parts(kind, part, keyed)
+
+    @property
+    def _comment_names(self) -> set[str]:
+        return {s.name for s in self.reader.entity_fields["comment"]}
 
     def _entity_field_parts(self, kind: str, entity: str) -> None:
         for spec in self.reader.entity_fields[entity]:
@@ -617,10 +706,39 @@ class _Compare:
                         _ids_text(differ),
                     )
                 )
+        for entity in ITEM_TABLES:
+            for spec in self.reader.entity_fields[entity]:
+                report.fields.append(self._nested_count(entity, spec, not_carried, flag))
         report.nodes_by_type = self._nodes_by_type()
         report.terms_by_vocabulary = self._terms_by_vocabulary()
         report.unaccounted = unaccounted
         report.unaccounted_total = total
+
+    def _nested_count(
+        self, entity: str, spec: FieldSpec, not_carried: dict[str, str], flag: Any
+    ) -> FieldCount:
+        """One nested item field: its values under every node, comment, term and user."""
+        source = found = missing = 0
+        differ: list[str] = []
+        held: list[str] = []
+        for kind, prefix in (("node", ""), ("node", COMMENT_PREFIX), ("term", ""), ("author", "")):
+            part = prefix + nested_part(entity, spec.name)
+            if kind in not_carried or f"{kind}.field:*" in not_carried:
+                n = self._part_total(kind, part)
+                why = not_carried.get(kind) or not_carried[f"{kind}.field:*"]
+                if n:
+                    held.append(f"{n} under {_plural(kind)}: {why}")
+                continue
+            count, keys = self._compare_part(kind, part, flag)
+            source, found, missing = (
+                source + count.source,
+                found + count.found,
+                missing + count.unaccounted,
+            )
+            differ += keys
+        return FieldCount(
+            entity, spec.name, spec.type, source, found, missing, _ids_text(differ), "; ".join(held)
+        )
 
     def make_scope(self) -> None:
         """The entities whose parts are compared: found in the output, or expected there."""
@@ -707,6 +825,20 @@ class _Compare:
                 label = "published" if int(status) else "unpublished"
                 out[side].setdefault(str(ntype), {})[label] = int(n)
         return out
+
+
+def _root_of(host: str, host_id: int, nids: dict[Any, Any]) -> tuple[str, str, str] | None:
+    """(kind, key, part prefix) of the exported record a host entity's values belong to."""
+    if host == "node":
+        return "node", str(host_id), ""
+    if host == "comment":
+        nid = nids.get(host_id)
+        return None if nid is None else ("node", str(nid), COMMENT_PREFIX)
+    if host == "taxonomy_term":
+        return "term", str(host_id), ""
+    if host == "user":
+        return "author", str(host_id), ""
+    return None
 
 
 def _not_empty(spec: FieldSpec, alias: str = "") -> str:

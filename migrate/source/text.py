@@ -50,6 +50,11 @@ TOOLKIT_TABLES = frozenset(
         "search_dataset",
         "cache_page",
         "cache_filter",
+        "field_collection_item",
+        "field_collection_item_revision",
+        "paragraphs_item",
+        "paragraphs_item_revision",
+        "paragraphs_bundle",
     }
 )
 """Drupal tables the toolkit reads, unprefixed (a dump loads these; cache_page and

@@ -1,0 +1,311 @@
+"""field_collection and paragraphs items: nested records in every target, read back per field.
+
+The site is Drupal core's field fixture plus the tables field_collection 7.x-1.x and
+paragraphs 7.x-1.x create (written here from their hook_schema definitions) and a
+few items: two collections on node 2, one holding a collection of its own, and
+three paragraphs on node 5 (one whose host names an older revision, one archived,
+one whose item row is gone).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tomllib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from conftest import CORE_FIELDS_DUMP, Databases, query, run_sql
+from export_helpers import by_key, records, run_export
+from lxml import etree
+
+from migrate.config import ConnectionSpec
+from migrate.errors import Unaccounted
+from migrate.export import _REGISTRY, register_writer
+from migrate.export.fields import FieldValue, NestedItem
+from migrate.export.jsonl import JsonlWriter
+from migrate.export.records import NodeRecord
+
+WP = "{http://wordpress.org/export/1.2/}"
+
+MODULE_TABLES = """
+CREATE TABLE field_collection_item (
+  item_id int NOT NULL AUTO_INCREMENT, revision_id int NOT NULL,
+  field_name varchar(32) NOT NULL, archived int NOT NULL DEFAULT 0,
+  PRIMARY KEY (item_id));
+CREATE TABLE field_collection_item_revision (
+  revision_id int NOT NULL AUTO_INCREMENT, item_id int NOT NULL,
+  PRIMARY KEY (revision_id), KEY item_id (item_id));
+CREATE TABLE paragraphs_bundle (
+  bundle varchar(32) NOT NULL, name varchar(255) NOT NULL DEFAULT '',
+  label varchar(255) NOT NULL DEFAULT '', description mediumtext, locked tinyint NOT NULL DEFAULT 0,
+  PRIMARY KEY (bundle));
+CREATE TABLE paragraphs_item (
+  item_id int NOT NULL AUTO_INCREMENT, revision_id int NOT NULL, bundle varchar(32) NOT NULL,
+  field_name varchar(32) NOT NULL, archived int NOT NULL DEFAULT 0,
+  PRIMARY KEY (item_id));
+CREATE TABLE paragraphs_item_revision (
+  revision_id int NOT NULL AUTO_INCREMENT, item_id int NOT NULL,
+  PRIMARY KEY (revision_id), KEY item_id (item_id));
+"""
+
+
+def _host_tables(name: str) -> str:
+    """The data and revision tables of a field_collection or paragraphs field."""
+    columns = (
+        "entity_type varchar(128) NOT NULL DEFAULT '', bundle varchar(128) NOT NULL DEFAULT '',"
+        " deleted tinyint NOT NULL DEFAULT 0, entity_id int unsigned NOT NULL,"
+        " revision_id int unsigned, language varchar(32) NOT NULL DEFAULT '',"
+        f" delta int unsigned NOT NULL, {name}_value int, {name}_revision_id int"
+    )
+    return "".join(
+        f"CREATE TABLE {prefix}_{name} ({columns},"
+        f" PRIMARY KEY (entity_type, deleted, entity_id, {key}language, delta));\n"
+        for prefix, key in (("field_data", ""), ("field_revision", "revision_id, "))
+    )
+
+
+def _both(table: str, rows: str, revision_only: str = "") -> str:
+    """The same rows into a field's data and revision tables (older revisions: revision only)."""
+    out = f"INSERT INTO field_data_{table} VALUES {rows};\n"
+    out += f"INSERT INTO field_revision_{table} VALUES {rows}"
+    return out + (f", {revision_only};\n" if revision_only else ";\n")
+
+
+SITE = (
+    MODULE_TABLES
+    + _host_tables("field_fc")
+    + _host_tables("field_fc_inner")
+    + _host_tables("field_para")
+    + """
+INSERT INTO field_config (id, field_name, type, module, active, storage_type, storage_module,
+  storage_active, locked, data, cardinality, translatable, deleted) VALUES
+  (901, 'field_fc', 'field_collection', 'field_collection', 1, 'field_sql_storage',
+   'field_sql_storage', 1, 0, 'a:0:{}', -1, 0, 0),
+  (902, 'field_fc_inner', 'field_collection', 'field_collection', 1, 'field_sql_storage',
+   'field_sql_storage', 1, 0, 'a:0:{}', -1, 0, 0),
+  (903, 'field_para', 'paragraphs', 'paragraphs', 1, 'field_sql_storage',
+   'field_sql_storage', 1, 0, 'a:0:{}', -1, 0, 0);
+INSERT INTO field_config_instance (field_id, field_name, entity_type, bundle, data, deleted)
+  VALUES (901, 'field_fc', 'node', 'article', 'a:0:{}', 0),
+         (902, 'field_fc_inner', 'field_collection_item', 'field_fc', 'a:0:{}', 0),
+         (903, 'field_para', 'node', 'article', 'a:0:{}', 0);
+INSERT INTO field_config_instance (field_id, field_name, entity_type, bundle, data, deleted)
+  SELECT id, field_name, e, b, 'a:0:{}', 0 FROM field_config
+  JOIN (SELECT 'field_integer' AS f, 'field_collection_item' AS e, 'field_fc' AS b
+        UNION ALL SELECT 'field_link', 'field_collection_item', 'field_fc_inner'
+        UNION ALL SELECT 'field_integer', 'paragraphs_item', 'text_block'
+        UNION ALL SELECT 'field_text', 'paragraphs_item', 'text_block') i ON i.f = field_name;
+INSERT INTO field_collection_item VALUES (1, 1, 'field_fc', 0), (2, 3, 'field_fc', 0),
+  (3, 4, 'field_fc_inner', 0);
+INSERT INTO field_collection_item_revision VALUES (1, 1), (2, 2), (3, 2), (4, 3);
+INSERT INTO paragraphs_bundle VALUES ('text_block', 'Text block', 'Text block', NULL, 0);
+INSERT INTO paragraphs_item VALUES (10, 11, 'text_block', 'field_para', 0),
+  (12, 12, 'text_block', 'field_para', 1);
+INSERT INTO paragraphs_item_revision VALUES (10, 10), (11, 10), (12, 12);
+"""
+    + _both(
+        "field_fc",
+        "('node', 'article', 0, 2, 11, 'und', 0, 1, 1),"
+        " ('node', 'article', 0, 2, 11, 'und', 1, 2, 3)",
+    )
+    + _both("field_fc_inner", "('field_collection_item', 'field_fc', 0, 2, 3, 'und', 0, 3, 4)")
+    + _both(
+        "field_para",
+        "('node', 'article', 0, 5, 14, 'und', 0, 10, 10),"
+        " ('node', 'article', 0, 5, 14, 'und', 1, 12, NULL),"
+        " ('node', 'article', 0, 5, 14, 'und', 2, 99, 99)",
+    )
+    + _both(
+        "field_integer",
+        "('field_collection_item', 'field_fc', 0, 1, 1, 'und', 0, 11),"
+        " ('field_collection_item', 'field_fc', 0, 2, 3, 'und', 0, 23),"
+        " ('field_collection_item', 'field_fc', 0, 2, 3, 'und', 1, 24),"
+        " ('paragraphs_item', 'text_block', 0, 10, 11, 'und', 0, 1011)",
+        "('field_collection_item', 'field_fc', 0, 2, 2, 'und', 0, 22),"
+        " ('paragraphs_item', 'text_block', 0, 10, 10, 'und', 0, 1010)",
+    )
+    + _both(
+        "field_text",
+        "('paragraphs_item', 'text_block', 0, 10, 11, 'und', 0, 'New paragraph text', NULL),"
+        " ('paragraphs_item', 'text_block', 0, 12, 12, 'und', 0, 'Archived paragraph', NULL)",
+        "('paragraphs_item', 'text_block', 0, 10, 10, 'und', 0, 'Old paragraph text', NULL)",
+    )
+    + _both(
+        "field_link",
+        "('field_collection_item', 'field_fc_inner', 0, 3, 4, 'und', 0, 'node/2', 'Back', NULL)",
+    )
+)
+
+NESTED_VALUES = {
+    ("field_collection_item", "field_integer"): 3,
+    ("field_collection_item", "field_fc_inner"): 1,
+    ("field_collection_item", "field_link"): 1,
+    ("paragraphs_item", "field_integer"): 1,
+    ("paragraphs_item", "field_text"): 2,
+}
+"""Values of the item revisions the hosts name (revision 2 of collection 2 and revision 11
+of paragraph 10 are not named by any host)."""
+
+
+@pytest.fixture(scope="module")
+def nested_db(databases: Databases) -> ConnectionSpec:
+    return databases.create(gzip.decompress(CORE_FIELDS_DUMP.read_bytes()).decode() + SITE)
+
+
+@pytest.fixture(scope="module")
+def exports(nested_db: ConnectionSpec, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("nested")
+    outs = {to: root / to for to in ("jsonl", "wxr", "hugo")}
+    for to, out in outs.items():
+        summary = run_export(nested_db, out, to=to, batch_size=4)
+        assert summary.reconciliation is not None and summary.reconciliation.reconciled
+    return outs
+
+
+def _report(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
+    return data
+
+
+def test_the_site_has_what_the_modules_store(nested_db: ConnectionSpec) -> None:
+    """The source side, from MariaDB itself: hosts point at items, items hold values."""
+    ((hosts,),) = query(nested_db, "SELECT COUNT(*) FROM field_data_field_para")
+    ((items,),) = query(nested_db, "SELECT COUNT(*) FROM paragraphs_item")
+    assert (hosts, items) == (3, 2)
+
+
+@pytest.mark.parametrize("target", ["jsonl", "wxr", "hugo"])
+def test_every_nested_value_is_read_back(exports: dict[str, Path], target: str) -> None:
+    report = _report(exports[target])
+    table = {(f["entity"], f["field"]): f for f in report["fields"]}
+    for key, n in NESTED_VALUES.items():
+        assert (table[key]["source"], table[key]["found"]) == (n, n), key
+    assert table[("node", "field_fc")]["found"] == 2
+    assert table[("node", "field_para")]["found"] == 3
+    assert report["reconciled"] is True
+
+
+def test_jsonl_holds_items_as_typed_nested_values(exports: dict[str, Path]) -> None:
+    nodes = by_key(exports["jsonl"], "node", "nid")
+
+    def values(nid: int, name: str) -> list[dict[str, Any]]:
+        return [v for v in nodes[nid]["fields"] if v["field"] == name]
+
+    first, second = values(2, "field_fc")
+    assert first["item"]["entity"] == "field_collection_item"
+    assert first["item"]["bundle"] == "field_fc"
+    assert [(v["field"], v["item"]) for v in first["item"]["fields"]] == [
+        ("field_integer", {"value": 11})
+    ]
+    # the revision the host names (3), not the older one (2)
+    ints = [v["item"]["value"] for v in second["item"]["fields"] if v["field"] == "field_integer"]
+    assert ints == [23, 24]
+    [inner] = [v for v in second["item"]["fields"] if v["field"] == "field_fc_inner"]
+    assert inner["type"] == "field_collection" and inner["item"]["id"] == 3
+    [link] = inner["item"]["fields"]
+    assert link["item"]["url"] == nodes[2]["path"]  # node/2 rewritten like a body link
+    old, archived, missing = values(5, "field_para")
+    assert old["item"]["revision_id"] == 10
+    assert {v["field"]: v["item"]["value"] for v in old["item"]["fields"]} == {
+        "field_integer": 1010,
+        "field_text": "Old paragraph text",
+    }
+    assert archived["item"]["archived"] is True and archived["item"]["bundle"] == "text_block"
+    assert missing["item"]["fields"] == [] and missing["item"]["bundle"] is None
+    assert any("paragraphs_item 99 does not exist" in p["detail"] for p in nodes[5]["problems"])
+
+
+def test_nested_items_validate_against_the_bundle_schema(exports: dict[str, Path]) -> None:
+    schema = json.loads((exports["jsonl"] / "bundle.schema.json").read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    for line in records(exports["jsonl"]):
+        errors = list(validator.iter_errors(line))
+        assert not errors, f"{line['kind']}: {errors[0].message}"
+
+
+def test_wxr_and_hugo_hold_the_items(exports: dict[str, Path]) -> None:
+    meta = [
+        (m.findtext(f"{WP}meta_key"), m.findtext(f"{WP}meta_value") or "")
+        for path in sorted(exports["wxr"].glob("wxr-*.xml"))
+        for item in etree.parse(str(path)).iter("item")
+        for m in item.iter(f"{WP}postmeta")
+    ]
+    collections = [json.loads(v) for k, v in meta if k == "field_field_fc"]
+    assert [c["id"] for c in collections] == [1, 2]
+    inner = collections[1]["fields"]["field_fc_inner"][0]
+    assert inner["entity"] == "field_collection_item" and inner["fields"]["field_link"]
+    for page in (exports["hugo"] / "content").rglob("index.md"):
+        data = tomllib.loads(page.read_text(encoding="utf-8").split("+++")[1])
+        if data.get("drupal_nid") == 5:
+            break
+    else:
+        pytest.fail("node 5 has no page")
+    paragraphs = data["params"]["fields"]["field_para"]
+    assert paragraphs[0]["fields"]["field_text"][0]["value"] == "Old paragraph text"
+    assert paragraphs[1]["archived"] is True
+
+
+@pytest.fixture
+def flat_writer() -> Iterator[str]:
+    """A JSONL writer that keeps each item but drops its own values: what must be caught."""
+
+    def flat(value: FieldValue) -> FieldValue:
+        item = value.item
+        return (
+            replace(value, item=replace(item, fields=())) if isinstance(item, NestedItem) else value
+        )
+
+    @register_writer("flat-test")
+    class FlatWriter(JsonlWriter):
+        takes_encoded = False
+        reads_back_as = "jsonl"
+
+        def write_batch(self, batch_no: int, records: Any) -> Any:
+            kept = [
+                replace(r, fields=tuple(map(flat, r.fields))) if isinstance(r, NodeRecord) else r
+                for r in records
+            ]
+            return super().write_batch(batch_no, kept)
+
+    yield "flat-test"
+    _REGISTRY.pop("flat-test")
+
+
+def test_a_writer_that_drops_item_values_fails_the_export(
+    flat_writer: str, nested_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    out = tmp_path / "flat"
+    with pytest.raises(Unaccounted):
+        run_export(nested_db, out, to=flat_writer)
+    report = _report(out)
+    lost = {(f["entity"], f["field"]) for f in report["fields"] if not f["reconciled"]}
+    assert lost == set(NESTED_VALUES)
+    assert {u["id"] for u in report["unaccounted"]} == {"2", "5"}
+
+
+def test_a_changed_value_deep_in_an_item_rebuilds_its_node(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """Re-runs skip unchanged nodes on their fingerprint: an item's values are part of it."""
+    spec = databases.create(gzip.decompress(CORE_FIELDS_DUMP.read_bytes()).decode() + SITE)
+    out = tmp_path / "bundle"
+    first = run_export(spec, out)
+    nodes = len(by_key(out, "node", "nid"))
+    run_sql(
+        spec,
+        "UPDATE field_revision_field_link SET field_link_title = 'Back again'"
+        " WHERE entity_type = 'field_collection_item' AND revision_id = 4",
+    )
+    second = run_export(spec, out, update=True)
+    assert first.reconciliation is not None and second.reconciliation is not None
+    assert second.reconciliation.reconciled
+    assert second.updated["node"] == 1 and second.unchanged["node"] == nodes - 1
+    fields = by_key(out, "node", "nid")[2]["fields"]
+    [collection] = [v for v in fields if v["field"] == "field_fc" and v["item"]["id"] == 2]
+    [inner] = [v for v in collection["item"]["fields"] if v["field"] == "field_fc_inner"]
+    assert inner["item"]["fields"][0]["item"]["title"] == "Back again"
