@@ -109,17 +109,27 @@ def _counted(values: Any, prefix: str = "") -> Counter[str]:
     ``<entity>.field:<name>``, at any depth.
     """
     counts: Counter[str] = Counter()
-    stack = [("", v) for v in values or ()]
-    while stack:
-        entity, v = stack.pop()
-        item = v["item"]
-        if v["field"] in BODIES and _blank(item.get("value"), item.get("summary")):
+    for v in values or ():
+        name, item = v["field"], v["item"]
+        if name in BODIES and _blank(item.get("value"), item.get("summary")):
             continue
-        name = str(v["field"])
-        counts[prefix + (nested_part(entity, name) if entity else _field_part(name))] += 1
-        if isinstance(item.get("fields"), list) and item.get("entity"):
-            stack.extend((str(item["entity"]), child) for child in item["fields"])
+        counts[prefix + "field:" + name] += 1
+        if "fields" in item and item.get("entity"):
+            _listed_nested(item, prefix, counts)
     return counts
+
+
+def _listed_nested(item: dict[str, Any], prefix: str, counts: Counter[str]) -> None:
+    """Count the values inside a JSONL nested item (a list of values), at any depth."""
+    stack = [item]
+    while stack:
+        parent = stack.pop()
+        entity = str(parent["entity"])
+        for child in parent.get("fields") or ():
+            counts[prefix + nested_part(entity, str(child["field"]))] += 1
+            inner = child["item"]
+            if "fields" in inner and inner.get("entity"):
+                stack.append(inner)
 
 
 def _grouped_nested(value: Any, prefix: str, counts: Counter[str]) -> None:

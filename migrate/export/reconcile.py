@@ -189,6 +189,14 @@ def _chunked(items: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
         yield chunk
 
 
+_PartSummary = tuple[
+    dict[tuple[str, str], int],
+    dict[tuple[str, str], int],
+    dict[tuple[str, str], list[tuple[str, int, int]]],
+]
+"""(kind, part) → source total in scope, found total, and (key, source, found) that differ."""
+
+
 class _Compare:
     """Loads both sides into the scratch database and compares them."""
 
@@ -212,6 +220,7 @@ class _Compare:
         self.db = db
         self.parsed_files = 0
         """Output files parsed by this read-back (the others' items came from the cache)."""
+        self._parts: _PartSummary | None = None
 
     # ------------------------------------------------------------------ source side
 
@@ -754,33 +763,61 @@ class _Compare:
         )
 
     def _part_total(self, kind: str, part: str) -> int:
-        row = self.db.execute(
-            "SELECT COALESCE(SUM(p.n), 0) FROM src_part p JOIN scope k"
-            " ON k.kind = p.kind AND k.key = p.key WHERE p.kind = ? AND p.part = ?",
-            (kind, part),
-        ).fetchone()
-        return int(row[0])
+        return self._summary()[0].get((kind, part), 0)
+
+    def _summary(self) -> _PartSummary:
+        """Every part at once: source totals (in scope), found totals, the keys that differ.
+
+        Three passes over the part tables, whatever the number of fields: the
+        differences come from primary-key lookups both ways, never from a sort.
+        """
+        if self._parts is not None:
+            return self._parts
+        q = self.db.execute
+        source = {
+            (str(k), str(p)): int(n)
+            for k, p, n in q(
+                "SELECT p.kind, p.part, SUM(p.n) FROM src_part p JOIN scope s"
+                " ON s.kind = p.kind AND s.key = p.key GROUP BY p.kind, p.part"
+            )
+        }
+        found = {
+            (str(k), str(p)): int(n)
+            for k, p, n in q("SELECT kind, part, SUM(n) FROM out_part GROUP BY kind, part")
+        }
+        differ: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
+        for kind, part, key, want, have in q(
+            "SELECT p.kind, p.part, p.key, p.n, COALESCE(o.n, 0) FROM src_part p JOIN scope s"
+            " ON s.kind = p.kind AND s.key = p.key LEFT JOIN out_part o"
+            " ON o.kind = p.kind AND o.key = p.key AND o.part = p.part"
+            " WHERE COALESCE(o.n, 0) != p.n"
+            " UNION ALL SELECT o.kind, o.part, o.key, 0, o.n FROM out_part o WHERE NOT EXISTS"
+            " (SELECT 1 FROM src_part p WHERE p.kind = o.kind AND p.key = o.key"
+            " AND p.part = o.part)"
+        ):
+            differ[(str(kind), str(part))].append((str(key), int(want), int(have)))
+        for rows in differ.values():
+            rows.sort()
+        self._parts = (source, found, differ)
+        return self._parts
 
     def _compare_part(self, kind: str, part: str, flag: Any) -> tuple[Count, list[str]]:
-        source = self._part_total(kind, part)
-        (found,) = self.db.execute(
-            "SELECT COALESCE(SUM(n), 0) FROM out_part WHERE kind = ? AND part = ?", (kind, part)
-        ).fetchone()
+        totals, found, differences = self._summary()
         missing = 0
         differ: list[str] = []
         label = part.removeprefix("field:")
-        for key, want, have in self.db.execute(
-            "SELECT key, SUM(want), SUM(have) FROM ("
-            " SELECT p.key, p.n AS want, 0 AS have FROM src_part p JOIN scope k"
-            " ON k.kind = p.kind AND k.key = p.key WHERE p.kind = ? AND p.part = ?"
-            " UNION ALL SELECT key, 0, n FROM out_part WHERE kind = ? AND part = ?)"
-            " GROUP BY key HAVING SUM(want) != SUM(have) ORDER BY key",
-            (kind, part, kind, part),
-        ):
+        for key, want, have in differences.get((kind, part), ()):
             missing += abs(want - have)
-            differ.append(str(key))
-            flag(kind, str(key), f"{label}: {want} in the source, {have} in the output")
-        return Count(_PART_NAMES.get(part, part), source, int(found), 0, missing), differ
+            differ.append(key)
+            flag(kind, key, f"{label}: {want} in the source, {have} in the output")
+        count = Count(
+            _PART_NAMES.get(part, part),
+            totals.get((kind, part), 0),
+            found.get((kind, part), 0),
+            0,
+            missing,
+        )
+        return count, differ
 
     def _left_out(self, kind: str) -> list[LeftOut]:
         rows = self.db.execute(
