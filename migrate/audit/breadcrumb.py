@@ -17,7 +17,7 @@ from typing import Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext, TermState
-from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity, TitledNode
 from migrate.audit.links import ALIAS_REMOVED, body_link_scans, body_links
 from migrate.audit.traces import Trace, once_live, redirected_paths
 from migrate.audit.trail import CORE_HOME, TrailModel, TrailTerm, TrailVocabulary
@@ -65,7 +65,7 @@ class NoticePage(OneTerm, Entity):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SilentChange(KindIsVariant, Entity):
+class SilentChange(TitledNode, KindIsVariant, Entity):
     """breadcrumb.silent_changes: a published node page whose breadcrumb changed."""
 
     path: str
@@ -81,14 +81,6 @@ class SilentChange(KindIsVariant, Entity):
     lost_tids: tuple[int, ...]
     certain: bool
     old_trail_exact: bool
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
-
-    @property
-    def node_title(self) -> str | None:
-        return self.title
 
     @property
     def terms(self) -> tuple[int, ...]:

@@ -12,43 +12,27 @@ from typing import Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext
-from migrate.audit.findings import Entity, Finding, Severity
+from migrate.audit.findings import Entity, Finding, OneNode, Severity, TitledNode
 
 _TEXT_TYPES = ("text_with_summary", "text_long", "text")
 
 
 @dataclass(frozen=True, kw_only=True)
-class MissingAuthor(Entity):
+class MissingAuthor(TitledNode, Entity):
     """content.missing_author: a node whose author's users row is gone."""
 
     nid: int
     uid: int
     title: str | None
 
-    @property
-    def node(self) -> int | None:
-        return self.nid
-
-    @property
-    def node_title(self) -> str | None:
-        return self.title
-
 
 @dataclass(frozen=True, kw_only=True)
-class MissingRevision(Entity):
+class MissingRevision(TitledNode, Entity):
     """content.missing_current_revision: a node whose node.vid has no revision row."""
 
     nid: int
     vid: int
     title: str | None
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
-
-    @property
-    def node_title(self) -> str | None:
-        return self.title
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +56,7 @@ class DuplicateAlias(Entity):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UnknownFormat(Entity):
+class UnknownFormat(OneNode, Entity):
     """content.unknown_text_format: a text value in a format that no longer exists."""
 
     table: str
@@ -82,10 +66,6 @@ class UnknownFormat(Entity):
     language: str
     delta: int
     format: str
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
 
 
 @check(

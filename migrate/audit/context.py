@@ -337,21 +337,7 @@ class AuditContext:
     @cached_property
     def dangling_current_by_node(self) -> dict[int, frozenset[int]]:
         """nid → unloadable tids its current revision references (size of the breakage)."""
-        found: dict[int, set[int]] = {}
-        for info in self.node_term_fields:
-            col = info.storage.column("tid")
-            table = info.storage.data_table
-            tids = self.unloadable_in(table, col)
-            if not tids:
-                continue
-            for nid, tid in self.source.stream(
-                f"SELECT f.entity_id, f.{col} FROM {{{table}}} f WHERE "
-                + self.in_list(f"f.{col}", tids)
-                + " AND f.entity_type = 'node' AND f.deleted = 0 ORDER BY f.entity_id, f.delta",
-                tids,
-            ):
-                found.setdefault(int(nid), set()).add(int(tid))
-        return {nid: frozenset(tids) for nid, tids in sorted(found.items())}
+        return self._unloadable_by_node(revisions=False)
 
     @cached_property
     def dead_terms_by_node(self) -> dict[int, frozenset[int]]:
@@ -360,10 +346,14 @@ class AuditContext:
         A link in a body to an alias Drupal deleted with its term can only name one of
         these; the audit and ``recover`` attribute such links from this one map.
         """
+        return self._unloadable_by_node(revisions=True)
+
+    def _unloadable_by_node(self, revisions: bool) -> dict[int, frozenset[int]]:
+        """nid → unloadable tids in the term fields' data (or revision) tables."""
         found: dict[int, set[int]] = {}
         for info in self.node_term_fields:
             col = info.storage.column("tid")
-            table = info.storage.revision_table
+            table = info.storage.revision_table if revisions else info.storage.data_table
             tids = self.unloadable_in(table, col)
             if not tids:
                 continue

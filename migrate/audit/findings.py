@@ -62,6 +62,26 @@ class Entity:
         return ""
 
 
+class OneNode:
+    """Mixin for an entity about one node (``nid``): reports group it by that node."""
+
+    nid: int
+
+    @property
+    def node(self) -> int | None:
+        return self.nid
+
+
+class TitledNode(OneNode):
+    """Mixin for an entity about one node whose title the check read."""
+
+    title: str | None
+
+    @property
+    def node_title(self) -> str | None:
+        return self.title
+
+
 class OneTerm:
     """Mixin for an entity about one term: its ``tid`` is what reports group it by."""
 

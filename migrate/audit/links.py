@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext, TermState
-from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity, TitledNode
 from migrate.links import anchors, is_system_path, parse_internal_href, term_id_of
 
 LinkKind = Literal["normal_path", "alias_still_present", "alias_removed"]
@@ -268,7 +268,7 @@ class BreadcrumbRoute(OneTerm, KindIsVariant, Entity):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BodyLinkRoute(KindIsVariant, Entity):
+class BodyLinkRoute(TitledNode, KindIsVariant, Entity):
     """links.broken_term_routes: a link in a node's text field to a term that does not load.
 
     ``tid`` is None when a link to a deleted alias fits several dead terms (``candidates``).
@@ -289,14 +289,6 @@ class BodyLinkRoute(KindIsVariant, Entity):
     kind: Literal["normal_path", "alias_still_present", "alias_removed"]
     current: bool
     term_state: TermState | None
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
-
-    @property
-    def node_title(self) -> str | None:
-        return self.title
 
     @property
     def terms(self) -> tuple[int, ...]:

@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext
-from migrate.audit.findings import Entity, Finding, KindIsVariant, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneNode, Severity
 from migrate.links import node_id_of
 
 CHECK = "content.orphan_node_rows"
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrphanRows(KindIsVariant, Entity):
+class OrphanRows(OneNode, KindIsVariant, Entity):
     """The rows one table holds for one node that does not exist (the repair's input)."""
 
     table: str
@@ -35,10 +35,6 @@ class OrphanRows(KindIsVariant, Entity):
         if not self.mlids:
             del out["mlids"]
         return out
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
 
 
 def orphan_rows(ctx: AuditContext) -> Iterator[OrphanRows]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from migrate.audit import check
 from migrate.audit.context import AuditContext, TermState
-from migrate.audit.findings import Entity, Finding, KindIsVariant, OneTerm, Severity
+from migrate.audit.findings import Entity, Finding, KindIsVariant, OneNode, OneTerm, Severity
 from migrate.records import FieldInfo
 
 _REPAIR = "drupal-migrate repair"
@@ -58,7 +58,7 @@ class FieldRef(OneTerm, KindIsVariant, Entity):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OldRevisionRef(OneTerm, KindIsVariant, Entity):
+class OldRevisionRef(OneNode, OneTerm, KindIsVariant, Entity):
     """taxonomy.old_revision_only_ref: a node's references that only old revisions hold."""
 
     nid: int
@@ -67,10 +67,6 @@ class OldRevisionRef(OneTerm, KindIsVariant, Entity):
     table: str
     rows: int
     kind: Literal["old_revision_only"] = "old_revision_only"
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +122,7 @@ class UnreachableTerm(OneTerm, KindIsVariant, Entity):
 
 
 @dataclass(frozen=True, kw_only=True)
-class IndexRow(OneTerm, KindIsVariant, Entity):
+class IndexRow(OneNode, OneTerm, KindIsVariant, Entity):
     """taxonomy.index_dangling: a taxonomy_index row of an unloadable term or a gone node."""
 
     table: Literal["taxonomy_index"] = "taxonomy_index"
@@ -136,23 +132,15 @@ class IndexRow(OneTerm, KindIsVariant, Entity):
     created: int
     kind: Literal["term_row_missing", "vocabulary_missing", "node_missing"]
 
-    @property
-    def node(self) -> int | None:
-        return self.nid
-
 
 @dataclass(frozen=True, kw_only=True)
-class StaleIndexRow(OneTerm, KindIsVariant, Entity):
+class StaleIndexRow(OneNode, OneTerm, KindIsVariant, Entity):
     """taxonomy.index_stale: an index row core would not build, or one it would but lacks."""
 
     table: Literal["taxonomy_index"] = "taxonomy_index"
     nid: int
     tid: int
     kind: Literal["missing_row", "unpublished_node", "not_in_current_revision"]
-
-    @property
-    def node(self) -> int | None:
-        return self.nid
 
 
 @dataclass(frozen=True, kw_only=True)
