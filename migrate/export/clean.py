@@ -127,7 +127,7 @@ def _fix_unicode_utf8(text: str, stats: _Counter, problems: list[str]) -> tuple[
         if bad > 0:
             problems.append(f"{bad} U+FFFD replacement character(s): bytes lost before export")
     utf8: bytes | None = encoded
-    if _MOJIBAKE_HINT.search(encoded):
+    if not text.isascii() and _MOJIBAKE_HINT.search(encoded):
         lines = text.split("\n")
         fixed = 0
         for i, line in enumerate(lines):
@@ -140,7 +140,7 @@ def _fix_unicode_utf8(text: str, stats: _Counter, problems: list[str]) -> tuple[
             text = "\n".join(lines)
             stats.add("mojibake_fixed", fixed)
             utf8 = None
-    if not unicodedata.is_normalized("NFC", text):
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         composed = unicodedata.normalize("NFC", text)
         stats.add("nfc_normalized", max(len(text) - len(composed), 1))
         text = composed
@@ -366,8 +366,9 @@ def _autop_sequence(chunk: bytes, stats: _Counter) -> bytes:
     added -= dropped
     chunk = _AUTOP_BLOCK_P.sub(_GROUP1, chunk)
     chunk = _autop_line_breaks(chunk)
-    chunk = _AUTOP_BLOCK_BR.sub(_GROUP1, chunk)
-    chunk = _AUTOP_BR_CLOSE.sub(b"", chunk)
+    if b"<br />" in chunk:  # both patterns need one; a body without single newlines has none
+        chunk = _AUTOP_BLOCK_BR.sub(_GROUP1, chunk)
+        chunk = _AUTOP_BR_CLOSE.sub(b"", chunk)
     if b"&" in chunk:
         chunk = _AUTOP_AMP.sub(b"&amp;", chunk)
     stats.add("paragraphs_added", max(added, 0))
@@ -500,13 +501,14 @@ def _apply_filter_url(root: etree._Element, max_length: int, stats: _Counter) ->
     if not conditions:
         return
     for found in _candidate_texts(tuple(conditions))(root):
+        # Most candidates hold a ':' and no link: look for one before climbing the tree.
+        pieces = _linkify(str(found), max_length)
+        if pieces is None:
+            continue
         owner = found.getparent()
         is_tail = found.is_tail
         container = owner.getparent() if is_tail else owner
         if container.tag in _URL_SKIP or any(a.tag in _URL_SKIP for a in container.iterancestors()):
-            continue
-        pieces = _linkify(str(found), max_length)
-        if pieces is None:
             continue
         links: list[etree._Element] = []
         lead = pieces[0] if isinstance(pieces[0], str) else ""
@@ -784,16 +786,30 @@ def _is_script_url(value: str, name: str = "href") -> bool:
     )
 
 
+_UNSAFE_CSS_FOUND = re.compile("|".join(re.escape(bad) for bad in _UNSAFE_CSS)).search
+_STYLE_MEMO = 256
+"""Style attributes up to this length are remembered (Word repeats a handful of styles
+on every paragraph); longer ones, rare and unbounded, are checked each time."""
+
+
 def _unsafe_css(css: str) -> bool:
     squeezed = _URL_NOISE.sub("", css).lower().replace("\\", "")
-    return any(bad in squeezed for bad in _UNSAFE_CSS)
+    return _UNSAFE_CSS_FOUND(squeezed) is not None
+
+
+_unsafe_css_memo = lru_cache(maxsize=2048)(_unsafe_css)
+
+
+def _unsafe_style(value: str) -> bool:
+    """``_unsafe_css`` for a style attribute: checked ~5 times per body, mostly the same."""
+    return _unsafe_css_memo(value) if len(value) <= _STYLE_MEMO else _unsafe_css(value)
 
 
 def _needs_attribute_cleaning(items: list[tuple[str, str]]) -> bool:
     """A cheap look at an element's attributes; most elements need nothing."""
     for name, value in items:
         if name == "style":
-            if "mso-" in value or "MSO-" in value or _unsafe_css(value):
+            if "mso-" in value or "MSO-" in value or _unsafe_style(value):
                 return True
         elif name == "class":
             if "Mso" in value:
@@ -810,8 +826,10 @@ def _needs_attribute_cleaning(items: list[tuple[str, str]]) -> bool:
 
 
 def _odd_url(name: str, value: str) -> bool:
+    if name not in _URL_ATTRS:
+        return False
     low = value.lower()
-    return name in _URL_ATTRS and ("script" in low or "data:" in low or low[:5] == "file:")
+    return "script" in low or "data:" in low or low[:5] == "file:"
 
 
 def _clean_attributes(
@@ -827,7 +845,7 @@ def _clean_attributes(
                     attrib[name] = kept
                 else:
                     del attrib[name]
-        elif name == "style" and not _unsafe_css(value):
+        elif name == "style" and not _unsafe_style(value):
             if "mso-" in value.lower():
                 style, dropped = _clean_style(value)
                 stats.add("mso_styles_removed", dropped)
@@ -851,7 +869,7 @@ def _clean_attributes(
         elif name == "srcdoc":  # a whole document, scripts included, in the page's origin
             del attrib[name]
             stats.add("srcdoc_removed")
-        elif name == "style" and _unsafe_css(value):
+        elif name == "style" and _unsafe_style(value):
             del attrib[name]
             stats.add("unsafe_styles_removed")
 
