@@ -57,6 +57,7 @@ from migrate.export.fingerprint import (
     context_digest,
     fingerprint,
     own_digests,
+    tables_digest,
 )
 from migrate.export.identity import claim, site_identity
 from migrate.export.mapping import ExportMapping, load_mapping
@@ -69,7 +70,7 @@ from migrate.export.nodes import (
     init_worker,
 )
 from migrate.export.readback import readback_for
-from migrate.export.reader import Reader, Selection, Skipped, private_files_dir
+from migrate.export.reader import ITEM_TABLES, Reader, Selection, Skipped, private_files_dir
 from migrate.export.reconcile import Reconciliation, reconcile
 from migrate.export.records import (
     EncodedRecord,
@@ -84,6 +85,10 @@ from migrate.progress import Progress
 from migrate.schema import Drupal7
 
 RECONCILIATION_FILE = "reconciliation.json"
+NODE_BUCKET = 1000
+"""Nids per bucket of ``Reader.node_buckets``: 100 digests for 100k nodes."""
+REDIRECT_INPUTS = "redirect_inputs"
+"""State meta key: ``run:digest`` of the inputs of the last run that built every redirect."""
 REDIRECTS_PER_NODE_BATCH = 20
 """A redirect is one short line: its batches hold this many times ``--batch-size``
 items, so a million of them cost hundreds of durable commits, not thousands."""
@@ -237,6 +242,10 @@ def _detail(record: Record | EncodedRecord) -> str:
     return record.detail if isinstance(record, EncodedRecord) else detail_json(record)
 
 
+def _digest(*parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
 def _num(key: str) -> int | None:
     return int(key) if key.isdigit() else None
 
@@ -265,6 +274,13 @@ class _Run:
         self.ctx: BuildContext | None = None
         self.context = ""
         """``fingerprint.context_digest`` of this run, set when the node phase starts."""
+        self.buckets: dict[int, str] = {}
+        """``Reader.node_buckets`` taken when the node phase started (MariaDB)."""
+        self.clean: frozenset[int] = frozenset()
+        """Buckets whose digest is the one stored by the last node phase that checked them."""
+        self.dirty: set[int] = set()
+        """Buckets holding a node that failed or was left changed (no ``--update``)."""
+        self.bucket_key = ""
         self.reader = Reader(
             site,
             state,
@@ -322,9 +338,62 @@ class _Run:
             with self.timed("files"):
                 self._phase("files", self.reader.files())
             with self.timed("nodes"):
+                self._check_buckets()
                 self._nodes(builders, total, workers)
+                self._store_buckets()
         with self.timed("redirects"):
             self._redirects()
+
+    def _lookups_digest(self) -> str:
+        """Everything a node's lookups read (``fingerprint.Lookups``): aliases, node paths,
+        terms, files, users, nested items; with the run's context and selection."""
+        ctx = self.ctx
+        assert ctx is not None
+        reader = self.reader
+        items = [table for table, _ in ITEM_TABLES.values()]
+        for entity in ITEM_TABLES:
+            for spec in reader.entity_fields[entity]:
+                items += [spec.data_table, f"field_revision_{spec.name}"]
+        return _digest(
+            self.context,
+            asdict(self.options.selection),
+            NODE_BUCKET,
+            tables_digest(
+                self.site.source,
+                ["url_alias", "file_managed", "users", *items],
+                {"file_managed": ("fid", "uri", "filemime", "filesize"), "users": ("uid",)},
+            ),
+            self.state.slugs_digest("node"),
+            sorted(ctx.term_info.items()),
+            sorted(ctx.unloadable.items()),
+        )
+
+    def _check_buckets(self) -> None:
+        """Which buckets of nids hold only nodes checked since with the same rows and lookups.
+
+        Their digests (``Reader.node_buckets``) are taken before any node is read and
+        stored after the node phase (``_store_buckets``); in between none are held, so
+        an interrupted run leaves none to trust. A run that resumes, or stops at
+        ``--limit``, checks every node on its own.
+        """
+        self.buckets, self.clean = {}, frozenset()
+        if not self.reader.digests_in_sql:
+            return
+        self.bucket_key = self._lookups_digest()
+        stored = self.state.node_buckets(self.bucket_key)
+        with self.state.transaction():
+            self.state.forget_buckets()
+        if int(self.cursor.get("node_after", 0)) or self.options.selection.limit is not None:
+            return
+        self.buckets = self.reader.node_buckets(NODE_BUCKET)
+        self.clean = frozenset(b for b, d in self.buckets.items() if stored.get(b) == d)
+
+    def _store_buckets(self) -> None:
+        """Vouch for the buckets whose every node is now as its item says (none failed or
+        was left changed without ``--update``)."""
+        if self.buckets:
+            keep = {b: d for b, d in self.buckets.items() if b not in self.dirty}
+            self.state.put_buckets(self.bucket_key, keep)
 
     def _context_options(self) -> dict[str, Any]:
         """The options a node's record can depend on (not which nodes a run takes)."""
@@ -365,12 +434,15 @@ class _Run:
             if not ids:
                 return None
             nids = [n for n, _ in ids]
-            own = reader.node_digests(nids)
+            clean = [n for n in nids if n // NODE_BUCKET in self.clean]
+            vouched = self.state.vouched(clean) if clean else set()
+            rest = [n for n in nids if n not in vouched]
+            own = reader.node_digests(rest) if rest else {}
             same = self._unchanged(own, reader.files_of, reader.users_of, reader.items_of)
-            todo = [n for n in nids if n not in same]
+            todo = [n for n in rest if n not in same]
             rows = reader.fetch_node_ids(todo) if todo else None
             changed = max(c for _, c in ids)
-            return _Fetched(rows, nids[-1], changed, own, len(same), len(ids))
+            return _Fetched(rows, nids[-1], changed, own, len(same) + len(vouched), len(ids))
         fetched = reader.fetch_nodes(after, size)
         if fetched is None:
             return None
@@ -449,10 +521,56 @@ class _Run:
                 highwater=got.max_changed,
                 sources=self._sources(batch, got),
             )
+            self.dirty.update(
+                int(key) // NODE_BUCKET
+                for kind, key, status, _ in events
+                if kind == "node" and status in ("failed", "not_updated")
+            )
             if self.progress:
                 self.progress(done, total)
 
+    def _redirect_inputs(self) -> str:
+        """Everything the redirect records are made of: two equal digests, the same records.
+
+        url_alias (digested on the server), the terms' paths and why others cannot
+        load, the exported nodes' paths and the run's context (code, options, URL
+        scheme...). Taken before the records are built, so a change made meanwhile
+        shows on the next run.
+        """
+        taxonomy = self.reader.taxonomy
+        assert taxonomy is not None
+        return _digest(
+            self.context,
+            tables_digest(self.site.source, ["url_alias"]),
+            sorted((tid, t.path) for tid, t in taxonomy.info.items()),
+            sorted(taxonomy.unloadable.items()),
+            self.state.exported_paths_digest(),
+        )
+
     def _redirects(self) -> None:
+        """Rebuild the redirects, unless their inputs are those of the last run that did.
+
+        Then that run's records are these records, and the state still holds as many
+        (a rollback forgets the record of inputs): what it skipped is recorded as
+        skipped by this run too (the reconciliation reads this run's reasons), and
+        the reconciliation still reads every redirect back from disk.
+        """
+        inputs = self._redirect_inputs()
+        run_id = self.summary.run_id
+        held = self.state.item_counts().get("redirect", 0)
+        done, _, digest = (self.state.meta(REDIRECT_INPUTS) or "").partition(":")
+        if done.isdigit() and digest == _digest(inputs, held):
+            with self.state.transaction():
+                self.state.copy_events(int(done), run_id, "redirect")
+                self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{digest}")
+            self.summary.unchanged["redirect"] += held
+            return
+        self.state.delete_meta(REDIRECT_INPUTS)
+        self._write_redirects()
+        held = self.state.item_counts().get("redirect", 0)
+        self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{_digest(inputs, held)}")
+
+    def _write_redirects(self) -> None:
         size = self.options.batch_size * REDIRECTS_PER_NODE_BATCH
         records: list[Record] = []
         events: list[tuple[str, str, str, str]] = []

@@ -196,7 +196,10 @@ def read_jsonl_file(text: bytes) -> Iterator[Found | Listed]:
     for line in text.split(b"\n"):
         if not line.strip():
             continue
-        data = orjson.loads(line)
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a line cut short or mangled holds nothing: its item is unaccounted
         kind = str(data.get("kind"))
         key = str(data.get(_JSONL_KEYS.get(kind, ""), ""))
         if kind == "node":

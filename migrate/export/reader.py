@@ -29,6 +29,7 @@ from migrate.errors import MigrateError
 from migrate.export import UrlScheme
 from migrate.export.clean import clean_body, slugify_vi
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec, FieldValue
+from migrate.export.fingerprint import row_hash_sql
 from migrate.export.mapping import ExportMapping
 from migrate.export.nodes import BuildContext, FieldRow, ItemKey, ItemRows, NodeRows, TermInfo
 from migrate.export.records import (
@@ -107,6 +108,16 @@ class Skipped:
     kind: str
     source_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class _OwnRows:
+    """One table of a node's own rows: the nid expression, FROM ... WHERE, hashed columns."""
+
+    key: str
+    source: str
+    columns: tuple[str, ...]
+    order: str
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -535,95 +546,106 @@ class Reader:
             )
         ]
 
+    def _own_rows(self) -> list[_OwnRows]:
+        """Every table a node's own rows come from, as ``node_digests`` and ``node_buckets``
+        hash them: the node row with its current revision's id, each field's rows, its
+        comments and their field rows (aliases are added by each, on their own index)."""
+        found = [
+            _OwnRows(
+                "n.nid",
+                "{node} n LEFT JOIN {node_revision} r ON r.vid = n.vid WHERE true",
+                (
+                    "n.vid",
+                    "n.type",
+                    "n.language",
+                    "n.title",
+                    "n.uid",
+                    "n.status",
+                    "n.created",
+                    "n.changed",
+                    "n.promote",
+                    "n.sticky",
+                    "r.vid",
+                ),
+                "n.nid",
+            )
+        ]
+        for spec in self.node_fields:
+            if spec.columns:
+                found.append(
+                    _OwnRows(
+                        "entity_id",
+                        f"{{{spec.data_table}}} WHERE entity_type = 'node' AND deleted = 0",
+                        ("language", "delta", *(spec.column(c) for c in spec.columns)),
+                        "language, delta",
+                    )
+                )
+        if not self.has_comments:
+            return found
+        have = set(self.source.columns("comment"))
+        language = "c.language" if "language" in have else "NULL"
+        people = [c.strip() for c in self._commenter_columns(have).split(",")]
+        found.append(
+            _OwnRows(
+                "c.nid",
+                "{comment} c WHERE true",
+                (
+                    "c.cid",
+                    "c.pid",
+                    "c.thread",
+                    "c.uid",
+                    "c.name",
+                    "c.subject",
+                    "c.created",
+                    "c.changed",
+                    "c.status",
+                    language,
+                    *people,
+                ),
+                "c.cid",
+            )
+        )
+        for spec in self.entity_fields["comment"]:
+            if spec.columns:
+                found.append(
+                    _OwnRows(
+                        "c.nid",
+                        f"{{{spec.data_table}}} f JOIN {{comment}} c ON c.cid = f.entity_id"
+                        " WHERE f.entity_type = 'comment' AND f.deleted = 0",
+                        (
+                            "f.entity_id",
+                            "f.language",
+                            "f.delta",
+                            *(f"f.{spec.column(c)}" for c in spec.columns),
+                        ),
+                        "f.entity_id, f.language, f.delta",
+                    )
+                )
+        return found
+
     def node_digests(self, nids: list[int]) -> dict[int, str]:
         """Per node, a digest of every row ``fetch_nodes`` would read for it, made by the server.
 
-        One query: one MD5 per table and node (over the MD5 of each row, every column
-        QUOTEd so NULL and '' differ), joined per node in table order. Only one short
-        row per node crosses the wire, so an unchanged node costs no row decoding.
+        One query: one MD5 per table and node over the 64-bit hash of each of its rows
+        (``fingerprint.row_hash_sql``: CRC32 and CRC32C, NULLs told from ''), joined
+        per node in table order. Only one short row per node crosses the wire, so an
+        unchanged node costs no row decoding; hashing a row costs the server a seventh
+        of an MD5 of its QUOTEd columns.
         """
         cond, params, keep = _id_filter("{k}", nids)
         parts: list[str] = []
         args: list[Any] = []
-
-        def q(*columns: str) -> str:
-            return "CONCAT_WS(0x1f, " + ", ".join(f"QUOTE({c})" for c in columns) + ")"
-
-        parts.append(
-            "SELECT n.nid AS k, 0 AS t, MD5("
-            + q(
-                "n.vid",
-                "n.type",
-                "n.language",
-                "n.title",
-                "n.uid",
-                "n.status",
-                "n.created",
-                "n.changed",
-                "n.promote",
-                "n.sticky",
-                "r.vid",
-            )
-            + ") AS d FROM {node} n LEFT JOIN {node_revision} r ON r.vid = n.vid"
-            f" WHERE {cond.format(k='n.nid')}"
-        )
-        args += params
-        for i, spec in enumerate(self.node_fields, start=1):
-            if not spec.columns:
-                continue
-            cols = q("language", "delta", *(spec.column(c) for c in spec.columns))
+        for t, rows in enumerate(self._own_rows()):
             parts.append(
-                f"SELECT entity_id, {i}, MD5(GROUP_CONCAT(MD5({cols})"
-                " ORDER BY language, delta SEPARATOR '')) FROM"
-                f" {{{spec.data_table}}} WHERE entity_type = 'node' AND deleted = 0"
-                f" AND {cond.format(k='entity_id')} GROUP BY entity_id"
+                f"SELECT {rows.key} AS k, {t} AS t, MD5(GROUP_CONCAT({row_hash_sql(rows.columns)}"
+                f" ORDER BY {rows.order} SEPARATOR ',')) AS d FROM {rows.source}"
+                f" AND {cond.format(k=rows.key)} GROUP BY {rows.key}"
             )
             args += params
-        base = len(self.node_fields) + 1
-        if self.has_comments:
-            have = set(self.source.columns("comment"))
-            language = "c.language" if "language" in have else "NULL"
-            people = [c.strip() for c in self._commenter_columns(have).split(",")]
-            cols = q(
-                "c.cid",
-                "c.pid",
-                "c.thread",
-                "c.uid",
-                "c.name",
-                "c.subject",
-                "c.created",
-                "c.changed",
-                "c.status",
-                language,
-                *people,
-            )
-            parts.append(
-                f"SELECT c.nid, {base}, MD5(GROUP_CONCAT(MD5({cols}) ORDER BY c.cid"
-                " SEPARATOR '')) FROM {comment} c"
-                f" WHERE {cond.format(k='c.nid')} GROUP BY c.nid"
-            )
-            args += params
-            for i, spec in enumerate(self.entity_fields["comment"], start=base + 1):
-                if not spec.columns:
-                    continue
-                cols = q(
-                    "f.entity_id",
-                    "f.language",
-                    "f.delta",
-                    *(f"f.{spec.column(c)}" for c in spec.columns),
-                )
-                parts.append(
-                    f"SELECT c.nid, {i}, MD5(GROUP_CONCAT(MD5({cols})"
-                    " ORDER BY f.entity_id, f.language, f.delta SEPARATOR ''))"
-                    f" FROM {{{spec.data_table}}} f JOIN {{comment}} c ON c.cid = f.entity_id"
-                    " WHERE f.entity_type = 'comment' AND f.deleted = 0"
-                    f" AND {cond.format(k='c.nid')} GROUP BY c.nid"
-                )
-                args += params
         sources = [f"node/{n}" for n in nids]
         parts.append(
             "SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED), -1,"
-            " MD5(GROUP_CONCAT(MD5(QUOTE(alias)) ORDER BY pid SEPARATOR ''))"
+            " MD5(GROUP_CONCAT(alias ORDER BY pid SEPARATOR 0x1f))"
             f" FROM {{url_alias}} WHERE source IN ({_marks(sources)}) GROUP BY source"
         )
         args += sources
@@ -637,6 +659,36 @@ class Reader:
             if keep is None or int(k) in keep:
                 found[int(k)] = str(digest)
         return {n: found[n] for n in nids if n in found}
+
+    def node_buckets(self, width: int) -> dict[int, str]:
+        """Per bucket of ``width`` nids (nid DIV width): a digest of every own row of its nodes.
+
+        One query over the tables ``node_digests`` reads, for every node (selected or
+        not): per table and bucket, the row count, the XOR and the sum of the rows'
+        64-bit hashes (with the nid, so a row moved between nodes shows). A hundred
+        short rows for 100k nodes: a bucket whose digest is the one stored when its
+        nodes were last checked needs no per-node digest.
+        """
+        parts: list[str] = []
+        for t, rows in enumerate(self._own_rows()):
+            h = row_hash_sql((rows.key, *rows.columns))
+            parts.append(
+                f"SELECT {rows.key} DIV {int(width)} AS b, {t} AS t, COUNT(*) AS c,"
+                f" BIT_XOR({h}) AS x, SUM({h} >> 32) AS s FROM {rows.source} GROUP BY b"
+            )
+        h = row_hash_sql(("source", "alias", "pid"))
+        parts.append(
+            f"SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED) DIV {int(width)} AS b, -1, COUNT(*),"
+            f" BIT_XOR({h}), SUM({h} >> 32) FROM {{url_alias}} WHERE source LIKE 'node/%'"
+            " GROUP BY b"
+        )
+        return {
+            int(b): str(digest)
+            for b, digest in self.source.rows(
+                "SELECT b, GROUP_CONCAT(CONCAT_WS(':', t, c, x, s) ORDER BY t SEPARATOR ',')"
+                " FROM (" + " UNION ALL ".join(parts) + ") y GROUP BY b"
+            )
+        }
 
     def files_of(self, fids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
         """(uri, mime, size) of those of ``fids`` in file_managed."""

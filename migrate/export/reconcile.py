@@ -17,6 +17,7 @@ afterwards.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from collections import defaultdict
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec
-from migrate.export.fingerprint import code_digest
+from migrate.export.fingerprint import code_digest, tables_digest
 from migrate.export.readback import BODIES, COMMENT_PREFIX, Listed, ReadBack, nested_part
 from migrate.export.reader import ITEM_TABLES, Reader, Selection
 from migrate.export.redirects import normalize_path
@@ -136,6 +137,9 @@ class Reconciliation:
     files_parsed: int | None = None
     """Output files parsed by the read-back; the others' items came from the cache of
     items by file digest (None: this target's read-back parses everything)."""
+    same_as_run: int | None = None
+    """When the source tables and every output file's bytes are those this earlier run
+    compared (checked now, digest by digest): its comparison, which stands unchanged."""
 
     @property
     def reconciled(self) -> bool:
@@ -143,6 +147,28 @@ class Reconciliation:
 
     def count(self, what: str) -> Count | None:
         return next((c for c in self.counts if c.what == what), None)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reconciliation:
+        """A report ``to_dict`` wrote (a malformed one raises KeyError, TypeError or ValueError)."""
+        drop = {"reconciled"}
+        return cls(
+            source=str(data["source"]),
+            target=str(data["target"]),
+            run=int(data["run"]),
+            counts=[Count(**{k: v for k, v in c.items() if k not in drop}) for c in data["counts"]],
+            fields=[
+                FieldCount(**{k: v for k, v in f.items() if k not in drop}) for f in data["fields"]
+            ],
+            nodes_by_type=dict(data["nodes_by_type"]),
+            terms_by_vocabulary=dict(data["terms_by_vocabulary"]),
+            left_out=[LeftOut(**x) for x in data["left_out"]],
+            not_carried=dict(data["not_carried"]),
+            gone_from_source=dict(data["gone_from_source"]),
+            unaccounted=[Unaccounted(**x) for x in data["unaccounted"]],
+            unaccounted_total=int(data["unaccounted_total"]),
+            files_parsed=data.get("files_parsed"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -515,9 +541,11 @@ class _Compare:
 
     # ------------------------------------------------------------------ output side
 
-    def load_output(self, readback: ReadBack, out_dir: Path) -> None:
-        if readback.files is not None and readback.read_file is not None:
-            self._load_cached(readback, out_dir)
+    def load_output(
+        self, readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]] | None
+    ) -> None:
+        if outputs is not None:
+            self._load_cached(readback, out_dir, outputs)
             return
         found: list[tuple[str, str]] = []
         parts: list[tuple[str, str, str, int]] = []
@@ -535,10 +563,12 @@ class _Compare:
         self._put_out(found, parts, listed)
         self.db.execute("COMMIT")
 
-    def _load_cached(self, readback: ReadBack, out_dir: Path) -> None:
+    def _load_cached(
+        self, readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]]
+    ) -> None:
         """Read back file by file, parsing only files whose bytes are not in the cache.
 
-        Each file is read whole and its blake2b digest taken; when the cache holds the
+        ``outputs`` holds each file's blake2b digest (``output_digests``); when the cache holds the
         items parsed from bytes with that digest (by this very code: the cache is
         emptied when the package changes), they are what parsing the file again would
         give, so they are taken from the cache. Every other file is parsed and its
@@ -572,13 +602,12 @@ class _Compare:
                 db.execute(f"DELETE FROM cache.{table}")
             db.execute("INSERT OR REPLACE INTO cache.meta VALUES ('code', ?)", (code,))
         known = dict(db.execute("SELECT path, digest FROM cache.files"))
-        for path in readback.files(out_dir):
-            rel = path.relative_to(out_dir).as_posix()
-            data = path.read_bytes()
-            digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        for rel, digest in outputs:
             db.execute("INSERT INTO seen VALUES (?)", (rel,))
             if known.get(rel) == digest:
                 continue
+            data = (out_dir / rel).read_bytes()  # what is parsed is what is recorded
+            digest = hashlib.blake2b(data, digest_size=16).hexdigest()
             self.parsed_files += 1
             for table in ("found", "parts", "listed"):
                 db.execute(f"DELETE FROM cache.{table} WHERE path = ?", (rel,))
@@ -904,6 +933,113 @@ def _ids_text(keys: Sequence[str]) -> str:
     return ", ".join(sorted(keys)[:50]) + (f" … ({len(keys)} in all)" if len(keys) > 50 else "")
 
 
+def output_digests(readback: ReadBack, out_dir: Path) -> list[tuple[str, str]] | None:
+    """(path in ``out_dir``, blake2b of its bytes) of every file a file-wise read-back reads.
+
+    None for a read-back that does not declare its files (it parses everything).
+    """
+    if readback.files is None or readback.read_file is None:
+        return None
+    found: list[tuple[str, str]] = []
+    for path in readback.files(out_dir):
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16))
+        found.append((path.relative_to(out_dir).as_posix(), digest.hexdigest()))
+    return found
+
+
+def source_tables(reader: Reader, revisions: str) -> set[str]:
+    """Every table the source side of the comparison reads (and the field definitions)."""
+    tables = {
+        "node",
+        "comment",
+        "url_alias",
+        "users",
+        "file_managed",
+        "taxonomy_vocabulary",
+        "taxonomy_term_data",
+        "taxonomy_term_hierarchy",
+        "field_config",
+        "field_config_instance",
+        *(table for table, _ in ITEM_TABLES.values()),
+    }
+    if revisions == "all":
+        tables.add("node_revision")
+    specs = [*reader.node_fields, *(s for group in reader.entity_fields.values() for s in group)]
+    for spec in specs:
+        tables.add(spec.data_table)
+    for spec in [*reader.nested_specs, *(s for e in ITEM_TABLES for s in reader.entity_fields[e])]:
+        tables.add(f"field_revision_{spec.name}")
+    return tables
+
+
+SOURCE_COLUMNS = {"users": ("uid",), "file_managed": ("fid", "uri")}
+"""The columns the comparison reads of tables a live site writes to all day (logins)."""
+
+
+def _inputs_digest(
+    site: Drupal7,
+    state: StateStore,
+    reader: Reader,
+    run_id: int,
+    target: str,
+    readback: ReadBack,
+    selection: Selection,
+    revisions: str,
+    outputs: list[tuple[str, str]],
+) -> str:
+    """Everything the comparison's outcome is a function of: two equal digests, one outcome.
+
+    The source tables (digested on the server), the terms as this run loaded them,
+    the failures and skips this run recorded, what is selected, the code and the
+    target, and the bytes of every output file read back.
+    """
+    taxonomy = reader.taxonomy
+    assert taxonomy is not None
+    events = sorted(
+        e
+        for e in state.events(run_id)
+        if (e[0], e[2]) in (("node", "failed"), ("redirect", "skipped"))
+    )
+    parts = (
+        code_digest(),
+        target,
+        sorted(readback.not_carried.items()),
+        tables_digest(site.source, source_tables(reader, revisions), SOURCE_COLUMNS),
+        [v.vid for v in taxonomy.vocabularies],
+        [(t.tid, t.vocabulary) for t in taxonomy.terms],
+        sorted(taxonomy.info.items()),
+        sorted(taxonomy.unloadable.items()),
+        events,
+        asdict(selection),
+        revisions,
+        outputs,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+_KEPT = "reconciled"
+"""State meta key: the inputs digest of the last full comparison that reconciled, and it."""
+
+
+def _kept(state: StateStore, inputs: str, run_id: int) -> Reconciliation | None:
+    """The last full comparison, when its inputs digest is ``inputs`` (else None)."""
+    text = state.meta(_KEPT)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        if data["inputs"] != inputs:
+            return None
+        report = Reconciliation.from_dict(data["report"])
+    except (KeyError, TypeError, ValueError):
+        return None  # unreadable: compare again
+    report.same_as_run = report.run
+    report.run = run_id
+    report.files_parsed = 0
+    return report
+
+
 def reconcile(
     site: Drupal7,
     state: StateStore,
@@ -916,7 +1052,23 @@ def reconcile(
     selection: Selection,
     revisions: str,
 ) -> Reconciliation:
-    """Read the output back and compare it with the source (see the module docstring)."""
+    """Read the output back and compare it with the source (see the module docstring).
+
+    A target read back file by file first digests every file and the source tables:
+    when both, and every other input of the comparison, are those of the last full
+    comparison that reconciled, its outcome is this one's (nothing is parsed).
+    """
+    started = time.monotonic()
+    outputs = output_digests(readback, out_dir)
+    inputs = None
+    if outputs is not None:
+        inputs = _inputs_digest(
+            site, state, reader, run_id, target, readback, selection, revisions, outputs
+        )
+        kept = _kept(state, inputs, run_id)
+        if kept is not None:
+            kept.read_back_seconds = time.monotonic() - started
+            return kept
     report = Reconciliation(
         site.source.label, target, run_id, not_carried=dict(readback.not_carried)
     )
@@ -926,8 +1078,8 @@ def reconcile(
         compare = _Compare(site, state, reader, run_id, selection, revisions, db)
         compare.load_source()
         started = time.monotonic()
-        compare.load_output(readback, out_dir)
-        if readback.files is not None:
+        compare.load_output(readback, out_dir, outputs)
+        if outputs is not None:
             report.files_parsed = compare.parsed_files
         compare.make_scope()
         compare.compare(report, readback.not_carried)
@@ -935,4 +1087,6 @@ def reconcile(
     finally:
         db.close()
         scratch.unlink(missing_ok=True)
+    if inputs is not None and report.reconciled:
+        state.set_meta(_KEPT, json.dumps({"inputs": inputs, "report": report.to_dict()}))
     return report

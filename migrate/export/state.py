@@ -12,6 +12,7 @@ memory). A lock file keeps two exports from writing the same directory.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -89,9 +90,12 @@ CREATE TABLE IF NOT EXISTS slugs (
     UNIQUE (kind, scope, slug)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, source TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS node_buckets (bucket INTEGER PRIMARY KEY, digest TEXT NOT NULL)
+    WITHOUT ROWID;
 """
 
 
+_BUCKETS_KEY = "node_buckets_key"
 _IN_CHUNK = 500
 """Values per ``IN (...)`` list: well under SQLite's bound-parameter limit."""
 
@@ -245,6 +249,9 @@ class StateStore:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     # ------------------------------------------------------------------ runs
 
     def last_run(self) -> Run | None:
@@ -372,7 +379,10 @@ class StateStore:
         return [_batch(r) for r in rows if wanted is None or r[0] in wanted]
 
     def mark_rolled_back(self, batch_nos: Sequence[int]) -> None:
+        """Forget the batches' items, and every record of inputs that vouched for them."""
         with self._tx():
+            self.db.execute("DELETE FROM meta WHERE key = 'redirect_inputs'")
+            self.forget_buckets()
             for no in batch_nos:
                 self.db.execute("DELETE FROM items WHERE batch_no = ?", (no,))
                 self.db.execute(
@@ -435,6 +445,65 @@ class StateStore:
                 nids,
             )
         }
+
+    def exported_paths_digest(self) -> str:
+        """A digest of every exported node's id and target path, in nid order."""
+        h = hashlib.blake2b(digest_size=16)
+        for num, path in self.db.execute(
+            "SELECT i.num, s.path FROM items i JOIN slugs s ON s.kind = 'node'"
+            " AND s.source_id = i.num WHERE i.kind = 'node' ORDER BY i.num"
+        ):
+            h.update(f"{num}\x1f{path}\x1e".encode())
+        return h.hexdigest()
+
+    def slugs_digest(self, kind: str) -> str:
+        """A digest of every slug path of ``kind``, exported or not (what links resolve to)."""
+        h = hashlib.blake2b(digest_size=16)
+        for source_id, path in self.db.execute(
+            "SELECT source_id, path FROM slugs WHERE kind = ? ORDER BY source_id", (kind,)
+        ):
+            h.update(f"{source_id}\x1f{path}\x1e".encode())
+        return h.hexdigest()
+
+    def node_buckets(self, key: str) -> dict[int, str]:
+        """The bucket digests stored under ``key`` (``Reader.node_buckets``), else none."""
+        if self.meta(_BUCKETS_KEY) != key:
+            return {}
+        return {
+            int(b): str(d) for b, d in self.db.execute("SELECT bucket, digest FROM node_buckets")
+        }
+
+    def forget_buckets(self) -> None:
+        self.db.execute("DELETE FROM node_buckets")
+        self.db.execute("DELETE FROM meta WHERE key = ?", (_BUCKETS_KEY,))
+
+    def put_buckets(self, key: str, digests: dict[int, str]) -> None:
+        """Store the digests of buckets whose every selected node is as its item says."""
+        with self._tx():
+            self.forget_buckets()
+            self.db.executemany("INSERT INTO node_buckets VALUES (?, ?)", digests.items())
+            self.set_meta(_BUCKETS_KEY, key)
+
+    def vouched(self, nids: Sequence[int]) -> set[int]:
+        """Those of ``nids`` whose item carries a source fingerprint (built as it is)."""
+        return {
+            int(n)
+            for (n,) in _select_in(
+                self.db,
+                "SELECT num FROM items WHERE kind = 'node' AND source_fp IS NOT NULL"
+                " AND num IN ({marks})",
+                nids,
+            )
+        }
+
+    def copy_events(self, from_run: int, to_run: int, kind: str) -> None:
+        """Record for ``to_run`` what ``from_run`` skipped of ``kind`` (same inputs, same skips)."""
+        self.db.execute(
+            "INSERT INTO events (run_id, batch_no, kind, source_id, status, reason)"
+            " SELECT ?, NULL, kind, source_id, status, reason FROM events"
+            " WHERE run_id = ? AND kind = ? AND status = 'skipped' ORDER BY rowid",
+            (to_run, from_run, kind),
+        )
 
     def items_of_batches(self, batch_nos: Sequence[int]) -> list[ItemRow]:
         rows: list[ItemRow] = []

@@ -1,0 +1,120 @@
+"""An unchanged re-run keeps the last comparison only when the disk and the source prove it.
+
+Issue 19 goal 1: a re-run over an unchanged site does not parse and compare
+everything again. It digests the source tables and every output file; when both
+are those of the last comparison that reconciled, that comparison stands
+(``same_as_run``). A claim the earlier run wrote is never taken on trust: a file
+deleted or cut short since, or a source row changed since, makes the comparison
+run again, and what is missing is unaccounted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import BROKEN_DUMP, run_sql
+from export_helpers import BASE_URL, run_export
+
+from migrate import api
+from migrate.config import ConnectionSpec
+from migrate.errors import Unaccounted
+from migrate.export import engine
+from migrate.export.engine import ExportOptions, ExportSummary
+from migrate.export.reader import Selection
+
+
+def _report(out: Path) -> dict[str, object]:
+    data = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _unaccounted_kinds(out: Path) -> set[str]:
+    report = _report(out)
+    listed = report["unaccounted"]
+    assert isinstance(listed, list)
+    return {str(u["kind"]) for u in listed}
+
+
+def test_unchanged_rerun_keeps_the_comparison_and_says_which(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    first = run_export(broken_db, out, batch_size=64)
+    assert first.reconciliation is not None and first.reconciliation.same_as_run is None
+    again = run_export(broken_db, out, batch_size=64, update=True)
+    rec = again.reconciliation
+    assert rec is not None and rec.reconciled
+    assert rec.same_as_run == first.run_id and rec.run == again.run_id
+    assert rec.files_parsed == 0
+    assert rec.counts == first.reconciliation.counts
+    assert rec.fields == first.reconciliation.fields
+    assert _report(out)["same_as_run"] == first.run_id
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "cut mid-line"])
+@pytest.mark.parametrize("folder", ["nodes", "redirects"])
+def test_a_damaged_output_file_is_not_reported_as_reconciled(
+    broken_db: ConnectionSpec, tmp_path: Path, damage: str, folder: str
+) -> None:
+    """A file the re-run does not rewrite, damaged since the last run: the claim is checked."""
+    out = tmp_path / "bundle"
+    run_export(broken_db, out, batch_size=64)
+    kept = run_export(broken_db, out, batch_size=64, update=True)
+    assert kept.reconciliation is not None and kept.reconciliation.same_as_run is not None
+    path = sorted((out / folder).glob("batch-*.jsonl"))[0]
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(b"")
+    else:
+        data = path.read_bytes()
+        path.write_bytes(data[: data.index(b"\n") + 10])
+    kind = {"nodes": "node", "redirects": "redirect"}[folder]
+    try:
+        summary: ExportSummary | None = run_export(broken_db, out, batch_size=64, update=True)
+    except Unaccounted:
+        summary = None
+    if summary is None:
+        assert _report(out)["same_as_run"] is None
+        assert kind in _unaccounted_kinds(out)
+    else:  # the run rewrote what was damaged: then it is on disk again
+        rec = summary.reconciliation
+        assert rec is not None and rec.reconciled and rec.same_as_run is None
+        assert path.is_file() and path.stat().st_size > 0
+
+
+def test_a_source_change_not_written_is_compared_again(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """Without ``--update`` a changed node is not rewritten: the comparison sees the change."""
+    out = tmp_path / "bundle"
+    run_export(broken_db_rw, out, batch_size=64)
+    run_sql(
+        broken_db_rw,
+        "INSERT INTO comment (pid, nid, uid, subject, hostname, created, changed, status,"
+        " thread, name, mail, homepage, language)"
+        " SELECT 0, nid, 0, 'x', '', 1, 1, 1, '99/', 'a', '', '', 'und' FROM node"
+        " ORDER BY nid LIMIT 1",
+    )
+    with pytest.raises(Unaccounted):
+        run_export(broken_db_rw, out, batch_size=64)
+    report = _report(out)
+    assert report["same_as_run"] is None
+    assert "node" in _unaccounted_kinds(out)
+
+
+def test_unchanged_rerun_from_the_dump_keeps_the_comparison(tmp_path: Path) -> None:
+    """The dump's SQLite cache: the tables are digested here, row by row."""
+    out = tmp_path / "bundle"
+    spec = api.source_spec(dump=BROKEN_DUMP, cache_dir=tmp_path / "cache")
+    options = ExportOptions(
+        selection=Selection(include_unpublished=True), batch_size=64, base_url=BASE_URL
+    )
+    with api.connect(spec) as site:
+        first = engine.export(site, out, options)
+        again = engine.export(site, out, options)
+    assert again.reconciliation is not None and again.reconciliation.reconciled
+    assert again.reconciliation.same_as_run == first.run_id
