@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import BROKEN_DUMP, run_sql
-from export_helpers import BASE_URL, run_export
+from conftest import BROKEN_DUMP, query, run_sql
+from export_helpers import BASE_URL, by_key, run_export
 
 from migrate import api
 from migrate.config import ConnectionSpec
@@ -118,3 +118,77 @@ def test_unchanged_rerun_from_the_dump_keeps_the_comparison(tmp_path: Path) -> N
         again = engine.export(site, out, options)
     assert again.reconciliation is not None and again.reconciliation.reconciled
     assert again.reconciliation.same_as_run == first.run_id
+
+
+def _a_body(spec: ConnectionSpec) -> int:
+    [(nid,)] = query(
+        spec,
+        "SELECT entity_id FROM field_data_body WHERE entity_type = 'node' AND delta = 0"
+        " AND LENGTH(body_value) > 0 ORDER BY entity_id LIMIT 1",
+    )
+    return int(nid)
+
+
+def _edit_body(spec: ConnectionSpec, nid: int, text: str) -> None:
+    run_sql(
+        spec,
+        f"UPDATE field_data_body SET body_value = '{text}'"
+        f" WHERE entity_type = 'node' AND entity_id = {nid} AND delta = 0",
+    )
+
+
+def test_a_body_edit_alone_rebuilds_that_node_only(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """Its bucket's digest moves, the lookups' do not: the bucket's nodes are checked one
+    by one and only the edited one is rebuilt; the others' buckets are vouched for."""
+    out = tmp_path / "bundle"
+    first = run_export(broken_db_rw, out, batch_size=64)
+    nodes = first.added["node"]
+    same = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert same.unchanged["node"] == nodes and same.batches == 0
+    nid = _a_body(broken_db_rw)
+    _edit_body(broken_db_rw, nid, "<p>Sửa một lần</p>")
+    second = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert dict(second.updated) == {"node": 1}
+    assert second.unchanged["node"] == nodes - 1
+    assert second.reconciliation is not None and second.reconciliation.reconciled
+    assert by_key(out, "node", "nid")[nid]["body"]["value"] == "<p>Sửa một lần</p>"
+    third = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert third.batches == 0 and third.unchanged["node"] == nodes
+
+
+def test_a_change_left_without_update_is_written_by_the_next_update(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A node reported changed (no ``--update``) keeps its old item: its bucket is not
+    vouched for, so the next run with ``--update`` still finds and writes it."""
+    out = tmp_path / "bundle"
+    first = run_export(broken_db_rw, out, batch_size=64)
+    nid = _a_body(broken_db_rw)
+    _edit_body(broken_db_rw, nid, "<p>Chưa ghi</p>")
+    left = run_export(broken_db_rw, out, batch_size=64)
+    assert dict(left.not_updated) == {"node": 1}
+    written = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert dict(written.updated) == {"node": 1}
+    assert written.unchanged["node"] == first.added["node"] - 1
+    assert by_key(out, "node", "nid")[nid]["body"]["value"] == "<p>Chưa ghi</p>"
+
+
+def test_after_a_rollback_the_rerun_puts_the_items_back(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """Rolled-back items are not vouched for by a bucket or a redirect digest."""
+    out = tmp_path / "bundle"
+    first = run_export(broken_db, out, batch_size=64)
+    run_export(broken_db, out, batch_size=64, update=True)
+    nodes = by_key(out, "node", "nid")
+    redirects = by_key(out, "redirect", "source")
+    api.rollback(out, all=True)
+    assert not list(out.glob("*/batch-*.jsonl"))
+    again = run_export(broken_db, out, batch_size=64, update=True)
+    assert again.added == first.added
+    assert again.reconciliation is not None and again.reconciliation.reconciled
+    assert again.reconciliation.same_as_run is None
+    assert by_key(out, "node", "nid") == nodes
+    assert by_key(out, "redirect", "source") == redirects
