@@ -551,7 +551,8 @@ class _Run:
         """Rebuild the redirects, unless their inputs are those of the last run that did.
 
         Then that run's records are these records, and the state still holds as many
-        (a rollback forgets the record of inputs): what it skipped is recorded as
+        (a rollback forgets the record of inputs; a run that left a changed redirect
+        without ``--update`` records none): what it skipped is recorded as
         skipped by this run too (the reconciliation reads this run's reasons), and
         the reconciliation still reads every redirect back from disk.
         """
@@ -566,9 +567,11 @@ class _Run:
             self.summary.unchanged["redirect"] += held
             return
         self.state.delete_meta(REDIRECT_INPUTS)
+        left = self.summary.not_updated["redirect"]
         self._write_redirects()
-        held = self.state.item_counts().get("redirect", 0)
-        self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{_digest(inputs, held)}")
+        if self.summary.not_updated["redirect"] == left:  # else the next run must see them
+            held = self.state.item_counts().get("redirect", 0)
+            self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{_digest(inputs, held)}")
 
     def _write_redirects(self) -> None:
         size = self.options.batch_size * REDIRECTS_PER_NODE_BATCH

@@ -192,3 +192,26 @@ def test_after_a_rollback_the_rerun_puts_the_items_back(
     assert again.reconciliation.same_as_run is None
     assert by_key(out, "node", "nid") == nodes
     assert by_key(out, "redirect", "source") == redirects
+
+
+def test_a_redirect_left_without_update_is_written_by_the_next_update(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A term's alias moved to another term, a run without ``--update``: the redirect
+    phase's inputs are not recorded, so the next run with ``--update`` rebuilds and
+    writes it."""
+    out = tmp_path / "bundle"
+    run_export(broken_db_rw, out, batch_size=64)
+    before = by_key(out, "redirect", "source")["tin-tuc"]
+    run_sql(broken_db_rw, "UPDATE url_alias SET source = 'taxonomy/term/6' WHERE alias = 'tin-tuc'")
+    left = run_export(broken_db_rw, out, batch_size=64)
+    assert left.not_updated["redirect"] == 1
+    assert by_key(out, "redirect", "source")["tin-tuc"] == before
+    written = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert written.updated["redirect"] == 1
+    moved = by_key(out, "redirect", "source")["tin-tuc"]
+    assert moved["target"] == by_key(out, "redirect", "source")["taxonomy/term/6"]["target"]
+    assert moved["target"] != before["target"]
+    again = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert again.batches == 0 and dict(again.updated) == {}
+    assert again.reconciliation is not None and again.reconciliation.reconciled
