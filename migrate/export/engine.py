@@ -520,6 +520,7 @@ class _Run:
                 events,
                 highwater=got.max_changed,
                 sources=self._sources(batch, got),
+                digests=batch.digests,
             )
             self.dirty.update(
                 int(key) // NODE_BUCKET
@@ -595,11 +596,13 @@ class _Run:
         events: list[tuple[str, str, str, str]],
         highwater: int | None = None,
         sources: dict[str, tuple[str, str]] | None = None,
+        digests: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         """Write the new and changed records of one batch and record it durably.
 
         ``sources`` (nodes): the built items' fingerprints, stored with every item that
-        is now as built (written, or unchanged), never with one left stale.
+        is now as built (written, or unchanged), never with one left stale. ``digests``
+        (nodes): each record's content digest and detail, as its worker took them.
         """
         by_kind: dict[str, list[str]] = defaultdict(list)
         for record in records:
@@ -609,8 +612,10 @@ class _Run:
         hashes: dict[tuple[str, str], str] = {}
         stale: list[ItemRef] = []
         fresh: list[tuple[int, str, str]] = []
+        digests = digests or {}
         for record in records:
-            digest = content_hash(record)
+            taken = digests.get(record.key)
+            digest = taken[0] if taken else content_hash(record)
             old = known[record.KIND].get(record.key)
             source = sources.get(record.key) if sources else None
             if old is None:
@@ -652,7 +657,10 @@ class _Run:
         except OSError as exc:
             self.state.fail_batch(batch_no, str(exc))
             raise StateError(f"batch {batch_no}: writing failed: {exc}") from None
-        details = {(r.KIND, r.key): _detail(r) for r in to_write}
+        details = {
+            (r.KIND, r.key): taken[1] if (taken := digests.get(r.key)) else _detail(r)
+            for r in to_write
+        }
         written = [
             (
                 ref.kind,

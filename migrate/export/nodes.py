@@ -41,8 +41,11 @@ from migrate.export.records import (
     Problem,
     RevisionRecord,
     TermRef,
+    detail_json,
     encoded,
+    json_digest,
 )
+from migrate.export.records import encode as encode_record
 from migrate.export.state import StateLookup
 from migrate.paths import public_relative
 from migrate.records import TextFormat
@@ -122,6 +125,9 @@ class NodeBatch:
     (``a:alias``, ``n:nid``, ``t:tid``, ``f:fid``, ``u:uid``, ``i:entity:item:revision``):
     the engine fingerprints their current values, so a change to any of them rebuilds
     exactly this node."""
+    digests: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Per NodeRecord sent as a tree, its ``content_digest`` and ``detail_json``, taken in
+    the worker so the main process does not encode every record again to hash it."""
 
 
 @dataclass(frozen=True)
@@ -342,8 +348,12 @@ class NodeBuilder:
         """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``)."""
         with self.state.snapshot():
             records, failures, deps = self._build(data)
-        built = [encoded(r) for r in records] if encode else records
-        return NodeBatch(built, failures, data.last_nid, data.max_changed, deps)
+        if encode:
+            return NodeBatch(
+                [encoded(r) for r in records], failures, data.last_nid, data.max_changed, deps
+            )
+        digests = {r.key: (json_digest(encode_record(r)), detail_json(r)) for r in records}
+        return NodeBatch(records, failures, data.last_nid, data.max_changed, deps, digests)
 
     def _build(
         self, data: NodeRows

@@ -7,32 +7,40 @@ writer's ``reads_back_as`` (its own name by default):
 
 * ``jsonl``: every line of every ``*/batch-*.jsonl`` file;
 * ``wxr``: every ``wxr-*.xml`` file (items, their post meta and comments, the
-  channel's authors and terms);
+  channel's authors and terms), parsed once: by the writer's validation, whose
+  findings are kept by the digest of the file's bytes, else here;
 * ``hugo``: every page bundle's and term page's front matter and body, the
   media copies, and the redirect pages.
 
 A reader yields ``Found`` (an entity and what hangs off it, counted), ``Listed``
 (an entity the target left out on purpose, with the writer's reason) and
 declares in ``ReadBack.not_carried`` what its format cannot hold at all. Files
-are parsed one at a time (XML with iterparse), so memory stays flat.
+are parsed one at a time, so memory stays flat.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import orjson
-from lxml import etree
 
+from migrate.durable import write_durably
 from migrate.errors import StateError
 from migrate.export.fields import COMMENT_BODY
+from migrate.export.fingerprint import code_digest
+from migrate.export.wxr_validate import WxrFile, WxrItem, WxrParseError, parse_wxr
 
 BODY = "body"
 """The part name of a node's body: counted with the body field's other values."""
@@ -238,28 +246,79 @@ register_readback("jsonl", ReadBack(read_jsonl, files=jsonl_files, read_file=rea
 
 # --------------------------------------------------------------------------- WXR
 
-_WP = "{http://wordpress.org/export/1.2/}"
-_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
-_EXCERPT = "{http://wordpress.org/export/1.2/excerpt/}encoded"
-_TERM_TAGS = {f"{_WP}category", f"{_WP}tag", f"{_WP}term"}
+WXR_READ = ".wxr-state/read"
+"""Where the WXR writer keeps, per file, what its validation parse of the file found."""
+
+
+def wxr_digest(data: bytes) -> str:
+    """The digest a WXR file's stored read-back is keyed by: its bytes and this code."""
+    h = hashlib.blake2b(data, digest_size=16)
+    h.update(_code().encode())
+    return h.hexdigest()
+
+
+@cache
+def _code() -> str:
+    return code_digest()
+
+
+def wxr_found(wxr: WxrFile) -> list[Found]:
+    """What one parsed WXR file holds: its authors, terms (as declared) and items."""
+    out = [Found("author", ident) for ident in wxr.author_ids if ident]
+    out += [
+        Found("term", str(t.term_id), tuple(sorted(_meta_fields(t.meta).items())))
+        for t in wxr.terms
+    ]
+    out += [found for item in wxr.items if (found := _wxr_item(item)) is not None]
+    return out
+
+
+def store_wxr_found(out_dir: Path, name: str, digest: str, found: list[Found]) -> None:
+    """Keep what a parse of the bytes with ``digest`` found, for ``read_wxr`` to reuse."""
+    rows = [[f.kind, f.key, [list(p) for p in f.parts]] for f in found]
+    path = out_dir / WXR_READ / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_durably(path, orjson.dumps({"digest": digest, "found": rows}), sync=False)
+
+
+def _stored_wxr(out_dir: Path, name: str, digest: str) -> list[Found] | None:
+    """The items stored for exactly these bytes (see ``wxr_digest``), else None."""
+    try:
+        data = orjson.loads((out_dir / WXR_READ / f"{name}.json").read_bytes())
+        if data["digest"] != digest:
+            return None
+        return [
+            Found(str(k), str(key), tuple((str(p), int(n)) for p, n in parts))
+            for k, key, parts in data["found"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
+    """Every WXR file read from disk, one at a time.
+
+    A file's bytes are read and digested; when the writer's validation parse of
+    these very bytes (with this code) left its items in ``WXR_READ``, they are what
+    parsing the file again would give, so the file is not parsed twice. Any other
+    file (edited, from an older version) is parsed here.
+    """
     seen: set[tuple[str, str]] = set()
     for path in sorted(out_dir.glob("wxr-*.xml")):
-        tags = ("item", f"{_WP}author", *_TERM_TAGS)
-        for _, elem in etree.iterparse(str(path), events=("end",), tag=tags):
-            if elem.tag == "item":
-                yield from _wxr_item(elem)
-            else:
-                kind = "author" if elem.tag == f"{_WP}author" else "term"
-                ident = elem.findtext(f"{_WP}author_id" if kind == "author" else f"{_WP}term_id")
+        data = path.read_bytes()
+        found = _stored_wxr(out_dir, path.name, wxr_digest(data))
+        if found is None:
+            try:
+                found = wxr_found(parse_wxr(data, path))
+            except WxrParseError as exc:
+                raise StateError(f"{path}: {exc}") from None
+        for item in found:
+            if item.kind in ("author", "term"):
                 # every file declares the authors and terms it needs: count each once
-                if ident and (kind, ident) not in seen:
-                    seen.add((kind, ident))
-                    meta = _meta(elem, "termmeta")
-                    yield Found(kind, ident.strip(), tuple(sorted(_meta_fields(meta).items())))
-            elem.clear()
+                if (item.kind, item.key) in seen:
+                    continue
+                seen.add((item.kind, item.key))
+            yield item
     yield from _media_left_out(out_dir)
 
 
@@ -277,15 +336,7 @@ def _media_left_out(out_dir: Path) -> Iterator[Listed]:
                 )
 
 
-def _meta(elem: Any, tag: str) -> list[tuple[str, str]]:
-    """(key, value) of an element's ``wp:postmeta``, ``wp:commentmeta`` or ``wp:termmeta``."""
-    return [
-        (m.findtext(f"{_WP}meta_key") or "", m.findtext(f"{_WP}meta_value") or "")
-        for m in elem.iterfind(f"{_WP}{tag}")
-    ]
-
-
-def _meta_fields(meta: list[tuple[str, str]], prefix: str = "") -> Counter[str]:
+def _meta_fields(meta: Iterable[tuple[str, str]], prefix: str = "") -> Counter[str]:
     """``field:<name>`` → values written as ``field_<name>`` meta (empty bodies aside).
 
     A nested item's value is JSON holding its own values: those count too.
@@ -306,32 +357,28 @@ def _meta_fields(meta: list[tuple[str, str]], prefix: str = "") -> Counter[str]:
     return counts
 
 
-def _wxr_item(item: Any) -> Iterator[Found]:
-    meta = _meta(item, "postmeta")
-    keys = dict(meta)
-    if item.findtext(f"{_WP}post_type") == "attachment":
-        if "_drupal_fid" in keys:
-            yield Found("file", keys["_drupal_fid"])
-        return
+def _wxr_item(item: WxrItem) -> Found | None:
+    keys = dict(item.postmeta)
+    if item.post_type == "attachment":
+        return Found("file", keys["_drupal_fid"]) if "_drupal_fid" in keys else None
     if "_drupal_nid" not in keys:
-        return
-    fields = _meta_fields(meta)
-    comments = item.findall(f"{_WP}comment")
+        return None
+    fields = _meta_fields(item.postmeta)
     fields.update(
         _comment_fields(
-            comments,
-            lambda c: c.findtext(f"{_WP}comment_content"),
-            lambda c: _meta_fields(_meta(c, "commentmeta"), COMMENT_PREFIX),
+            item.comments,
+            lambda c: c.content,
+            lambda c: _meta_fields(c.meta, COMMENT_PREFIX),
         )
     )
-    yield Found(
+    return Found(
         "node",
         keys["_drupal_nid"],
         _node_parts(
-            not _blank(item.findtext(_CONTENT), item.findtext(_EXCERPT)),
+            not _blank(item.content, item.excerpt),
             fields,
-            len(comments),
-            sum(1 for k, _ in meta if k == "_drupal_alias"),
+            len(item.comments),
+            sum(1 for k, _ in item.postmeta if k == "_drupal_alias"),
             0,
         ),
     )
@@ -369,23 +416,126 @@ register_readback(
 _HUGO_STATE = ".hugo-state"
 
 
-def _front_matter(path: Path) -> tuple[dict[str, Any], str]:
-    text = path.read_text(encoding="utf-8")
+_CHARS = r'[^"\\\x00-\x1f\x7f]*'
+_STRING = rf'"{_CHARS}(?:\\(?:[btnfr"\\]|u(?![dD][89a-fA-F])[0-9A-Fa-f]{{4}}){_CHARS})*"'
+"""A TOML basic string that is the same string read as JSON (no control character, no
+escape TOML lacks, no surrogate): what ``hugo.front_matter`` writes."""
+_STRINGS = re.compile(f"({_STRING})")
+_LINE = re.compile(rf"([A-Za-z0-9_-]+|{_STRING})[ \t]*=[ \t]*")
+_QUOTED_KEY = re.compile(r"\x00[ \t]*=")
+_BARE_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*=")
+_SKELETON = re.compile(
+    r'(?:[ \t{}\[\],:\x00]+|true|false|"[A-Za-z0-9_-]+":'
+    r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)*"
+)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _entries(value: Any) -> int:
+    """How many keys the tables in ``value`` hold, at any depth."""
+    count = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            count += len(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return count
+
+
+def _quoted(key: re.Match[str]) -> str:
+    return '"' + key.group(1) + '":'  # a function: re's template expansion is slower
+
+
+def _inline(value: str) -> Any:
+    """An inline TOML value read as JSON, or ``_NOT_JSON`` when it may read otherwise.
+
+    Its strings are cut out first; between them only brackets, commas, ``key =`` (made
+    ``"key":``), ``true``, ``false`` and numbers JSON and TOML read alike may appear,
+    and no key may repeat (JSON would keep the last, TOML refuses the text).
+    """
+    pieces = _STRINGS.split(value)
+    gaps = "\x00".join(pieces[0::2])
+    if '"' in gaps or ":" in gaps:
+        return _NOT_JSON
+    keys = gaps.count("=")
+    text = _BARE_KEY.sub(_quoted, _QUOTED_KEY.sub("\x00:", gaps))
+    if not _SKELETON.fullmatch(text):
+        return _NOT_JSON
+    pieces[0::2] = text.split("\x00")
+    try:
+        data = orjson.loads("".join(pieces))
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+    return data if _entries(data) == keys else _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def _toml_subset(head: str) -> dict[str, Any] | None:
+    """The front matter ``hugo.front_matter`` writes, read as JSON (several times faster).
+
+    Every line is ``key = value``, the value a TOML offset date-time or an inline value
+    that reads the same as JSON (``_inline``). Anything else (a comment, a table header,
+    a dotted key, a literal string, a float TOML spells its own way...) gives None, and
+    ``tomllib`` reads the text.
+    """
+    data: dict[str, Any] = {}
+    for line in head.split("\n"):
+        line = line.strip(" \t\r")
+        if not line:
+            continue
+        m = _LINE.match(line)
+        if m is None or "\x00" in line:
+            return None
+        key = orjson.loads(m.group(1)) if m.group(1).startswith('"') else m.group(1)
+        value = line[m.end() :]
+        if key in data:
+            return None
+        if _DATETIME.fullmatch(value):
+            data[key] = datetime.fromisoformat(value)
+            continue
+        parsed = _inline(value)
+        if parsed is _NOT_JSON:
+            return None
+        data[key] = parsed
+    return data
+
+
+def _front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
     if not text.startswith("+++\n"):
         return {}, text
     head, sep, body = text[4:].partition("\n+++\n")
     if not sep:
         head, body = head.removesuffix("+++\n"), ""
+    fast = _toml_subset(head)
+    if fast is not None:
+        return fast, body
     try:
         return tomllib.loads(head), body
     except tomllib.TOMLDecodeError as exc:
         raise StateError(f"{path}: front matter is not valid TOML ({exc})") from None
 
 
+def _pages(folder: Path) -> Iterator[Path]:
+    """Every ``*.md`` under ``folder``, streamed: no list of every page is ever held."""
+    stack = [folder]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.name.endswith(".md") and entry.is_file():
+                    yield Path(entry.path)
+
+
 def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
     content = out_dir / "content"
-    for path in sorted(content.rglob("*.md")) if content.is_dir() else []:
-        data, body = _front_matter(path)
+    for path in _pages(content) if content.is_dir() else ():
+        data, body = _front_matter(path.read_text(encoding="utf-8"), path)
         aliases = [str(a).lstrip("/") for a in data.get("aliases", ())]
         for alias in aliases:
             yield Found("redirect", alias)

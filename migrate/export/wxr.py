@@ -65,6 +65,7 @@ from migrate.export.media import (
     reconciliation_csv,
     summarize,
 )
+from migrate.export.readback import WXR_READ, store_wxr_found, wxr_digest, wxr_found
 from migrate.export.records import (
     AuthorRecord,
     CommentRecord,
@@ -79,7 +80,9 @@ from migrate.export.wxr_validate import (
     NS,
     Issue,
     WxrFile,
+    WxrParseError,
     check_file,
+    parse_wxr,
     read_wxr,
     title_date_key,
 )
@@ -96,6 +99,16 @@ _FILE = re.compile(r"^wxr-(\d{5})-(\d{2})\.xml$")
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LOGIN_BAD = re.compile(r"[^a-z0-9_.@-]+")
 _WP_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+def _wp_date(moment: datetime) -> str:
+    """``moment.strftime(_WP_DATE)``, formatted here (strftime is most of a date's cost)."""
+    if not 1000 <= moment.year <= 9999:
+        return moment.strftime(_WP_DATE)
+    return (
+        f"{moment.year}-{moment.month:02d}-{moment.day:02d}"
+        f" {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
 
 
 def cdata(text: str) -> str:
@@ -478,6 +491,8 @@ class WxrWriter:
             path.unlink()
         for path in self.out_dir.glob(f".{prefix}*.xml.tmp"):
             path.unlink()
+        for path in (self.out_dir / WXR_READ).glob(f"{prefix}*.xml.json"):
+            path.unlink()
         self._state_path(batch_no).unlink(missing_ok=True)
         self._load_state()
         self._check, self._checked = None, {}  # a redone batch is checked afresh
@@ -793,7 +808,7 @@ class WxrWriter:
 
     def _dates(self, timestamp: int, shift: int) -> tuple[str, str]:
         moment = datetime.fromtimestamp(timestamp + shift, UTC)
-        return moment.astimezone(self.tz).strftime(_WP_DATE), moment.strftime(_WP_DATE)
+        return _wp_date(moment.astimezone(self.tz)), _wp_date(moment)
 
     def _unique_date(
         self, post_type: str, title: str, timestamp: int, kind: str, key: str, batch: _Batch
@@ -1114,10 +1129,10 @@ class WxrWriter:
         for number, chunk in enumerate(parts, 1):
             name = f"wxr-{batch_no:05d}-{number:02d}.xml"
             body = "".join(i.xml + "".join(x for _, x in i.attached) for i in chunk)
-            text = header + body + "</channel>\n</rss>\n"
+            text = (header + body + "</channel>\n</rss>\n").encode("utf-8")
             path = self.out_dir / name
             tmp = self.out_dir / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(text)
             self._validate(tmp, name)
             tmp.unlink()
             write_durably(path, text)
@@ -1131,9 +1146,18 @@ class WxrWriter:
         return refs
 
     def _validate(self, tmp: Path, name: str) -> None:
-        """Parse the file back and check it; a defect here is a bug, never an import surprise."""
-        wxr = read_wxr(tmp)
-        wxr.path = Path(name)
+        """Parse the file back and check it; a defect here is a bug, never an import surprise.
+
+        What the parse found is kept by the digest of the bytes read, so the read-back
+        reconciliation takes it for a file holding exactly these bytes instead of
+        parsing it again (``readback.read_wxr``).
+        """
+        data = tmp.read_bytes()
+        try:
+            wxr = parse_wxr(data, Path(name))
+        except WxrParseError as exc:
+            tmp.unlink()
+            raise MigrateError(f"WXR validation failed for {name}: {exc}") from None
         issues = check_file(wxr) + self._set_check().add(wxr)
         self._checked[name] = len(wxr.items)
         if issues:
@@ -1141,6 +1165,7 @@ class WxrWriter:
             raise MigrateError(
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
+        store_wxr_found(self.out_dir, name, wxr_digest(data), wxr_found(wxr))
 
     def _set_check(self) -> _IndexedCheck:
         """The run's cross-file check: every file written since ``begin`` is in it."""

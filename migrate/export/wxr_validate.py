@@ -45,6 +45,8 @@ class WxrTerm:
     slug: str
     parent: str
     name: str
+    meta: tuple[tuple[str, str], ...] = ()
+    """(key, value) of its ``wp:termmeta``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class WxrComment:
     date: str
     approved: str
     content: str
+    meta: tuple[tuple[str, str], ...] = ()
+    """(key, value) of its ``wp:commentmeta``."""
 
 
 @dataclass(slots=True)
@@ -91,6 +95,7 @@ class WxrFile:
     terms: list[WxrTerm]
     items: list[WxrItem]
     author_logins: list[str] = field(default_factory=list)
+    author_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +117,20 @@ def title_date_key(post_type: str, title: str, post_date: str) -> tuple[str, str
     trailing spaces, so "Tin tức" and "tin tuc " on the same date are one post.
     """
     folded = unicodedata.normalize("NFD", title.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    plain = folded if folded.isascii() else folded.translate(_UNMARKED)
     return post_type, plain.casefold().rstrip(), post_date
+
+
+class _Unmarked(dict[int, int | None]):
+    """``str.translate`` table dropping combining marks, filled in as code points are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_UNMARKED = _Unmarked()
 
 
 def _text(el: etree._Element | None, path: str) -> str:
@@ -137,6 +154,23 @@ def read_wxr(path: Path) -> WxrFile:
         tree = etree.parse(str(path), _PARSER)
     except (etree.XMLSyntaxError, OSError) as exc:
         raise WxrParseError(f"not well-formed XML: {exc}") from exc
+    return _wxr_file(path, tree)
+
+
+def parse_wxr(data: bytes, path: Path) -> WxrFile:
+    """``read_wxr`` of bytes already read from ``path`` (the caller keeps their digest)."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise WxrParseError(f"not well-formed XML: {exc}") from exc
+    return _wxr_file(path, root.getroottree())
+
+
+def _meta_of(el: etree._Element, tag: str) -> tuple[tuple[str, str], ...]:
+    return tuple((_text(m, "wp:meta_key"), _text(m, "wp:meta_value")) for m in el.findall(tag, NS))
+
+
+def _wxr_file(path: Path, tree: etree._ElementTree) -> WxrFile:
     if tree.docinfo.doctype:
         raise WxrParseError("has a DOCTYPE; the importer refuses it")
     root = tree.getroot()
@@ -145,9 +179,11 @@ def read_wxr(path: Path) -> WxrFile:
         raise WxrParseError("no <rss><channel>")
     authors: dict[str, str] = {}
     logins: list[str] = []
+    ids: list[str] = []
     for a in channel.findall("wp:author", NS):
         login = _text(a, "wp:author_login")
         logins.append(login)
+        ids.append(_text(a, "wp:author_id").strip())
         authors[login] = _text(a, "wp:author_display_name")
     terms: list[WxrTerm] = []
     for c in channel.findall("wp:category", NS):
@@ -158,6 +194,7 @@ def read_wxr(path: Path) -> WxrFile:
                 _text(c, "wp:category_nicename"),
                 _text(c, "wp:category_parent"),
                 _text(c, "wp:cat_name"),
+                _meta_of(c, "wp:termmeta"),
             )
         )
     for t in channel.findall("wp:tag", NS):
@@ -168,6 +205,7 @@ def read_wxr(path: Path) -> WxrFile:
                 _text(t, "wp:tag_slug"),
                 "",
                 _text(t, "wp:tag_name"),
+                _meta_of(t, "wp:termmeta"),
             )
         )
     for t in channel.findall("wp:term", NS):
@@ -178,6 +216,7 @@ def read_wxr(path: Path) -> WxrFile:
                 _text(t, "wp:term_slug"),
                 _text(t, "wp:term_parent"),
                 _text(t, "wp:term_name"),
+                _meta_of(t, "wp:termmeta"),
             )
         )
     items = [_item(el) for el in channel.findall("item")]
@@ -190,6 +229,7 @@ def read_wxr(path: Path) -> WxrFile:
         terms,
         items,
         logins,
+        ids,
     )
 
 
@@ -247,6 +287,10 @@ def _item(el: etree._Element) -> WxrItem:
                     date=m.get(_W + "comment_date", ""),
                     approved=m.get(_W + "comment_approved", ""),
                     content=m.get(_W + "comment_content", ""),
+                    meta=tuple(
+                        (f.get(_W + "meta_key", ""), f.get(_W + "meta_value", ""))
+                        for f in map(_fields, c.iterchildren(_W + "commentmeta"))
+                    ),
                 )
             )
     return item

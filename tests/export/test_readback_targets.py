@@ -1,0 +1,139 @@
+"""The WXR and Hugo read-back: one parse per WXR file, a fast reader for Hugo front matter.
+
+Both shortcuts must give exactly what the slow, general path gives, and fall back to it
+for any text they were not made for.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from export_helpers import run_export
+
+from migrate.config import ConnectionSpec
+from migrate.errors import StateError
+from migrate.export.hugo import front_matter
+from migrate.export.readback import WXR_READ, _front_matter, _toml_subset, read_hugo, read_wxr
+
+
+@pytest.fixture(scope="module")
+def wxr_out(core_fields_db: ConnectionSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("readback") / "wxr"
+    run_export(core_fields_db, out, to="wxr", batch_size=4)
+    return out
+
+
+def test_wxr_items_kept_by_the_writer_are_what_a_parse_finds(wxr_out: Path) -> None:
+    kept = sorted(map(repr, read_wxr(wxr_out)))
+    stored = sorted((wxr_out / WXR_READ).glob("wxr-*.json"))
+    assert len(stored) == len(list(wxr_out.glob("wxr-*.xml"))) > 0
+    moved = wxr_out.parent / "moved"
+    (wxr_out / WXR_READ).rename(moved)
+    try:
+        parsed = sorted(map(repr, read_wxr(wxr_out)))
+    finally:
+        moved.rename(wxr_out / WXR_READ)
+    assert kept == parsed
+    assert any(line.startswith("Found(kind='node'") for line in kept)
+
+
+def test_wxr_file_edited_after_writing_is_parsed_again(wxr_out: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    out.mkdir()
+    for path in wxr_out.glob("wxr-*.xml"):
+        (out / path.name).write_bytes(path.read_bytes())
+    (out / WXR_READ).mkdir(parents=True)
+    for path in (wxr_out / WXR_READ).glob("*.json"):
+        (out / WXR_READ / path.name).write_bytes(path.read_bytes())
+    before = [f for f in read_wxr(out) if f.kind == "node"]
+    target = next(p for p in sorted(out.glob("wxr-*.xml")) if b"<wp:comment>" in p.read_bytes())
+    text = target.read_text(encoding="utf-8")
+    target.write_text(re.sub(r"\t\t<wp:comment>.*?</wp:comment>\n", "", text, count=1, flags=re.S))
+    after = [f for f in read_wxr(out) if f.kind == "node"]
+    comments = lambda found: sum(dict(f.parts).get("comments", 0) for f in found)  # noqa: E731
+    assert comments(after) == comments(before) - 1
+
+
+def _random_text(rng: random.Random) -> str:
+    alphabet = ['"', "\\", "\x7f", "\t", "\n", "\x00", "=", ",", "{", "}", "[", "]", " ", "đ", "é"]
+    return "".join(
+        rng.choice(alphabet) if rng.random() < 0.4 else chr(rng.randint(32, 0x2FFF))
+        for _ in range(rng.randint(0, 12))
+    )
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> object:
+    pick = rng.random()
+    if depth < 3 and pick < 0.2:
+        return {_random_text(rng): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+    if depth < 3 and pick < 0.35:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if pick < 0.5:
+        return rng.randint(-(10**12), 10**12)
+    if pick < 0.55:
+        return rng.random() * 10 ** rng.randint(-30, 30)
+    if pick < 0.6:
+        return rng.random() < 0.5
+    return _random_text(rng)
+
+
+def test_fast_front_matter_reader_reads_what_tomllib_reads() -> None:
+    rng = random.Random(19)
+    fast = 0
+    for _ in range(300):
+        data = {_random_text(rng): _random_value(rng) for _ in range(rng.randint(1, 5))}
+        head = front_matter(data)[4:].removesuffix("+++\n")
+        got = _toml_subset(head)
+        if got is not None:
+            fast += 1
+            assert got == tomllib.loads(head)
+    assert fast > 250  # what the writer writes is read by the fast reader
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "a = null",
+        'a = "x\\/"',
+        "a = 01",
+        "a = [1, null]",
+        'a = "\\ud800"',
+        "a = 1\na = 2",
+        'a = {"b" = 1, b = 2}',
+        'a = {"b": 1}',
+        "a = {b = 1,}",
+        "a = +1",
+        "a.b = 1",
+        "[t]\na = 1",
+        "a = {b.c = 1}",
+        "a = 'literal'",
+        "a = inf",
+        'a = ["a\tb", "c"]',
+        "# comment\na = 1",
+        "a = 1979-05-27",
+    ],
+)
+def test_other_toml_goes_to_tomllib(head: str, tmp_path: Path) -> None:
+    assert _toml_subset(head) is None
+    path = tmp_path / "index.md"
+    try:
+        expected = tomllib.loads(head)
+    except tomllib.TOMLDecodeError:
+        with pytest.raises(StateError):
+            _front_matter(f"+++\n{head}\n+++\n", path)
+    else:
+        assert _front_matter(f"+++\n{head}\n+++\nbody", path) == (expected, "body")
+
+
+def test_hugo_read_back_streams_every_page(tmp_path: Path) -> None:
+    for n in range(3):
+        page = tmp_path / "content" / "article" / f"p{n}" / "index.md"
+        page.parent.mkdir(parents=True)
+        page.write_text(front_matter({"title": f"P{n}", "drupal_nid": n}) + "\nbody\n")
+    (tmp_path / "content" / "article" / "p0" / "notes.txt").write_text("not a page")
+    found = sorted(f.key for f in read_hugo(tmp_path) if f.kind == "node")
+    assert found == ["0", "1", "2"]
