@@ -1176,8 +1176,14 @@ def clean_body(
 # --------------------------------------------------------------------------- slugs
 
 
+_CLEAN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+"""A slug ``slugify`` returns unchanged (when no longer than ``max_length``)."""
+
+
 def slugify_vi(title: str, max_length: int = 80) -> str:
     """ASCII slug for a Vietnamese title: diacritics dropped, đ/Đ → d, cut at a word."""
+    if len(title) <= max_length and _CLEAN_SLUG.fullmatch(title):
+        return title  # already a slug (a page's path, a slug given back): ~150 us saved
     # An explicit backend: "auto" retries a failing ``import unidecode`` on every call (~45 us).
     return slugify(
         title,

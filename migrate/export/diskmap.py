@@ -62,6 +62,13 @@ class DiskMap(MutableMapping[str, Any]):
             raise KeyError(key)
         return json.loads(row[0])
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """One lookup, no KeyError raised and caught for a missing key."""
+        row = self.maps.db.execute(
+            "SELECT value FROM entries WHERE map = ? AND key = ?", (self.name, key)
+        ).fetchone()
+        return default if row is None else json.loads(row[0])
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.maps.db.execute(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",

@@ -243,15 +243,11 @@ class _Index:
         self._tick()
         return cur.rowcount == 1
 
-    def has_title_date(self, key: tuple[str, str, str]) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM title_dates WHERE type = ? AND title = ? AND date = ?", key
-        ).fetchone()
-        return row is not None
-
-    def add_title_date(self, key: tuple[str, str, str]) -> None:
-        self.db.execute("INSERT OR IGNORE INTO title_dates VALUES (?, ?, ?)", key)
+    def add_title_date(self, key: tuple[str, str, str]) -> bool:
+        """Take a title+date key; False when it was taken already."""
+        cur = self.db.execute("INSERT OR IGNORE INTO title_dates VALUES (?, ?, ?)", key)
         self._tick()
+        return cur.rowcount == 1
 
     def close(self) -> None:
         self.db.close()
@@ -276,34 +272,38 @@ class _IndexedCheck:
         row = self.db.execute(sql, params).fetchone()
         return None if row is None else str(row[0])
 
+    def _record(self, table: str, where: str, key: tuple[Any, ...], place: str) -> str | None:
+        """Record ``place`` under ``key``; the place recorded there before, if any.
+
+        One insert in the usual case (a key met for the first time).
+        """
+        marks = ", ".join("?" * (len(key) + 1))
+        if self.db.execute(
+            f"INSERT OR IGNORE INTO {table} VALUES ({marks})", (*key, place)
+        ).rowcount:
+            return None
+        seen = self._place(f"SELECT place FROM {table} WHERE {where}", key)
+        self.db.execute(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", (*key, place))
+        return seen
+
     def add(self, wxr: WxrFile) -> list[Issue]:
         """The issues of ``wxr`` against itself and every file added before."""
         issues: list[Issue] = []
         self.attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
         name = wxr.path.name
-        db = self.db
         for item in wxr.items:
             where = f"{name} item {item.post_id}"
-            seen = self._place("SELECT place FROM check_ids WHERE post_id = ?", (item.post_id,))
+            seen = self._record("check_ids", "post_id = ?", (item.post_id,), name)
             if seen:
                 issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
-            db.execute("INSERT OR REPLACE INTO check_ids VALUES (?, ?)", (item.post_id, name))
             # wp_unique_post_slug: same post type, and attachments against every post.
-            clashes = [(item.post_type, item.post_name), ("attachment", item.post_name)]
-            if item.post_type == "attachment":
-                clashes.append(("*", item.post_name))
-            seen = next(
-                (
-                    p
-                    for k in clashes
-                    if (
-                        p := self._place(
-                            "SELECT place FROM check_names WHERE type = ? AND name = ?", k
-                        )
-                    )
-                ),
-                None,
-            )
+            names = "type = ? AND name = ?"
+            seen = self._record("check_names", names, (item.post_type, item.post_name), where)
+            sql = "SELECT place FROM check_names WHERE type = ? AND name = ?"
+            if not seen and item.post_type != "attachment":
+                seen = self._place(sql, ("attachment", item.post_name))
+            if not seen and item.post_type == "attachment":
+                seen = self._place(sql, ("*", item.post_name))
             if item.post_name and seen:
                 issues.append(
                     Issue(
@@ -312,12 +312,12 @@ class _IndexedCheck:
                         f"{where} post_name {item.post_name!r} already used by {seen}",
                     )
                 )
-            for k in ((item.post_type, item.post_name), ("*", item.post_name)):
-                db.execute("INSERT OR REPLACE INTO check_names VALUES (?, ?, ?)", (*k, where))
+            self.db.execute(
+                "INSERT OR REPLACE INTO check_names VALUES (?, ?, ?)", ("*", item.post_name, where)
+            )
             key = title_date_key(item.post_type, item.title, item.post_date)
-            seen = self._place(
-                "SELECT place FROM check_title_dates WHERE type = ? AND title = ? AND date = ?",
-                key,
+            seen = self._record(
+                "check_title_dates", "type = ? AND title = ? AND date = ?", key, where
             )
             if seen:
                 issues.append(
@@ -328,9 +328,6 @@ class _IndexedCheck:
                         " would skip it and give its comments to the other",
                     )
                 )
-            db.execute(
-                "INSERT OR REPLACE INTO check_title_dates VALUES (?, ?, ?, ?)", (*key, where)
-            )
             self.index._tick()
             for value in item.meta("_thumbnail_id"):
                 if not value.isdigit() or int(value) not in self.attachments:
@@ -822,12 +819,11 @@ class WxrWriter:
         base = (post_type, folded[1], self._dates(timestamp, 0)[0])
         shift = self._shift_hint.get(base, 0)
         index = self.state.index
-        while index.has_title_date((post_type, folded[1], self._dates(timestamp, shift)[0])):
+        while not index.add_title_date((post_type, folded[1], self._dates(timestamp, shift)[0])):
             shift += 1
         if len(self._shift_hint) >= 10_000:  # a hint only saves lookups: keep it small
             self._shift_hint.clear()
         self._shift_hint[base] = shift + 1
-        index.add_title_date((post_type, folded[1], self._dates(timestamp, shift)[0]))
         if shift:
             batch.note(
                 "date_shifts",
