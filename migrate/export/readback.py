@@ -520,21 +520,20 @@ def _front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
         raise StateError(f"{path}: front matter is not valid TOML ({exc})") from None
 
 
-def _pages(folder: Path) -> Iterator[Path]:
-    """Every ``*.md`` under ``folder``, streamed: no list of every page is ever held."""
-    stack = [folder]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.name.endswith(".md") and entry.is_file():
-                    yield Path(entry.path)
+def _pages(folder: str) -> Iterator[Path]:
+    """Every ``*.md`` under ``folder``, streamed depth first: no list of pages or folders
+    is ever held (a section's folder holds one entry per node)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _pages(entry.path)
+            elif entry.name.endswith(".md") and entry.is_file():
+                yield Path(entry.path)
 
 
 def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
     content = out_dir / "content"
-    for path in _pages(content) if content.is_dir() else ():
+    for path in _pages(str(content)) if content.is_dir() else ():
         data, body = _front_matter(path.read_text(encoding="utf-8"), path)
         aliases = [str(a).lstrip("/") for a in data.get("aliases", ())]
         for alias in aliases:
