@@ -66,14 +66,18 @@ def context_digest(ctx: BuildContext, options: Mapping[str, Any]) -> str:
     return _hash(*parts)
 
 
-def row_hash_sql(columns: Sequence[str]) -> str:
-    """MariaDB: a 64-bit hash of one row (CRC32 and CRC32C of its columns and NULL map).
+def row_hash_sql(source: Source, columns: Sequence[str]) -> str:
+    """MySQL/MariaDB: a 64-bit hash of one row (its columns and which are NULL).
 
-    Seven times cheaper for the server than an MD5 over QUOTEd columns (2 s against
-    15 s for 100k bodies here); it detects changes, nobody's secrets depend on it.
+    CRC32 and CRC32C side by side where the server has CRC32C (MariaDB 10.8+): seven
+    times cheaper for it than an MD5 over QUOTEd columns (2 s against 15 s for 100k
+    bodies here); elsewhere (MySQL, older MariaDB) the first 64 bits of an MD5. It
+    detects changes, nobody's secrets depend on it.
     """
     text = row_text_sql(columns)
-    return f"((CRC32({text}) << 32) | CRC32C({text}))"
+    if source.has_function("CRC32C"):
+        return f"((CRC32({text}) << 32) | CRC32C({text}))"
+    return f"CAST(CONV(LEFT(MD5({text}), 16), 16, 10) AS UNSIGNED)"
 
 
 def row_text_sql(columns: Sequence[str]) -> str:
@@ -105,10 +109,10 @@ def tables_digest(
         names = (only or {}).get(table) or source.columns(table)
         columns = [f"`{check_identifier(c, 'column name')}`" for c in names]
         if source.dialect == "mysql":
-            text = row_text_sql(columns)
+            h64 = row_hash_sql(source, columns)
             parts.append(
-                f"SELECT '{table}', COUNT(*), BIT_XOR((CRC32(c) << 32) | CRC32C(c)),"
-                f" SUM(CRC32C(c)) FROM (SELECT {text} AS c FROM {{{table}}}) x"
+                f"SELECT '{table}', COUNT(*), BIT_XOR(h), SUM(h >> 32)"
+                f" FROM (SELECT {h64} AS h FROM {{{table}}}) x"
             )
             continue
         h.update(f"{table}:".encode())

@@ -627,7 +627,7 @@ class Reader:
         """Per node, a digest of every row ``fetch_nodes`` would read for it, made by the server.
 
         One query: one MD5 per table and node over the 64-bit hash of each of its rows
-        (``fingerprint.row_hash_sql``: CRC32 and CRC32C, NULLs told from ''), joined
+        (``fingerprint.row_hash_sql``, NULLs told from ''), joined
         per node in table order. Only one short row per node crosses the wire, so an
         unchanged node costs no row decoding; hashing a row costs the server a seventh
         of an MD5 of its QUOTEd columns.
@@ -636,8 +636,9 @@ class Reader:
         parts: list[str] = []
         args: list[Any] = []
         for t, rows in enumerate(self._own_rows()):
+            h = row_hash_sql(self.source, rows.columns)
             parts.append(
-                f"SELECT {rows.key} AS k, {t} AS t, MD5(GROUP_CONCAT({row_hash_sql(rows.columns)}"
+                f"SELECT {rows.key} AS k, {t} AS t, MD5(GROUP_CONCAT({h}"
                 f" ORDER BY {rows.order} SEPARATOR ',')) AS d FROM {rows.source}"
                 f" AND {cond.format(k=rows.key)} GROUP BY {rows.key}"
             )
@@ -671,12 +672,12 @@ class Reader:
         """
         parts: list[str] = []
         for t, rows in enumerate(self._own_rows()):
-            h = row_hash_sql((rows.key, *rows.columns))
+            h = row_hash_sql(self.source, (rows.key, *rows.columns))
             parts.append(
                 f"SELECT {rows.key} DIV {int(width)} AS b, {t} AS t, COUNT(*) AS c,"
                 f" BIT_XOR({h}) AS x, SUM({h} >> 32) AS s FROM {rows.source} GROUP BY b"
             )
-        h = row_hash_sql(("source", "alias", "pid"))
+        h = row_hash_sql(self.source, ("source", "alias", "pid"))
         parts.append(
             f"SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED) DIV {int(width)} AS b, -1, COUNT(*),"
             f" BIT_XOR({h}), SUM({h} >> 32) FROM {{url_alias}} WHERE source LIKE 'node/%'"

@@ -112,6 +112,10 @@ class Source(ABC):
     def transaction(self) -> Iterator[None]:
         """A write transaction: committed on success, rolled back on any error."""
 
+    def has_function(self, name: str) -> bool:
+        """Whether this source's SQL offers the function ``name`` (see MySQLSource)."""
+        return False
+
     def table_engine(self, table: str) -> str | None:
         """Storage engine of a table, where the backend has such a notion."""
         return None
