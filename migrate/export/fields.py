@@ -531,11 +531,18 @@ def _iso(
 # --------------------------------------------------------------------------- rendering
 
 
-def item_data(item: FieldItem, timezone: str | None = None) -> dict[str, Any]:
+AttachmentId = Callable[[int], int | None]
+"""fid → the WordPress id of the file's attachment, when the export wrote one."""
+
+
+def item_data(
+    item: FieldItem, timezone: str | None = None, attachment_id: AttachmentId | None = None
+) -> dict[str, Any]:
     """The item's fields without empty ones (TOML has no null; JSON stays short).
 
     A nested item's ``fields`` are grouped by field name like ``grouped`` (dates in
-    ``timezone`` when given).
+    ``timezone`` when given); a file value, at any depth, gets the ``wp_id`` of its
+    attachment when ``attachment_id`` knows it.
     """
     data: dict[str, Any] = {}
     for name in item.__slots__:
@@ -544,18 +551,28 @@ def item_data(item: FieldItem, timezone: str | None = None) -> dict[str, Any]:
             continue
         data[name] = value
     if isinstance(item, NestedItem):
-        data["fields"] = grouped(item.fields, timezone)
+        data["fields"] = grouped(item.fields, timezone, attachment_id)
+    elif isinstance(item, FileItem) and attachment_id and (wp_id := attachment_id(item.fid)):
+        data["wp_id"] = wp_id
     return data
 
 
-def grouped(values: Sequence[FieldValue], timezone: str | None = None) -> dict[str, Any]:
+def grouped(
+    values: Sequence[FieldValue],
+    timezone: str | None = None,
+    attachment_id: AttachmentId | None = None,
+) -> dict[str, Any]:
     """Field name → list of ``{language, delta, …item}``, dates in ``timezone`` when given."""
     out: dict[str, list[Any]] = {}
     for v in values:
         item = v.item
         if timezone and isinstance(item, DateItem) and item.timezone:
             item = DateItem(_shift(item.value, timezone), _shift(item.end, timezone), timezone)
-        data = {"language": v.language, "delta": v.delta, **item_data(item, timezone)}
+        data = {
+            "language": v.language,
+            "delta": v.delta,
+            **item_data(item, timezone, attachment_id),
+        }
         out.setdefault(v.field, []).append(data)
     return out
 
@@ -568,14 +585,15 @@ def scalar(item: FieldItem) -> str | int | float | None:
 
 
 def postmeta(
-    values: Sequence[FieldValue], attachment_id: Callable[[int], int | None] = lambda fid: None
+    values: Sequence[FieldValue], attachment_id: AttachmentId = lambda fid: None
 ) -> list[tuple[str, str]]:
     """WXR ``wp:postmeta`` pairs: one ``field_<name>`` per value; structured values as JSON.
 
     A structured value carries its ``language`` and ``delta`` so translations and
     order survive; a simple one (number, email, phone) is its plain text. Nodes,
-    terms and users keep their Drupal ids in WordPress; a file value gets the
-    ``wp_id`` of its attachment when ``attachment_id`` knows it.
+    terms and users keep their Drupal ids in WordPress; a file value, top-level or
+    inside a field_collection or paragraphs item, gets the ``wp_id`` of its
+    attachment when ``attachment_id`` knows it.
     """
     pairs: list[tuple[str, str]] = []
     for v in values:
@@ -583,9 +601,11 @@ def postmeta(
         if simple is not None and v.language == "und":
             text = str(simple)
         else:
-            data = {"language": v.language, "delta": v.delta, **item_data(v.item)}
-            if isinstance(v.item, FileItem) and (wp_id := attachment_id(v.item.fid)):
-                data["wp_id"] = wp_id
+            data = {
+                "language": v.language,
+                "delta": v.delta,
+                **item_data(v.item, attachment_id=attachment_id),
+            }
             text = json.dumps(data, ensure_ascii=False, sort_keys=False)
         pairs.append((f"field_{v.field}", text))
     return pairs

@@ -39,6 +39,8 @@ INTO_PRIVATE = paths.INTO_PRIVATE
 """The file resolves into the site's private files folder."""
 
 OK_STATUSES = frozenset({COPIED, UNCHANGED})
+ATTACHMENT_ID_OFFSET = 1_000_000
+"""A file's WordPress attachment post id is this plus its fid, so it never meets a nid."""
 NOT_PUBLISHED = frozenset({PRIVATE, UNSUPPORTED, UNSAFE, OUTSIDE, INTO_PRIVATE})
 """Files an export must not publish at all, not even as a link to where they would be."""
 _CHUNK = 1 << 20

@@ -40,6 +40,7 @@ from migrate.durable import write_durably
 from migrate.errors import StateError
 from migrate.export.fields import COMMENT_BODY
 from migrate.export.fingerprint import code_digest
+from migrate.export.media import ATTACHMENT_ID_OFFSET, NOT_PUBLISHED
 from migrate.export.wxr_validate import WxrFile, WxrItem, WxrParseError, parse_wxr
 
 BODY = "body"
@@ -57,6 +58,13 @@ class Found:
     kind: str
     key: str
     parts: tuple[tuple[str, int], ...] = ()
+    files: tuple[FileRef, ...] = ()
+    """The file values counted in ``parts``, for a check only the whole output can make
+    (WXR: does each name its file's attachment?)."""
+
+
+FileRef = tuple[str, int, int]
+"""(part, fid, ``wp_id`` or -1 when absent, -2 when not a number) of a file value read back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +148,13 @@ def _listed_nested(item: dict[str, Any], prefix: str, counts: Counter[str]) -> N
                 stack.append(inner)
 
 
-def _grouped_nested(value: Any, prefix: str, counts: Counter[str]) -> None:
-    """Count the nested item values inside one grouped value (WXR JSON, Hugo front matter)."""
+def _grouped_nested(
+    value: Any, prefix: str, counts: Counter[str], files: list[FileRef] | None = None
+) -> None:
+    """Count the nested item values inside one grouped value (WXR JSON, Hugo front matter).
+
+    With ``files``, the file values among them are noted there too.
+    """
     stack = [value]
     while stack:
         v = stack.pop()
@@ -149,9 +162,19 @@ def _grouped_nested(value: Any, prefix: str, counts: Counter[str]) -> None:
         if not isinstance(fields, dict) or not v.get("entity"):
             continue
         for name, children in fields.items():
+            part = prefix + nested_part(str(v["entity"]), str(name))
             for child in children:
-                counts[prefix + nested_part(str(v["entity"]), str(name))] += 1
+                counts[part] += 1
+                if files is not None:
+                    _note_file(child, part, files)
                 stack.append(child)
+
+
+def _note_file(value: Any, part: str, files: list[FileRef]) -> None:
+    """Note ``value`` in ``files`` when it is a file value (a ``fid``, not raw columns)."""
+    if isinstance(value, dict) and isinstance(value.get("fid"), int) and "columns" not in value:
+        wp_id = value.get("wp_id", -1)
+        files.append((part, value["fid"], wp_id if isinstance(wp_id, int) else -2))
 
 
 def _comment_fields(
@@ -275,7 +298,7 @@ def wxr_found(wxr: WxrFile) -> list[Found]:
 
 def store_wxr_found(out_dir: Path, name: str, digest: str, found: list[Found]) -> None:
     """Keep what a parse of the bytes with ``digest`` found, for ``read_wxr`` to reuse."""
-    rows = [[f.kind, f.key, [list(p) for p in f.parts]] for f in found]
+    rows = [[f.kind, f.key, [list(p) for p in f.parts], [list(r) for r in f.files]] for f in found]
     path = out_dir / WXR_READ / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_durably(path, orjson.dumps({"digest": digest, "found": rows}), sync=False)
@@ -288,8 +311,13 @@ def _stored_wxr(out_dir: Path, name: str, digest: str) -> list[Found] | None:
         if data["digest"] != digest:
             return None
         return [
-            Found(str(k), str(key), tuple((str(p), int(n)) for p, n in parts))
-            for k, key, parts in data["found"]
+            Found(
+                str(k),
+                str(key),
+                tuple((str(p), int(n)) for p, n in parts),
+                tuple((str(p), int(fid), int(wp)) for p, fid, wp in files),
+            )
+            for k, key, parts, files in data["found"]
         ]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -304,6 +332,7 @@ def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
     file (edited, from an older version) is parsed here.
     """
     seen: set[tuple[str, str]] = set()
+    attached = _attachment_check(out_dir)
     for path in sorted(out_dir.glob("wxr-*.xml")):
         data = path.read_bytes()
         found = _stored_wxr(out_dir, path.name, wxr_digest(data))
@@ -318,7 +347,7 @@ def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
                 if (item.kind, item.key) in seen:
                     continue
                 seen.add((item.kind, item.key))
-            yield item
+            yield _attached_only(item, attached) if item.files else item
     yield from _media_left_out(out_dir)
 
 
@@ -336,10 +365,49 @@ def _media_left_out(out_dir: Path) -> Iterator[Listed]:
                 )
 
 
-def _meta_fields(meta: Iterable[tuple[str, str]], prefix: str = "") -> Counter[str]:
+def _attachment_check(out_dir: Path) -> Callable[[int, int], bool]:
+    """Whether a file value's ``wp_id`` names its file's attachment exactly when there is one.
+
+    The writer gives every file the media report does not call unpublishable an
+    attachment item (post id ``ATTACHMENT_ID_OFFSET + fid``, itself read back as the
+    file), and every file value in a post, top-level or inside an item at any depth,
+    that attachment's ``wp_id``. One byte per fid, so memory stays small.
+    """
+    published = bytearray()
+    report = out_dir / "media-report.csv"
+    if report.is_file():
+        with report.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                fid = int(row["fid"]) if row["fid"].isdigit() else -1
+                if fid >= 0 and row["status"] not in NOT_PUBLISHED:
+                    if fid >= len(published):
+                        published.extend(bytes(fid + 1 - len(published)))
+                    published[fid] = 1
+
+    def attached(fid: int, wp_id: int) -> bool:
+        if 0 <= fid < len(published) and published[fid]:
+            return wp_id == ATTACHMENT_ID_OFFSET + fid
+        return wp_id == -1
+
+    return attached
+
+
+def _attached_only(item: Found, attached: Callable[[int, int], bool]) -> Found:
+    """``item`` without the file values whose ``wp_id`` is wrong: its node is then listed."""
+    wrong = Counter(part for part, fid, wp_id in item.files if not attached(fid, wp_id))
+    if not wrong:
+        return item
+    parts = tuple((p, n - wrong[p]) for p, n in item.parts)
+    return Found(item.kind, item.key, parts, item.files)
+
+
+def _meta_fields(
+    meta: Iterable[tuple[str, str]], prefix: str = "", files: list[FileRef] | None = None
+) -> Counter[str]:
     """``field:<name>`` → values written as ``field_<name>`` meta (empty bodies aside).
 
-    A nested item's value is JSON holding its own values: those count too.
+    A nested item's value is JSON holding its own values: those count too. With
+    ``files``, every file value among them, at any depth, is noted there.
     """
     counts: Counter[str] = Counter()
     for k, v in meta:
@@ -348,12 +416,19 @@ def _meta_fields(meta: Iterable[tuple[str, str]], prefix: str = "") -> Counter[s
         name = k.removeprefix("field_")
         if name in BODIES and _blank(_json_text(v)):
             continue
-        counts[prefix + _field_part(name)] += 1
-        if v.startswith("{") and '"entity"' in v and '"fields"' in v:
-            try:
-                _grouped_nested(json.loads(v), prefix, counts)
-            except ValueError:
-                continue
+        part = prefix + _field_part(name)
+        counts[part] += 1
+        nested = '"entity"' in v and '"fields"' in v
+        if not v.startswith("{") or not (nested or (files is not None and '"fid"' in v)):
+            continue
+        try:
+            data = json.loads(v)
+        except ValueError:
+            continue
+        if files is not None:
+            _note_file(data, part, files)
+        if nested:
+            _grouped_nested(data, prefix, counts, files)
     return counts
 
 
@@ -363,12 +438,13 @@ def _wxr_item(item: WxrItem) -> Found | None:
         return Found("file", keys["_drupal_fid"]) if "_drupal_fid" in keys else None
     if "_drupal_nid" not in keys:
         return None
-    fields = _meta_fields(item.postmeta)
+    files: list[FileRef] = []
+    fields = _meta_fields(item.postmeta, files=files)
     fields.update(
         _comment_fields(
             item.comments,
             lambda c: c.content,
-            lambda c: _meta_fields(c.meta, COMMENT_PREFIX),
+            lambda c: _meta_fields(c.meta, COMMENT_PREFIX, files),
         )
     )
     return Found(
@@ -381,6 +457,7 @@ def _wxr_item(item: WxrItem) -> Found | None:
             sum(1 for k, _ in item.postmeta if k == "_drupal_alias"),
             0,
         ),
+        tuple(files),
     )
 
 

@@ -59,6 +59,7 @@ from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
 from migrate.export.fields import postmeta as field_postmeta
 from migrate.export.media import (
+    ATTACHMENT_ID_OFFSET,
     NOT_PUBLISHED,
     MediaResult,
     copy_file,
@@ -88,8 +89,6 @@ from migrate.export.wxr_validate import (
 )
 
 DEFAULT_MAX_ITEMS = 500
-ATTACHMENT_ID_OFFSET = 1_000_000
-"""Attachment post ids are this plus the fid, so they never meet a nid."""
 DEFAULT_POST_TYPES = {"article": "post", "page": "page"}
 TYPE_TERM_ID_OFFSET = 3_000_000
 """Term ids of the categories that stand for unmapped content types (never a tid)."""

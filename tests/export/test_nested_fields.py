@@ -3,14 +3,16 @@
 The site is Drupal core's field fixture plus the tables field_collection 7.x-1.x and
 paragraphs 7.x-1.x create (written here from their hook_schema definitions) and a
 few items: two collections on node 2, one holding a collection of its own, and
-three paragraphs on node 5 (one whose host names an older revision, one archived,
-one whose item row is gone).
+three paragraphs on node 5 (one whose host names an older revision and holds a
+public and a private image, one archived, one whose item row is gone).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import shutil
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,6 +25,7 @@ from conftest import CORE_FIELDS_DUMP, Databases, query, run_sql
 from export_helpers import by_key, records, run_export
 from lxml import etree
 
+from migrate import api
 from migrate.config import ConnectionSpec
 from migrate.errors import Unaccounted
 from migrate.export import _REGISTRY, register_writer
@@ -99,7 +102,8 @@ INSERT INTO field_config_instance (field_id, field_name, entity_type, bundle, da
   JOIN (SELECT 'field_integer' AS f, 'field_collection_item' AS e, 'field_fc' AS b
         UNION ALL SELECT 'field_link', 'field_collection_item', 'field_fc_inner'
         UNION ALL SELECT 'field_integer', 'paragraphs_item', 'text_block'
-        UNION ALL SELECT 'field_text', 'paragraphs_item', 'text_block') i ON i.f = field_name;
+        UNION ALL SELECT 'field_text', 'paragraphs_item', 'text_block'
+        UNION ALL SELECT 'field_images', 'paragraphs_item', 'text_block') i ON i.f = field_name;
 INSERT INTO field_collection_item VALUES (1, 1, 'field_fc', 0), (2, 3, 'field_fc', 0),
   (3, 4, 'field_fc_inner', 0);
 INSERT INTO field_collection_item_revision VALUES (1, 1), (2, 2), (3, 2), (4, 3);
@@ -136,6 +140,11 @@ INSERT INTO paragraphs_item_revision VALUES (10, 10), (11, 10), (12, 12);
         "('paragraphs_item', 'text_block', 0, 10, 10, 'und', 0, 'Old paragraph text', NULL)",
     )
     + _both(
+        "field_images",
+        "('paragraphs_item', 'text_block', 0, 10, 10, 'und', 0, 1, 'In a paragraph', '', 93, 93),"
+        " ('paragraphs_item', 'text_block', 0, 10, 10, 'und', 1, 3, 'Private', '', NULL, NULL)",
+    )
+    + _both(
         "field_link",
         "('field_collection_item', 'field_fc_inner', 0, 3, 4, 'und', 0, 'node/2', 'Back', NULL)",
     )
@@ -147,6 +156,7 @@ NESTED_VALUES = {
     ("field_collection_item", "field_link"): 1,
     ("paragraphs_item", "field_integer"): 1,
     ("paragraphs_item", "field_text"): 2,
+    ("paragraphs_item", "field_images"): 2,
 }
 """Values of the item revisions the hosts name (revision 2 of collection 2 and revision 11
 of paragraph 10 are not named by any host)."""
@@ -190,6 +200,48 @@ def test_every_nested_value_is_read_back(exports: dict[str, Path], target: str) 
     assert report["reconciled"] is True
 
 
+def _nested_values(out: Path) -> dict[int, list[dict[str, Any]]]:
+    """Each node's field_collection and paragraphs values, items and their values included."""
+    nested = ("field_collection", "paragraphs")
+    return {
+        nid: [v for v in node["fields"] if v["type"] in nested]
+        for nid, node in by_key(out, "node", "nid").items()
+    }
+
+
+def _mysqldump(spec: ConnectionSpec, dest: Path) -> Path:
+    """The database as mariadb-dump writes it: the tables' real shapes and INSERTs."""
+    client = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    assert client, "mariadb-dump is needed"
+    server = (f"--host={spec.host}", f"--port={spec.port}", f"--user={spec.user}")
+    done = subprocess.run(
+        [client, *server, "--default-character-set=utf8mb4", str(spec.database)],
+        capture_output=True,
+        check=False,
+        env={"MYSQL_PWD": spec.password},
+    )
+    assert done.returncode == 0, done.stderr.decode()[:500]
+    dest.write_bytes(done.stdout)
+    return dest
+
+
+def test_a_dump_gives_the_nested_items_mariadb_gives(
+    nested_db: ConnectionSpec, exports: dict[str, Path], tmp_path: Path
+) -> None:
+    """``--dump`` (the SQLite dump cache) reads the items' tables like MariaDB does."""
+    dump = _mysqldump(nested_db, tmp_path / "nested.sql")
+    out = tmp_path / "dump"
+    summary = run_export(api.source_spec(dump=dump, cache_dir=tmp_path / "cache"), out)
+    assert summary.reconciliation is not None and summary.reconciliation.reconciled
+    from_dump, from_db = _nested_values(out), _nested_values(exports["jsonl"])
+    assert sum(len(v) for v in from_db.values()) == 5  # 2 collections on node 2, 3 paragraphs
+    assert from_dump == from_db
+    table = {(f["entity"], f["field"]): (f["source"], f["found"]) for f in _report(out)["fields"]}
+    assert {key: table[key] for key in NESTED_VALUES} == {
+        k: (n, n) for k, n in NESTED_VALUES.items()
+    }
+
+
 def test_jsonl_holds_items_as_typed_nested_values(exports: dict[str, Path]) -> None:
     nodes = by_key(exports["jsonl"], "node", "nid")
 
@@ -211,10 +263,9 @@ def test_jsonl_holds_items_as_typed_nested_values(exports: dict[str, Path]) -> N
     assert link["item"]["url"] == nodes[2]["path"]  # node/2 rewritten like a body link
     old, archived, missing = values(5, "field_para")
     assert old["item"]["revision_id"] == 10
-    assert {v["field"]: v["item"]["value"] for v in old["item"]["fields"]} == {
-        "field_integer": 1010,
-        "field_text": "Old paragraph text",
-    }
+    assert {
+        v["field"]: v["item"]["value"] for v in old["item"]["fields"] if "value" in v["item"]
+    } == {"field_integer": 1010, "field_text": "Old paragraph text"}
     assert archived["item"]["archived"] is True and archived["item"]["bundle"] == "text_block"
     assert missing["item"]["fields"] == [] and missing["item"]["bundle"] is None
     assert any("paragraphs_item 99 does not exist" in p["detail"] for p in nodes[5]["problems"])
@@ -248,6 +299,58 @@ def test_wxr_and_hugo_hold_the_items(exports: dict[str, Path]) -> None:
     paragraphs = data["params"]["fields"]["field_para"]
     assert paragraphs[0]["fields"]["field_text"][0]["value"] == "Old paragraph text"
     assert paragraphs[1]["archived"] is True
+
+
+def _wxr_meta(out: Path, key: str) -> list[str]:
+    return [
+        m.findtext(f"{WP}meta_value") or ""
+        for path in sorted(out.glob("wxr-*.xml"))
+        for item in etree.parse(str(path)).iter("item")
+        for m in item.iter(f"{WP}postmeta")
+        if m.findtext(f"{WP}meta_key") == key
+    ]
+
+
+def test_an_image_in_a_paragraph_names_its_wordpress_attachment(exports: dict[str, Path]) -> None:
+    [attachment] = [
+        item.findtext(f"{WP}post_id")
+        for path in sorted(exports["wxr"].glob("wxr-*.xml"))
+        for item in etree.parse(str(path)).iter("item")
+        if item.findtext(f"{WP}post_type") == "attachment"
+        and ("1" in [m.findtext(f"{WP}meta_value") for m in item.iter(f"{WP}postmeta")])
+    ]
+    paragraphs = [json.loads(v) for v in _wxr_meta(exports["wxr"], "field_field_para")]
+    public, private = paragraphs[0]["fields"]["field_images"]
+    assert (public["fid"], str(public["wp_id"])) == (1, attachment)
+    assert private["fid"] == 3 and "wp_id" not in private  # a private file has no attachment
+
+
+def test_a_nested_image_without_its_attachment_id_is_unaccounted(
+    nested_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """The read-back checks the ``wp_id`` inside items: one taken out of the file is caught."""
+    out = tmp_path / "wxr"
+    run_export(nested_db, out, to="wxr")
+    edited = 0
+    for path in sorted(out.glob("wxr-*.xml")):
+        tree = etree.parse(str(path))
+        for meta in tree.iter(f"{WP}postmeta"):
+            if meta.findtext(f"{WP}meta_key") == "field_field_para":
+                value = meta.find(f"{WP}meta_value")
+                data = json.loads(value.text or "")
+                for image in data["fields"].get("field_images", ()):
+                    edited += image.pop("wp_id", None) is not None
+                value.text = etree.CDATA(json.dumps(data))
+        tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+    assert edited == 1
+    with pytest.raises(Unaccounted):
+        run_export(nested_db, out, to="wxr")
+    [row] = [f for f in _report(out)["fields"] if not f["reconciled"]]
+    assert (row["entity"], row["field"], row["entities_that_differ"]) == (
+        "paragraphs_item",
+        "field_images",
+        "5",
+    )
 
 
 @pytest.fixture
