@@ -186,7 +186,7 @@ def _open_scratch(path: Path) -> sqlite3.Connection:
         """
         PRAGMA journal_mode = OFF;
         PRAGMA synchronous = OFF;
-        PRAGMA cache_size = -16000;
+        PRAGMA cache_size = -4000;
         CREATE TABLE src (kind TEXT, key TEXT, reason TEXT, fallback TEXT,
                           PRIMARY KEY (kind, key)) WITHOUT ROWID;
         CREATE TABLE src_part (kind TEXT, key TEXT, part TEXT, n INTEGER,
