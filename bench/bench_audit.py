@@ -141,36 +141,94 @@ def build_database(spec: ConnectionSpec, nodes: int) -> str:
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
+import pymysql
 from migrate import api
 from migrate.audit import select_checks
 from migrate.config import from_url
 from migrate.report.jsonout import write_json
-spec, jobs = from_url(sys.argv[1]), int(sys.argv[2])
+spec, jobs, server_pid = from_url(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+json_out = sys.argv[4]
 ids = [c.id for c in select_checks(["*"])]
+tick = os.sysconf("SC_CLK_TCK")
+monitor = pymysql.connect(host=spec.host, port=spec.port, user=spec.user,
+                          password=spec.password, unix_socket=spec.unix_socket, autocommit=True)
+threads = []
+
+def server_cpu():
+    # CPU seconds of the server threads serving the audit's connections (same machine only).
+    if not server_pid:
+        return 0.0
+    if not threads:
+        with monitor.cursor() as cur:
+            cur.execute("SELECT TID FROM information_schema.PROCESSLIST"
+                        " WHERE DB = %s AND ID <> CONNECTION_ID()", (spec.database,))
+            threads.extend(int(r[0]) for r in cur.fetchall())
+    total = 0
+    for tid in threads:
+        try:
+            with open(f"/proc/{server_pid}/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / tick
+
 marks = []
+def mark(done, total):
+    marks.append((time.perf_counter(), time.process_time(), server_cpu()))
+
 start = time.perf_counter()
-report = api.audit(spec, jobs=jobs, progress=lambda done, total: marks.append(time.perf_counter()))
+report = api.audit(spec, jobs=jobs, progress=mark)
 audited = time.perf_counter() - start
-with open("/dev/null", "w", encoding="utf-8") as out:
+with open(json_out, "w", encoding="utf-8") as out:
     write_json(report, out)
 total = time.perf_counter() - start
 counts = {r.id: r.count for r in report.checks if r.count}
 report.close()
 # Checks finish in registration order only on one connection.
-spent = {i: round(b - a, 2) for i, a, b in zip(ids, marks, marks[1:])} if jobs == 1 else {}
+spent = {}
+if jobs == 1:
+    for i, a, b in zip(ids, marks, marks[1:]):
+        spent[i] = [round(y - x, 2) for x, y in zip(a, b)]
 print(json.dumps({"audit_s": audited, "with_json_s": total, "counts": counts, "spent": spent,
                   "notes": report.notes,
+                  "client_cpu_s": marks[-1][1] - marks[0][1] if marks else 0.0,
+                  "server_cpu_s": marks[-1][2] - marks[0][2] if marks else 0.0,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def measure(spec: ConnectionSpec, database: str, jobs: int) -> dict[str, object]:
-    """Run the audit (and the JSON writer to /dev/null) in a fresh process."""
+def _server_pid() -> int:
+    """The MariaDB server's process id when it runs on this machine (else 0: no server CPU)."""
+    conn = scratch.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@pid_file")
+        pid_file = Path(str(cur.fetchone()[0]))
+    conn.close()
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return pid if Path(f"/proc/{pid}/task").is_dir() else 0
+
+
+def measure(
+    spec: ConnectionSpec, database: str, jobs: int, json_out: str = "/dev/null"
+) -> dict[str, object]:
+    """Run the audit (and the JSON writer, to ``json_out``) in a fresh process.
+
+    Besides wall time it reports the CPU time of the audit process and of the
+    server threads serving its connections (read from /proc when the server runs
+    here): on a shared machine those two stay put while the wall time swings.
+    """
     secret = f":{spec.password}" if spec.password else ""
     url = f"mysql://{spec.user}{secret}@{spec.host}:{spec.port}/{database}"
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, url, str(jobs)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CHILD, url, str(jobs), str(_server_pid()), json_out],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result: dict[str, object] = json.loads(done.stdout)
     return result
@@ -217,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         help="Audit these kept dm_bench_* databases instead of building (never dropped).",
     )
+    parser.add_argument(
+        "--json",
+        metavar="DIR",
+        type=Path,
+        help="Keep each run's JSON report as DIR/<database>-jobs<N>.json (to diff two versions).",
+    )
     args = parser.parse_args(argv)
     spec = scratch.server()
     print(f"MariaDB innodb_buffer_pool_size: {_buffer_pool_mb()} MB")
@@ -232,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             nodes, refs = _count(spec, name)
             for jobs in args.jobs:
-                got = measure(spec, name, jobs)
+                out = args.json / f"{name}-jobs{jobs}.json" if args.json else Path("/dev/null")
+                got = measure(spec, name, jobs, str(out))
                 counts = got["counts"]
                 assert isinstance(counts, dict)
                 print(
@@ -244,11 +309,18 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 for note in got["notes"]:  # type: ignore[attr-defined]
                     print(f"          note: {note}")
+                print(
+                    f"          cpu: audit process {got['client_cpu_s']:.2f} s,"
+                    f" server threads {got['server_cpu_s']:.2f} s"
+                )
                 spent = got["spent"]
                 assert isinstance(spent, dict)
                 if spent:
-                    slow = sorted(spent.items(), key=lambda kv: -kv[1])
-                    print("          checks by time: " + ", ".join(f"{k} {v}s" for k, v in slow))
+                    slow = sorted(spent.items(), key=lambda kv: -kv[1][0])
+                    print("          checks by time (wall / audit cpu / server cpu, s):")
+                    for check_id, (wall, client, server) in slow:
+                        row = f"{wall:>6.2f} {client:>6.2f} {server:>6.2f}"
+                        print(f"            {check_id:<36} {row}")
         finally:
             if args.keep or args.reuse:
                 print(f"kept database {name}")

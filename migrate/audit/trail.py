@@ -58,6 +58,10 @@ class TrailModel:
     ``terms`` holds only terms ``taxonomy_term_load()`` returns (row and vocabulary
     present); ``parents`` every hierarchy row, dangling or not (the tree and the
     parent walk skip what does not load, as core does).
+
+    A model is asked about every affected node of a site (hundreds of thousands), so
+    what depends on a term or a vocabulary alone (sort keys, tree positions, a term's
+    trail) is computed once and kept: build the model whole, then ask.
     """
 
     terms: dict[int, TrailTerm]
@@ -67,10 +71,29 @@ class TrailModel:
     vocabulary_paths: dict[int, str] = field(default_factory=dict)
     home: str = CORE_HOME
     _tree: dict[int, list[int]] = field(default_factory=dict, init=False, repr=False)
+    _place: dict[int, dict[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _keys: dict[int, tuple[int, tuple[int, ...], int]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _vocabulary_keys: dict[int, tuple[int, tuple[int, ...], int]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _trails: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
 
     def _order(self, tid: int) -> tuple[int, tuple[int, ...], int]:
-        term = self.terms[tid]
-        return (term.weight, collation_key(term.name), tid)
+        key = self._keys.get(tid)
+        if key is None:
+            term = self.terms[tid]
+            key = self._keys[tid] = (term.weight, collation_key(term.name), tid)
+        return key
+
+    def _vocabulary_order(self, vid: int) -> tuple[int, tuple[int, ...], int]:
+        key = self._vocabulary_keys.get(vid)
+        if key is None:
+            vocabulary = self.vocabularies[vid]
+            key = (vocabulary.weight, collation_key(vocabulary.name), vid)
+            self._vocabulary_keys[vid] = key
+        return key
 
     def tree(self, vid: int) -> list[int]:
         """``taxonomy_get_tree($vid)`` as a list of tids (a multi-parent term repeats)."""
@@ -97,25 +120,27 @@ class TrailModel:
         self._tree[vid] = out
         return out
 
+    def _places(self, vid: int) -> dict[int, int]:
+        """tid → where ``taxonomy_get_tree($vid)`` first meets it."""
+        if vid not in self._place:
+            place: dict[int, int] = {}
+            for position, tid in enumerate(self.tree(vid)):
+                place.setdefault(tid, position)
+            self._place[vid] = place
+        return self._place[vid]
+
     def lightest_term(self, index_tids: Iterable[int]) -> int | None:
         """``_taxonomy_breadcrumb_node_get_lightest_term()`` for a node's index rows."""
-        tids = sorted(
-            {t for t in index_tids if t in self.terms and self.terms[t].vid in self.vocabularies}
-        )
+        tids = {t for t in index_tids if t in self.terms and self.terms[t].vid in self.vocabularies}
         if not tids:
             return None
-        vid = min(
-            {self.terms[t].vid for t in tids},
-            key=lambda v: (
-                self.vocabularies[v].weight,
-                collation_key(self.vocabularies[v].name),
-                v,
-            ),
-        )
+        vid = min({self.terms[t].vid for t in tids}, key=self._vocabulary_order)
         mine = [t for t in tids if self.terms[t].vid == vid]
         if len(mine) == 1:
             return mine[0]
-        return next((t for t in self.tree(vid) if t in mine), None)
+        place = self._places(vid)
+        met = [t for t in mine if t in place]
+        return min(met, key=place.__getitem__) if met else None
 
     def parents_all(self, tid: int) -> list[int]:
         """``taxonomy_get_parents_all()``: walks on while the n-th term found has parents."""
@@ -136,6 +161,8 @@ class TrailModel:
 
     def term_trail(self, tid: int) -> tuple[str, ...]:
         """``_taxonomy_breadcrumb_generate_breadcrumb($tid)``: the crumbs' texts."""
+        if tid in self._trails:
+            return self._trails[tid]
         crumbs = [self.home] if self.home != "" else []
         vid = self.terms[tid].vid
         if self.vocabulary_paths.get(vid):
@@ -144,7 +171,8 @@ class TrailModel:
             if self.term_paths.get(parent) == "<none>":
                 continue
             crumbs.append(self.terms[parent].name)
-        return tuple(crumbs)
+        self._trails[tid] = trail = tuple(crumbs)
+        return trail
 
     def node_trail(self, index_tids: Iterable[int]) -> tuple[str, ...]:
         """The breadcrumb of a node page whose ``taxonomy_index`` rows hold these tids."""

@@ -38,9 +38,10 @@ def test_lightest_vocabulary_wins_then_the_tree_picks_the_term():
 
 
 def test_a_term_the_tree_cannot_reach_falls_back_to_core_home():
-    model = _model()
-    del model.terms[1]  # News is gone: Party and Cell hang under a dead parent
-    model._tree.clear()
+    whole = _model()
+    # News is gone: Party and Cell hang under a dead parent.
+    terms = {tid: term for tid, term in whole.terms.items() if tid != 1}
+    model = TrailModel(terms, whole.vocabularies, whole.parents, home="Start")
     # Two Sections terms, neither reachable from the root: the module returns nothing.
     assert model.lightest_term({2, 3}) is None
     assert model.node_trail({2, 3}) == (CORE_HOME,)
