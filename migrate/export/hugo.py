@@ -52,10 +52,12 @@ from migrate.export.clean import slugify_vi
 from migrate.export.diskmap import DiskMaps
 from migrate.export.fields import (
     DateItem,
+    FieldItem,
     FieldValue,
     FileItem,
     LinkItem,
     ListItem,
+    NestedItem,
     ReferenceItem,
     TermItem,
     TextItem,
@@ -853,36 +855,45 @@ def _shown_fields(values: Sequence[FieldValue], zone: str | None) -> list[dict[s
     """Field values as the theme prints them: label, then text, a link or cleaned HTML.
 
     Terms, files and images (shown in their own sections) and the body are left out;
-    a link whose scheme could run script is shown as text.
+    a link whose scheme could run script is shown as text. A field_collection or
+    paragraphs item is shown as its own list of fields (``items``), at any depth.
     """
-    out: dict[str, list[dict[str, str]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     for v in values:
         item = v.item
-        shown: dict[str, str] | None
         if v.field == "body" or isinstance(item, TermItem | FileItem):
             continue
-        if isinstance(item, TextItem):
-            shown = {"html": item.value}
-        elif isinstance(item, ListItem):
-            shown = {"text": str(item.label if item.label is not None else item.key)}
-        elif isinstance(item, DateItem):
-            ends = f" – {item.end}" if item.end and item.end != item.value else ""
-            shown = {"text": f"{item.value or ''}{ends}"}
-        elif isinstance(item, LinkItem):
-            text = item.title or item.url
-            safe = _SAFE_URL.match(_plain_url(item.url)) is not None
-            shown = {"text": text, "url": item.url} if safe else {"text": text}
-        elif isinstance(item, ReferenceItem):
-            text = f"{item.entity} {item.id}"
-            shown = {"text": text, "path": item.url.lstrip("/")} if item.url else {"text": text}
+        if isinstance(item, NestedItem):
+            shown: dict[str, Any] = {"text": f"{item.bundle or item.entity} {item.id}"}
+            inner = _shown_fields(item.fields, zone)
+            if inner:
+                shown["items"] = inner
         else:
-            value = scalar(item)
-            shown = {"text": str(value)} if value is not None else None
-        if shown is None:
-            data = item_data(item)
-            shown = {"text": json.dumps(data, ensure_ascii=False, default=str)}
+            shown = _shown_value(item)
         out.setdefault(v.field, []).append(shown)
     return [{"label": name, "values": vals} for name, vals in out.items()]
+
+
+def _shown_value(item: FieldItem) -> dict[str, Any]:
+    """One value that is not an item: text, a link, a site path or cleaned HTML."""
+    if isinstance(item, TextItem):
+        return {"html": item.value}
+    if isinstance(item, ListItem):
+        return {"text": str(item.label if item.label is not None else item.key)}
+    if isinstance(item, DateItem):
+        ends = f" – {item.end}" if item.end and item.end != item.value else ""
+        return {"text": f"{item.value or ''}{ends}"}
+    if isinstance(item, LinkItem):
+        text = item.title or item.url
+        safe = _SAFE_URL.match(_plain_url(item.url)) is not None
+        return {"text": text, "url": item.url} if safe else {"text": text}
+    if isinstance(item, ReferenceItem):
+        text = f"{item.entity} {item.id}"
+        return {"text": text, "path": item.url.lstrip("/")} if item.url else {"text": text}
+    value = scalar(item)
+    if value is not None:
+        return {"text": str(value)}
+    return {"text": json.dumps(item_data(item), ensure_ascii=False, default=str)}
 
 
 def _plain_url(url: str) -> str:

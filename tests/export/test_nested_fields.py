@@ -24,6 +24,7 @@ import pytest
 from conftest import CORE_FIELDS_DUMP, Databases, query, run_sql
 from export_helpers import by_key, records, run_export
 from lxml import etree
+from site_helpers import build_hugo, html_pages
 
 from migrate import api
 from migrate.config import ConnectionSpec
@@ -412,3 +413,23 @@ def test_a_changed_value_deep_in_an_item_rebuilds_its_node(
     [collection] = [v for v in fields if v["field"] == "field_fc" and v["item"]["id"] == 2]
     [inner] = [v for v in collection["item"]["fields"] if v["field"] == "field_fc_inner"]
     assert inner["item"]["fields"][0]["item"]["title"] == "Back again"
+
+
+def test_the_built_hugo_page_shows_items_as_lists_of_fields(
+    exports: dict[str, Path], tmp_path: Path
+) -> None:
+    """Read what a visitor gets: hugo builds the site; items are nested lists, not JSON."""
+    public = tmp_path / "public"
+    build = build_hugo(exports["hugo"], public)
+    assert build.returncode == 0, build.stderr
+    pages = {p: p.read_text(encoding="utf-8") for p in html_pages(public)}
+    assert not [p for p, text in pages.items() if '{"entity"' in text or "&#34;entity" in text]
+    [page] = [text for text in pages.values() if "Old paragraph text" in text]
+    fields = etree.HTML(page).xpath("//section[@class='fields']")[0]
+    # the first such <dd> in document order is the paragraph's; the text's own is inside it
+    para = next(dd for dd in fields.iter("dd") if "Old paragraph text" in "".join(dd.itertext()))
+    assert para.find("span[@class='item']") is not None and para.find("dl") is not None
+    collection = [text for text in pages.values() if "field_fc_inner" in text]
+    assert collection, "the collection inside a collection is shown by its field's name"
+    inner = etree.HTML(collection[0]).xpath("//section[@class='fields']//dd/dl//dd/dl")
+    assert inner, "an item inside an item nests again"
