@@ -734,6 +734,11 @@ class _Builders:
             self.local.close()
 
 
+UNRECONCILED = "unreconciled"
+"""A run whose every phase ran but whose read-back found something missing: resuming it
+would change nothing, so the next run (with ``--update``, say) starts afresh."""
+
+
 def _open_run(
     state: StateStore, writer: Writer, name: str, source: str, options: ExportOptions
 ) -> tuple[int, dict[str, Any], bool]:
@@ -743,7 +748,7 @@ def _open_run(
         state.forget_batch(batch.batch_no)
     last = state.last_run()
     fingerprint = options.fingerprint()
-    if last is not None and last.status != "complete":
+    if last is not None and last.status not in ("complete", UNRECONCILED):
         if last.fingerprint == fingerprint and last.writer == name:
             state.reopen_run(last.run_id)
             return last.run_id, dict(last.cursor), True
@@ -833,6 +838,9 @@ def _export(
                 )
         except KeyboardInterrupt:
             state.end_run(run_id, "interrupted", "interrupted by the user")
+            raise
+        except Unaccounted as exc:
+            state.end_run(run_id, UNRECONCILED, str(exc))
             raise
         except MigrateError as exc:
             state.end_run(run_id, "failed", str(exc))

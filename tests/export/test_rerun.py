@@ -244,3 +244,25 @@ def test_without_crc32c_the_digests_still_find_the_one_edited_body(
     second = run_export(broken_db_rw, out, batch_size=64, update=True)
     assert dict(second.updated) == {"node": 1}
     assert by_key(out, "node", "nid")[nid]["body"]["value"] == "<p>Không có CRC32C</p>"
+
+
+def test_after_a_failed_comparison_update_writes_the_change(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """Exit 9 for a comment added without --update; the same command with --update then
+    rewrites that node and reconciles (it used to resume the failed run and change nothing)."""
+    out = tmp_path / "bundle"
+    run_export(broken_db_rw, out, batch_size=64)
+    run_sql(
+        broken_db_rw,
+        "INSERT INTO comment (pid, nid, uid, subject, hostname, created, changed, status,"
+        " thread, name, mail, homepage, language)"
+        " SELECT 0, nid, 0, 'x', '', 1, 1, 1, '99/', 'a', '', '', 'und' FROM node"
+        " WHERE status = 1 ORDER BY nid LIMIT 1",
+    )
+    for _ in range(2):
+        with pytest.raises(Unaccounted):
+            run_export(broken_db_rw, out, batch_size=64)
+    fixed = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert dict(fixed.updated) == {"node": 1}
+    assert fixed.reconciliation is not None and fixed.reconciliation.reconciled
