@@ -104,6 +104,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+LEFT_OUT_SHOWN = 20
+"""Reasons for left-out items printed after an export; the rest are in reconciliation.json
+(a reason names its node, so a big site's unpublished nodes give one per alias)."""
 SOURCE_KEYS = ("db", "settings", "defaults_file", "dump")
 SOURCE_TUNING = ("prefix", "cache_dir", "refresh", "all_tables")
 
@@ -1006,9 +1009,15 @@ def _export_text(summary: Any) -> str:
                 ],
             )
         )
-    for item in rec.left_out:
+    for item in rec.left_out[:LEFT_OUT_SHOWN]:
         ids = _ranges_text(item.ids, item.count)
         lines.append(f"  {item.kind}s left out ({item.reason}): {ids}")
+    if len(rec.left_out) > LEFT_OUT_SHOWN:
+        rest = rec.left_out[LEFT_OUT_SHOWN:]
+        lines.append(
+            f"  … {len(rest):,} more reasons for {sum(i.count for i in rest):,} left-out"
+            " item(s), all in reconciliation.json"
+        )
     for kind, ids in rec.gone_from_source.items():
         lines.append(f"  {kind}s in the output but gone from the source: {ids}")
     for item in summary.failed:

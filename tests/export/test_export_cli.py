@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import url_of
+from conftest import run_sql, url_of
 from export_helpers import BASE_URL
 
 from migrate.cli import main
@@ -120,3 +120,22 @@ def test_mapping_renames_types_and_vocabularies(broken_db: ConnectionSpec, tmp_p
     assert {v["machine_name"]: v["target"] for v in vocabularies}["chuyen_muc"] == "category"
     terms = [json.loads(line) for p in out.glob("terms/*.jsonl") for line in p.open()]
     assert any(t["path"].startswith("/category/") for t in terms)
+
+
+def test_many_reasons_to_leave_out_are_summed_up(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """An unpublished node's alias is one reason each: a big site printed thousands of lines."""
+    run_sql(
+        broken_db_rw,
+        "UPDATE node SET status = 0 WHERE nid IN (SELECT * FROM (SELECT CAST(SUBSTRING("
+        "source, 6) AS UNSIGNED) FROM url_alias WHERE source LIKE 'node/%' LIMIT 30) x)",
+    )
+    out = tmp_path / "bundle"
+    code, stdout, stderr = _invoke("export", "--db", url_of(broken_db_rw), "--out", str(out))
+    assert code == 0, stderr
+    shown = [line for line in stdout.splitlines() if " left out (" in line]
+    assert len(shown) == 20
+    [more] = [line for line in stdout.splitlines() if "more reasons" in line]
+    report = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
+    assert f"… {len(report['left_out']) - 20:,} more reasons" in more
