@@ -87,19 +87,24 @@ def test_a_damaged_output_file_is_not_reported_as_reconciled(
         assert path.is_file() and path.stat().st_size > 0
 
 
+def _add_a_comment(spec: ConnectionSpec) -> None:
+    """A published comment on the first published node, written straight to the source."""
+    run_sql(
+        spec,
+        "INSERT INTO comment (pid, nid, uid, subject, hostname, created, changed, status,"
+        " thread, name, mail, homepage, language)"
+        " SELECT 0, nid, 0, 'x', '', 1, 1, 1, '99/', 'a', '', '', 'und' FROM node"
+        " WHERE status = 1 ORDER BY nid LIMIT 1",
+    )
+
+
 def test_a_source_change_not_written_is_compared_again(
     broken_db_rw: ConnectionSpec, tmp_path: Path
 ) -> None:
     """Without ``--update`` a changed node is not rewritten: the comparison sees the change."""
     out = tmp_path / "bundle"
     run_export(broken_db_rw, out, batch_size=64)
-    run_sql(
-        broken_db_rw,
-        "INSERT INTO comment (pid, nid, uid, subject, hostname, created, changed, status,"
-        " thread, name, mail, homepage, language)"
-        " SELECT 0, nid, 0, 'x', '', 1, 1, 1, '99/', 'a', '', '', 'und' FROM node"
-        " ORDER BY nid LIMIT 1",
-    )
+    _add_a_comment(broken_db_rw)
     with pytest.raises(Unaccounted):
         run_export(broken_db_rw, out, batch_size=64)
     report = _report(out)
@@ -253,13 +258,7 @@ def test_after_a_failed_comparison_update_writes_the_change(
     rewrites that node and reconciles (it used to resume the failed run and change nothing)."""
     out = tmp_path / "bundle"
     run_export(broken_db_rw, out, batch_size=64)
-    run_sql(
-        broken_db_rw,
-        "INSERT INTO comment (pid, nid, uid, subject, hostname, created, changed, status,"
-        " thread, name, mail, homepage, language)"
-        " SELECT 0, nid, 0, 'x', '', 1, 1, 1, '99/', 'a', '', '', 'und' FROM node"
-        " WHERE status = 1 ORDER BY nid LIMIT 1",
-    )
+    _add_a_comment(broken_db_rw)
     for _ in range(2):
         with pytest.raises(Unaccounted):
             run_export(broken_db_rw, out, batch_size=64)
