@@ -28,15 +28,14 @@ from typing import Any
 
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec
 from migrate.export.fingerprint import code_digest, tables_digest
-from migrate.export.readback import BODIES, COMMENT_PREFIX, Listed, ReadBack, nested_part
+from migrate.export.outputread import READBACK_ONCE, OutputRead, OutputReading
+from migrate.export.readback import BODIES, COMMENT_PREFIX, ReadBack, nested_part
 from migrate.export.reader import ITEM_TABLES, Reader, Selection
 from migrate.export.redirects import normalize_path
 from migrate.export.state import StateStore
 from migrate.schema import Drupal7
 
 SCRATCH = ".reconcile.sqlite"
-READBACK_CACHE = ".readback-cache.sqlite"
-"""Items read back per output file, by the digest of its bytes (kept between runs)."""
 UNACCOUNTED_SHOWN = 1000
 """Unaccounted items listed one by one in the report (the count is always exact)."""
 
@@ -134,6 +133,11 @@ class Reconciliation:
     unaccounted: list[Unaccounted] = field(default_factory=list)
     unaccounted_total: int = 0
     read_back_seconds: float = 0.0
+    """Wall time from the source side loaded to the comparison done: the wait for the
+    output side, summing it, comparing."""
+    output_seconds: float = 0.0
+    """Wall time of reading the output back; for a big output, in a process of its own
+    while the source side loads (``migrate.export.outputread``)."""
     files_parsed: int | None = None
     """Output files parsed by the read-back; the others' items came from the cache of
     items by file digest (None: this target's read-back parses everything)."""
@@ -175,6 +179,7 @@ class Reconciliation:
         data["counts"] = [asdict(c) | {"reconciled": c.reconciled} for c in self.counts]
         data["fields"] = [asdict(f) | {"reconciled": f.reconciled} for f in self.fields]
         data["read_back_seconds"] = round(self.read_back_seconds, 3)
+        data["output_seconds"] = round(self.output_seconds, 3)
         data["reconciled"] = self.reconciled
         return data
 
@@ -244,8 +249,6 @@ class _Compare:
         self.selection = selection
         self.revisions = revisions
         self.db = db
-        self.parsed_files = 0
-        """Output files parsed by this read-back (the others' items came from the cache)."""
         self._parts: _PartSummary | None = None
 
     # ------------------------------------------------------------------ source side
@@ -541,117 +544,23 @@ class _Compare:
 
     # ------------------------------------------------------------------ output side
 
-    def load_output(
-        self, readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]] | None
-    ) -> None:
-        if outputs is not None:
-            self._load_cached(readback, out_dir, outputs)
-            return
-        found: list[tuple[str, str]] = []
-        parts: list[tuple[str, str, str, int]] = []
-        listed: list[tuple[str, str, str]] = []
-        for item in readback.items(out_dir):
-            key = normalize_path(item.key) if item.kind == "redirect" else item.key
-            if isinstance(item, Listed):
-                listed.append((item.kind, key, item.reason))
-            else:
-                found.append((item.kind, key))
-                parts.extend((item.kind, key, p, n) for p, n in item.parts if n)
-            if len(found) + len(parts) >= 20000:
-                self._put_out(found, parts, listed)
-                found, parts, listed = [], [], []
-        self._put_out(found, parts, listed)
-        self.db.execute("COMMIT")
-
-    def _load_cached(
-        self, readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]]
-    ) -> None:
-        """Read back file by file, parsing only files whose bytes are not in the cache.
-
-        ``outputs`` holds each file's blake2b digest (``output_digests``); when the cache holds the
-        items parsed from bytes with that digest (by this very code: the cache is
-        emptied when the package changes), they are what parsing the file again would
-        give, so they are taken from the cache. Every other file is parsed and its
-        items replace its cached ones. Files gone from disk are dropped from the cache.
-        """
-        assert readback.files is not None and readback.read_file is not None
-        cache = out_dir / READBACK_CACHE
+    def merge_output(self, read: OutputRead) -> None:
+        """Sum what ``read_output`` read back into the comparison's ``out`` tables."""
         db = self.db
         db.execute("COMMIT")
-        db.execute("ATTACH DATABASE ? AS cache", (str(cache),))
+        db.execute("ATTACH DATABASE ? AS side", (str(read.path),))
         db.executescript(
             """
-            CREATE TABLE IF NOT EXISTS cache.meta (key TEXT PRIMARY KEY, value TEXT);
-            CREATE TABLE IF NOT EXISTS cache.files (path TEXT PRIMARY KEY, digest TEXT NOT NULL)
-                WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS cache.found (path TEXT, kind TEXT, key TEXT);
-            CREATE INDEX IF NOT EXISTS cache.found_path ON found (path);
-            CREATE TABLE IF NOT EXISTS cache.parts (path TEXT, kind TEXT, key TEXT, part TEXT,
-                n INTEGER);
-            CREATE INDEX IF NOT EXISTS cache.parts_path ON parts (path);
-            CREATE TABLE IF NOT EXISTS cache.listed (path TEXT, kind TEXT, key TEXT, reason TEXT);
-            CREATE INDEX IF NOT EXISTS cache.listed_path ON listed (path);
-            CREATE TEMP TABLE seen (path TEXT PRIMARY KEY) WITHOUT ROWID;
             BEGIN;
-            """
-        )
-        code = code_digest()
-        row = db.execute("SELECT value FROM cache.meta WHERE key = 'code'").fetchone()
-        if row is None or row[0] != code:
-            for table in ("files", "found", "parts", "listed"):
-                db.execute(f"DELETE FROM cache.{table}")
-            db.execute("INSERT OR REPLACE INTO cache.meta VALUES ('code', ?)", (code,))
-        known = dict(db.execute("SELECT path, digest FROM cache.files"))
-        for rel, digest in outputs:
-            db.execute("INSERT INTO seen VALUES (?)", (rel,))
-            if known.get(rel) == digest:
-                continue
-            data = (out_dir / rel).read_bytes()  # what is parsed is what is recorded
-            digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-            self.parsed_files += 1
-            for table in ("found", "parts", "listed"):
-                db.execute(f"DELETE FROM cache.{table} WHERE path = ?", (rel,))
-            found: list[tuple[str, str, str]] = []
-            parts: list[tuple[str, str, str, str, int]] = []
-            listed: list[tuple[str, str, str, str]] = []
-            for item in readback.read_file(data):
-                key = normalize_path(item.key) if item.kind == "redirect" else item.key
-                if isinstance(item, Listed):
-                    listed.append((rel, item.kind, key, item.reason))
-                else:
-                    found.append((rel, item.kind, key))
-                    parts.extend((rel, item.kind, key, p, n) for p, n in item.parts if n)
-            db.executemany("INSERT INTO cache.found VALUES (?, ?, ?)", found)
-            db.executemany("INSERT INTO cache.parts VALUES (?, ?, ?, ?, ?)", parts)
-            db.executemany("INSERT INTO cache.listed VALUES (?, ?, ?, ?)", listed)
-            db.execute("INSERT OR REPLACE INTO cache.files VALUES (?, ?)", (rel, digest))
-        for table in ("files", "found", "parts", "listed"):
-            db.execute(f"DELETE FROM cache.{table} WHERE path NOT IN (SELECT path FROM seen)")
-        db.executescript(  # commits the cache's updates first
-            """
-            INSERT INTO out SELECT kind, key, COUNT(*) FROM cache.found WHERE true
+            INSERT INTO out SELECT kind, key, COUNT(*) FROM side.found WHERE true
                 GROUP BY kind, key ON CONFLICT DO UPDATE SET n = n + excluded.n;
-            INSERT INTO out_part SELECT kind, key, part, SUM(n) FROM cache.parts WHERE true
+            INSERT INTO out_part SELECT kind, key, part, SUM(n) FROM side.parts WHERE true
                 GROUP BY kind, key, part ON CONFLICT DO UPDATE SET n = n + excluded.n;
-            INSERT OR IGNORE INTO listed SELECT kind, key, reason FROM cache.listed;
-            DETACH DATABASE cache;
+            INSERT OR IGNORE INTO listed SELECT kind, key, reason FROM side.listed;
+            COMMIT;
+            DETACH DATABASE side;
             """
         )
-
-    def _put_out(
-        self,
-        found: list[tuple[str, str]],
-        parts: list[tuple[str, str, str, int]],
-        listed: list[tuple[str, str, str]],
-    ) -> None:
-        self.db.executemany(
-            "INSERT INTO out VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1", found
-        )
-        self.db.executemany(
-            "INSERT INTO out_part VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
-            parts,
-        )
-        self.db.executemany("INSERT OR IGNORE INTO listed VALUES (?, ?, ?)", listed)
 
     # ------------------------------------------------------------------ comparison
 
@@ -1060,33 +969,40 @@ def reconcile(
     """
     started = time.monotonic()
     outputs = output_digests(readback, out_dir)
-    inputs = None
-    if outputs is not None:
-        inputs = _inputs_digest(
-            site, state, reader, run_id, target, readback, selection, revisions, outputs
-        )
-        kept = _kept(state, inputs, run_id)
-        if kept is not None:
-            kept.read_back_seconds = time.monotonic() - started
-            return kept
-    report = Reconciliation(
-        site.source.label, target, run_id, not_carried=dict(readback.not_carried)
-    )
+    items = sum(state.item_counts().values())
+    reading = OutputReading(readback, out_dir, outputs, items)
     scratch = out_dir / SCRATCH
-    db = _open_scratch(scratch)
     try:
-        compare = _Compare(site, state, reader, run_id, selection, revisions, db)
-        compare.load_source()
-        started = time.monotonic()
-        compare.load_output(readback, out_dir, outputs)
+        inputs = None
         if outputs is not None:
-            report.files_parsed = compare.parsed_files
-        compare.make_scope()
-        compare.compare(report, readback.not_carried)
-        report.read_back_seconds = time.monotonic() - started
+            inputs = _inputs_digest(
+                site, state, reader, run_id, target, readback, selection, revisions, outputs
+            )
+            kept = _kept(state, inputs, run_id)
+            if kept is not None:
+                kept.read_back_seconds = time.monotonic() - started
+                return kept
+        report = Reconciliation(
+            site.source.label, target, run_id, not_carried=dict(readback.not_carried)
+        )
+        db = _open_scratch(scratch)
+        try:
+            compare = _Compare(site, state, reader, run_id, selection, revisions, db)
+            compare.load_source()
+            started = time.monotonic()
+            read = reading.result()
+            compare.merge_output(read)
+            report.files_parsed = read.files_parsed
+            report.output_seconds = read.seconds
+            compare.make_scope()
+            compare.compare(report, readback.not_carried)
+            report.read_back_seconds = time.monotonic() - started
+        finally:
+            db.close()
     finally:
-        db.close()
+        reading.close()
         scratch.unlink(missing_ok=True)
+        (out_dir / READBACK_ONCE).unlink(missing_ok=True)
     if inputs is not None and report.reconciled:
         state.set_meta(_KEPT, json.dumps({"inputs": inputs, "report": report.to_dict()}))
     return report

@@ -501,7 +501,10 @@ class WxrWriter:
         for path in files:
             if path.name in self._checked:
                 continue
-            wxr = read_wxr(path)
+            try:
+                wxr = read_wxr(path)
+            except WxrParseError as exc:
+                raise StateError(f"{path}: {exc}") from None
             self._checked[path.name] = len(wxr.items)
             issues = check.add(wxr)
             if issues:

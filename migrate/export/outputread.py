@@ -1,0 +1,247 @@
+"""The output side of the reconciliation: what the output holds, read back into SQLite.
+
+``read_output`` parses the output with the target's reader (``migrate.export.readback``)
+into a SQLite file of its own: tables ``found``, ``parts`` and ``listed``, one row
+per item (and part) and the output file it came from. The reconciliation then
+attaches that file and sums it into its scratch database.
+
+For a read-back that reads file by file, the file is a cache kept between runs:
+only the files whose bytes changed are parsed again. For any other, it is made
+afresh and removed after use.
+
+A big output is read by a process of its own (``OutputReading``) while this
+one loads the source side from the database: at 100k nodes each side takes
+about 15 s, and on two cores they overlap. The reading process is spawned, not
+forked: it starts with an interpreter of its own, so it neither shares this
+process's database connections nor counts its memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import pickle
+import sqlite3
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import MigrateError, StateError
+from migrate.export.fingerprint import code_digest
+from migrate.export.readback import Listed, ReadBack
+from migrate.export.redirects import normalize_path
+
+READBACK_CACHE = ".readback-cache.sqlite"
+"""Items read back per output file, by the digest of its bytes (kept between runs)."""
+READBACK_ONCE = ".readback.sqlite"
+"""Items read back from an output read as a whole (made afresh, removed after use)."""
+READ_APART_ITEMS = 5000
+"""Outputs of at least this many items are read back by a process of their own: below
+it, starting one (~0.3 s) costs more than the overlap saves."""
+
+_TABLES = """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS found (path TEXT, kind TEXT, key TEXT);
+    CREATE INDEX IF NOT EXISTS found_path ON found (path);
+    CREATE TABLE IF NOT EXISTS parts (path TEXT, kind TEXT, key TEXT, part TEXT, n INTEGER);
+    CREATE INDEX IF NOT EXISTS parts_path ON parts (path);
+    CREATE TABLE IF NOT EXISTS listed (path TEXT, kind TEXT, key TEXT, reason TEXT);
+    CREATE INDEX IF NOT EXISTS listed_path ON listed (path);
+"""
+_FLUSH_ROWS = 20000
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRead:
+    """Where ``read_output`` put the items, and what it took."""
+
+    path: Path
+    files_parsed: int | None
+    """Files parsed (the others' items came from the cache); None: read as a whole."""
+    seconds: float
+    """Wall time of the reading itself, wherever it ran."""
+
+
+class _Rows:
+    """Rows of one file (or of a whole output), flushed to SQLite in chunks."""
+
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self.db = db
+        self.path = path
+        self.found: list[tuple[str, str, str]] = []
+        self.parts: list[tuple[str, str, str, str, int]] = []
+        self.listed: list[tuple[str, str, str, str]] = []
+
+    def add(self, item: Any) -> None:
+        key = normalize_path(item.key) if item.kind == "redirect" else item.key
+        if isinstance(item, Listed):
+            self.listed.append((self.path, item.kind, key, item.reason))
+            return
+        self.found.append((self.path, item.kind, key))
+        self.parts.extend((self.path, item.kind, key, p, n) for p, n in item.parts if n)
+        if len(self.found) + len(self.parts) >= _FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.db.executemany("INSERT INTO found VALUES (?, ?, ?)", self.found)
+        self.db.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, ?)", self.parts)
+        self.db.executemany("INSERT INTO listed VALUES (?, ?, ?, ?)", self.listed)
+        self.found, self.parts, self.listed = [], [], []
+
+
+def _open(path: Path, fresh: bool) -> sqlite3.Connection:
+    if fresh:
+        path.unlink(missing_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;"
+        + _TABLES
+        + "BEGIN;"
+    )
+    return db
+
+
+def read_output(
+    readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]] | None
+) -> OutputRead:
+    """Read the output back into its SQLite file (see the module docstring).
+
+    ``outputs``: each output file's path and blake2b digest (``reconcile.output_digests``)
+    for a file-wise read-back, else None. Touches nothing but that file and reads
+    nothing but the output: it may run in a process of its own.
+    """
+    started = time.monotonic()
+    if outputs is None:
+        path = out_dir / READBACK_ONCE
+        db = _open(path, fresh=True)
+        rows = _Rows(db, "")
+        for item in readback.items(out_dir):
+            rows.add(item)
+        rows.flush()
+        db.execute("COMMIT")
+        db.close()
+        return OutputRead(path, None, time.monotonic() - started)
+    path = out_dir / READBACK_CACHE
+    db = _open(path, fresh=False)
+    try:
+        parsed = _refresh(db, readback, out_dir, outputs)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return OutputRead(path, parsed, time.monotonic() - started)
+
+
+def _refresh(
+    db: sqlite3.Connection, readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]]
+) -> int:
+    """Parse the files whose bytes are not those the cache holds items of; drop files gone.
+
+    Cached items are what parsing the same bytes again would give: the cache is
+    emptied whenever the package's code changes.
+    """
+    assert readback.read_file is not None
+    code = code_digest()
+    row = db.execute("SELECT value FROM meta WHERE key = 'code'").fetchone()
+    if row is None or row[0] != code:
+        for table in ("files", "found", "parts", "listed"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('code', ?)", (code,))
+    known = dict(db.execute("SELECT path, digest FROM files"))
+    parsed = 0
+    for rel, digest in outputs:
+        if known.pop(rel, None) == digest:
+            continue
+        data = (out_dir / rel).read_bytes()  # what is parsed is what is recorded
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        parsed += 1
+        for table in ("found", "parts", "listed"):
+            db.execute(f"DELETE FROM {table} WHERE path = ?", (rel,))
+        rows = _Rows(db, rel)
+        for item in readback.read_file(data):
+            rows.add(item)
+        rows.flush()
+        db.execute("INSERT OR REPLACE INTO files VALUES (?, ?)", (rel, digest))
+    for rel in known:  # files gone from the output
+        for table in ("files", "found", "parts", "listed"):
+            db.execute(f"DELETE FROM {table} WHERE path = ?", (rel,))
+    return parsed
+
+
+def _read_apart(
+    readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]] | None, conn: Connection
+) -> None:
+    """``read_output`` in the reading process; its outcome goes back through ``conn``."""
+    try:
+        conn.send(("ok", read_output(readback, out_dir, outputs)))
+    except MigrateError as exc:
+        conn.send(("error", str(exc)))
+    except OSError as exc:
+        conn.send(("error", f"reading the output back failed: {exc}"))
+    except Exception:  # a bug: its traceback is shown by the process that waits
+        conn.send(("bug", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class OutputReading:
+    """``read_output`` under way: in a spawned process for an output of at least
+    ``READ_APART_ITEMS`` items, else run here when ``result`` is asked for."""
+
+    def __init__(
+        self,
+        readback: ReadBack,
+        out_dir: Path,
+        outputs: list[tuple[str, str]] | None,
+        items: int,
+    ) -> None:
+        self.args = (readback, out_dir, outputs)
+        self.process: Any = None
+        self.conn: Connection | None = None
+        if items >= READ_APART_ITEMS and _picklable(readback):
+            ctx = multiprocessing.get_context("spawn")
+            self.conn, child = ctx.Pipe(duplex=False)
+            self.process = ctx.Process(
+                target=_read_apart, args=(*self.args, child), name="readback", daemon=True
+            )
+            self.process.start()
+            child.close()
+
+    def result(self) -> OutputRead:
+        if self.conn is None:
+            return read_output(*self.args)
+        try:
+            status, value = self.conn.recv()
+        except EOFError:
+            raise StateError("the process reading the output back ended early") from None
+        finally:
+            self.close()
+        if status == "error":
+            raise StateError(value)
+        if status == "bug":
+            raise RuntimeError(f"reading the output back failed:\n{value}")
+        assert isinstance(value, OutputRead)
+        return value
+
+    def close(self) -> None:
+        """Stop the reading process if it still runs (the reconciliation was cut short)."""
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.terminate()
+            self.process.join()
+            self.process = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _picklable(readback: ReadBack) -> bool:
+    """A reader registered by a module (not made in a function) can be sent to a process."""
+    try:
+        pickle.dumps(readback)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
