@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import BROKEN_DUMP, Databases
 from export_helpers import ROOT, run_export
-from site_helpers import build_hugo
+from hugo_build import build_hugo
 
 from migrate import api
 from migrate.config import ConnectionSpec

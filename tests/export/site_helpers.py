@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-import pytest
 from lxml import html as lhtml
 
 URL_ATTRIBUTES = ("href", "src", "action", "formaction", "xlink:href", "data", "poster", "srcset")
 _STRIP = re.compile(r"[\x00-\x20\x7f]+")
-
-
-def build_hugo(site: Path, dest: Path) -> subprocess.CompletedProcess[str]:
-    """``hugo`` (Debian's) on an exported site; fails the test when hugo is missing."""
-    hugo = shutil.which("hugo")
-    if hugo is None:
-        pytest.fail("hugo is needed for this test (apt-get install hugo; .ci/run installs it)")
-    return subprocess.run(
-        [hugo, "--buildDrafts", "--source", str(site), "--destination", str(dest)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
 
 
 def html_pages(public: Path) -> Iterator[Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 from export_helpers import run_export, run_hugo_export
+from hugo_build import build_hugo
 
 from migrate import api
 from migrate.config import ConnectionSpec
@@ -45,19 +45,6 @@ def _make_files_dir(spec: ConnectionSpec, root: Path) -> dict[str, int]:
     return made
 
 
-def _hugo(site: Path, dest: Path) -> subprocess.CompletedProcess[str]:
-    hugo = shutil.which("hugo")
-    if hugo is None:
-        pytest.fail("hugo is needed for this test (apt-get install hugo; .ci/run installs it)")
-    return subprocess.run(
-        [hugo, "--buildDrafts", "--source", str(site), "--destination", str(dest)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def hugo_site(
     broken_db: ConnectionSpec, tmp_path_factory: pytest.TempPathFactory
@@ -68,7 +55,7 @@ def hugo_site(
     out = root / "site"
     run_hugo_export(broken_db, out, batch_size=40, files_dir=files)
     public = root / "public"
-    return out, public, _hugo(out, public)
+    return out, public, build_hugo(out, public)
 
 
 def test_build_is_green(hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]]) -> None:
@@ -172,7 +159,7 @@ def test_markdown_bodies(tmp_path: Path) -> None:
     front, body = _front(tmp_path / "content/article/tin/index.md")
     assert "markup" not in front
     assert "## Mục" in body and "**đậm**" in body
-    built = _hugo(tmp_path, tmp_path / "public")
+    built = build_hugo(tmp_path, tmp_path / "public")
     assert built.returncode == 0, built.stderr
     assert "<h2" in (tmp_path / "public/article/tin/index.html").read_text(encoding="utf-8")
 
@@ -194,7 +181,7 @@ def test_repaired_fixture_exports_to_both_targets(
     assert len(read_wxr(files[-1]).terms) == terms
     hugo = tmp_path / "hugo"
     run_hugo_export(broken_db_rw, hugo)
-    built = _hugo(hugo, tmp_path / "public")
+    built = build_hugo(hugo, tmp_path / "public")
     assert built.returncode == 0, built.stderr
     assert not re.search(r"\b(WARN|ERROR)\b", built.stdout + built.stderr)
     assert len(list(hugo.glob("content/*/*/_index.md"))) == terms
@@ -213,6 +200,6 @@ def test_aliases_are_decoded_paths(tmp_path: Path) -> None:
     writer.write_batch(1, [node])
     front, _ = _front(tmp_path / "content/article/tin/index.md")
     assert front["aliases"] == ["/node/1", "/tin-tức/bài viết", "/tin a/bài"]
-    built = _hugo(tmp_path, tmp_path / "public")
+    built = build_hugo(tmp_path, tmp_path / "public")
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "public/tin-tức/bài viết/index.html").is_file()

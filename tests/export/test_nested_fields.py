@@ -23,8 +23,9 @@ import jsonschema
 import pytest
 from conftest import CORE_FIELDS_DUMP, Databases, query, run_sql
 from export_helpers import by_key, records, run_export
+from hugo_build import build_hugo
 from lxml import etree
-from site_helpers import build_hugo, html_pages
+from site_helpers import html_pages
 
 from migrate import api
 from migrate.config import ConnectionSpec

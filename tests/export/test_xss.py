@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import BROKEN_DUMP, Databases, run_sql
 from export_helpers import run_export, run_hugo_export
-from site_helpers import active_content, build_hugo, scan_fragments, scan_site
+from hugo_build import build_hugo
+from site_helpers import active_content, scan_fragments, scan_site
 
 from migrate.config import ConnectionSpec
 from migrate.export.hugo import to_markdown

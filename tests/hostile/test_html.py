@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any
 import pymysql
 import pytest
 from harness import CliResult, TreeGuard, assert_no_traceback, run_cli
+from hugo_build import build_hugo
 from lxml import etree
 from lxml import html as lhtml
 from sites import FIXTURES, db_url, execute, set_variable
@@ -294,19 +293,6 @@ def _export(db: str, target: str, out: Path) -> CliResult:
     return run_cli("export", "--db", db, "--to", to, "--out", str(out), "--workers", "0", *extra)
 
 
-def _hugo_build(site: Path, public: Path) -> subprocess.CompletedProcess[str]:
-    hugo = shutil.which("hugo")
-    if hugo is None:
-        pytest.fail("hugo is needed (apt-get install hugo)")
-    return subprocess.run(
-        [hugo, "--buildDrafts", "--source", str(site), "--destination", str(public)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def outputs(
     databases: Any, tmp_path_factory: pytest.TempPathFactory
@@ -332,7 +318,7 @@ def outputs(
             problems = (out / "wxr-manifest.json").read_text(encoding="utf-8")
         else:
             public = root / "out" / f"{target}-public"
-            built = _hugo_build(out, public)
+            built = build_hugo(out, public, timeout=600)
             assert built.returncode == 0, built.stderr[-2000:]
             pages = sorted(public.rglob("*.html")) + sorted(public.rglob("*.xml"))
             html = [(str(p.relative_to(public)), p.read_text(encoding="utf-8")) for p in pages]
