@@ -71,7 +71,7 @@ from migrate.export.nodes import (
 )
 from migrate.export.readback import readback_for
 from migrate.export.reader import ITEM_TABLES, Reader, Selection, Skipped, private_files_dir
-from migrate.export.reconcile import Reconciliation, reconcile
+from migrate.export.reconcile import Comparison, Reconciliation, reconcile
 from migrate.export.records import (
     EncodedRecord,
     Record,
@@ -816,15 +816,17 @@ def _export(
             writer.finish({"counts": state.item_counts(), "run": run_id})
             with run.timed("reconciliation"):
                 report = reconcile(
-                    site,
-                    state,
-                    run.reader,
-                    run_id=run_id,
-                    target=options.to,
-                    readback=readback_for(getattr(writer, "reads_back_as", options.to)),
-                    out_dir=out_dir,
-                    selection=options.selection,
-                    revisions=options.revisions,
+                    Comparison(
+                        site,
+                        state,
+                        run.reader,
+                        run_id=run_id,
+                        target=options.to,
+                        readback=readback_for(getattr(writer, "reads_back_as", options.to)),
+                        out_dir=out_dir,
+                        selection=options.selection,
+                        revisions=options.revisions,
+                    )
                 )
             summary.reconciliation = report
             _write_json(out_dir / RECONCILIATION_FILE, report.to_dict())

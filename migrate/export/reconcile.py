@@ -184,6 +184,22 @@ class Reconciliation:
         return data
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What one reconciliation compares: a run's source and state, and the output it
+    reads back; every input of its outcome but the bytes read (``_inputs_digest``)."""
+
+    site: Drupal7
+    state: StateStore
+    reader: Reader
+    run_id: int
+    target: str
+    readback: ReadBack
+    out_dir: Path
+    selection: Selection
+    revisions: str
+
+
 def _open_scratch(path: Path) -> sqlite3.Connection:
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path, isolation_level=None)
@@ -231,23 +247,14 @@ _PartSummary = tuple[
 class _Compare:
     """Loads both sides into the scratch database and compares them."""
 
-    def __init__(
-        self,
-        site: Drupal7,
-        state: StateStore,
-        reader: Reader,
-        run_id: int,
-        selection: Selection,
-        revisions: str,
-        db: sqlite3.Connection,
-    ) -> None:
-        self.site = site
-        self.source = site.source
-        self.state = state
-        self.reader = reader
-        self.run_id = run_id
-        self.selection = selection
-        self.revisions = revisions
+    def __init__(self, job: Comparison, db: sqlite3.Connection) -> None:
+        self.site = job.site
+        self.source = job.site.source
+        self.state = job.state
+        self.reader = job.reader
+        self.run_id = job.run_id
+        self.selection = job.selection
+        self.revisions = job.revisions
         self.db = db
         self._parts: _PartSummary | None = None
 
@@ -886,42 +893,32 @@ SOURCE_COLUMNS = {"users": ("uid",), "file_managed": ("fid", "uri")}
 """The columns the comparison reads of tables a live site writes to all day (logins)."""
 
 
-def _inputs_digest(
-    site: Drupal7,
-    state: StateStore,
-    reader: Reader,
-    run_id: int,
-    target: str,
-    readback: ReadBack,
-    selection: Selection,
-    revisions: str,
-    outputs: list[tuple[str, str]],
-) -> str:
+def _inputs_digest(job: Comparison, outputs: list[tuple[str, str]]) -> str:
     """Everything the comparison's outcome is a function of: two equal digests, one outcome.
 
     The source tables (digested on the server), the terms as this run loaded them,
     the failures and skips this run recorded, what is selected, the code and the
     target, and the bytes of every output file read back.
     """
-    taxonomy = reader.taxonomy
+    taxonomy = job.reader.taxonomy
     assert taxonomy is not None
     events = sorted(
         e
-        for e in state.events(run_id)
+        for e in job.state.events(job.run_id)
         if (e[0], e[2]) in (("node", "failed"), ("redirect", "skipped"))
     )
     parts = (
         code_digest(),
-        target,
-        sorted(readback.not_carried.items()),
-        tables_digest(site.source, source_tables(reader, revisions), SOURCE_COLUMNS),
+        job.target,
+        sorted(job.readback.not_carried.items()),
+        tables_digest(job.site.source, source_tables(job.reader, job.revisions), SOURCE_COLUMNS),
         [v.vid for v in taxonomy.vocabularies],
         [(t.tid, t.vocabulary) for t in taxonomy.terms],
         sorted(taxonomy.info.items()),
         sorted(taxonomy.unloadable.items()),
         events,
-        asdict(selection),
-        revisions,
+        asdict(job.selection),
+        job.revisions,
         outputs,
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
@@ -949,18 +946,7 @@ def _kept(state: StateStore, inputs: str, run_id: int) -> Reconciliation | None:
     return report
 
 
-def reconcile(
-    site: Drupal7,
-    state: StateStore,
-    reader: Reader,
-    *,
-    run_id: int,
-    target: str,
-    readback: ReadBack,
-    out_dir: Path,
-    selection: Selection,
-    revisions: str,
-) -> Reconciliation:
+def reconcile(job: Comparison) -> Reconciliation:
     """Read the output back and compare it with the source (see the module docstring).
 
     A target read back file by file first digests every file and the source tables:
@@ -968,6 +954,7 @@ def reconcile(
     comparison that reconciled, its outcome is this one's (nothing is parsed).
     """
     started = time.monotonic()
+    readback, out_dir, state = job.readback, job.out_dir, job.state
     outputs = output_digests(readback, out_dir)
     items = sum(state.item_counts().values())
     reading = OutputReading(readback, out_dir, outputs, items)
@@ -975,19 +962,20 @@ def reconcile(
     try:
         inputs = None
         if outputs is not None:
-            inputs = _inputs_digest(
-                site, state, reader, run_id, target, readback, selection, revisions, outputs
-            )
-            kept = _kept(state, inputs, run_id)
+            inputs = _inputs_digest(job, outputs)
+            kept = _kept(state, inputs, job.run_id)
             if kept is not None:
                 kept.read_back_seconds = time.monotonic() - started
                 return kept
         report = Reconciliation(
-            site.source.label, target, run_id, not_carried=dict(readback.not_carried)
+            job.site.source.label,
+            job.target,
+            job.run_id,
+            not_carried=dict(readback.not_carried),
         )
         db = _open_scratch(scratch)
         try:
-            compare = _Compare(site, state, reader, run_id, selection, revisions, db)
+            compare = _Compare(job, db)
             compare.load_source()
             started = time.monotonic()
             read = reading.result()
