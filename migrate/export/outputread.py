@@ -11,27 +11,29 @@ afresh and removed after use.
 
 A big output is read by a process of its own (``OutputReading``) while this
 one loads the source side from the database: at 100k nodes each side takes
-about 15 s, and on two cores they overlap. The reading process is spawned, not
-forked: it starts with an interpreter of its own, so it neither shares this
-process's database connections nor counts its memory.
+about 15 s, and on two cores they overlap. The reading process is a fresh
+interpreter running this module (``python -m``), not a fork: it shares no
+database connection, holds none of this process's memory, and never re-runs the
+caller's main script (as multiprocessing's spawn would).
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import pickle
+import importlib
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
-import traceback
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from migrate.errors import MigrateError, StateError
 from migrate.export.fingerprint import code_digest
-from migrate.export.readback import Listed, ReadBack
+from migrate.export.readback import Listed, ReadBack, readback_for, registered_name
 from migrate.export.redirects import normalize_path
 
 READBACK_CACHE = ".readback-cache.sqlite"
@@ -171,25 +173,25 @@ def _refresh(
     return parsed
 
 
-def _read_apart(
-    readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]] | None, conn: Connection
-) -> None:
-    """``read_output`` in the reading process; its outcome goes back through ``conn``."""
+def _reply(request: dict[str, Any]) -> dict[str, Any]:
+    """Run one request of ``OutputReading`` in the reading process: ``read_output``'s
+    outcome, or the one-line error a ``MigrateError`` carries."""
+    importlib.import_module(request["module"])  # the module that registers the reader
+    readback = readback_for(request["reader"])
     try:
-        conn.send(("ok", read_output(readback, out_dir, outputs)))
+        read = read_output(readback, Path(request["out_dir"]), request["outputs"])
     except MigrateError as exc:
-        conn.send(("error", str(exc)))
+        return {"error": str(exc)}
     except OSError as exc:
-        conn.send(("error", f"reading the output back failed: {exc}"))
-    except Exception:  # a bug: its traceback is shown by the process that waits
-        conn.send(("bug", traceback.format_exc()))
-    finally:
-        conn.close()
+        return {"error": f"reading the output back failed: {exc}"}
+    return {"path": str(read.path), "files_parsed": read.files_parsed, "seconds": read.seconds}
 
 
 class OutputReading:
-    """``read_output`` under way: in a spawned process for an output of at least
-    ``READ_APART_ITEMS`` items, else run here when ``result`` is asked for."""
+    """``read_output`` under way: for an output of at least ``READ_APART_ITEMS`` items
+    read by a registered reader, in a process of its own (a fresh interpreter running
+    this module, so nothing of this process is shared or re-run); else here, when
+    ``result`` is asked for."""
 
     def __init__(
         self,
@@ -199,49 +201,68 @@ class OutputReading:
         items: int,
     ) -> None:
         self.args = (readback, out_dir, outputs)
-        self.process: Any = None
-        self.conn: Connection | None = None
-        if items >= READ_APART_ITEMS and _picklable(readback):
-            ctx = multiprocessing.get_context("spawn")
-            self.conn, child = ctx.Pipe(duplex=False)
-            self.process = ctx.Process(
-                target=_read_apart, args=(*self.args, child), name="readback", daemon=True
-            )
-            self.process.start()
-            child.close()
+        self.process: subprocess.Popen[bytes] | None = None
+        name = registered_name(readback)
+        if items < READ_APART_ITEMS or name is None:
+            return
+        request = {
+            "reader": name,
+            "module": readback.items.__module__,
+            "out_dir": str(out_dir),
+            "outputs": outputs,
+        }
+        root = str(Path(__file__).resolve().parents[2])  # this very package, wherever it is
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request).encode())
+        self.process.stdin.close()
+        self.process.stdin = None  # sent: ``communicate`` has only the replies to read
 
     def result(self) -> OutputRead:
-        if self.conn is None:
+        if self.process is None:
             return read_output(*self.args)
+        process, self.process = self.process, None
+        out, err = process.communicate()
+        code = process.returncode
         try:
-            status, value = self.conn.recv()
-        except EOFError:
-            raise StateError("the process reading the output back ended early") from None
-        finally:
-            self.close()
-        if status == "error":
-            raise StateError(value)
-        if status == "bug":
-            raise RuntimeError(f"reading the output back failed:\n{value}")
-        assert isinstance(value, OutputRead)
-        return value
+            reply = json.loads(out)
+        except ValueError:
+            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            if code == 0 or not err.strip():
+                raise StateError(
+                    f"the process reading the output back ended early (exit {code})"
+                ) from None
+            raise RuntimeError(
+                f"reading the output back failed (exit {code}): {last[0]}\n"
+                + err.decode("utf-8", "replace")
+            ) from None
+        if "error" in reply:
+            raise StateError(str(reply["error"]))
+        return OutputRead(Path(reply["path"]), reply["files_parsed"], float(reply["seconds"]))
 
     def close(self) -> None:
         """Stop the reading process if it still runs (the reconciliation was cut short)."""
         if self.process is not None:
-            if self.process.is_alive():
-                self.process.terminate()
-            self.process.join()
+            self.process.kill()
+            self.process.communicate()
             self.process = None
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
-def _picklable(readback: ReadBack) -> bool:
-    """A reader registered by a module (not made in a function) can be sent to a process."""
-    try:
-        pickle.dumps(readback)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        return False
-    return True
+def main() -> None:
+    """The reading process: one JSON request on stdin, one JSON reply on stdout."""
+    reply = _reply(json.loads(sys.stdin.buffer.read()))
+    sys.stdout.write(json.dumps(reply))
+
+
+if __name__ == "__main__":
+    main()

@@ -98,6 +98,11 @@ def register_readback(name: str, readback: ReadBack) -> None:
     _READERS[name] = readback
 
 
+def registered_name(readback: ReadBack) -> str | None:
+    """The name ``readback`` is registered under (None: made elsewhere, not registered)."""
+    return next((name for name, r in _READERS.items() if r is readback), None)
+
+
 def readback_for(name: str) -> ReadBack:
     found = _READERS.get(name)
     if found is None:
