@@ -210,6 +210,7 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
         "read_back_seconds": (
             summary.reconciliation.read_back_seconds if summary.reconciliation else 0.0
         ),
+        "output_seconds": summary.reconciliation.output_seconds if summary.reconciliation else 0.0,
         "peak_rss_mb": peak,
         "check_peak_rss_mb": _peak_rss_mb(),
         "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -298,7 +299,8 @@ def measure(size: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
             load_size(database, size, args.dump, args.grow_in_sql)
         prepare = time.perf_counter() - start
-        print(f"database {database} ({size} nodes; --keep keeps it)", flush=True)
+        kept = "given: never dropped" if args.database else "dropped at the end unless --keep"
+        print(f"database {database} ({size} nodes; {kept})", flush=True)
         for _ in range(args.repeat):
             for workers in (int(w) for w in str(args.workers).split(",")):
                 for to in args.to.split(","):
@@ -336,7 +338,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--database",
-        help="export this existing database (kept with --keep) instead of loading --sizes;"
+        help="export this existing database (never dropped) instead of loading --sizes;"
         " to compare two checkouts on the same data, run each against it in turn",
     )
     parser.add_argument(
@@ -398,8 +400,9 @@ def main() -> None:
             flush=True,
         )
         print(
-            f"{'':>9} read-back (parse the output, compare) {r['read_back_seconds']:.2f}s ="
-            f" {r['read_back_seconds'] / r['export_seconds']:.1%} of the export;"
+            f"{'':>9} read-back (wait for the output side, compare) {r['read_back_seconds']:.2f}s ="
+            f" {r['read_back_seconds'] / r['export_seconds']:.1%} of the export"
+            f" (reading the output itself {r.get('output_seconds', 0.0):.2f}s);"
             f" whole reconciliation (with the source counts)"
             f" {phases.get('reconciliation', 0.0):.2f}s ="
             f" {phases.get('reconciliation', 0.0) / r['export_seconds']:.1%}",
