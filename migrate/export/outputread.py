@@ -2,8 +2,9 @@
 
 ``read_output`` parses the output with the target's reader (``migrate.export.readback``)
 into a SQLite file of its own: tables ``found``, ``parts`` and ``listed``, one row
-per item (and part) and the output file it came from. The reconciliation then
-attaches that file and sums it into its scratch database.
+per item (and part) and the output file it came from, then ``sum_*``: the same summed
+over the files. The reconciliation attaches that file and copies the sums into its
+scratch database.
 
 For a read-back that reads file by file, the file is a cache kept between runs:
 only the files whose bytes changed are parsed again. For any other, it is made
@@ -54,6 +55,24 @@ _TABLES = """
     CREATE TABLE IF NOT EXISTS listed (path TEXT, kind TEXT, key TEXT, reason TEXT);
     CREATE INDEX IF NOT EXISTS listed_path ON listed (path);
 """
+_SUMS = """
+    BEGIN;
+    DROP TABLE IF EXISTS sum_found;
+    DROP TABLE IF EXISTS sum_parts;
+    DROP TABLE IF EXISTS sum_listed;
+    CREATE TABLE sum_found (kind TEXT, key TEXT, n INTEGER, PRIMARY KEY (kind, key))
+        WITHOUT ROWID;
+    INSERT INTO sum_found SELECT kind, key, COUNT(*) FROM found GROUP BY kind, key;
+    CREATE TABLE sum_parts (kind TEXT, key TEXT, part TEXT, n INTEGER,
+        PRIMARY KEY (kind, key, part)) WITHOUT ROWID;
+    INSERT INTO sum_parts SELECT kind, key, part, SUM(n) FROM parts GROUP BY kind, key, part;
+    CREATE TABLE sum_listed (kind TEXT, key TEXT, reason TEXT, PRIMARY KEY (kind, key))
+        WITHOUT ROWID;
+    INSERT OR IGNORE INTO sum_listed SELECT kind, key, reason FROM listed;
+    COMMIT;
+"""
+"""Every item and part summed over the files, in the comparison's key order: made here,
+in the reading process, so the comparison only copies them."""
 _FLUSH_ROWS = 20000
 
 
@@ -120,18 +139,20 @@ def read_output(
     if outputs is None:
         path = out_dir / READBACK_ONCE
         db = _open(path, fresh=True)
-        rows = _Rows(db, "")
-        for item in readback.items(out_dir):
-            rows.add(item)
-        rows.flush()
-        db.execute("COMMIT")
-        db.close()
-        return OutputRead(path, None, time.monotonic() - started)
-    path = out_dir / READBACK_CACHE
-    db = _open(path, fresh=False)
+    else:
+        path = out_dir / READBACK_CACHE
+        db = _open(path, fresh=False)
     try:
-        parsed = _refresh(db, readback, out_dir, outputs)
+        parsed = None
+        if outputs is None:
+            rows = _Rows(db, "")
+            for item in readback.items(out_dir):
+                rows.add(item)
+            rows.flush()
+        else:
+            parsed = _refresh(db, readback, out_dir, outputs)
         db.execute("COMMIT")
+        db.executescript(_SUMS)
     finally:
         db.close()
     return OutputRead(path, parsed, time.monotonic() - started)

@@ -552,18 +552,17 @@ class _Compare:
     # ------------------------------------------------------------------ output side
 
     def merge_output(self, read: OutputRead) -> None:
-        """Sum what ``read_output`` read back into the comparison's ``out`` tables."""
+        """Copy what ``read_output`` read back and summed into the comparison's ``out`` tables
+        (empty until now; both sides in key order)."""
         db = self.db
         db.execute("COMMIT")
         db.execute("ATTACH DATABASE ? AS side", (str(read.path),))
         db.executescript(
             """
             BEGIN;
-            INSERT INTO out SELECT kind, key, COUNT(*) FROM side.found WHERE true
-                GROUP BY kind, key ON CONFLICT DO UPDATE SET n = n + excluded.n;
-            INSERT INTO out_part SELECT kind, key, part, SUM(n) FROM side.parts WHERE true
-                GROUP BY kind, key, part ON CONFLICT DO UPDATE SET n = n + excluded.n;
-            INSERT OR IGNORE INTO listed SELECT kind, key, reason FROM side.listed;
+            INSERT INTO out SELECT kind, key, n FROM side.sum_found;
+            INSERT INTO out_part SELECT kind, key, part, n FROM side.sum_parts;
+            INSERT INTO listed SELECT kind, key, reason FROM side.sum_listed;
             COMMIT;
             DETACH DATABASE side;
             """
