@@ -299,8 +299,10 @@ def measure(size: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             conn.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
             load_size(database, size, args.dump, args.grow_in_sql)
         prepare = time.perf_counter() - start
-        kept = "given: never dropped" if args.database else "dropped at the end unless --keep"
-        print(f"database {database} ({size} nodes; {kept})", flush=True)
+        if args.database:
+            print(f"database {database} (given: never dropped)", flush=True)
+        else:
+            print(f"database {database} ({size} nodes; dropped at the end unless --keep)")
         for _ in range(args.repeat):
             for workers in (int(w) for w in str(args.workers).split(",")):
                 for to in args.to.split(","):
