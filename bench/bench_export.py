@@ -38,6 +38,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -135,6 +136,39 @@ def grow(database: str, target: int) -> int:
     return count
 
 
+class ChildPeaks(threading.Thread):
+    """The peak RSS of this process's children, by what they run, sampled from /proc.
+
+    ``RUSAGE_CHILDREN`` cannot say: a child started with fork+exec (the read-back's
+    ``python -m``) reports as its peak the RSS of the parent image it was forked from.
+    VmHWM read from /proc belongs to the child's own image; sampled four times a
+    second, it misses at most the last quarter second of a child's life.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            self.sample()
+
+    def sample(self) -> None:
+        for children in Path("/proc/self/task").glob("*/children"):
+            for pid in children.read_text().split():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                kind = "read-back" if b"migrate.export.outputread" in cmd else "workers"
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        mb = int(line.split()[1]) / 1024
+                        self.peaks[kind] = max(self.peaks.get(kind, 0.0), mb)
+
+
 def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> dict[str, Any]:
     """Raw stream then export on one connection; runs in its own process."""
     from migrate.export.engine import ExportOptions, export
@@ -168,7 +202,11 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
     )
     start = time.perf_counter()
     cpu = os.times()
+    peaks = ChildPeaks()
+    peaks.start()
     summary = export(site, out, options)
+    peaks.stop.set()
+    peaks.join()
     seconds = time.perf_counter() - start
     after = os.times()
     peak = _peak_rss_mb()  # the export's own peak, before the check below
@@ -213,7 +251,8 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
         "output_seconds": summary.reconciliation.output_seconds if summary.reconciliation else 0.0,
         "peak_rss_mb": peak,
         "check_peak_rss_mb": _peak_rss_mb(),
-        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "worker_peak_rss_mb": peaks.peaks.get("workers", 0.0),
+        "readback_peak_rss_mb": peaks.peaks.get("read-back", 0.0),
         "cpu_seconds": (after.user - cpu.user) + (after.system - cpu.system),
         "worker_cpu_seconds": (after.children_user - cpu.children_user)
         + (after.children_system - cpu.children_system),
@@ -388,7 +427,8 @@ def main() -> None:
             f" {r['export_rate'] / r['raw_rate']:>6.1%} {r['peak_rss_mb']:>7.0f}MB"
             f" {r['exported_nodes']:>9} {r['reconciled']!s:>10}"
             + (f"  LOST {lost} DUPLICATED {dupes}" if lost or dupes else "")
-            + f"  (workers: peak RSS {r['worker_peak_rss_mb']:.0f}MB each;"
+            + f"  (workers: peak RSS {r['worker_peak_rss_mb']:.0f}MB each,"
+            f" read-back process {r.get('readback_peak_rss_mb', 0.0):.0f}MB;"
             f" CPU s main {r['cpu_seconds']:.1f} workers {r['worker_cpu_seconds']:.1f}"
             f" = {r['cpu_seconds'] / r['nodes'] * 1e6:.0f}"
             f" + {r['worker_cpu_seconds'] / r['nodes'] * 1e6:.0f} us/node;"
