@@ -41,7 +41,13 @@ from migrate.errors import StateError
 from migrate.export.fields import COMMENT_BODY
 from migrate.export.fingerprint import code_digest
 from migrate.export.media import ATTACHMENT_ID_OFFSET, NOT_PUBLISHED
-from migrate.export.wxr_validate import WxrFile, WxrItem, WxrParseError, parse_wxr
+from migrate.export.wxr_validate import (
+    WxrFile,
+    WxrItem,
+    WxrParseError,
+    WxrReader,
+    file_chunks,
+)
 
 BODY = "body"
 """The part name of a node's body: counted with the body field's other values."""
@@ -278,9 +284,11 @@ WXR_READ = ".wxr-state/read"
 """Where the WXR writer keeps, per file, what its validation parse of the file found."""
 
 
-def wxr_digest(data: bytes) -> str:
+def wxr_digest(chunks: Iterable[bytes]) -> str:
     """The digest a WXR file's stored read-back is keyed by: its bytes and this code."""
-    h = hashlib.blake2b(data, digest_size=16)
+    h = hashlib.blake2b(digest_size=16)
+    for chunk in chunks:
+        h.update(chunk)
     h.update(_code().encode())
     return h.hexdigest()
 
@@ -290,15 +298,21 @@ def _code() -> str:
     return code_digest()
 
 
-def wxr_found(wxr: WxrFile) -> list[Found]:
-    """What one parsed WXR file holds: its authors, terms (as declared) and items."""
-    out = [Found("author", ident) for ident in wxr.author_ids if ident]
+def wxr_declared(head: WxrFile) -> list[Found]:
+    """The authors and terms (as declared) of a WXR file."""
+    out = [Found("author", ident) for ident in head.author_ids if ident]
     out += [
         Found("term", str(t.term_id), tuple(sorted(_meta_fields(t.meta).items())))
-        for t in wxr.terms
+        for t in head.terms
     ]
-    out += [found for item in wxr.items if (found := _wxr_item(item)) is not None]
     return out
+
+
+def wxr_parsed(path: Path) -> list[Found]:
+    """What one WXR file holds, parsed from disk one item at a time."""
+    reader = WxrReader(path)
+    items = [found for item in reader.items(file_chunks(path)) if (found := wxr_item(item))]
+    return wxr_declared(reader.head) + items
 
 
 def store_wxr_found(out_dir: Path, name: str, digest: str, found: list[Found]) -> None:
@@ -334,18 +348,17 @@ def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
     A file's bytes are read and digested; when the writer's validation parse of
     these very bytes (with this code) left its items in ``WXR_READ``, they are what
     parsing the file again would give, so the file is not parsed twice. Any other
-    file (edited, from an older version) is parsed here.
+    file (edited, from an older version) is parsed here, one item in memory at a time.
     """
     seen: set[tuple[str, str]] = set()
     attached = _attachment_check(out_dir)
     for path in sorted(out_dir.glob("wxr-*.xml")):
-        data = path.read_bytes()
-        found = _stored_wxr(out_dir, path.name, wxr_digest(data))
-        if found is None:
-            try:
-                found = wxr_found(parse_wxr(data, path))
-            except WxrParseError as exc:
-                raise StateError(f"{path}: {exc}") from None
+        try:
+            found = _stored_wxr(out_dir, path.name, wxr_digest(file_chunks(path)))
+            if found is None:
+                found = wxr_parsed(path)
+        except (OSError, WxrParseError) as exc:
+            raise StateError(f"{path}: {exc}") from None
         for item in found:
             if item.kind in ("author", "term"):
                 # every file declares the authors and terms it needs: count each once
@@ -437,7 +450,8 @@ def _meta_fields(
     return counts
 
 
-def _wxr_item(item: WxrItem) -> Found | None:
+def wxr_item(item: WxrItem) -> Found | None:
+    """What one WXR item holds: a node or a file (an attachment), else None."""
     keys = dict(item.postmeta)
     if item.post_type == "attachment":
         return Found("file", keys["_drupal_fid"]) if "_drupal_fid" in keys else None

@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lxml import etree
 
 from migrate import paths
-from migrate.durable import write_durably
+from migrate.durable import fsync_dir, write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
@@ -66,7 +66,14 @@ from migrate.export.media import (
     reconciliation_csv,
     summarize,
 )
-from migrate.export.readback import WXR_READ, store_wxr_found, wxr_digest, wxr_found
+from migrate.export.readback import (
+    WXR_READ,
+    Found,
+    store_wxr_found,
+    wxr_declared,
+    wxr_digest,
+    wxr_item,
+)
 from migrate.export.records import (
     AuthorRecord,
     CommentRecord,
@@ -79,12 +86,12 @@ from migrate.export.records import (
 )
 from migrate.export.wxr_validate import (
     NS,
+    FileCheck,
     Issue,
-    WxrFile,
+    WxrItem,
     WxrParseError,
-    check_file,
-    parse_wxr,
-    read_wxr,
+    WxrReader,
+    file_chunks,
     title_date_key,
 )
 
@@ -285,13 +292,18 @@ class _IndexedCheck:
         self.db.execute(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", (*key, place))
         return seen
 
-    def add(self, wxr: WxrFile) -> list[Issue]:
-        """The issues of ``wxr`` against itself and every file added before."""
+    def add(self, name: str, items: Iterable[WxrItem]) -> list[Issue]:
+        """The issues of file ``name``'s items against themselves and every file added before.
+
+        ``items`` may stream: a ``_thumbnail_id`` is checked once the whole file is
+        read, since it may name an attachment written after its post in the file.
+        """
         issues: list[Issue] = []
-        self.attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
-        name = wxr.path.name
-        for item in wxr.items:
+        thumbnails: list[tuple[str, str]] = []
+        for item in items:
             where = f"{name} item {item.post_id}"
+            if item.post_type == "attachment":
+                self.attachments.add(item.post_id)
             seen = self._record("check_ids", "post_id = ?", (item.post_id,), name)
             if seen:
                 issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
@@ -328,15 +340,16 @@ class _IndexedCheck:
                     )
                 )
             self.index._tick()
-            for value in item.meta("_thumbnail_id"):
-                if not value.isdigit() or int(value) not in self.attachments:
-                    issues.append(
-                        Issue(
-                            name,
-                            "thumbnail_missing",
-                            f"{where} _thumbnail_id {value} is not an attachment in the export",
-                        )
+            thumbnails += [(where, value) for value in item.meta("_thumbnail_id")]
+        for where, value in thumbnails:
+            if not value.isdigit() or int(value) not in self.attachments:
+                issues.append(
+                    Issue(
+                        name,
+                        "thumbnail_missing",
+                        f"{where} _thumbnail_id {value} is not an attachment in the export",
                     )
+                )
         return issues
 
 
@@ -439,7 +452,9 @@ class WxrWriter:
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
             elif isinstance(record, NodeRecord):
                 xml = self._node(record, batch)
-                items.append(_Item(record.KIND, record.key, xml, self._attached(record, batch)))
+                items.append(
+                    _Item(record.KIND, record.key, xml.encode(), self._attached(record, batch))
+                )
             elif isinstance(record, RedirectRecord):
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
         if any(isinstance(r, RedirectRecord) for r in records):
@@ -496,17 +511,17 @@ class WxrWriter:
     def finish(self, summary: Mapping[str, Any]) -> None:
         files = self.files()
         # The files this run wrote were checked against each other as they were written;
-        # the others (earlier runs) join the same check here, one file in memory at a time.
+        # the others (earlier runs) join the same check here, one item in memory at a time.
         check = self._set_check()
         for path in files:
             if path.name in self._checked:
                 continue
+            counted = _Counted(WxrReader(path).items(file_chunks(path)))
             try:
-                wxr = read_wxr(path)
+                issues = check.add(path.name, counted)
             except WxrParseError as exc:
                 raise StateError(f"{path}: {exc}") from None
-            self._checked[path.name] = len(wxr.items)
-            issues = check.add(wxr)
+            self._checked[path.name] = counted.count
             if issues:
                 raise MigrateError(
                     "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
@@ -931,7 +946,7 @@ class WxrWriter:
             parent=parent,
         )
 
-    def _attached(self, n: NodeRecord, batch: _Batch) -> list[tuple[str, str]]:
+    def _attached(self, n: NodeRecord, batch: _Batch) -> list[tuple[str, bytes]]:
         """(fid, item) of the attachments this node is the first exported user of."""
         keys: list[str] = []
         for f in sorted(n.files, key=lambda f: (f.field, f.delta)):
@@ -943,15 +958,15 @@ class WxrWriter:
             ):
                 batch.attached.add(key)  # an earlier node of this batch may take it too
                 keys.append(key)
-        return [(key, self._attachment_xml(key, n.nid, batch)) for key in keys]
+        return [(key, self._attachment_xml(key, n.nid, batch).encode()) for key in keys]
 
-    def _unattached(self, batch: _Batch) -> list[tuple[str, str]]:
+    def _unattached(self, batch: _Batch) -> list[tuple[str, bytes]]:
         """(fid, item) of every attachment no exported node took, in fid order."""
         keys = sorted(
             (k for k in self.state.attachments if k not in self.state.emitted),
             key=int,
         )
-        return [(k, self._attachment_xml(k, 0, batch)) for k in keys]
+        return [(k, self._attachment_xml(k, 0, batch).encode()) for k in keys]
 
     def _pub(self, timestamp: int, shift: int) -> str:
         return format_datetime(datetime.fromtimestamp(timestamp + shift, UTC), usegmt=True)
@@ -1114,7 +1129,7 @@ class WxrWriter:
         refs: list[ItemRef] = []
         if not items:
             return refs
-        header = self._channel_header(latest)
+        header = self._channel_header(latest).encode("utf-8")
         parts: list[list[_Item]] = [[]]
         count = 0
         for item in items:
@@ -1126,14 +1141,24 @@ class WxrWriter:
             count += size
         for number, chunk in enumerate(parts, 1):
             name = f"wxr-{batch_no:05d}-{number:02d}.xml"
-            body = "".join(i.xml + "".join(x for _, x in i.attached) for i in chunk)
-            text = (header + body + "</channel>\n</rss>\n").encode("utf-8")
             path = self.out_dir / name
             tmp = self.out_dir / f".{name}.tmp"
-            tmp.write_bytes(text)
-            self._validate(tmp, name)
-            tmp.unlink()
-            write_durably(path, text)
+            try:
+                with tmp.open("wb") as fh:
+                    fh.write(header)
+                    for item in chunk:
+                        fh.write(item.xml)
+                        for _, xml in item.attached:
+                            fh.write(xml)
+                    fh.write(b"</channel>\n</rss>\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._validate(tmp, name)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            os.replace(tmp, path)
+            fsync_dir(self.out_dir)
             for item in chunk:
                 if item.kind == "file":
                     batch.put(self.state, "emitted", item.key, name)
@@ -1146,24 +1171,36 @@ class WxrWriter:
     def _validate(self, tmp: Path, name: str) -> None:
         """Parse the file back and check it; a defect here is a bug, never an import surprise.
 
-        What the parse found is kept by the digest of the bytes read, so the read-back
+        The file streams through the parser, one item in memory at a time, through
+        the same checks as ``check_file`` and the run's cross-file check. What the
+        parse found is kept by the digest of the bytes read, so the read-back
         reconciliation takes it for a file holding exactly these bytes instead of
         parsing it again (``readback.read_wxr``).
         """
-        data = tmp.read_bytes()
+        reader = WxrReader(Path(name))
+        check = FileCheck(name)
+        found: list[Found] = []
+
+        def items() -> Iterator[WxrItem]:
+            for item in reader.items(file_chunks(tmp)):
+                check.item(item)
+                if (got := wxr_item(item)) is not None:
+                    found.append(got)
+                yield item
+
+        counted = _Counted(items())
         try:
-            wxr = parse_wxr(data, Path(name))
+            issues = self._set_check().add(name, counted)
         except WxrParseError as exc:
-            tmp.unlink()
             raise MigrateError(f"WXR validation failed for {name}: {exc}") from None
-        issues = check_file(wxr) + self._set_check().add(wxr)
-        self._checked[name] = len(wxr.items)
+        issues = check.finish(reader.head) + issues
+        self._checked[name] = counted.count
         if issues:
-            tmp.unlink()
             raise MigrateError(
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
-        store_wxr_found(self.out_dir, name, wxr_digest(data), wxr_found(wxr))
+        digest = wxr_digest(file_chunks(tmp))
+        store_wxr_found(self.out_dir, name, digest, wxr_declared(reader.head) + found)
 
     def _set_check(self) -> _IndexedCheck:
         """The run's cross-file check: every file written since ``begin`` is in it."""
@@ -1280,14 +1317,29 @@ class WxrWriter:
         return order
 
 
+class _Counted(Iterator[WxrItem]):
+    """Items passed on as they come, counted."""
+
+    def __init__(self, items: Iterator[WxrItem]) -> None:
+        self.items = items
+        self.count = 0
+
+    def __next__(self) -> WxrItem:
+        item = next(self.items)
+        self.count += 1
+        return item
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One item to write, with the attachment items that must follow it in its file."""
 
     kind: str
     key: str
-    xml: str
-    attached: list[tuple[str, str]] = field(default_factory=list)
+    xml: bytes
+    """UTF-8: held until the batch's files are written, at half the size of a str of
+    Vietnamese text (two bytes a character)."""
+    attached: list[tuple[str, bytes]] = field(default_factory=list)
     """(fid, item) of the attachments whose parent this node is."""
 
 

@@ -7,14 +7,15 @@ becomes a top-level one named after the item, a child listed before its parent
 loses the parent, a repeated slug is ignored, a second post with the same
 title and date is taken for the first (its comments too), an undeclared author
 becomes the importing user. None of that shows as an error, so every one of
-those cases is an error here. ``read_wxr`` is the strict parser the checks and
-the round-trip tests share.
+those cases is an error here. ``WxrReader`` is the strict parser the writer's
+checks, the read-back and the round-trip tests share (``read_wxr`` for a whole
+file); it streams, so a file of any size is checked in the memory of one item.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,89 +149,142 @@ def _int(el: etree._Element, path: str) -> int:
         return 0
 
 
+CHUNK = 1 << 18
+"""Bytes fed to the parser at a time when a WXR file is read from disk."""
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """The bytes of ``path``, ``CHUNK`` at a time."""
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
 def read_wxr(path: Path) -> WxrFile:
     """Parse one WXR file strictly (no recovery, no DTD, no entities)."""
+    reader = WxrReader(path)
     try:
-        tree = etree.parse(str(path), _PARSER)
-    except (etree.XMLSyntaxError, OSError) as exc:
+        reader.head.items = list(reader.items(file_chunks(path)))
+    except OSError as exc:
         raise WxrParseError(f"not well-formed XML: {exc}") from exc
-    return _wxr_file(path, tree)
-
-
-def parse_wxr(data: bytes, path: Path) -> WxrFile:
-    """``read_wxr`` of bytes already read from ``path`` (the caller keeps their digest)."""
-    try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise WxrParseError(f"not well-formed XML: {exc}") from exc
-    return _wxr_file(path, root.getroottree())
+    return reader.head
 
 
 def _meta_of(el: etree._Element, tag: str) -> tuple[tuple[str, str], ...]:
     return tuple((_text(m, "wp:meta_key"), _text(m, "wp:meta_value")) for m in el.findall(tag, NS))
 
 
-def _wxr_file(path: Path, tree: etree._ElementTree) -> WxrFile:
-    if tree.docinfo.doctype:
-        raise WxrParseError("has a DOCTYPE; the importer refuses it")
-    root = tree.getroot()
-    channel = root.find("channel")
-    if root.tag != "rss" or channel is None:
-        raise WxrParseError("no <rss><channel>")
-    authors: dict[str, str] = {}
-    logins: list[str] = []
-    ids: list[str] = []
-    for a in channel.findall("wp:author", NS):
-        login = _text(a, "wp:author_login")
-        logins.append(login)
-        ids.append(_text(a, "wp:author_id").strip())
-        authors[login] = _text(a, "wp:author_display_name")
-    terms: list[WxrTerm] = []
-    for c in channel.findall("wp:category", NS):
-        terms.append(
-            WxrTerm(
-                "category",
-                _int(c, "wp:term_id"),
-                _text(c, "wp:category_nicename"),
-                _text(c, "wp:category_parent"),
-                _text(c, "wp:cat_name"),
-                _meta_of(c, "wp:termmeta"),
-            )
+_W = "{" + WP + "}"
+_DECLARED = ("wxr_version", "base_site_url", "base_blog_url")
+_CHANNEL_TAGS = (
+    "item",
+    *(_W + t for t in ("author", "category", "tag", "term", *_DECLARED)),
+)
+
+
+class WxrReader:
+    """One WXR file parsed as its bytes stream in: one item in memory at a time.
+
+    ``items`` yields each ``<item>`` of the channel as it ends, then drops its
+    elements, so a file of any size takes the memory of its largest item; the
+    channel's declarations (version, base URLs, authors, terms) collect in
+    ``head`` (its ``items`` left empty), complete once ``items`` is exhausted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.head = WxrFile(path, "", "", "", {}, [], [])
+        self._terms: dict[str, list[WxrTerm]] = {"category": [], "tag": [], "term": []}
+        self._declared: set[str] = set()
+
+    def items(self, chunks: Iterable[bytes]) -> Iterator[WxrItem]:
+        """Each item of the file made of ``chunks``; raises ``WxrParseError`` as ``read_wxr``."""
+        parser = etree.XMLPullParser(
+            events=("end",),
+            tag=_CHANNEL_TAGS,
+            resolve_entities=False,
+            no_network=True,
+            huge_tree=True,
+            recover=False,
+            strip_cdata=True,
         )
-    for t in channel.findall("wp:tag", NS):
-        terms.append(
-            WxrTerm(
-                "post_tag",
-                _int(t, "wp:term_id"),
-                _text(t, "wp:tag_slug"),
-                "",
-                _text(t, "wp:tag_name"),
-                _meta_of(t, "wp:termmeta"),
+        checked = False
+        try:
+            for chunk in chunks:
+                parser.feed(chunk)
+                for _, el in parser.read_events():
+                    if not checked:
+                        self._check_root(el.getroottree())
+                        checked = True
+                    parent = el.getparent()
+                    if parent is None or parent.tag != "channel":
+                        continue
+                    if el.tag == "item":
+                        yield _item(el)
+                    else:
+                        self._declaration(el)
+                    el.clear(keep_tail=True)
+                    while el.getprevious() is not None:
+                        del parent[0]
+            root = parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise WxrParseError(f"not well-formed XML: {exc}") from exc
+        if not checked:
+            self._check_root(root.getroottree())
+        if root.tag != "rss" or root.find("channel") is None:
+            raise WxrParseError("no <rss><channel>")
+        self.head.terms = [t for kind in ("category", "tag", "term") for t in self._terms[kind]]
+
+    @staticmethod
+    def _check_root(tree: etree._ElementTree) -> None:
+        if tree.docinfo.doctype:
+            raise WxrParseError("has a DOCTYPE; the importer refuses it")
+
+    def _declaration(self, el: etree._Element) -> None:
+        """Note a channel element other than an item (the first of each setting counts)."""
+        tag = str(el.tag).removeprefix(_W)
+        head = self.head
+        if tag in _DECLARED:
+            if tag not in self._declared:
+                self._declared.add(tag)
+                setattr(head, tag if tag != "wxr_version" else "version", (el.text or "").strip())
+        elif tag == "author":
+            login = _text(el, "wp:author_login")
+            head.author_logins.append(login)
+            head.author_ids.append(_text(el, "wp:author_id").strip())
+            head.authors[login] = _text(el, "wp:author_display_name")
+        elif tag == "category":
+            self._terms[tag].append(
+                WxrTerm(
+                    "category",
+                    _int(el, "wp:term_id"),
+                    _text(el, "wp:category_nicename"),
+                    _text(el, "wp:category_parent"),
+                    _text(el, "wp:cat_name"),
+                    _meta_of(el, "wp:termmeta"),
+                )
             )
-        )
-    for t in channel.findall("wp:term", NS):
-        terms.append(
-            WxrTerm(
-                _text(t, "wp:term_taxonomy"),
-                _int(t, "wp:term_id"),
-                _text(t, "wp:term_slug"),
-                _text(t, "wp:term_parent"),
-                _text(t, "wp:term_name"),
-                _meta_of(t, "wp:termmeta"),
+        elif tag == "tag":
+            self._terms[tag].append(
+                WxrTerm(
+                    "post_tag",
+                    _int(el, "wp:term_id"),
+                    _text(el, "wp:tag_slug"),
+                    "",
+                    _text(el, "wp:tag_name"),
+                    _meta_of(el, "wp:termmeta"),
+                )
             )
-        )
-    items = [_item(el) for el in channel.findall("item")]
-    return WxrFile(
-        path,
-        _text(channel, "wp:wxr_version").strip(),
-        _text(channel, "wp:base_site_url").strip(),
-        _text(channel, "wp:base_blog_url").strip(),
-        authors,
-        terms,
-        items,
-        logins,
-        ids,
-    )
+        else:
+            self._terms[tag].append(
+                WxrTerm(
+                    _text(el, "wp:term_taxonomy"),
+                    _int(el, "wp:term_id"),
+                    _text(el, "wp:term_slug"),
+                    _text(el, "wp:term_parent"),
+                    _text(el, "wp:term_name"),
+                    _meta_of(el, "wp:termmeta"),
+                )
+            )
 
 
 def _fields(el: etree._Element) -> dict[str, str]:
@@ -248,9 +302,6 @@ def _to_int(value: str | None) -> int:
         return int((value or "").strip())
     except ValueError:
         return 0
-
-
-_W = "{" + WP + "}"
 
 
 def _item(el: etree._Element) -> WxrItem:
@@ -298,45 +349,30 @@ def _item(el: etree._Element) -> WxrItem:
 
 def check_file(wxr: WxrFile) -> list[Issue]:
     """The checks that hold for one file on its own (each file is imported on its own)."""
-    name = wxr.path.name
-    issues: list[Issue] = []
-
-    def add(code: str, message: str) -> None:
-        issues.append(Issue(name, code, message))
-
-    if wxr.version != "1.2":
-        add("version", f"wp:wxr_version is {wxr.version!r}, expected '1.2'")
-    if not wxr.base_site_url or not wxr.base_blog_url:
-        add("base_url", "wp:base_site_url and wp:base_blog_url must both be set")
-    seen_logins: set[str] = set()
-    for login in wxr.author_logins:
-        if not login:
-            add("author_login", "an author without wp:author_login")
-        elif login in seen_logins:
-            add("author_duplicate", f"author {login!r} declared twice")
-        seen_logins.add(login)
-
-    defined: dict[str, set[str]] = {}
-    for term in wxr.terms:
-        slugs = defined.setdefault(term.taxonomy, set())
-        label = f"{term.taxonomy} {term.name!r}"
-        if not term.taxonomy:
-            add("term_taxonomy", f"term {term.name!r} has no wp:term_taxonomy")
-        if not term.slug:
-            add("term_slug_missing", f"{label} has no slug")
-            continue
-        if "/" in term.slug:
-            add("term_slug_slash", f"{label} slug {term.slug!r} contains '/'")
-        if term.slug in slugs:
-            add("term_slug_duplicate", f"{label}: slug {term.slug!r} defined twice")
-        if term.parent and term.parent not in slugs:
-            add(
-                "term_parent_order",
-                f"{label} ({term.slug}) names parent {term.parent!r}, not defined before it",
-            )
-        slugs.add(term.slug)
-
+    check = FileCheck(wxr.path.name)
     for item in wxr.items:
+        check.item(item)
+    return check.finish(wxr)
+
+
+class FileCheck:
+    """``check_file`` item by item, for a file read with ``WxrReader``.
+
+    Keeps no content: per item only the author and the terms it uses, checked in
+    ``finish`` against the file's declarations (the importer reads them all first,
+    wherever they are in the file).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.issues: list[Issue] = []
+        self.uses: list[tuple[str, str, list[tuple[str, str, str]]]] = []
+        """(label, dc:creator, terms) of each item."""
+
+    def item(self, item: WxrItem) -> None:
+        def add(code: str, message: str) -> None:
+            self.issues.append(Issue(self.name, code, message))
+
         label = f"item {item.post_id} {item.title!r}"
         if item.post_id <= 0:
             add("post_id", f"{label} has no wp:post_id")
@@ -348,18 +384,9 @@ def check_file(wxr: WxrFile) -> list[Issue]:
             add("post_name_missing", f"{label} has no wp:post_name")
         elif "/" in item.post_name:
             add("post_name_slash", f"{label} post_name {item.post_name!r} contains '/'")
-        if item.creator not in wxr.authors:
-            add("author_undeclared", f"{label} dc:creator {item.creator!r} is not a wp:author")
         if item.post_type == "attachment" and not item.attachment_url:
             add("attachment_url", f"{label} is an attachment without wp:attachment_url")
-        for domain, nicename, term_name in item.terms:
-            if not nicename or not domain:
-                add("item_term_incomplete", f"{label} category {term_name!r} lacks domain/nicename")
-            elif nicename not in defined.get(domain, set()):
-                add(
-                    "item_term_undefined",
-                    f"{label} uses {domain} {nicename!r}, not defined in this file",
-                )
+        self.uses.append((label, item.creator, item.terms))
         cids: set[int] = set()
         for comment in item.comments:
             if comment.comment_id in cids:
@@ -371,7 +398,62 @@ def check_file(wxr: WxrFile) -> list[Issue]:
                     " which is not an earlier comment of this item",
                 )
             cids.add(comment.comment_id)
-    return issues
+
+    def finish(self, head: WxrFile) -> list[Issue]:
+        """Every issue of the file, given its declarations (``WxrReader.head``)."""
+        out: list[Issue] = []
+
+        def add(code: str, message: str) -> None:
+            out.append(Issue(self.name, code, message))
+
+        if head.version != "1.2":
+            add("version", f"wp:wxr_version is {head.version!r}, expected '1.2'")
+        if not head.base_site_url or not head.base_blog_url:
+            add("base_url", "wp:base_site_url and wp:base_blog_url must both be set")
+        seen_logins: set[str] = set()
+        for login in head.author_logins:
+            if not login:
+                add("author_login", "an author without wp:author_login")
+            elif login in seen_logins:
+                add("author_duplicate", f"author {login!r} declared twice")
+            seen_logins.add(login)
+
+        defined: dict[str, set[str]] = {}
+        for term in head.terms:
+            slugs = defined.setdefault(term.taxonomy, set())
+            label = f"{term.taxonomy} {term.name!r}"
+            if not term.taxonomy:
+                add("term_taxonomy", f"term {term.name!r} has no wp:term_taxonomy")
+            if not term.slug:
+                add("term_slug_missing", f"{label} has no slug")
+                continue
+            if "/" in term.slug:
+                add("term_slug_slash", f"{label} slug {term.slug!r} contains '/'")
+            if term.slug in slugs:
+                add("term_slug_duplicate", f"{label}: slug {term.slug!r} defined twice")
+            if term.parent and term.parent not in slugs:
+                add(
+                    "term_parent_order",
+                    f"{label} ({term.slug}) names parent {term.parent!r}, not defined before it",
+                )
+            slugs.add(term.slug)
+        out += self.issues
+        for label, creator, terms in self.uses:
+            if creator not in head.authors:
+                add("author_undeclared", f"{label} dc:creator {creator!r} is not a wp:author")
+            for domain, nicename, term_name in terms:
+                if not nicename or not domain:
+                    add(
+                        "item_term_incomplete",
+                        f"{label} category {term_name!r} lacks domain/nicename",
+                    )
+                elif nicename not in defined.get(domain, set()):
+                    add(
+                        "item_term_undefined",
+                        f"{label} uses {domain} {nicename!r}, not defined in this file",
+                    )
+        self.issues, self.uses = [], []
+        return out
 
 
 class SetCheck:

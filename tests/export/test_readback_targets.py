@@ -15,7 +15,7 @@ import pytest
 from export_helpers import run_export
 
 from migrate.config import ConnectionSpec
-from migrate.errors import StateError
+from migrate.errors import StateError, Unaccounted
 from migrate.export.hugo import front_matter
 from migrate.export.readback import WXR_READ, _front_matter, _toml_subset, read_hugo, read_wxr
 
@@ -137,3 +137,14 @@ def test_hugo_read_back_streams_every_page(tmp_path: Path) -> None:
     (tmp_path / "content" / "article" / "p0" / "notes.txt").write_text("not a page")
     found = sorted(f.key for f in read_hugo(tmp_path) if f.kind == "node")
     assert found == ["0", "1", "2"]
+
+
+def test_an_item_taken_out_of_a_wxr_file_is_unaccounted(
+    core_fields_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    out = tmp_path / "wxr"
+    run_export(core_fields_db, out, to="wxr", batch_size=4)
+    path = next(p for p in sorted(out.glob("wxr-*.xml")) if b"_drupal_nid" in p.read_bytes())
+    path.write_bytes(re.sub(rb"<item>.*?</item>", b"", path.read_bytes(), count=1, flags=re.S))
+    with pytest.raises(Unaccounted):
+        run_export(core_fields_db, out, to="wxr", batch_size=4)
