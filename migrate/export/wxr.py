@@ -30,7 +30,10 @@ The writer's own state (term slugs, authors, post names, date shifts) lives in
 ``.wxr-state/batch-NNNNN.json`` next to the files, so a resumed run gives the
 same names and never writes an item twice. What of it grows with the site (post
 names, title+date keys, the cross-file check) is looked up in a scratch SQLite
-index rebuilt from those files on every start, so memory stays flat.
+index rebuilt from those files on every start, so memory stays flat. What the
+validation of each file found is kept by the digest of its bytes
+(``.wxr-state/read`` for the read-back, ``.wxr-state/checked`` for the next run's
+cross-file check), so a file left as written is not parsed again.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from lxml import etree
 
 from migrate import paths
@@ -100,6 +104,8 @@ DEFAULT_POST_TYPES = {"article": "post", "page": "page"}
 TYPE_TERM_ID_OFFSET = 3_000_000
 """Term ids of the categories that stand for unmapped content types (never a tid)."""
 STATE_DIR = ".wxr-state"
+CHECKED = f"{STATE_DIR}/checked"
+"""Per file, what the cross-file check needs of its items, kept by the digest of its bytes."""
 MANIFEST = "wxr-manifest.json"
 _FILE = re.compile(r"^wxr-(\d{5})-(\d{2})\.xml$")
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -259,6 +265,29 @@ class _Index:
         self.db.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What the cross-file check needs of one item: its identity, never its content."""
+
+    post_id: int
+    post_type: str
+    post_name: str
+    title: str
+    post_date: str
+    thumbnails: tuple[str, ...]
+
+    @classmethod
+    def of(cls, item: WxrItem) -> _Checked:
+        return cls(
+            item.post_id,
+            item.post_type,
+            item.post_name,
+            item.title,
+            item.post_date,
+            tuple(item.meta("_thumbnail_id")),
+        )
+
+
 class _IndexedCheck:
     """``wxr_validate.SetCheck`` with its ids, names and title+date keys in the index.
 
@@ -292,7 +321,7 @@ class _IndexedCheck:
         self.db.execute(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", (*key, place))
         return seen
 
-    def add(self, name: str, items: Iterable[WxrItem]) -> list[Issue]:
+    def add(self, name: str, items: Iterable[_Checked]) -> list[Issue]:
         """The issues of file ``name``'s items against themselves and every file added before.
 
         ``items`` may stream: a ``_thumbnail_id`` is checked once the whole file is
@@ -340,7 +369,7 @@ class _IndexedCheck:
                     )
                 )
             self.index._tick()
-            thumbnails += [(where, value) for value in item.meta("_thumbnail_id")]
+            thumbnails += [(where, value) for value in item.thumbnails]
         for where, value in thumbnails:
             if not value.isdigit() or int(value) not in self.attachments:
                 issues.append(
@@ -502,8 +531,9 @@ class WxrWriter:
             path.unlink()
         for path in self.out_dir.glob(f".{prefix}*.xml.tmp"):
             path.unlink()
-        for path in (self.out_dir / WXR_READ).glob(f"{prefix}*.xml.json"):
-            path.unlink()
+        for kept in (WXR_READ, CHECKED):
+            for path in (self.out_dir / kept).glob(f"{prefix}*.xml.json"):
+                path.unlink()
         self._state_path(batch_no).unlink(missing_ok=True)
         self._load_state()
         self._check, self._checked = None, {}  # a redone batch is checked afresh
@@ -511,17 +541,20 @@ class WxrWriter:
     def finish(self, summary: Mapping[str, Any]) -> None:
         files = self.files()
         # The files this run wrote were checked against each other as they were written;
-        # the others (earlier runs) join the same check here, one item in memory at a time.
+        # the others (earlier runs) join the same check here: what their validation kept,
+        # else parsed again one item at a time.
         check = self._set_check()
         for path in files:
             if path.name in self._checked:
                 continue
-            counted = _Counted(WxrReader(path).items(file_chunks(path)))
+            kept = self._stored_check(path)
             try:
-                issues = check.add(path.name, counted)
+                if kept is None:
+                    kept = [_Checked.of(i) for i in WxrReader(path).items(file_chunks(path))]
             except WxrParseError as exc:
                 raise StateError(f"{path}: {exc}") from None
-            self._checked[path.name] = counted.count
+            issues = check.add(path.name, kept)
+            self._checked[path.name] = len(kept)
             if issues:
                 raise MigrateError(
                     "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
@@ -1180,27 +1213,55 @@ class WxrWriter:
         reader = WxrReader(Path(name))
         check = FileCheck(name)
         found: list[Found] = []
+        checked: list[_Checked] = []
 
-        def items() -> Iterator[WxrItem]:
+        def items() -> Iterator[_Checked]:
             for item in reader.items(file_chunks(tmp)):
                 check.item(item)
                 if (got := wxr_item(item)) is not None:
                     found.append(got)
-                yield item
+                checked.append(_Checked.of(item))
+                yield checked[-1]
 
-        counted = _Counted(items())
         try:
-            issues = self._set_check().add(name, counted)
+            issues = self._set_check().add(name, items())
         except WxrParseError as exc:
             raise MigrateError(f"WXR validation failed for {name}: {exc}") from None
         issues = check.finish(reader.head) + issues
-        self._checked[name] = counted.count
+        self._checked[name] = len(checked)
         if issues:
             raise MigrateError(
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
         digest = wxr_digest(file_chunks(tmp))
         store_wxr_found(self.out_dir, name, digest, wxr_declared(reader.head) + found)
+        rows = [
+            [c.post_id, c.post_type, c.post_name, c.title, c.post_date, c.thumbnails]
+            for c in checked
+        ]
+        write_durably(
+            self.out_dir / CHECKED / f"{name}.json",
+            orjson.dumps({"digest": digest, "items": rows}),
+            sync=False,
+        )
+
+    def _stored_check(self, path: Path) -> list[_Checked] | None:
+        """What ``_validate`` kept of a file holding exactly these bytes, else None.
+
+        A re-run's ``finish`` takes the files of earlier runs into the cross-file
+        check from here instead of parsing each again (most of a re-run's time at
+        100k nodes).
+        """
+        try:
+            data = orjson.loads((self.out_dir / CHECKED / f"{path.name}.json").read_bytes())
+            if data["digest"] != wxr_digest(file_chunks(path)):
+                return None
+            return [
+                _Checked(int(i), str(t), str(n), str(title), str(d), tuple(map(str, thumbs)))
+                for i, t, n, title, d, thumbs in data["items"]
+            ]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def _set_check(self) -> _IndexedCheck:
         """The run's cross-file check: every file written since ``begin`` is in it."""
@@ -1315,19 +1376,6 @@ class WxrWriter:
         for tid in sorted(terms, key=lambda k: (terms[k]["weight"], terms[k]["name"], int(k))):
             visit(tid, set())
         return order
-
-
-class _Counted(Iterator[WxrItem]):
-    """Items passed on as they come, counted."""
-
-    def __init__(self, items: Iterator[WxrItem]) -> None:
-        self.items = items
-        self.count = 0
-
-    def __next__(self) -> WxrItem:
-        item = next(self.items)
-        self.count += 1
-        return item
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ for any text they were not made for.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import tomllib
@@ -15,9 +16,10 @@ import pytest
 from export_helpers import run_export
 
 from migrate.config import ConnectionSpec
-from migrate.errors import StateError, Unaccounted
+from migrate.errors import MigrateError, StateError, Unaccounted
 from migrate.export.hugo import front_matter
 from migrate.export.readback import WXR_READ, _front_matter, _toml_subset, read_hugo, read_wxr
+from migrate.export.wxr import CHECKED
 
 
 @pytest.fixture(scope="module")
@@ -147,4 +149,36 @@ def test_an_item_taken_out_of_a_wxr_file_is_unaccounted(
     path = next(p for p in sorted(out.glob("wxr-*.xml")) if b"_drupal_nid" in p.read_bytes())
     path.write_bytes(re.sub(rb"<item>.*?</item>", b"", path.read_bytes(), count=1, flags=re.S))
     with pytest.raises(Unaccounted):
+        run_export(core_fields_db, out, to="wxr", batch_size=4)
+
+
+def test_a_rerun_checks_earlier_files_from_what_their_validation_kept(
+    core_fields_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A re-run's cross-file check takes each earlier file's items from ``CHECKED`` while
+    the file's bytes are those validated, and parses a file edited since."""
+    out = tmp_path / "wxr"
+    run_export(core_fields_db, out, to="wxr", batch_size=4)
+    files = sorted(p for p in out.glob("wxr-*.xml") if b"_drupal_nid" in p.read_bytes())
+    assert len(list((out / CHECKED).glob("wxr-*.json"))) == len(list(out.glob("wxr-*.xml")))
+    first_id = re.search(rb"<wp:post_id>(\d+)</wp:post_id>", files[0].read_bytes())
+    assert first_id is not None
+    kept = out / CHECKED / f"{files[1].name}.json"
+    saved = kept.read_bytes()
+    data = json.loads(saved)
+    data["items"][0][0] = int(first_id.group(1))
+    kept.write_text(json.dumps(data))
+    with pytest.raises(MigrateError, match="post_id_duplicate"):
+        run_export(core_fields_db, out, to="wxr", batch_size=4)
+    kept.write_bytes(saved)
+    run_export(core_fields_db, out, to="wxr", batch_size=4)
+    text = files[1].read_bytes()
+    edited = re.sub(
+        rb"<wp:post_id>\d+</wp:post_id>",
+        b"<wp:post_id>" + first_id.group(1) + b"</wp:post_id>",
+        text,
+        count=1,
+    )
+    files[1].write_bytes(edited)
+    with pytest.raises(MigrateError, match="post_id_duplicate"):
         run_export(core_fields_db, out, to="wxr", batch_size=4)
