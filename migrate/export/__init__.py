@@ -27,6 +27,13 @@ The contract, in call order:
     True when ``write_batch`` only needs each record's JSON line: node batches then
     arrive as ``EncodedRecord`` (kind, key, ``to_json`` bytes, hash) straight from
     the worker processes instead of as ``NodeRecord`` trees (the JSONL writer).
+``prepare_node`` (optional, default None)
+    A picklable function ``NodeRecord -> object`` for the per-node work that needs
+    no writer state (rendering a page body, checking image files): the node worker
+    processes call it on each record they build and send back a ``PreparedRecord``
+    (kind, key, its result, the record's hash) in place of the record, so that work
+    and the record tree stay out of the main process (the Hugo writer). Read after
+    ``begin``; ``write_batch`` must still take plain ``NodeRecord`` too.
 ``reads_back_as`` (optional, default the ``--to`` name)
     Which reader of ``migrate.export.readback`` parses this target's output back
     from disk for the reconciliation; a target without one cannot be reconciled,
@@ -68,7 +75,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from migrate.errors import BadInput
-from migrate.export.records import EncodedRecord, Record
+from migrate.export.records import EncodedRecord, PreparedRecord, Record
 from migrate.export.siteinfo import SiteInfo
 
 BUILTIN = ("jsonl", "wxr", "hugo", "redirects")
@@ -117,7 +124,7 @@ class Writer(Protocol):
     def begin(self, out_dir: Path, options: WriterOptions) -> None: ...
 
     def write_batch(
-        self, batch_no: int, records: Sequence[Record | EncodedRecord]
+        self, batch_no: int, records: Sequence[Record | EncodedRecord | PreparedRecord]
     ) -> list[ItemRef]: ...
 
     def remove(self, items: Sequence[ItemRef]) -> None: ...

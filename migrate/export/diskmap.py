@@ -5,17 +5,26 @@ taken) from their batch files on every start; held in dicts, that state grew by
 kilobytes per node (hundreds of MB at 100k nodes). Here it lives in a scratch
 SQLite file next to the batch files, with a small page cache, so memory stays flat.
 The file is derived data: it is recreated, never trusted, on every load.
+
+Lookups and changes go through a cache that ``DiskMaps.flush`` empties (after
+each batch): ``DiskMap.prefetch`` reads a batch's keys in a few queries and
+``flush`` writes its changes with one ``executemany`` per map. A query per key
+would release the GIL once per key, and with the writer's I/O threads running
+each release costs a wait to get it back (68 µs per lookup instead of 8).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-_COMMIT_EVERY = 5000
+_CACHE_MAX = 20_000
+"""Cached entries of one map past which its changes are flushed, so memory stays bounded."""
+_IN_CHUNK = 500
+"""Keys per ``IN (...)`` query of ``prefetch`` (SQLite allows 999 variables at least)."""
 
 
 class DiskMaps:
@@ -30,18 +39,19 @@ class DiskMaps:
             "CREATE TABLE entries (map TEXT, key TEXT, value TEXT NOT NULL,"
             " PRIMARY KEY (map, key)) WITHOUT ROWID; BEGIN;"
         )
-        self._writes = 0
+        self._maps: list[DiskMap] = []
 
     def map(self, name: str) -> DiskMap:
-        return DiskMap(self, name)
+        found = DiskMap(self, name)
+        self._maps.append(found)
+        return found
 
-    def wrote(self) -> None:
-        """Commit now and then, so the page cache (not a transaction) bounds memory."""
-        self._writes += 1
-        if self._writes >= _COMMIT_EVERY:
-            self.db.execute("COMMIT")
-            self.db.execute("BEGIN")
-            self._writes = 0
+    def flush(self) -> None:
+        """Write every map's cached changes and commit, so the page cache bounds memory."""
+        for found in self._maps:
+            found.write_changes()
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
 
     def close(self) -> None:
         self.db.close()
@@ -53,49 +63,89 @@ class DiskMap(MutableMapping[str, Any]):
     def __init__(self, maps: DiskMaps, name: str) -> None:
         self.maps = maps
         self.name = name
+        self._cache: dict[str, str | None] = {}
+        """key → its value's JSON, or None when the key is absent."""
+        self._changed: dict[str, None] = {}
+        """Keys changed since the last flush, in the order they were (a set's order would
+        change from run to run, and with it the file's bytes)."""
 
-    def __getitem__(self, key: str) -> Any:
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Read the entries of ``keys`` into the cache now, a few hundred per query."""
+        todo = [k for k in set(keys) if k not in self._cache]
+        for start in range(0, len(todo), _IN_CHUNK):
+            chunk = todo[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found = dict(
+                self.maps.db.execute(
+                    f"SELECT key, value FROM entries WHERE map = ? AND key IN ({marks})",
+                    (self.name, *chunk),
+                ).fetchall()
+            )
+            for key in chunk:
+                self._cache[key] = found.get(key)
+        self._bound()
+
+    def _text(self, key: str) -> str | None:
+        if key in self._cache:
+            return self._cache[key]
         row = self.maps.db.execute(
             "SELECT value FROM entries WHERE map = ? AND key = ?", (self.name, key)
         ).fetchone()
-        if row is None:
+        text = self._cache[key] = None if row is None else str(row[0])
+        self._bound()
+        return text
+
+    def _bound(self) -> None:
+        if len(self._cache) > _CACHE_MAX:
+            self.maps.flush()
+
+    def write_changes(self) -> None:
+        """Write the cached changes (``DiskMaps.flush`` commits them) and empty the cache."""
+        cache = self._cache
+        puts = [(self.name, k, text) for k in self._changed if (text := cache[k]) is not None]
+        gone = [(self.name, k) for k in self._changed if cache[k] is None]
+        db = self.maps.db
+        if puts:
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", puts)
+        if gone:
+            db.executemany("DELETE FROM entries WHERE map = ? AND key = ?", gone)
+        cache.clear()
+        self._changed.clear()
+
+    def __getitem__(self, key: str) -> Any:
+        text = self._text(key)
+        if text is None:
             raise KeyError(key)
-        return json.loads(row[0])
+        return json.loads(text)
 
     def get(self, key: str, default: Any = None) -> Any:
         """One lookup, no KeyError raised and caught for a missing key."""
-        row = self.maps.db.execute(
-            "SELECT value FROM entries WHERE map = ? AND key = ?", (self.name, key)
-        ).fetchone()
-        return default if row is None else json.loads(row[0])
+        text = self._text(key)
+        return default if text is None else json.loads(text)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.maps.db.execute(
-            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
-            (self.name, key, json.dumps(value, ensure_ascii=False)),
-        )
-        self.maps.wrote()
+        self._cache[key] = json.dumps(value, ensure_ascii=False)
+        self._changed[key] = None
+        self._bound()
 
     def __delitem__(self, key: str) -> None:
-        cur = self.maps.db.execute(
-            "DELETE FROM entries WHERE map = ? AND key = ?", (self.name, key)
-        )
-        if cur.rowcount == 0:
+        if self._text(key) is None:
             raise KeyError(key)
+        self._cache[key] = None
+        self._changed[key] = None
 
     def __contains__(self, key: object) -> bool:
-        row = self.maps.db.execute(
-            "SELECT 1 FROM entries WHERE map = ? AND key = ?", (self.name, key)
-        ).fetchone()
-        return row is not None
+        return isinstance(key, str) and self._text(key) is not None
 
     def __iter__(self) -> Iterator[str]:
+        self.maps.flush()
         for (key,) in self.maps.db.execute(
             "SELECT key FROM entries WHERE map = ? ORDER BY key", (self.name,)
         ).fetchall():
             yield str(key)
 
     def __len__(self) -> int:
+        self.maps.flush()
         row = self.maps.db.execute(
             "SELECT COUNT(*) FROM entries WHERE map = ?", (self.name,)
         ).fetchone()

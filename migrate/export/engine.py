@@ -66,6 +66,7 @@ from migrate.export.nodes import (
     NodeBatch,
     NodeBuilder,
     NodeRows,
+    Prepare,
     build_in_worker,
     init_worker,
 )
@@ -74,6 +75,7 @@ from migrate.export.reader import ITEM_TABLES, Reader, Selection, Skipped, priva
 from migrate.export.reconcile import Comparison, Reconciliation, reconcile
 from migrate.export.records import (
     EncodedRecord,
+    PreparedRecord,
     Record,
     content_digest,
     detail_json,
@@ -233,13 +235,17 @@ def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
         yield chunk
 
 
-def content_hash(record: Record | EncodedRecord) -> str:
+def content_hash(record: Record | EncodedRecord | PreparedRecord) -> str:
     """sha256 of the record's JSON line: equal records, equal hashes, across runs."""
-    return record.digest if isinstance(record, EncodedRecord) else content_digest(record)
+    if isinstance(record, EncodedRecord | PreparedRecord):
+        return record.digest
+    return content_digest(record)
 
 
-def _detail(record: Record | EncodedRecord) -> str:
-    return record.detail if isinstance(record, EncodedRecord) else detail_json(record)
+def _detail(record: Record | EncodedRecord | PreparedRecord) -> str:
+    return (
+        record.detail if isinstance(record, EncodedRecord | PreparedRecord) else detail_json(record)
+    )
 
 
 def _digest(*parts: object) -> str:
@@ -316,9 +322,10 @@ class _Run:
         left = total - int(self.cursor.get("node_done", 0))
         workers = self.options.workers if left > self.options.batch_size else 0
         encode = bool(getattr(self.writer, "takes_encoded", False))
+        prepare = getattr(self.writer, "prepare_node", None)
         ctx = self.ctx = self.reader.build_context()
         self.context = context_digest(ctx, self._context_options())
-        with _Builders(ctx, workers, encode) as builders:
+        with _Builders(ctx, workers, encode, prepare) as builders:
             with self.timed("slugs"):
                 self.reader.assign_node_slugs(builders.slugify)
             # Terms and users are written after the node slugs exist, so the node
@@ -592,7 +599,7 @@ class _Run:
     def _batch(
         self,
         phase: str,
-        records: Sequence[Record | EncodedRecord],
+        records: Sequence[Record | EncodedRecord | PreparedRecord],
         events: list[tuple[str, str, str, str]],
         highwater: int | None = None,
         sources: dict[str, tuple[str, str]] | None = None,
@@ -608,7 +615,7 @@ class _Run:
         for record in records:
             by_kind[record.KIND].append(record.key)
         known = {kind: self.state.hashes(kind, keys) for kind, keys in by_kind.items()}
-        to_write: list[Record | EncodedRecord] = []
+        to_write: list[Record | EncodedRecord | PreparedRecord] = []
         hashes: dict[tuple[str, str], str] = {}
         stale: list[ItemRef] = []
         fresh: list[tuple[int, str, str]] = []
@@ -696,8 +703,11 @@ class _Fetched:
 class _Builders:
     """Node builders: in this process, or a pool of worker processes (``--workers``)."""
 
-    def __init__(self, ctx: BuildContext, workers: int, encode: bool) -> None:
+    def __init__(
+        self, ctx: BuildContext, workers: int, encode: bool, prepare: Prepare | None = None
+    ) -> None:
         self.encode = encode
+        self.prepare = prepare
         self.local: NodeBuilder | None = None
         self.pool: ProcessPoolExecutor | None = None
         if workers > 0:
@@ -718,10 +728,10 @@ class _Builders:
 
     def submit(self, rows: NodeRows) -> Future[NodeBatch]:
         if self.pool is not None:
-            return self.pool.submit(build_in_worker, rows, self.encode)
+            return self.pool.submit(build_in_worker, rows, self.encode, self.prepare)
         assert self.local is not None
         future: Future[NodeBatch] = Future()
-        future.set_result(self.local.build(rows, self.encode))
+        future.set_result(self.local.build(rows, self.encode, self.prepare))
         return future
 
     def __enter__(self) -> _Builders:

@@ -33,6 +33,7 @@ import tomllib
 import unicodedata
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -49,7 +50,7 @@ from migrate.durable import write_durably
 from migrate.errors import BadInput, StateError, is_disk_full
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
-from migrate.export.diskmap import DiskMaps
+from migrate.export.diskmap import DiskMap, DiskMaps
 from migrate.export.fields import (
     DateItem,
     FieldItem,
@@ -74,8 +75,10 @@ from migrate.export.media import (
 )
 from migrate.export.records import (
     AuthorRecord,
+    CommentRecord,
     FileRecord,
     NodeRecord,
+    PreparedRecord,
     Record,
     RedirectRecord,
     TermRecord,
@@ -156,17 +159,21 @@ def _toml_value(value: Any) -> str:
             else ("nan" if value != value else ("inf" if value > 0 else "-inf"))
         )
     if isinstance(value, str):
-        return _toml_string(value)
+        return value if isinstance(value, TomlText) else _toml_string(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):
-        items = ", ".join(
-            f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None
-        )
-        return "{" + items + "}"
+        return "{" + _toml_items(value) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
     raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _toml_items(table: Mapping[str, Any]) -> str:
+    """The ``key = value`` pairs of an inline table, without its braces."""
+    return ", ".join(
+        f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in table.items() if v is not None
+    )
 
 
 def front_matter(data: Mapping[str, Any]) -> str:
@@ -263,6 +270,11 @@ def _write_bundle(
     return key, failures
 
 
+def _wanted_dir(n: PreparedPage) -> str:
+    """The folder a page asks for under ``content``: its URL's (``HugoWriter._bundle_dir``)."""
+    return _safe_dir(n.path, f"{section_of(n.target_type)}/{n.slug}")
+
+
 def _old_paths(primary: str, aliases: Sequence[str]) -> list[str]:
     out: list[str] = []
     for path in (primary, *aliases):
@@ -271,6 +283,177 @@ def _old_paths(primary: str, aliases: Sequence[str]) -> list[str]:
         if p != "/" and p not in out:
             out.append(p)
     return out
+
+
+class TomlText(str):
+    """A value already written as TOML (by ``PagePreparer``): ``front_matter`` writes it as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A node's page as far as no writer state decides it (``PagePreparer``, in a worker).
+
+    ``HugoWriter._node`` finishes it: its folder, aliases, author, terms, attachments.
+    """
+
+    nid: int
+    type: str
+    target_type: str
+    slug: str
+    path: str
+    title: str
+    draft: bool
+    author: int
+    old_paths: tuple[str, ...]
+    """``/node/N`` and the node's aliases, decoded (``_old_paths``)."""
+    terms: tuple[tuple[int, str, str], ...]
+    """(tid, name, vocabulary) of each term reference, in field order."""
+    attachments: tuple[tuple[int, str | None, str | None, int | None], ...]
+    """(fid, uri, description, size) of each file that is not an image, in field order."""
+    image_problems: tuple[str, ...]
+    problems: tuple[str, ...]
+    """The record's own problems, as the manifest lists them."""
+    copies: tuple[tuple[str, Path], ...]
+    """(name in the bundle, source) of each image the page shows."""
+    toml: dict[str, str]
+    """Values written as TOML: ``date``, ``lastmod``, and when there are any ``images``,
+    ``lead``, ``gallery``, ``summary``, ``fields``, ``details``."""
+    comments: tuple[tuple[str, int | None, str], ...]
+    """Each comment as an inline TOML table, cut where its author's name goes when that
+    name comes from the exported users: (head, uid, tail); (whole table, None, "") else."""
+    text: str
+    """The page's body: HTML as Hugo content, or Markdown."""
+
+
+@dataclass(frozen=True)
+class PagePreparer:
+    """The Hugo writer's ``prepare_node``: renders a page's body, images and front matter
+    values in the node worker processes, where the main process need not."""
+
+    zone: ZoneInfo
+    field_zone: str | None
+    markdown: bool
+    files_dir: Path | None
+    private_dir: Path | None
+
+    def __call__(self, n: NodeRecord) -> PreparedPage:
+        body = n.body.value if n.body else ""
+        body, images, copies, image_problems = _bundle_images(
+            n, body, self.files_dir, self.private_dir
+        )
+        toml = {
+            "date": _when(n.created, self.zone).isoformat(),
+            "lastmod": _when(max(n.changed, n.created), self.zone).isoformat(),
+        }
+        if images:
+            toml["images"] = _toml_value([i["src"] for i in images])
+            toml["lead"] = _toml_value(images[0])
+            if len(images) > 1:
+                toml["gallery"] = _toml_value(images[1:])
+        if n.body and n.body.summary:
+            # Plain text, escaped again: Hugo renders a summary as HTML.
+            text = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
+            toml["summary"] = _toml_string(html.escape(text, quote=False))
+        if n.fields:
+            toml["fields"] = _toml_value(front_matter_fields(n.fields, self.field_zone))
+            shown = _shown_fields(n.fields, self.field_zone)
+            if shown:
+                toml["details"] = _toml_value(shown)
+        attachments = tuple(
+            (f.fid, f.uri, f.description, f.size)
+            for f in sorted(n.files, key=lambda f: (f.field, f.delta))
+            if not (f.mime or "").startswith("image/")
+        )
+        return PreparedPage(
+            nid=n.nid,
+            type=n.type,
+            target_type=n.target_type,
+            slug=n.slug,
+            path=n.path,
+            title=n.title,
+            draft=not n.status,
+            author=n.author,
+            old_paths=tuple(_old_paths(f"node/{n.nid}", n.aliases)),
+            terms=tuple((t.tid, t.name, t.vocabulary) for t in n.terms),
+            attachments=attachments,
+            image_problems=tuple(image_problems),
+            problems=tuple(f"{p.kind}: {p.detail}" for p in n.problems),
+            copies=tuple(copies.items()),
+            toml=toml,
+            comments=tuple(self._comment(c) for c in _thread_order(n.comments)),
+            text=(to_markdown(body) if self.markdown else html_for_hugo(body)).strip(),
+        )
+
+    def _comment(self, c: CommentRecord) -> tuple[str, int | None, str]:
+        """A comment as the theme shows it (unpublished ones hidden), cut at its author."""
+        when = _when(c.created, self.zone)
+        tail: dict[str, Any] = {
+            "iso": when.isoformat(),
+            "when": when.strftime("%d/%m/%Y %H:%M"),
+            "subject": c.subject,
+            "body": c.body.value if c.body else "",
+            "published": bool(c.status),
+        }
+        if c.pid:
+            tail["reply_to"] = c.pid
+        if c.fields:
+            tail["fields"] = front_matter_fields(c.fields, self.field_zone)
+        head = f"{{cid = {c.cid}, depth = {_depth(c.thread)}, author = "
+        rest = ", " + _toml_items(tail) + "}"
+        if c.name:
+            return head + _toml_string(c.name) + rest, None, ""
+        return head, c.uid, rest
+
+
+def _thread_order(comments: Sequence[CommentRecord]) -> list[CommentRecord]:
+    return sorted(comments, key=lambda c: (c.thread.rstrip("/"), c.cid))
+
+
+def _bundle_images(
+    n: NodeRecord, body: str, files_dir: Path | None, private_dir: Path | None
+) -> tuple[str, list[dict[str, str]], dict[str, Path], list[str]]:
+    """Point the body at copies of its images in the bundle.
+
+    Returns the body, the images the page shows, the copies (name → source) and a
+    problem per image that cannot be copied.
+    """
+    taken: dict[str, str] = {}
+    copies: dict[str, Path] = {}
+    problems: list[str] = []
+
+    def bring(rel: str) -> str | None:
+        if rel in taken:
+            return taken[rel]
+        where = paths.locate(paths.PUBLIC + rel, files_dir, private_dir)
+        src = where.source
+        if src is None:
+            why = "not found" if where.status == paths.MISSING else where.reason
+            problems.append(f"image {rel!r} not copied ({why}); link left as is")
+            return None
+        name = PurePosixPath(rel).name
+        stem, dot, ext = name.rpartition(".")
+        n_try = 2
+        while name in copies or name in ("index.md", "_index.md"):
+            name = f"{stem}-{n_try}{dot}{ext}" if dot else f"{name}-{n_try}"
+            n_try += 1
+        copies[name] = src
+        taken[rel] = name
+        return name
+
+    def swap(m: re.Match[str]) -> str:
+        rel = unquote(m.group(2)[len(FILES_URL) :])
+        local = bring(rel)
+        return m.group(1) + quote(local) + m.group(3) if local else m.group(0)
+
+    body = _IMG_SRC.sub(swap, body)
+    images: list[dict[str, str]] = []
+    for ref in sorted(n.files, key=lambda f: (f.field != "field_image", f.field, f.delta)):
+        rel = paths.public_relative(ref.uri or "")
+        if rel and (ref.mime or "").startswith("image/"):
+            local = bring(rel)
+            if local and all(i["src"] != local for i in images):
+                images.append({"src": quote(local), "alt": ref.alt, "title": ref.title})
+    return body, images, copies, problems
 
 
 @register_writer("hugo")
@@ -287,6 +470,8 @@ class HugoWriter:
         self._maps: DiskMaps | None = None
         self._written_now: set[str] = set()
         self._planned: dict[str, str] = {}
+        self._redirect_pages: dict[str, tuple[str, str | None]] = {}
+        self.prepare_node = PagePreparer(self.zone, None, False, None, None)
         # Bundle folders and files are written by threads while the next node is built:
         # the kernel's file-creation work then overlaps this process's Python work.
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hugo-io")
@@ -295,6 +480,10 @@ class HugoWriter:
         """Bundle folder → page key: the index ``_bundle_dir`` looks a folder up in."""
         self._taken_urls: MutableMapping[str, str] = {}
         """Every page's and term's URL (no trailing slash) → its owner, kept as pages move."""
+        self._disk: dict[str, DiskMap] = {}
+        """The maps above and ``state``'s pages and aliases, by name (``_prefetch``)."""
+        self._term_toml: dict[tuple[str, str], tuple[str, str]] = {}
+        """(tid, vocabulary) → a page's ``params.terms`` entry and its trail, as TOML."""
 
     # ------------------------------------------------------------------ contract
 
@@ -307,13 +496,30 @@ class HugoWriter:
             self.zone = ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise BadInput(f"unknown time zone {zone!r}") from None
+        self.prepare_node = PagePreparer(
+            self.zone, self._field_zone(), self.markdown, options.files_dir, options.private_dir
+        )
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
         self._load_state()
         self._write_site_files()
 
-    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
+    def write_batch(
+        self, batch_no: int, records: Sequence[Record | PreparedRecord]
+    ) -> list[ItemRef]:
         self._planned = {}
-        planned = [self._target_of(r) for r in records]
+        self._redirect_pages = {}
+        # The engine sends nodes prepared (``prepare_node``); a plain NodeRecord is prepared here.
+        items = [
+            self.prepare_node(r)
+            if isinstance(r, NodeRecord)
+            else r.value
+            if isinstance(r, PreparedRecord)
+            else r
+            for r in records
+        ]
+        self._prefetch(items)
+        planned = [self._target_of(r) for r in items]
+        self._prefetch_pages(items)
         write_durably(self._pending(batch_no), json.dumps(planned, ensure_ascii=False))
         self._batch: dict[str, Any] = {
             s: {} for s in ("vocabularies", "terms", "authors", "files", "pages", "aliases")
@@ -321,8 +527,10 @@ class HugoWriter:
         self._batch.update(problems=[], media=[])
         refs: list[ItemRef] = []
         self._written_now = set(planned)
-        for record, target in zip(records, planned, strict=True):
-            if isinstance(record, VocabularyRecord):
+        for record, item, target in zip(records, items, planned, strict=True):
+            if isinstance(item, PreparedPage):
+                self._node(item, target)
+            elif isinstance(record, VocabularyRecord):
                 self._vocabulary(record, target)
             elif isinstance(record, TermRecord):
                 self._term(record, target)
@@ -330,12 +538,12 @@ class HugoWriter:
                 self._put("authors", record.key, {"name": record.display_name or record.name})
             elif isinstance(record, FileRecord):
                 self._file(record)
-            elif isinstance(record, NodeRecord):
-                self._node(record, target)
             elif isinstance(record, RedirectRecord):
                 self._redirect(record, target)
             refs.append(ItemRef(record.KIND, record.key, target))
         self._finish_jobs()
+        if self._maps is not None:
+            self._maps.flush()
         os.sync()  # one flush for every file of the batch, before the batch is recorded
         write_durably(self._state_path(batch_no), json.dumps(self._batch, ensure_ascii=False))
         self._pending(batch_no).unlink()
@@ -417,11 +625,13 @@ class HugoWriter:
         if self._maps is not None:
             self._maps.close()
         self._maps = maps = DiskMaps(self.out_dir / STATE_DIR / "index.sqlite")
+        self._disk = {m: maps.map(m) for m in ("pages", "aliases", "dir_owner", "taken_urls")}
+        self._term_toml = {}
         self.state = {s: {} for s in ("vocabularies", "terms", "authors", "files")}
-        self.state["pages"] = maps.map("pages")
-        self.state["aliases"] = maps.map("aliases")
-        self._dir_owner = maps.map("dir_owner")
-        self._taken_urls = maps.map("taken_urls")
+        self.state["pages"] = self._disk["pages"]
+        self.state["aliases"] = self._disk["aliases"]
+        self._dir_owner = self._disk["dir_owner"]
+        self._taken_urls = self._disk["taken_urls"]
         media: dict[str, Any] = {}
         for data in self._batch_states():
             for s in ("vocabularies", "terms", "authors", "files", "aliases"):
@@ -433,8 +643,11 @@ class HugoWriter:
         self.state["media_list"] = media
         for key, term in self.state["terms"].items():
             self._taken_urls[f"/{term['taxonomy']}/{term['slug']}"] = f"term:{key}"
+        maps.flush()
 
     def _put(self, section: str, key: str, value: Any) -> None:
+        if section in ("terms", "vocabularies"):
+            self._term_toml.clear()
         self._batch[section][key] = value
         self.state[section][key] = value
 
@@ -460,35 +673,70 @@ class HugoWriter:
 
     # ------------------------------------------------------------------ targets
 
-    def _target_of(self, record: Record) -> str:
+    def _target_of(self, record: Record | PreparedPage) -> str:
         """The output path of a record, decided before anything is written."""
         if isinstance(record, VocabularyRecord):
             return f"content/{taxonomy_of(record.target or record.machine_name)}/_index.md"
         if isinstance(record, TermRecord):
             return "content/" + _safe_dir(record.path, f"{taxonomy_of(record.vocabulary)}/x")
-        if isinstance(record, NodeRecord):
+        if isinstance(record, PreparedPage):
             return self._bundle_dir(record)
         if isinstance(record, FileRecord):
             rel = paths.public_relative(record.uri)
             return f"static/files/{rel}" if rel else f"{STATE_DIR}/file-{record.fid}"
         if isinstance(record, RedirectRecord):
-            page = self._static_path(record.source)
-            if paths.unsafe_reason(page):
+            page, why = self._redirect_page(record.source)
+            if why:
                 return f"{STATE_DIR}/redirect-{hashlib.sha256(record.source.encode()).hexdigest()}"
             return f"static/{page}/index.html"
         return f"{STATE_DIR}/{record.KIND}-{record.key}"
 
-    def _bundle_dir(self, n: NodeRecord) -> str:
+    def _bundle_dir(self, n: PreparedPage) -> str:
         """The node's folder: its URL's, or that plus ``-<nid>`` when another page holds it.
 
         Folders planned earlier in the same batch count as held.
         """
-        wanted = _safe_dir(n.path, f"{section_of(n.target_type)}/{n.slug}")
+        wanted = _wanted_dir(n)
         held = self._planned.get(f"content/{wanted}") or self._dir_owner.get(f"content/{wanted}")
-        if held not in (None, n.key):
+        key = str(n.nid)
+        if held not in (None, key):
             wanted = f"{wanted}-{n.nid}"
-        self._planned[f"content/{wanted}"] = n.key
+        self._planned[f"content/{wanted}"] = key
         return f"content/{wanted}"
+
+    def _prefetch(self, items: Sequence[Record | PreparedPage]) -> None:
+        """Read the state entries the batch's targets are decided with, in a few queries."""
+        self._disk["dir_owner"].prefetch(
+            f"content/{_wanted_dir(i)}" for i in items if isinstance(i, PreparedPage)
+        )
+
+    def _prefetch_pages(self, items: Sequence[Record | PreparedPage]) -> None:
+        """Read the state entries the batch's pages and redirects look up, in a few queries.
+
+        Done before any bundle is written: then no I/O thread runs (see ``diskmap``).
+        """
+        pages = self._disk["pages"]
+        keys = [str(i.nid) for i in items if isinstance(i, PreparedPage)]
+        pages.prefetch(keys)
+        dirs = [page["dir"] for k in keys if (page := pages.get(k))]
+        self._disk["dir_owner"].prefetch(dirs)
+        old = [p for i in items if isinstance(i, PreparedPage) for p in i.old_paths]
+        old += [
+            "/" + self._redirect_page(i.source)[0] for i in items if isinstance(i, RedirectRecord)
+        ]
+        self._disk["aliases"].prefetch(old)
+        self._disk["taken_urls"].prefetch([*old, *("/" + d.removeprefix("content/") for d in dirs)])
+
+    def _redirect_page(self, source: str) -> tuple[str, str | None]:
+        """The static folder of an old path, and why it cannot hold a page (None: it can).
+
+        Kept for the batch: the target, the prefetch and the page each need it.
+        """
+        found = self._redirect_pages.get(source)
+        if found is None:
+            page = self._static_path(source)
+            found = self._redirect_pages[source] = (page, paths.unsafe_reason(page))
+        return found
 
     @staticmethod
     def _static_path(source: str) -> str:
@@ -604,170 +852,117 @@ class HugoWriter:
         if not result.ok:
             self._problem("file", f.key, f"{f.uri}: {result.status} {result.detail}".strip())
 
-    def _node(self, n: NodeRecord, target: str) -> None:
+    def _node(self, n: PreparedPage, target: str) -> None:
+        """Finish a prepared page with what the writer's state decides, and queue its bundle."""
+        key = str(n.nid)
         bundle = self.out_dir / target
-        old = self.state["pages"].get(n.key)
+        old = self.state["pages"].get(key)
         if old and old["dir"] != target:
             self._delete(old["dir"])
-        self._index_page(n.key, target)
-        self._put("pages", n.key, {"dir": target})
-        body = n.body.value if n.body else ""
-        copies: dict[str, Path] = {}
-        body, images = self._bundle_images(n, body, copies)
+        self._index_page(key, target)
+        self._put("pages", key, {"dir": target})
+        for problem in n.image_problems:
+            self._problem("node", key, problem)
         aliases = self._claim_aliases(
-            f"node:{n.nid}", target.removeprefix("content"), _old_paths(f"node/{n.nid}", n.aliases)
+            f"node:{n.nid}", target.removeprefix("content"), list(n.old_paths)
         )
-        slug = PurePosixPath(target).name
+        toml = n.toml
         data: dict[str, Any] = {
             "title": n.title,
-            "date": _when(n.created, self.zone),
-            "lastmod": _when(max(n.changed, n.created), self.zone),
-            "draft": not n.status,
-            "slug": slug,
+            "date": TomlText(toml["date"]),
+            "lastmod": TomlText(toml["lastmod"]),
+            "draft": n.draft,
+            "slug": PurePosixPath(target).name,
         }
         if aliases:
             data["aliases"] = aliases
-        author = self.state["authors"].get(str(n.author))
+        authors = self.state["authors"]
+        author = authors.get(str(n.author))
         if author:
             data["author"] = author["name"]
         params: dict[str, Any] = {}
-        terms: list[dict[str, Any]] = []
-        for ref in n.terms:
-            if str(ref.tid) not in self.state["terms"]:
-                self._problem("node", n.key, f"term {ref.tid} ({ref.name}) is not exported")
+        terms: list[tuple[str, str]] = []
+        for tid, name, vocabulary in n.terms:
+            term = self.state["terms"].get(str(tid))
+            if term is None:
+                self._problem("node", key, f"term {tid} ({name}) is not exported")
                 continue
-            term = self.state["terms"][str(ref.tid)]
             values = data.setdefault(term["taxonomy"], [])
             if term["slug"] not in values:
                 values.append(term["slug"])
-                vocabulary = self.state["vocabularies"].get(ref.vocabulary, {})
-                terms.append(
-                    {
-                        "vocabulary": vocabulary.get("name") or ref.vocabulary,
-                        "name": term["name"],
-                        "url": term["url"],
-                        "trail": term["trail"],
-                    }
-                )
-        for p in n.problems:
-            self._problem("node", n.key, f"{p.kind}: {p.detail}")
+                terms.append(self._term_entry(str(tid), vocabulary, term))
+        for problem in n.problems:
+            self._problem("node", key, problem)
         if terms:
-            params["terms"] = terms
-            first = terms[0]
-            params["trail"] = [*first["trail"], {"name": first["name"], "url": first["url"]}]
-        if images:
-            data["images"] = [i["src"] for i in images]
-            params["lead"] = images[0]
-            if len(images) > 1:
-                params["gallery"] = images[1:]
-        attachments = self._attachments(n)
+            params["terms"] = TomlText("[" + ", ".join(entry for entry, _ in terms) + "]")
+            params["trail"] = TomlText(terms[0][1])
+        if "images" in toml:
+            data["images"] = TomlText(toml["images"])
+            params["lead"] = TomlText(toml["lead"])
+            if "gallery" in toml:
+                params["gallery"] = TomlText(toml["gallery"])
+        attachments = self._attachments(key, n.attachments)
         if attachments:
             params["attachments"] = attachments
         if n.comments:
-            params["comments"] = self._comments(n)
-        if n.body and n.body.summary:
-            # Plain text, escaped again: Hugo renders a summary as HTML.
-            text = html.unescape(re.sub(r"<[^>]+>", "", n.body.summary)).strip()
-            data["summary"] = html.escape(text, quote=False)
-        if n.fields:
-            zone = self._field_zone()
-            params["fields"] = front_matter_fields(n.fields, zone)
-            shown = _shown_fields(n.fields, zone)
-            if shown:
-                params["details"] = shown
+            shown = (
+                head
+                if uid is None
+                else head
+                + _toml_string(authors.get(str(uid), {}).get("name") or "Anonymous")
+                + tail
+                for head, uid, tail in n.comments
+            )
+            params["comments"] = TomlText("[" + ", ".join(shown) + "]")
+        if "summary" in toml:
+            data["summary"] = TomlText(toml["summary"])
+        for name in ("fields", "details"):
+            if name in toml:
+                params[name] = TomlText(toml[name])
         if params:
             data["params"] = params
         data["drupal_nid"] = n.nid
         data["drupal_type"] = n.type
-        if self.markdown:
-            text = to_markdown(body)
-        else:
+        if not self.markdown:
             data["markup"] = "html"
-            text = html_for_hugo(body)
-        page = front_matter(data) + "\n" + text.strip() + "\n"
-        self._jobs.append(self._io.submit(_write_bundle, n.key, bundle, page, copies))
+        page = front_matter(data) + "\n" + n.text + "\n"
+        self._jobs.append(self._io.submit(_write_bundle, key, bundle, page, dict(n.copies)))
 
-    def _bundle_images(
-        self, n: NodeRecord, body: str, copies: dict[str, Path]
-    ) -> tuple[str, list[dict[str, str]]]:
-        """Point the body at copies of its images in the bundle; ``copies``: name → source."""
-        files_dir = self.options.files_dir
-        taken: dict[str, str] = {}
+    def _term_entry(self, tid: str, vocabulary: str, term: Mapping[str, Any]) -> tuple[str, str]:
+        """A page's ``params.terms`` entry for a term, and the trail it gives, as TOML.
 
-        def bring(rel: str) -> str | None:
-            if rel in taken:
-                return taken[rel]
-            where = paths.locate(paths.PUBLIC + rel, files_dir, self.options.private_dir)
-            src = where.source
-            if src is None:
-                why = "not found" if where.status == paths.MISSING else where.reason
-                self._problem("node", n.key, f"image {rel!r} not copied ({why}); link left as is")
-                return None
-            name = PurePosixPath(rel).name
-            stem, dot, ext = name.rpartition(".")
-            n_try = 2
-            while name in copies or name in ("index.md", "_index.md"):
-                name = f"{stem}-{n_try}{dot}{ext}" if dot else f"{name}-{n_try}"
-                n_try += 1
-            copies[name] = src
-            taken[rel] = name
-            return name
+        Made once per term (a site has far fewer terms than pages) until a term changes.
+        """
+        found = self._term_toml.get((tid, vocabulary))
+        if found is None:
+            vocab = self.state["vocabularies"].get(vocabulary, {})
+            entry = {
+                "vocabulary": vocab.get("name") or vocabulary,
+                "name": term["name"],
+                "url": term["url"],
+                "trail": term["trail"],
+            }
+            trail = [*term["trail"], {"name": term["name"], "url": term["url"]}]
+            found = self._term_toml[(tid, vocabulary)] = (_toml_value(entry), _toml_value(trail))
+        return found
 
-        def swap(m: re.Match[str]) -> str:
-            rel = unquote(m.group(2)[len(FILES_URL) :])
-            local = bring(rel)
-            return m.group(1) + quote(local) + m.group(3) if local else m.group(0)
-
-        body = _IMG_SRC.sub(swap, body)
-        images: list[dict[str, str]] = []
-        for ref in sorted(n.files, key=lambda f: (f.field != "field_image", f.field, f.delta)):
-            rel = paths.public_relative(ref.uri or "")
-            if rel and (ref.mime or "").startswith("image/"):
-                local = bring(rel)
-                if local and all(i["src"] != local for i in images):
-                    images.append({"src": quote(local), "alt": ref.alt, "title": ref.title})
-        return body, images
-
-    def _attachments(self, n: NodeRecord) -> list[dict[str, Any]]:
+    def _attachments(
+        self, key: str, files: Sequence[tuple[int, str | None, str | None, int | None]]
+    ) -> list[dict[str, Any]]:
         """The node's other files, linked where the files phase copied them."""
         out: list[dict[str, Any]] = []
-        for ref in sorted(n.files, key=lambda f: (f.field, f.delta)):
-            if (ref.mime or "").startswith("image/"):
-                continue
-            copied = self.state["files"].get(str(ref.fid))
+        for fid, uri, description, size in files:
+            copied = self.state["files"].get(str(fid))
             rel = copied.get("rel") if copied and copied.get("ok") else None
             if not rel:
-                self._problem("node", n.key, f"attachment {ref.uri} is not published; not linked")
+                self._problem("node", key, f"attachment {uri} is not published; not linked")
                 continue
             name = PurePosixPath(rel).name
             item: dict[str, Any] = {"name": name, "url": "files/" + quote(rel)}
-            if ref.description:
-                item["description"] = ref.description
-            if ref.size:
-                item["size"] = _size(ref.size)
-            out.append(item)
-        return out
-
-    def _comments(self, n: NodeRecord) -> list[dict[str, Any]]:
-        """Every comment, thread order, as the theme shows them (unpublished ones hidden)."""
-        out: list[dict[str, Any]] = []
-        for c in sorted(n.comments, key=lambda c: (c.thread.rstrip("/"), c.cid)):
-            when = _when(c.created, self.zone)
-            author = c.name or self.state["authors"].get(str(c.uid), {}).get("name", "")
-            item: dict[str, Any] = {
-                "cid": c.cid,
-                "depth": _depth(c.thread),
-                "author": author or "Anonymous",
-                "iso": when.isoformat(),
-                "when": when.strftime("%d/%m/%Y %H:%M"),
-                "subject": c.subject,
-                "body": c.body.value if c.body else "",
-                "published": bool(c.status),
-            }
-            if c.pid:
-                item["reply_to"] = c.pid
-            if c.fields:
-                item["fields"] = front_matter_fields(c.fields, self._field_zone())
+            if description:
+                item["description"] = description
+            if size:
+                item["size"] = _size(size)
             out.append(item)
         return out
 
@@ -787,8 +982,7 @@ class HugoWriter:
     def _redirect(self, r: RedirectRecord, target: str) -> None:
         if "?" in r.source:
             return
-        page = self._static_path(r.source)
-        why = paths.unsafe_reason(page)
+        page, why = self._redirect_page(r.source)
         if why:
             self._problem("alias", r.source, f"{r.source!r}: no redirect page: {why}")
             return

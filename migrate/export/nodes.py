@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from migrate.export.records import (
     EncodedRecord,
     FileRef,
     NodeRecord,
+    PreparedRecord,
     Problem,
     RevisionRecord,
     TermRef,
@@ -50,6 +51,9 @@ from migrate.export.state import StateLookup
 from migrate.paths import public_relative
 from migrate.records import TextFormat
 from migrate.source.base import Row
+
+Prepare = Callable[[NodeRecord], Any]
+"""A writer's ``prepare_node``: run on each record a worker builds (``NodeBuilder.build``)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,9 @@ class NodeRows:
 
 @dataclass
 class NodeBatch:
-    records: Sequence[NodeRecord | EncodedRecord]
-    """EncodedRecords when the worker encoded them for a writer that takes those."""
+    records: Sequence[NodeRecord | EncodedRecord | PreparedRecord]
+    """EncodedRecords when the worker encoded them for a writer that takes those,
+    PreparedRecords when it ran the writer's ``prepare_node`` on them."""
     failures: list[tuple[int, str]]
     last_nid: int
     max_changed: int
@@ -344,14 +349,25 @@ class NodeBuilder:
         uri, mime, _ = found
         return uri, self._file_url(uri), mime
 
-    def build(self, data: NodeRows, encode: bool = False) -> NodeBatch:
-        """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``)."""
+    def build(
+        self, data: NodeRows, encode: bool = False, prepare: Prepare | None = None
+    ) -> NodeBatch:
+        """The batch's records; with ``encode``, as EncodedRecords (``Writer.takes_encoded``);
+        with ``prepare``, as PreparedRecords (``Writer.prepare_node``)."""
         with self.state.snapshot():
             records, failures, deps = self._build(data)
         if encode:
             return NodeBatch(
                 [encoded(r) for r in records], failures, data.last_nid, data.max_changed, deps
             )
+        if prepare is not None:
+            prepared = [
+                PreparedRecord(
+                    r.KIND, r.key, prepare(r), json_digest(encode_record(r)), detail_json(r)
+                )
+                for r in records
+            ]
+            return NodeBatch(prepared, failures, data.last_nid, data.max_changed, deps)
         digests = {r.key: (json_digest(encode_record(r)), detail_json(r)) for r in records}
         return NodeBatch(records, failures, data.last_nid, data.max_changed, deps, digests)
 
@@ -620,6 +636,6 @@ def init_worker(ctx: BuildContext) -> None:
     _WORKER = NodeBuilder(ctx)
 
 
-def build_in_worker(data: NodeRows, encode: bool) -> NodeBatch:
+def build_in_worker(data: NodeRows, encode: bool, prepare: Prepare | None) -> NodeBatch:
     assert _WORKER is not None, "init_worker was not run"
-    return _WORKER.build(data, encode)
+    return _WORKER.build(data, encode, prepare)

@@ -433,3 +433,25 @@ def encoded(record: Record) -> EncodedRecord:
     """The record as its worker sends it back to a writer that takes encoded lines."""
     line = encode(record)
     return EncodedRecord(record.KIND, record.key, line, json_digest(line), detail_json(record))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRecord:
+    """A node record as a writer's ``prepare_node`` made it in a worker process.
+
+    Sent back instead of the record when the writer has a ``prepare_node``: the
+    per-node work that needs no writer state (rendering, file checks) runs in the
+    workers, and the main process unpickles only what the writer still needs.
+    """
+
+    KIND: str
+    key: str
+    value: Any
+    """What ``prepare_node`` returned for the record."""
+    digest: str
+    """``content_digest`` of the record."""
+    detail: str
+    """``detail_json`` of the record."""
+
+
+_fast_pickling(PreparedRecord)

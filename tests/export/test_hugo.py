@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +17,9 @@ from hugo_build import build_hugo
 
 from migrate import api
 from migrate.config import ConnectionSpec
-from migrate.export import WriterOptions
+from migrate.export import _REGISTRY, WriterOptions, register_writer
 from migrate.export.hugo import HugoWriter, front_matter
-from migrate.export.records import Body, NodeRecord
+from migrate.export.records import Body, NodeRecord, PreparedRecord
 from migrate.export.wxr_validate import read_wxr, validate_wxr
 
 MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "drupal7-vn.yml"
@@ -203,3 +206,56 @@ def test_aliases_are_decoded_paths(tmp_path: Path) -> None:
     built = build_hugo(tmp_path, tmp_path / "public")
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "public/tin-tức/bài viết/index.html").is_file()
+
+
+@dataclass(frozen=True)
+class _InWhichProcess:
+    """A ``prepare_node`` that also says which process ran it."""
+
+    inner: Any
+
+    def __call__(self, record: NodeRecord) -> tuple[int, Any]:
+        return os.getpid(), self.inner(record)
+
+
+@pytest.fixture
+def tagging_writer() -> Iterator[tuple[str, set[int]]]:
+    """The Hugo writer, noting the processes that prepared the pages it is given."""
+    pids: set[int] = set()
+
+    @register_writer("hugo-tagged")
+    class Tagged(HugoWriter):
+        reads_back_as = "hugo"
+
+        def begin(self, out_dir: Path, options: WriterOptions) -> None:
+            super().begin(out_dir, options)
+            self.prepare_node = _InWhichProcess(self.prepare_node)  # type: ignore[assignment]
+
+        def write_batch(self, batch_no: int, records: Any) -> Any:
+            plain = []
+            for r in records:
+                if isinstance(r, PreparedRecord):
+                    pid, value = r.value
+                    pids.add(pid)
+                    r = PreparedRecord(r.KIND, r.key, value, r.digest, r.detail)
+                plain.append(r)
+            return super().write_batch(batch_no, plain)
+
+    yield "hugo-tagged", pids
+    _REGISTRY.pop("hugo-tagged")
+
+
+def test_pages_are_prepared_in_the_workers_as_they_would_be_here(
+    broken_db: ConnectionSpec, tagging_writer: tuple[str, set[int]], tmp_path: Path
+) -> None:
+    name, pids = tagging_writer
+    run_export(broken_db, tmp_path / "workers", to=name, batch_size=20, workers=2)
+    assert pids and os.getpid() not in pids
+    run_hugo_export(broken_db, tmp_path / "serial", batch_size=20, workers=0)
+    pages = {
+        str(p.relative_to(tmp_path / "serial")): p.read_bytes()
+        for p in sorted((tmp_path / "serial" / "content").rglob("*.md"))
+    }
+    assert len(pages) > 20
+    for rel, text in pages.items():
+        assert (tmp_path / "workers" / rel).read_bytes() == text, rel
