@@ -27,10 +27,12 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from migrate.errors import MigrateError, StateError
 from migrate.export.fingerprint import code_digest
@@ -115,14 +117,20 @@ class _Rows:
 
 
 def _open(path: Path, fresh: bool) -> sqlite3.Connection:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise StateError(f"{path}: not a file; move it away and run again")
     if fresh:
         path.unlink(missing_ok=True)
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(
-        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;"
-        + _TABLES
-        + "BEGIN;"
-    )
+    try:
+        db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;"
+            + _TABLES
+            + "BEGIN;"
+        )
+    except sqlite3.Error:
+        db.close()
+        raise
     return db
 
 
@@ -133,15 +141,28 @@ def read_output(
 
     ``outputs``: each output file's path and blake2b digest (``reconcile.output_digests``)
     for a file-wise read-back, else None. Touches nothing but that file and reads
-    nothing but the output: it may run in a process of its own.
+    nothing but the output: it may run in a process of its own. The cache is derived
+    data: one SQLite cannot read (damaged, not a database) is made again.
     """
+    path = out_dir / (READBACK_ONCE if outputs is None else READBACK_CACHE)
+    for attempt in (1, 2):
+        try:
+            return _read(readback, out_dir, outputs, path, fresh=outputs is None or attempt == 2)
+        except sqlite3.DatabaseError as exc:
+            if attempt == 2 or isinstance(exc, sqlite3.OperationalError):
+                raise StateError(f"{path}: cannot read the output back into it ({exc})") from None
+    raise AssertionError("unreachable")
+
+
+def _read(
+    readback: ReadBack,
+    out_dir: Path,
+    outputs: list[tuple[str, str]] | None,
+    path: Path,
+    fresh: bool,
+) -> OutputRead:
     started = time.monotonic()
-    if outputs is None:
-        path = out_dir / READBACK_ONCE
-        db = _open(path, fresh=True)
-    else:
-        path = out_dir / READBACK_CACHE
-        db = _open(path, fresh=False)
+    db = _open(path, fresh)
     try:
         parsed = None
         if outputs is None:
@@ -210,9 +231,15 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
 
 class OutputReading:
     """``read_output`` under way: for an output of at least ``READ_APART_ITEMS`` items
-    read by a registered reader, in a process of its own (a fresh interpreter running
-    this module, so nothing of this process is shared or re-run); else here, when
-    ``result`` is asked for."""
+    read by a registered reader, in a process of its own; else here, when ``result``
+    is asked for.
+
+    The reading process is a fresh interpreter running this module (nothing of this
+    process is shared or re-run). It gets its request as one line on stdin, answers
+    on a pipe of its own (so a ``sitecustomize`` that prints cannot garble the
+    answer), and ends as soon as its stdin closes: when this process ends, however it
+    ends, the reader does too.
+    """
 
     def __init__(
         self,
@@ -223,6 +250,8 @@ class OutputReading:
     ) -> None:
         self.args = (readback, out_dir, outputs)
         self.process: subprocess.Popen[bytes] | None = None
+        self.replies = -1
+        self.errors: IO[bytes] | None = None
         name = registered_name(readback)
         if items < READ_APART_ITEMS or name is None:
             return
@@ -237,52 +266,82 @@ class OutputReading:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
+        self.replies, answer = os.pipe()
+        # A file, not a pipe: a chatty reader cannot block on it. Closed by ``close``.
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(answer)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self.errors,
+                env=env,
+                pass_fds=(answer,),
+            )
+        finally:
+            os.close(answer)
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(request).encode())
-        self.process.stdin.close()
-        self.process.stdin = None  # sent: ``communicate`` has only the replies to read
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()  # stdin stays open: its end is the reader's signal to stop
 
     def result(self) -> OutputRead:
         if self.process is None:
             return read_output(*self.args)
-        process, self.process = self.process, None
-        out, err = process.communicate()
-        code = process.returncode
         try:
-            reply = json.loads(out)
-        except ValueError:
-            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-            if code == 0 or not err.strip():
-                raise StateError(
-                    f"the process reading the output back ended early (exit {code})"
-                ) from None
-            raise RuntimeError(
-                f"reading the output back failed (exit {code}): {last[0]}\n"
-                + err.decode("utf-8", "replace")
-            ) from None
+            with os.fdopen(self.replies, "rb") as replies:
+                self.replies = -1
+                out = replies.read()
+            code = self.process.wait()
+            try:
+                reply = json.loads(out)
+            except ValueError:
+                raise self._failure(code) from None
+        finally:
+            self.close()
         if "error" in reply:
             raise StateError(str(reply["error"]))
         return OutputRead(Path(reply["path"]), reply["files_parsed"], float(reply["seconds"]))
 
+    def _failure(self, code: int) -> Exception:
+        """No answer: killed (a one-line error), or a bug (its traceback, as a bug)."""
+        assert self.errors is not None
+        self.errors.seek(0)
+        err = self.errors.read().decode("utf-8", "replace").strip()
+        if code < 0 or not err:
+            return StateError(f"the process reading the output back ended early (exit {code})")
+        return RuntimeError(f"reading the output back failed (exit {code}):\n{err}")
+
     def close(self) -> None:
         """Stop the reading process if it still runs (the reconciliation was cut short)."""
         if self.process is not None:
-            self.process.kill()
-            self.process.communicate()
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            if self.process.stdin is not None:
+                self.process.stdin.close()
             self.process = None
+        if self.replies >= 0:
+            os.close(self.replies)
+            self.replies = -1
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
+
+
+def _watch_parent() -> None:
+    """End this process when the one that asked is gone (its end of stdin closes)."""
+    sys.stdin.buffer.read()
+    os._exit(3)
 
 
 def main() -> None:
-    """The reading process: one JSON request on stdin, one JSON reply on stdout."""
-    reply = _reply(json.loads(sys.stdin.buffer.read()))
-    sys.stdout.write(json.dumps(reply))
+    """The reading process: one JSON request line on stdin, one JSON reply on the pipe
+    whose descriptor is the first argument."""
+    request = json.loads(sys.stdin.buffer.readline())
+    threading.Thread(target=_watch_parent, daemon=True).start()
+    reply = json.dumps(_reply(request)).encode()
+    with os.fdopen(int(sys.argv[1]), "wb") as answer:
+        answer.write(reply)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections import defaultdict
@@ -556,7 +557,7 @@ class _Compare:
         (empty until now; both sides in key order)."""
         db = self.db
         db.execute("COMMIT")
-        db.execute("ATTACH DATABASE ? AS side", (str(read.path),))
+        db.execute("ATTACH DATABASE ? AS side", (os.fsencode(read.path),))  # any bytes
         db.executescript(
             """
             BEGIN;

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +89,112 @@ def test_a_damaged_wxr_file_from_an_earlier_run_is_one_error(
     first.write_bytes(first.read_bytes()[:-200])
     with pytest.raises(StateError, match=f"{first.name}: not well-formed XML"):
         run_export(broken_db, out, to="wxr")
+
+
+@pytest.mark.parametrize("where", ["here", "apart"])
+def test_a_damaged_cache_is_made_again(
+    where: str, broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "bundle"
+    run_export(broken_db, out)
+    if where == "apart":
+        monkeypatch.setattr(outputread, "READ_APART_ITEMS", 0)
+    (out / outputread.READBACK_CACHE).write_bytes(b"not a database at all\n" * 100)
+    batch = sorted((out / "nodes").glob("batch-*.jsonl"))[0]
+    lines = batch.read_bytes().splitlines(keepends=True)
+    batch.write_bytes(b"".join(lines[1:]))
+    with pytest.raises(Unaccounted):  # the lost line, found by parsing every file again
+        run_export(broken_db, out)
+    batch.write_bytes(b"".join(lines))
+    rec = run_export(broken_db, out).reconciliation
+    assert rec is not None and rec.reconciled
+
+
+def test_a_cache_that_is_not_a_file_is_one_error(
+    apart: None, broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    run_export(broken_db, out)
+    batch = sorted((out / "nodes").glob("batch-*.jsonl"))[0]
+    batch.write_bytes(batch.read_bytes() + b"\n")  # a changed file: the cache is needed
+    cache = out / outputread.READBACK_CACHE
+    cache.unlink()
+    cache.mkdir()
+    with pytest.raises(StateError, match="not a file; move it away"):
+        run_export(broken_db, out)
+    assert cache.is_dir()
+
+
+def test_a_printing_sitecustomize_does_not_garble_the_answer(
+    apart: None,
+    broken_db: ConnectionSpec,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text('print("sitecustomize loaded")\n', encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    rec = run_export(broken_db, tmp_path / "bundle").reconciliation
+    assert rec is not None and rec.reconciled and rec.output_seconds > 0
+
+
+@pytest.mark.parametrize("where", ["here", "apart"])
+def test_an_out_folder_whose_name_is_not_utf8(
+    where: str, broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if where == "apart":
+        monkeypatch.setattr(outputread, "READ_APART_ITEMS", 0)
+    out = Path(os.fsdecode(os.fsencode(tmp_path) + b"/b\xe0i vi\xfft"))
+    rec = run_export(broken_db, out).reconciliation
+    assert rec is not None and rec.reconciled
+
+
+SLOW_READER = """
+import time
+from migrate.export.readback import ReadBack, register_readback
+
+def items(out_dir):
+    time.sleep(120)
+    yield from ()
+
+register_readback("slow-test", ReadBack(items))
+"""
+EXPORT_KILLED = """
+import os, sys, time
+from pathlib import Path
+import slow_reader
+from migrate.export.readback import readback_for
+from migrate.export.outputread import OutputReading
+reading = OutputReading(readback_for("slow-test"), Path(sys.argv[1]), None, 10**9)
+print(reading.process.pid, flush=True)
+time.sleep(1)
+os._exit(0)  # gone without a word, as a killed export would be
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has ended: it only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_the_reader_ends_when_the_export_process_is_gone(tmp_path: Path) -> None:
+    (tmp_path / "slow_reader.py").write_text(SLOW_READER, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", EXPORT_KILLED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=True,
+    )
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), "the reading process outlived the export by 20 s"
