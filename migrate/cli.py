@@ -58,6 +58,11 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(ctx.obj and ctx.obj.get("debug"))
 
 
+def one_line(text: str) -> str:
+    """An error as one line: a parser's message can quote the lines it choked on."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
+
+
 class MigrateGroup(click.Group):
     """Turns library errors into one-line messages with their exit codes."""
 
@@ -71,7 +76,7 @@ class MigrateGroup(click.Group):
         except MigrateError as exc:
             if _debugging(ctx):
                 raise
-            click.echo(f"drupal-migrate: error: {exc}", err=True)
+            click.echo(f"drupal-migrate: error: {one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except (OSError, sqlite3.Error) as exc:
             if _debugging(ctx) or (not isinstance(exc, OSError) and not is_disk_full(exc)):
@@ -1432,7 +1437,7 @@ def run_command(
         except MigrateError as exc:
             if len(targets) == 1:
                 raise
-            click.echo(f"drupal-migrate: error: site {one.name}: {exc}", err=True)
+            click.echo(f"drupal-migrate: error: site {one.name}: {one_line(str(exc))}", err=True)
             failed.append((one.name, exc))
     if fmt == "json":
         emit_json([r.to_dict() for r in results])

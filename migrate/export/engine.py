@@ -824,6 +824,9 @@ def _export(
         try:
             run.execute()
             writer.finish({"counts": state.item_counts(), "run": run_id})
+            # The last run's report no longer describes this output: if this comparison
+            # fails, no report is better than one saying "reconciled".
+            (out_dir / RECONCILIATION_FILE).unlink(missing_ok=True)
             with run.timed("reconciliation"):
                 report = reconcile(
                     Comparison(

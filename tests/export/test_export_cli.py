@@ -139,3 +139,21 @@ def test_many_reasons_to_leave_out_are_summed_up(
     [more] = [line for line in stdout.splitlines() if "more reasons" in line]
     report = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
     assert f"… {len(report['left_out']) - 20:,} more reasons" in more
+
+
+def test_an_error_quoting_a_damaged_file_is_one_line(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """lxml quotes the text it choked on (a body's HTML, newlines and all): still one line."""
+    db, out = url_of(broken_db), tmp_path / "wxr"
+    code, _, stderr = _invoke("export", "--db", db, "--out", str(out), "--to", "wxr")
+    assert code == 0, stderr
+    first = sorted(out.glob("wxr-*.xml"))[0]
+    data = first.read_bytes()
+    start = data.index(b"<content:encoded><![CDATA[", len(data) // 2)
+    first.write_bytes(data[: data.index(b"\n", start) + 1])  # cut inside a body's CDATA
+    code, _, stderr = _invoke("export", "--db", db, "--out", str(out), "--to", "wxr")
+    assert code == 8, stderr
+    errors = [line for line in stderr.splitlines() if not line.startswith('{"event"')]
+    assert len(errors) == 1 and errors[0].startswith("drupal-migrate: error: "), stderr
+    assert first.name in errors[0] and "CData section not finished" in errors[0]
