@@ -40,7 +40,7 @@ from migrate.durable import write_durably
 from migrate.errors import StateError
 from migrate.export.fields import COMMENT_BODY
 from migrate.export.fingerprint import code_digest
-from migrate.export.media import ATTACHMENT_ID_OFFSET, NOT_PUBLISHED
+from migrate.export.media import ATTACHMENT_ID_OFFSET, NOT_PUBLISHED, OK_STATUSES
 from migrate.export.wxr_validate import (
     WxrFile,
     WxrItem,
@@ -95,6 +95,43 @@ class ReadBack:
     by the digest of its bytes and parse only the files whose bytes changed."""
     read_file: Callable[[bytes], Iterator[Found | Listed]] | None = None
     """The items of one file of ``files``, from its bytes."""
+    fingerprint: Callable[[Path], str] | None = None
+    """For a reader that reads the output as a whole: a digest of everything it reads
+    (``Fingerprint``); equal digests, equal items. A re-run whose output and source are
+    unchanged then keeps the last comparison, as file-wise readers' re-runs do."""
+
+
+class Fingerprint:
+    """An order-free digest of files: each file's path with its bytes, or with only its
+    size and that it is a file (where a reader only checks that one is there).
+
+    Count, XOR and sum of a 128-bit hash per file: no list of the output's files is
+    held or sorted (a Hugo site has one per node), and two equal digests mean the same
+    paths with the same contents.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.count = self.xor = self.sum = 0
+
+    def add(self, path: Path, contents: bool = True) -> None:
+        rel = os.fsencode(path.relative_to(self.out_dir))
+        if contents:
+            with path.open("rb") as fh:
+                what = hashlib.file_digest(fh, "blake2b").digest()
+        else:
+            what = str(path.stat().st_size).encode()
+        h = int.from_bytes(hashlib.blake2b(rel + b"\0" + what, digest_size=16).digest())
+        self.count += 1
+        self.xor ^= h
+        self.sum = (self.sum + h) % (1 << 128)
+
+    def add_all(self, paths: Iterable[Path], contents: bool = True) -> None:
+        for path in paths:
+            self.add(path, contents)
+
+    def hexdigest(self) -> str:
+        return f"{self.count}:{self.xor:032x}:{self.sum:032x}"
 
 
 _READERS: dict[str, ReadBack] = {}
@@ -369,6 +406,15 @@ def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
     yield from _media_left_out(out_dir)
 
 
+def wxr_fingerprint(out_dir: Path) -> str:
+    """What ``read_wxr`` reads: the WXR files and the media report (the validation's
+    stored findings are taken only for the very bytes they were made from)."""
+    seen = Fingerprint(out_dir)
+    seen.add_all(sorted(out_dir.glob("wxr-*.xml")))
+    seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
+    return seen.hexdigest()
+
+
 def _media_left_out(out_dir: Path) -> Iterator[Listed]:
     """Files the media report says were not published (private, missing...), with why."""
     report = out_dir / "media-report.csv"
@@ -503,6 +549,7 @@ register_readback(
             "term.parents": "WXR holds one parent per term",
             "author.field:*": "a WXR author has no meta: user fields are in the JSONL export",
         },
+        fingerprint=wxr_fingerprint,
     ),
 )
 
@@ -670,6 +717,29 @@ def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
     yield from _hugo_problems(out_dir)
 
 
+def hugo_fingerprint(out_dir: Path) -> str:
+    """What ``read_hugo`` reads: every page (bytes), the paths of the redirect pages and
+    media copies (it only looks that they are there), the media report and the
+    writer's batch files (the paths it could not give a page)."""
+    seen = Fingerprint(out_dir)
+    content, static = out_dir / "content", out_dir / "static"
+    seen.add_all(_pages(str(content)) if content.is_dir() else ())
+    seen.add_all(_files(str(static)) if static.is_dir() else (), contents=False)
+    seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
+    seen.add_all(sorted((out_dir / _HUGO_STATE).glob("batch-*.json")))
+    return seen.hexdigest()
+
+
+def _files(folder: str) -> Iterator[Path]:
+    """Every file under ``folder``, streamed depth first (symbolic links not followed)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
+
 def _hugo_fields(fields: Any, prefix: str = "") -> Counter[str]:
     """``field:<name>`` → values under a front matter ``fields`` table (empty bodies aside)."""
     counts: Counter[str] = Counter()
@@ -683,7 +753,9 @@ def _hugo_fields(fields: Any, prefix: str = "") -> Counter[str]:
 
 
 def _hugo_media(out_dir: Path) -> Iterator[Found | Listed]:
-    """Files: a copy must be on disk under ``static/files``; the rest listed with their status."""
+    """Files: a copy must be on disk under ``static/files``; those the media report says
+    were not copied are listed with their status. A copy the report names but the disk
+    lacks is neither: it is unaccounted."""
     report = out_dir / "media-report.csv"
     if not report.is_file():
         return
@@ -692,7 +764,7 @@ def _hugo_media(out_dir: Path) -> Iterator[Found | Listed]:
             fid, status, dest = row["fid"], row["status"], row["dest"]
             if dest and (out_dir / "static" / "files" / dest).is_file():
                 yield Found("file", fid)
-            else:
+            elif status not in OK_STATUSES:
                 yield Listed("file", fid, f"{status}: {row['detail']}" if row["detail"] else status)
 
 
@@ -718,5 +790,6 @@ register_readback(
             "node.aliases": "checked as redirects (front matter aliases and redirect pages)",
             "term.parents": "Hugo taxonomies are flat",
         },
+        fingerprint=hugo_fingerprint,
     ),
 )

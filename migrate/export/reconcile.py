@@ -864,6 +864,11 @@ def output_digests(readback: ReadBack, out_dir: Path) -> list[tuple[str, str]] |
     return found
 
 
+def _fingerprint(readback: ReadBack, out_dir: Path) -> str | None:
+    """A whole-output reader's digest of what it reads (None: it declares none)."""
+    return readback.fingerprint(out_dir) if readback.fingerprint is not None else None
+
+
 def source_tables(reader: Reader, revisions: str) -> set[str]:
     """Every table the source side of the comparison reads (and the field definitions)."""
     tables = {
@@ -893,12 +898,13 @@ SOURCE_COLUMNS = {"users": ("uid",), "file_managed": ("fid", "uri")}
 """The columns the comparison reads of tables a live site writes to all day (logins)."""
 
 
-def _inputs_digest(job: Comparison, outputs: list[tuple[str, str]]) -> str:
+def _inputs_digest(job: Comparison, outputs: list[tuple[str, str]] | str) -> str:
     """Everything the comparison's outcome is a function of: two equal digests, one outcome.
 
     The source tables (digested on the server), the terms as this run loaded them,
     the failures and skips this run recorded, what is selected, the code and the
-    target, and the bytes of every output file read back.
+    target, and what is read back: every output file's digest (a file-wise reader) or
+    the reader's ``fingerprint`` of all it reads.
     """
     taxonomy = job.reader.taxonomy
     assert taxonomy is not None
@@ -949,9 +955,10 @@ def _kept(state: StateStore, inputs: str, run_id: int) -> Reconciliation | None:
 def reconcile(job: Comparison) -> Reconciliation:
     """Read the output back and compare it with the source (see the module docstring).
 
-    A target read back file by file first digests every file and the source tables:
-    when both, and every other input of the comparison, are those of the last full
-    comparison that reconciled, its outcome is this one's (nothing is parsed).
+    A target read back file by file first digests every file, any other whose reader has
+    a ``fingerprint`` takes it, and both digest the source tables: when these, and every
+    other input of the comparison, are those of the last full comparison that
+    reconciled, its outcome is this one's (nothing is parsed or compared).
     """
     started = time.monotonic()
     readback, out_dir, state = job.readback, job.out_dir, job.state
@@ -961,8 +968,9 @@ def reconcile(job: Comparison) -> Reconciliation:
     scratch = out_dir / SCRATCH
     try:
         inputs = None
-        if outputs is not None:
-            inputs = _inputs_digest(job, outputs)
+        seen = outputs if outputs is not None else _fingerprint(readback, out_dir)
+        if seen is not None:
+            inputs = _inputs_digest(job, seen)
             kept = _kept(state, inputs, job.run_id)
             if kept is not None:
                 kept.read_back_seconds = time.monotonic() - started

@@ -265,3 +265,60 @@ def test_after_a_failed_comparison_update_writes_the_change(
     fixed = run_export(broken_db_rw, out, batch_size=64, update=True)
     assert dict(fixed.updated) == {"node": 1}
     assert fixed.reconciliation is not None and fixed.reconciliation.reconciled
+
+
+def _damage_wxr(out: Path) -> None:
+    """Take the first post out of the first WXR file (the file stays well-formed)."""
+    path = sorted(out.glob("wxr-*.xml"))[0]
+    data = path.read_bytes()
+    start = data.index(b"<item>")
+    while b"<wp:post_type><![CDATA[post]]>" not in data[start : data.index(b"</item>", start)]:
+        start = data.index(b"<item>", start + 1)
+    end = data.index(b"</item>", start) + len(b"</item>")
+    path.write_bytes(data[:start] + data[end:])
+
+
+def _damage_hugo(out: Path) -> None:
+    """A node's page removed."""
+    page = next(p for p in sorted(out.glob("content/**/index.md")) if "drupal_nid" in p.read_text())
+    page.unlink()
+
+
+def _damage_hugo_media(out: Path) -> None:
+    """A media copy removed: the read-back only looks that it is there."""
+    next(p for p in sorted((out / "static" / "files").rglob("*")) if p.is_file()).unlink()
+
+
+def _some_files(spec: ConnectionSpec, root: Path) -> Path:
+    """A files folder holding the first five public files (the others are reported missing)."""
+    for uri, size in query(
+        spec,
+        "SELECT uri, filesize FROM file_managed WHERE uri LIKE 'public://%' ORDER BY fid LIMIT 5",
+    ):
+        path = root / str(uri).removeprefix("public://")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * int(size))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("to", "damage"), [("wxr", _damage_wxr), ("hugo", _damage_hugo), ("hugo", _damage_hugo_media)]
+)
+def test_whole_output_targets_keep_the_comparison_until_their_output_changes(
+    broken_db: ConnectionSpec, tmp_path: Path, to: str, damage: object
+) -> None:
+    """WXR and Hugo are read as a whole: their reader's fingerprint of all it reads stands
+    for the files' digests. Unchanged, the re-run keeps the comparison; one post, page or
+    media copy gone, and the comparison runs again and finds it."""
+    out, files = tmp_path / to, _some_files(broken_db, tmp_path / "files")
+    first = run_export(broken_db, out, to=to, files_dir=files)
+    again = run_export(broken_db, out, to=to, files_dir=files, update=True)
+    assert again.reconciliation is not None and again.reconciliation.reconciled
+    assert first.reconciliation is not None
+    assert again.reconciliation.same_as_run == first.run_id
+    assert again.reconciliation.counts == first.reconciliation.counts
+    assert callable(damage)
+    damage(out)
+    with pytest.raises(Unaccounted):
+        run_export(broken_db, out, to=to, files_dir=files, update=True)
+    assert _report(out)["same_as_run"] is None
