@@ -57,13 +57,22 @@ def context_digest(ctx: BuildContext, options: Mapping[str, Any]) -> str:
             continue
         value = getattr(ctx, f.name)
         if f.name == "urls":
-            value = (type(value).__qualname__, sorted(vars(value).items()))
-        elif isinstance(value, frozenset | set):
-            value = sorted(value)
-        elif isinstance(value, dict):
-            value = sorted(value.items())
-        parts.append((f.name, value))
+            value = (type(value).__qualname__, vars(value))
+        parts.append((f.name, _stable(value)))
     return _hash(*parts)
+
+
+def _stable(value: Any) -> Any:
+    """``value`` with every set and dict, at any depth, in sorted order: a set's own order
+    follows the process's string hash seed, so its ``repr`` differs from run to run (the
+    WXR URL scheme's vocabulary sets made every node's fingerprint new on each run)."""
+    if isinstance(value, frozenset | set):
+        return sorted((_stable(v) for v in value), key=repr)
+    if isinstance(value, dict):
+        return sorted(((k, _stable(v)) for k, v in value.items()), key=repr)
+    if isinstance(value, list | tuple):
+        return [_stable(v) for v in value]
+    return value
 
 
 def row_hash_sql(source: Source, columns: Sequence[str]) -> str:

@@ -11,6 +11,9 @@ nodes whose body links to the changed alias; every other node is reported unchan
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +165,36 @@ def test_read_back_cache_sees_an_edited_output_file(
     report = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
     assert report["files_parsed"] == 1
     assert {(u["kind"], u["id"]) for u in report["unaccounted"]} == {("node", str(gone))}
+
+
+CONTEXT_IN_A_PROCESS = """
+from pathlib import Path
+from migrate.export.fingerprint import context_digest
+from migrate.export.mapping import ExportMapping
+from migrate.export.nodes import BuildContext
+from migrate.export.wxr import WxrUrls
+
+urls = WxrUrls(frozenset({"chuyen_muc", "don_vi"}), frozenset({"tags", "don_vi", "chuyen_muc"}))
+ctx = BuildContext(
+    Path("state.sqlite"), urls, {}, {}, {}, frozenset({30, 4, 17, 256}), (), "", ExportMapping(),
+    False,
+)
+print(context_digest(ctx, {"to": "wxr"}))
+"""
+
+
+def test_the_run_context_is_the_same_in_every_process() -> None:
+    """Sets iterate in an order set by the process's hash seed: a context digest that
+    followed it (the WXR URL scheme holds two) changed on every run, and every node
+    of every WXR re-run was fetched and built again."""
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", CONTEXT_IN_A_PROCESS],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout.strip()
+        for seed in range(1, 9)
+    }
+    assert len(digests) == 1, digests
