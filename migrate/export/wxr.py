@@ -96,6 +96,7 @@ from migrate.export.wxr_validate import (
     WxrParseError,
     WxrReader,
     file_chunks,
+    thumbnail_issues,
     title_date_key,
 )
 
@@ -371,14 +372,7 @@ class _IndexedCheck:
             self.index._tick()
             thumbnails += [(where, value) for value in item.thumbnails]
         for where, value in thumbnails:
-            if not value.isdigit() or int(value) not in self.attachments:
-                issues.append(
-                    Issue(
-                        name,
-                        "thumbnail_missing",
-                        f"{where} _thumbnail_id {value} is not an attachment in the export",
-                    )
-                )
+            issues += thumbnail_issues(name, where, [value], self.attachments)
         return issues
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +110,21 @@ class Issue:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.code}: {self.message}"
+
+
+def thumbnail_issues(
+    name: str, where: str, values: Iterable[str], attachments: AbstractSet[int]
+) -> list[Issue]:
+    """A post's ``_thumbnail_id`` values that name no attachment of the export."""
+    return [
+        Issue(
+            name,
+            "thumbnail_missing",
+            f"{where} _thumbnail_id {v} is not an attachment in the export",
+        )
+        for v in values
+        if not v.isdigit() or int(v) not in attachments
+    ]
 
 
 def title_date_key(post_type: str, title: str, post_date: str) -> tuple[str, str, str]:
@@ -509,15 +525,7 @@ class SetCheck:
                     )
                 )
             self.title_dates[key] = where
-            for value in item.meta("_thumbnail_id"):
-                if not value.isdigit() or int(value) not in self.attachments:
-                    issues.append(
-                        Issue(
-                            name,
-                            "thumbnail_missing",
-                            f"{where} _thumbnail_id {value} is not an attachment in the export",
-                        )
-                    )
+            issues += thumbnail_issues(name, where, item.meta("_thumbnail_id"), self.attachments)
         return issues
 
 
