@@ -22,6 +22,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import sqlite3
 import time
 from collections import Counter, defaultdict, deque
@@ -507,6 +508,7 @@ class _Run:
                     future.set_result(NodeBatch([], [], got.last_nid, got.max_changed))
                 else:
                     future = builders.submit(got.rows)
+                    got.rows = got.rows.lookups_only()  # ~3 batches in flight, bodies and all
                 pending.append((future, fetched, got))
             if not pending:
                 break
@@ -728,7 +730,10 @@ class _Builders:
 
     def submit(self, rows: NodeRows) -> Future[NodeBatch]:
         if self.pool is not None:
-            return self.pool.submit(build_in_worker, rows, self.encode, self.prepare)
+            # Sent as bytes: the pool holds what it sends until the batch comes back, and a
+            # pickle is a few times smaller than the rows' objects (bodies, tuples, dicts).
+            data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+            return self.pool.submit(build_in_worker, data, self.encode, self.prepare)
         assert self.local is not None
         future: Future[NodeBatch] = Future()
         future.set_result(self.local.build(rows, self.encode, self.prepare))

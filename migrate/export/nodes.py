@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import pickle
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,21 @@ class NodeRows:
     @property
     def max_changed(self) -> int:
         return max(int(r[8]) for r in self.rows)
+
+    def lookups_only(self) -> NodeRows:
+        """The batch's lookups alone (files, users, nested items): all that the built
+        nodes' fingerprints read. Once a batch is handed to a worker, its rows (bodies,
+        comments, every field row) are the worker's; the export's process keeps this."""
+        return NodeRows(
+            rows=[],
+            revisions=set(),
+            values={},
+            managed=self.managed,
+            users=self.users,
+            aliases={},
+            comments={},
+            items=self.items,
+        )
 
 
 @dataclass
@@ -636,6 +652,7 @@ def init_worker(ctx: BuildContext) -> None:
     _WORKER = NodeBuilder(ctx)
 
 
-def build_in_worker(data: NodeRows, encode: bool, prepare: Prepare | None) -> NodeBatch:
+def build_in_worker(data: bytes, encode: bool, prepare: Prepare | None) -> NodeBatch:
+    """Build one batch whose ``NodeRows`` the export's process pickled (``_Builders.submit``)."""
     assert _WORKER is not None, "init_worker was not run"
-    return _WORKER.build(data, encode, prepare)
+    return _WORKER.build(pickle.loads(data), encode, prepare)
