@@ -472,3 +472,20 @@ def test_validate_wxr_command(broken_wxr: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate-wxr", str(bad)])
     assert result.exit_code == 1
     assert "title_date_collision" in result.output
+
+
+def test_a_file_parsed_again_keeps_its_findings_for_the_next_run(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """Findings kept for other bytes or another version of the code are not used: the
+    file is parsed again, once, and what that parse found is kept again (a re-run after an
+    upgrade parsed every earlier file in ``finish`` and in the read-back on every run)."""
+    out = tmp_path / "wxr"
+    run_export(broken_db, out, to="wxr")
+    kept = sorted((out / ".wxr-state").glob("*/wxr-*.json"))
+    assert {p.parent.name for p in kept} == {"checked", "read"}
+    for path in kept:
+        path.unlink()
+    rec = run_export(broken_db, out, to="wxr", update=True).reconciliation
+    assert rec is not None and rec.reconciled
+    assert sorted((out / ".wxr-state").glob("*/wxr-*.json")) == kept
