@@ -569,8 +569,11 @@ _QUOTED_KEY = re.compile(r"\x00[ \t]*=")
 _BARE_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*=")
 _SKELETON = re.compile(
     r'(?:[ \t{}\[\],:\x00]+|true|false|"[A-Za-z0-9_-]+":'
-    r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)*"
+    r"|-?(?:0|[1-9][0-9]{0,17})(?![0-9])(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)*"
 )
+_SCALAR = re.compile(rf"{_STRING}|-?(?:0|[1-9][0-9]{{0,17}})|true|false")
+"""A value that reads the same as TOML and as JSON on its own (no table, no array; an
+integer short enough for both)."""
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 
 
@@ -640,6 +643,9 @@ def _toml_subset(head: str) -> dict[str, Any] | None:
             return None
         if _DATETIME.fullmatch(value):
             data[key] = datetime.fromisoformat(value)
+            continue
+        if _SCALAR.fullmatch(value):  # one string, integer or boolean: most lines
+            data[key] = orjson.loads(value)
             continue
         parsed = _inline(value)
         if parsed is _NOT_JSON:

@@ -117,6 +117,7 @@ def test_fast_front_matter_reader_reads_what_tomllib_reads() -> None:
         'a = ["a\tb", "c"]',
         "# comment\na = 1",
         "a = 1979-05-27",
+        "a = 99999999999999999999",
     ],
 )
 def test_other_toml_goes_to_tomllib(head: str, tmp_path: Path) -> None:
