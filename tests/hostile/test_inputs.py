@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from child_signals import default_sigint
 from conftest import query, run_sql, url_of
 from harness import REPO, CliResult, assert_no_traceback, assert_one_line_error, run_cli
 
@@ -369,6 +370,7 @@ def test_ctrl_c_during_an_export_is_one_line_and_the_rerun_resumes(
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stderr is not None
     seen = []

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from child_signals import default_sigint
 from click.testing import CliRunner
 from conftest import BROKEN_DUMP, CLEAN_DUMP
 
@@ -151,7 +152,13 @@ def test_ctrl_c_prints_one_line_and_the_same_command_resumes(profiled, tmp_path)
     env = {**os.environ, "DRUPAL_MIGRATE_CACHE": str(tmp_path / "cache"), "NO_COLOR": "1"}
     command = [sys.executable, "-m", "migrate", "run", "--yes", "--workers", "0"]
     proc = subprocess.Popen(
-        command, cwd=profiled, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        command,
+        cwd=profiled,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stderr is not None
     line = proc.stderr.readline()
