@@ -26,6 +26,11 @@ matched by author and date, so they are not duplicated). Upload ``media/`` to
 ``wp-content/uploads/drupal/`` first: attachments are fetched from there
 (``--site-url`` + that path) and body links point there.
 
+A node's item is written in two steps: its body, excerpt, field meta and comments
+by ``PostPreparer`` (the writer's ``prepare_node``) in the node worker processes,
+then what the writer's state decides (post name, date shift, author, categories,
+attachment ids) in the export's process, which every node goes through.
+
 The writer's own state (term slugs, authors, post names, date shifts) lives in
 ``.wxr-state/batch-NNNNN.json`` next to the files, so a resumed run gives the
 same names and never writes an item twice. What of it grows with the site (post
@@ -42,6 +47,7 @@ import html
 import json
 import os
 import re
+import secrets
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -61,6 +67,7 @@ from migrate.durable import fsync_dir, write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
+from migrate.export.fields import FieldValue
 from migrate.export.fields import postmeta as field_postmeta
 from migrate.export.media import (
     ATTACHMENT_ID_OFFSET,
@@ -83,6 +90,7 @@ from migrate.export.records import (
     CommentRecord,
     FileRecord,
     NodeRecord,
+    PreparedRecord,
     Record,
     RedirectRecord,
     TermRecord,
@@ -114,6 +122,12 @@ _LOGIN_BAD = re.compile(r"[^a-z0-9_.@-]+")
 _WP_DATE = "%Y-%m-%d %H:%M:%S"
 
 
+def _dates(timestamp: int, tz: ZoneInfo) -> tuple[str, str]:
+    """A WordPress (local, GMT) date pair of a Unix time."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return _wp_date(moment.astimezone(tz)), _wp_date(moment)
+
+
 def _wp_date(moment: datetime) -> str:
     """``moment.strftime(_WP_DATE)``, formatted here (strftime is most of a date's cost)."""
     if not 1000 <= moment.year <= 9999:
@@ -126,8 +140,12 @@ def _wp_date(moment: datetime) -> str:
 
 def cdata(text: str) -> str:
     """``text`` as CDATA that survives any content: ``]]>`` is split over two sections."""
-    clean = _XML_BAD.sub("", text)
-    return "<![CDATA[" + clean.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    return "<![CDATA[" + _in_cdata(text) + "]]>"
+
+
+def _in_cdata(text: str) -> str:
+    """What ``cdata`` puts between ``<![CDATA[`` and ``]]>``."""
+    return _XML_BAD.sub("", text).replace("]]>", "]]]]><![CDATA[>")
 
 
 def esc(text: str) -> str:
@@ -429,6 +447,7 @@ class WxrWriter:
         self.tz: ZoneInfo = ZoneInfo("UTC")
         self.post_types: dict[str, str] = dict(DEFAULT_POST_TYPES)
         self.unpublished = "draft"
+        self.prepare_node = PostPreparer(self.base_url, self.tz)
         self._check: _IndexedCheck | None = None
         self._checked: dict[str, int] = {}
         """Files this run validated (name → items), in ``_check`` already."""
@@ -452,10 +471,13 @@ class WxrWriter:
         self.unpublished = str(extra.get("unpublished_status") or "draft")
         if self.unpublished not in ("draft", "private", "pending"):
             raise BadInput("unpublished status must be draft, private or pending")
+        self.prepare_node = PostPreparer(self.base_url, self.tz)
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
         self._load_state()
 
-    def write_batch(self, batch_no: int, records: Sequence[Record]) -> list[ItemRef]:
+    def write_batch(
+        self, batch_no: int, records: Sequence[Record | PreparedRecord]
+    ) -> list[ItemRef]:
         batch = _Batch(self.state)
         refs: list[ItemRef] = []
         items: list[_Item] = []
@@ -473,11 +495,15 @@ class WxrWriter:
                 # Written later, next to the first node that uses it (see _with_attachments).
                 self._attachment(record, batch)
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
-            elif isinstance(record, NodeRecord):
-                xml = self._node(record, batch)
-                items.append(
-                    _Item(record.KIND, record.key, xml.encode(), self._attached(record, batch))
+            elif isinstance(record, NodeRecord | PreparedRecord):
+                # The engine sends nodes prepared (``prepare_node``); a NodeRecord is prepared here.
+                post: PreparedPost = (
+                    record.value
+                    if isinstance(record, PreparedRecord)
+                    else self.prepare_node(record)
                 )
+                xml = self._node(post, batch)
+                items.append(_Item(record.KIND, record.key, xml, self._attached(post, batch)))
             elif isinstance(record, RedirectRecord):
                 refs.append(self._state_ref(record.KIND, record.key, batch_no))
         if any(isinstance(r, RedirectRecord) for r in records):
@@ -848,8 +874,7 @@ class WxrWriter:
     # ------------------------------------------------------------------ items
 
     def _dates(self, timestamp: int, shift: int) -> tuple[str, str]:
-        moment = datetime.fromtimestamp(timestamp + shift, UTC)
-        return _wp_date(moment.astimezone(self.tz)), _wp_date(moment)
+        return _dates(timestamp + shift, self.tz)
 
     def _unique_date(
         self, post_type: str, title: str, timestamp: int, kind: str, key: str, batch: _Batch
@@ -943,7 +968,7 @@ class WxrWriter:
         entry.update(rel=rel, uri=f.uri, uid=f.uid, ts=f.timestamp)
         batch.data["attachments"][f.key] = entry
 
-    def _attachment_xml(self, key: str, parent: int, batch: _Batch) -> str:
+    def _attachment_xml(self, key: str, parent: int, batch: _Batch) -> bytes:
         """The attachment item of file ``key``, a child of post ``parent`` (0: none)."""
         a = self.state.attachments[key]
         ts, shift = int(a["ts"]), int(a["shift"])
@@ -951,14 +976,11 @@ class WxrWriter:
         url = self.base_url + self.urls.file_url(str(a["rel"]))
         local, gmt = self._dates(ts, shift)
         return _item_xml(
-            post_id=ATTACHMENT_ID_OFFSET + int(key),
             title=plain_html(str(a["title"])),
             link=url,
             pub=self._pub(ts, shift),
             creator=self._creator(int(a["uid"]), batch),
-            guid=url,
-            content="",
-            excerpt="",
+            text=_item_text(url, "", "", ATTACHMENT_ID_OFFSET + int(key)),
             date=(local, gmt),
             modified=(local, gmt),
             name=str(a["slug"]),
@@ -968,16 +990,16 @@ class WxrWriter:
             comment_status="closed",
             extra=f"\t\t<wp:attachment_url>{cdata(url)}</wp:attachment_url>\n",
             categories=[],
-            meta=[("_drupal_fid", key), ("_drupal_uri", str(a["uri"]))],
-            comments="",
+            meta=_meta_xml([("_drupal_fid", key), ("_drupal_uri", str(a["uri"]))]).encode(),
+            comments=b"",
             parent=parent,
         )
 
-    def _attached(self, n: NodeRecord, batch: _Batch) -> list[tuple[str, bytes]]:
+    def _attached(self, p: PreparedPost, batch: _Batch) -> list[tuple[str, bytes]]:
         """(fid, item) of the attachments this node is the first exported user of."""
         keys: list[str] = []
-        for f in sorted(n.files, key=lambda f: (f.field, f.delta)):
-            key = str(f.fid)
+        for fid in p.files:
+            key = str(fid)
             if (
                 key in self.state.attachments
                 and key not in self.state.emitted
@@ -985,7 +1007,7 @@ class WxrWriter:
             ):
                 batch.attached.add(key)  # an earlier node of this batch may take it too
                 keys.append(key)
-        return [(key, self._attachment_xml(key, n.nid, batch).encode()) for key in keys]
+        return [(key, self._attachment_xml(key, p.nid, batch)) for key in keys]
 
     def _unattached(self, batch: _Batch) -> list[tuple[str, bytes]]:
         """(fid, item) of every attachment no exported node took, in fid order."""
@@ -993,20 +1015,20 @@ class WxrWriter:
             (k for k in self.state.attachments if k not in self.state.emitted),
             key=int,
         )
-        return [(k, self._attachment_xml(k, 0, batch).encode()) for k in keys]
+        return [(k, self._attachment_xml(k, 0, batch)) for k in keys]
 
     def _pub(self, timestamp: int, shift: int) -> str:
         return format_datetime(datetime.fromtimestamp(timestamp + shift, UTC), usegmt=True)
 
-    def _post_type(self, n: NodeRecord) -> str | None:
-        """The node's WordPress post type; None for an unmapped type (then written as a post).
+    def _post_type(self, drupal_type: str, target_type: str) -> str | None:
+        """A node's WordPress post type; None for an unmapped type (then written as a post).
 
         The importer rejects a post type the site has not registered, so only
         ``article``/``page`` and types a ``--mapping`` line renames keep their own.
         """
-        if n.target_type != n.type:
-            return self.post_types.get(n.target_type, n.target_type)
-        return self.post_types.get(n.type)
+        if target_type != drupal_type:
+            return self.post_types.get(target_type, target_type)
+        return self.post_types.get(drupal_type)
 
     def _type_category(self, drupal_type: str, batch: _Batch) -> tuple[str, str, str]:
         """The category that keeps an unmapped content type visible on its posts."""
@@ -1019,133 +1041,74 @@ class WxrWriter:
             batch.put(self.state, "types", drupal_type, known)
         return "category", str(known["slug"]), str(known["name"])
 
-    def _node(self, n: NodeRecord, batch: _Batch) -> str:
-        batch.latest = max(batch.latest, n.created, n.changed)
-        mapped = self._post_type(n)
+    def _node(self, p: PreparedPost, batch: _Batch) -> bytes:
+        """Finish a prepared post with what the writer's state decides: its name, date
+        shift, author, categories, attachment ids and the comment authors' names."""
+        key = str(p.nid)
+        batch.latest = max(batch.latest, p.created, p.changed)
+        mapped = self._post_type(p.type, p.target_type)
         post_type = mapped or "post"
         name, shift = self._post_slot(
-            "posts", "node", n.key, post_type, n.title, n.slug, n.created, batch
+            "posts", "node", key, post_type, p.title, p.slug, p.created, batch
         )
         categories: list[tuple[str, str, str]] = []
         seen: set[tuple[str, str]] = set()
-        for ref in n.terms:
-            term = self.state.terms.get(str(ref.tid))
+        for tid, term_name in p.terms:
+            term = self.state.terms.get(str(tid))
             if term is None:
-                batch.problem("node", n.key, f"term {ref.tid} ({ref.name}) is not exported")
+                batch.problem("node", key, f"term {tid} ({term_name}) is not exported")
                 continue
             if (term["taxonomy"], term["slug"]) not in seen:
                 seen.add((term["taxonomy"], term["slug"]))
                 categories.append((term["taxonomy"], term["slug"], term["name"]))
         if mapped is None:
-            categories.append(self._type_category(n.type, batch))
-        for p in n.problems:
-            batch.problem("node", n.key, f"{p.kind}: {p.detail}")
-        meta = [
-            ("_drupal_nid", str(n.nid)),
-            ("_drupal_path", f"node/{n.nid}"),
-            ("_drupal_type", n.type),
-        ]
-        meta += [("_drupal_alias", alias) for alias in n.aliases]
-        meta += field_postmeta(n.fields, self._attachment_id)
-        thumb = self._thumbnail(n)
+            categories.append(self._type_category(p.type, batch))
+        for problem in p.problems:
+            batch.problem("node", key, problem)
+        meta = p.meta.render(self.state.attachments)
+        thumb = next((f for f in p.images if str(f) in self.state.attachments), None)
         if thumb is not None:
-            meta.append(("_thumbnail_id", str(thumb)))
-        status = "publish" if n.status else self.unpublished
-        local, gmt = self._dates(n.created, shift)
-        changed = max(n.changed, n.created + shift)
-        body = n.body.value if n.body else ""
+            meta += _meta_xml([("_thumbnail_id", str(ATTACHMENT_ID_OFFSET + thumb))]).encode()
+        local, gmt = self._dates(p.created, shift)
+        changed = max(p.changed, p.created + shift)
         return _item_xml(
-            post_id=n.nid,
-            title=plain_html(n.title),
-            link=self.base_url + self.urls.node_url(n.target_type, name, n.nid),
-            pub=self._pub(n.created, shift),
-            creator=self._creator(n.author, batch),
-            guid=f"{self.base_url}/node/{n.nid}",
-            content=body,
-            excerpt=n.body.summary if n.body else "",
+            title=plain_html(p.title),
+            link=self.base_url + self.urls.node_url(p.target_type, name, p.nid),
+            pub=self._pub(p.created, shift),
+            creator=self._creator(p.author, batch),
+            text=p.text,
             date=(local, gmt),
             modified=self._dates(changed, 0),
             name=name,
-            status=status,
+            status="publish" if p.status else self.unpublished,
             post_type=post_type,
-            sticky=n.sticky,
-            comment_status="open" if n.comments else "closed",
+            sticky=p.sticky,
+            comment_status="open" if p.comments else "closed",
             extra="",
             categories=categories,
             meta=meta,
-            comments=self._comments(n, batch),
+            comments=b"".join(self._comment_xml(c, batch) for c in p.comments),
         )
 
     def _attachment_id(self, fid: int) -> int | None:
         """The WordPress id of a file's attachment, when the export wrote one."""
         return ATTACHMENT_ID_OFFSET + fid if str(fid) in self.state.attachments else None
 
-    def _thumbnail(self, n: NodeRecord) -> int | None:
-        images = [f for f in n.files if (f.mime or "").startswith("image/")]
-        images.sort(key=lambda f: (f.field != "field_image", f.field, f.delta))
-        for image in images:
-            if str(image.fid) in self.state.attachments:
-                return ATTACHMENT_ID_OFFSET + image.fid
-        return None
-
-    def _comments(self, n: NodeRecord, batch: _Batch) -> str:
-        ordered = sorted(n.comments, key=lambda c: (c.thread.rstrip("/"), c.cid))
-        cids = {c.cid for c in ordered}
-        earlier: set[int] = set()
-        parents_first = True
-        for c in ordered:
-            if c.pid and c.pid in cids and c.pid not in earlier:
-                parents_first = False
-            earlier.add(c.cid)
-        # The importer inserts comments in id order and maps a parent only once inserted.
-        ids = (
-            {c.cid: c.cid for c in ordered}
-            if parents_first and ordered == sorted(ordered, key=lambda c: c.cid)
-            else {c.cid: i for i, c in enumerate(ordered, 1)}
-        )
-        out: list[str] = []
-        for c in ordered:
-            parent = ids.get(c.pid, 0) if c.pid else 0
-            if c.pid and c.pid not in cids:
-                batch.problem("comment", str(c.cid), f"parent comment {c.pid} was not exported")
-            out.append(self._comment_xml(c, ids[c.cid], parent, batch))
-        return "".join(out)
-
-    def _comment_xml(self, c: CommentRecord, cid: int, parent: int, batch: _Batch) -> str:
-        local, gmt = self._dates(c.created, 0)
+    def _comment_xml(self, c: PreparedComment, batch: _Batch) -> bytes:
+        """A prepared comment with its author's name and email, which may be a user's."""
+        if c.orphan:
+            batch.problem("comment", str(c.cid), f"parent comment {c.orphan} was not exported")
         user = self.state.authors.get(str(c.uid), {}) if c.uid else {}
         author = c.name or str(user.get("display_name") or "")
         # The comment's own address, else the account's; both only with --include-emails.
         email = (c.mail or str(user.get("email") or "")) if self.options.include_emails else ""
         if c.uid:
             self._creator(c.uid, batch)
-        body = c.body.value if c.body else ""
-        meta = [("_drupal_subject", c.subject)] if c.subject else []
-        meta += field_postmeta(c.fields, self._attachment_id)
-        subject = "".join(
-            "\t\t\t<wp:commentmeta>\n"
-            f"\t\t\t\t<wp:meta_key>{cdata(k)}</wp:meta_key>\n"
-            f"\t\t\t\t<wp:meta_value>{cdata(v)}</wp:meta_value>\n"
-            "\t\t\t</wp:commentmeta>\n"
-            for k, v in meta
-        )
-        return (
-            "\t\t<wp:comment>\n"
-            f"\t\t\t<wp:comment_id>{cid}</wp:comment_id>\n"
+        who = (
             f"\t\t\t<wp:comment_author>{cdata(plain_html(author))}</wp:comment_author>\n"
             f"\t\t\t<wp:comment_author_email>{cdata(email)}</wp:comment_author_email>\n"
-            f"\t\t\t<wp:comment_author_url>{cdata(c.homepage or '')}</wp:comment_author_url>\n"
-            f"\t\t\t<wp:comment_author_IP>{cdata(c.hostname or '')}</wp:comment_author_IP>\n"
-            f"\t\t\t<wp:comment_date>{cdata(local)}</wp:comment_date>\n"
-            f"\t\t\t<wp:comment_date_gmt>{cdata(gmt)}</wp:comment_date_gmt>\n"
-            f"\t\t\t<wp:comment_content>{cdata(body)}</wp:comment_content>\n"
-            f"\t\t\t<wp:comment_approved>{cdata('1' if c.status else '0')}</wp:comment_approved>\n"
-            f"\t\t\t<wp:comment_type>{cdata('comment')}</wp:comment_type>\n"
-            f"\t\t\t<wp:comment_parent>{parent}</wp:comment_parent>\n"
-            f"\t\t\t<wp:comment_user_id>{c.uid}</wp:comment_user_id>\n"
-            f"{subject}"
-            "\t\t</wp:comment>\n"
         )
+        return c.head + who.encode() + c.tail.render(self.state.attachments)
 
     # ------------------------------------------------------------------ files
 
@@ -1462,16 +1425,38 @@ def _term_meta(tid: int, vocabulary: str, fields: Any = ()) -> str:
     )
 
 
+def _meta_xml(
+    pairs: Iterable[tuple[str, str]], indent: str = "\t\t", tag: str = "wp:postmeta"
+) -> str:
+    """Meta key/value pairs as an item's ``wp:postmeta`` (or a comment's ``wp:commentmeta``)."""
+    return "".join(
+        f"{indent}<{tag}>\n"
+        f"{indent}\t<wp:meta_key>{cdata(k)}</wp:meta_key>\n"
+        f"{indent}\t<wp:meta_value>{cdata(v)}</wp:meta_value>\n"
+        f"{indent}</{tag}>\n"
+        for k, v in pairs
+    )
+
+
+def _item_text(guid: str, content: str, excerpt: str, post_id: int) -> bytes:
+    """An item's lines from ``guid`` to ``wp:post_id``: none depends on the writer's state,
+    so a node's are written in the worker that prepares it (most of an item's bytes)."""
+    return (
+        f'\t\t<guid isPermaLink="false">{esc(guid)}</guid>\n'
+        "\t\t<description></description>\n"
+        f"\t\t<content:encoded>{cdata(content)}</content:encoded>\n"
+        f"\t\t<excerpt:encoded>{cdata(excerpt)}</excerpt:encoded>\n"
+        f"\t\t<wp:post_id>{post_id}</wp:post_id>\n"
+    ).encode()
+
+
 def _item_xml(
     *,
-    post_id: int,
     title: str,
     link: str,
     pub: str,
     creator: str,
-    guid: str,
-    content: str,
-    excerpt: str,
+    text: bytes,
     date: tuple[str, str],
     modified: tuple[str, str],
     name: str,
@@ -1481,33 +1466,24 @@ def _item_xml(
     comment_status: str,
     extra: str,
     categories: list[tuple[str, str, str]],
-    meta: list[tuple[str, str]],
-    comments: str,
+    meta: bytes,
+    comments: bytes,
     parent: int = 0,
-) -> str:
+) -> bytes:
+    """One ``<item>`` in UTF-8; ``text`` is ``_item_text``, ``meta`` its ``wp:postmeta``."""
     cats = "".join(
         f'\t\t<category domain="{esc(tax)}" nicename="{esc(slug)}">'
         f"{cdata(plain_html(label))}</category>\n"
         for tax, slug, label in categories
     )
-    metas = "".join(
-        "\t\t<wp:postmeta>\n"
-        f"\t\t\t<wp:meta_key>{cdata(k)}</wp:meta_key>\n"
-        f"\t\t\t<wp:meta_value>{cdata(v)}</wp:meta_value>\n"
-        "\t\t</wp:postmeta>\n"
-        for k, v in meta
-    )
-    return (
+    head = (
         "\t<item>\n"
         f"\t\t<title>{cdata(title)}</title>\n"
         f"\t\t<link>{esc(link)}</link>\n"
         f"\t\t<pubDate>{pub}</pubDate>\n"
         f"\t\t<dc:creator>{cdata(creator)}</dc:creator>\n"
-        f'\t\t<guid isPermaLink="false">{esc(guid)}</guid>\n'
-        "\t\t<description></description>\n"
-        f"\t\t<content:encoded>{cdata(content)}</content:encoded>\n"
-        f"\t\t<excerpt:encoded>{cdata(excerpt)}</excerpt:encoded>\n"
-        f"\t\t<wp:post_id>{post_id}</wp:post_id>\n"
+    )
+    settled = (
         f"\t\t<wp:post_date>{cdata(date[0])}</wp:post_date>\n"
         f"\t\t<wp:post_date_gmt>{cdata(date[1])}</wp:post_date_gmt>\n"
         f"\t\t<wp:post_modified>{cdata(modified[0])}</wp:post_modified>\n"
@@ -1521,6 +1497,234 @@ def _item_xml(
         f"\t\t<wp:post_type>{cdata(post_type)}</wp:post_type>\n"
         f"\t\t<wp:post_password>{cdata('')}</wp:post_password>\n"
         f"\t\t<wp:is_sticky>{1 if sticky else 0}</wp:is_sticky>\n"
-        f"{extra}{cats}{metas}{comments}"
-        "\t</item>\n"
+        f"{extra}{cats}"
     )
+    return b"".join((head.encode(), text, settled.encode(), meta, comments, b"\t</item>\n"))
+
+
+# ---------------------------------------------------------------------- in the workers
+
+_HOLE = secrets.randbits(128) << 64
+"""Added to a fid, the ``wp_id`` a worker writes for a file value: ``_SpanWriter`` finds
+it in the JSON again and leaves a gap there (no other number has its 40-odd digits)."""
+_WP_ID = re.compile(r', "wp_id": (\d+)')
+
+
+@dataclass(frozen=True, slots=True)
+class _Spans:
+    """UTF-8 XML a worker wrote, less the ``, "wp_id": N`` of each file value in it.
+
+    Whether a file's attachment was written is the writer's state, so the worker
+    leaves a gap where that goes (``fids[i]`` between ``parts[i]`` and
+    ``parts[i + 1]``) and ``render`` fills each gap whose attachment exists. The
+    gaps are inside CDATA: each part was escaped on its own, which equals escaping
+    the whole, since a gap's neighbours (``,`` before it, ``}`` after it, the key
+    always ending its object) never make a ``]]>`` across it.
+    """
+
+    parts: tuple[bytes, ...]
+    fids: tuple[int, ...]
+
+    def render(self, attachments: Mapping[str, Any]) -> bytes:
+        if not self.fids:
+            return self.parts[0]
+        out = [self.parts[0]]
+        for fid, part in zip(self.fids, self.parts[1:], strict=True):
+            if str(fid) in attachments:
+                out.append(f', "wp_id": {ATTACHMENT_ID_OFFSET + fid}'.encode())
+            out.append(part)
+        return b"".join(out)
+
+
+class _SpanWriter:
+    """Builds ``_Spans``: XML text, and meta values with a gap at each file's ``wp_id``."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._parts: list[bytes] = []
+        self._fids: list[int] = []
+
+    def add(self, text: str) -> None:
+        self._text.append(text)
+
+    def meta(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        values: Sequence[FieldValue],
+        indent: str,
+        tag: str,
+    ) -> None:
+        """``pairs`` and then the field ``values`` as ``_meta_xml`` writes them."""
+        holes: list[int] = []
+
+        def hole(fid: int) -> int:
+            holes.append(fid)
+            return _HOLE + fid
+
+        pairs = [*pairs, *field_postmeta(values, hole)]
+        if not holes:
+            self.add(_meta_xml(pairs, indent, tag))
+            return
+        for key, value in pairs:
+            self.add(
+                f"{indent}<{tag}>\n"
+                f"{indent}\t<wp:meta_key>{cdata(key)}</wp:meta_key>\n"
+                f"{indent}\t<wp:meta_value><![CDATA["
+            )
+            start = 0
+            for m in _WP_ID.finditer(value):
+                fid = int(m[1]) - _HOLE
+                if 0 <= fid < 1 << 64:
+                    self.add(_in_cdata(value[start : m.start()]))
+                    self._parts.append("".join(self._text).encode())
+                    self._text = []
+                    self._fids.append(fid)
+                    start = m.end()
+            self.add(f"{_in_cdata(value[start:])}]]></wp:meta_value>\n{indent}</{tag}>\n")
+
+    def spans(self) -> _Spans:
+        return _Spans((*self._parts, "".join(self._text).encode()), tuple(self._fids))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedComment:
+    """A comment's XML but its author's name and email, which may be an exported user's."""
+
+    cid: int
+    orphan: int
+    """The parent cid when that comment was not exported (a problem), else 0."""
+    uid: int
+    name: str
+    mail: str | None
+    head: bytes
+    """``<wp:comment>`` and its id."""
+    tail: _Spans
+    """From ``wp:comment_author_url`` to ``</wp:comment>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPost:
+    """A node's item as far as no writer state decides it (``PostPreparer``, in a worker).
+
+    ``WxrWriter._node`` finishes it: post name, date shift, author, categories,
+    attachment ids, comment authors.
+    """
+
+    nid: int
+    type: str
+    target_type: str
+    title: str
+    slug: str
+    status: int
+    sticky: int
+    created: int
+    changed: int
+    author: int
+    terms: tuple[tuple[int, str], ...]
+    """(tid, name) of each term reference, in field order."""
+    images: tuple[int, ...]
+    """Fids of the node's images, the preferred thumbnail first."""
+    files: tuple[int, ...]
+    """Fids of every file of the node, in field order (its attachments follow it)."""
+    problems: tuple[str, ...]
+    text: bytes
+    """``_item_text``: guid, body, excerpt, id."""
+    meta: _Spans
+    """The ``wp:postmeta`` of the node's identity, aliases and field values."""
+    comments: tuple[PreparedComment, ...]
+
+
+@dataclass(frozen=True)
+class PostPreparer:
+    """The WXR writer's ``prepare_node``: writes the parts of a node's item that need no
+    writer state (body, excerpt, field meta, comments) in the node worker processes,
+    where escaping and JSON cost the main process nothing."""
+
+    base_url: str
+    tz: ZoneInfo
+
+    def __call__(self, n: NodeRecord) -> PreparedPost:
+        meta = _SpanWriter()
+        meta.meta(
+            [
+                ("_drupal_nid", str(n.nid)),
+                ("_drupal_path", f"node/{n.nid}"),
+                ("_drupal_type", n.type),
+                *(("_drupal_alias", alias) for alias in n.aliases),
+            ],
+            n.fields,
+            "\t\t",
+            "wp:postmeta",
+        )
+        images = [f for f in n.files if (f.mime or "").startswith("image/")]
+        images.sort(key=lambda f: (f.field != "field_image", f.field, f.delta))
+        return PreparedPost(
+            nid=n.nid,
+            type=n.type,
+            target_type=n.target_type,
+            title=n.title,
+            slug=n.slug,
+            status=n.status,
+            sticky=n.sticky,
+            created=n.created,
+            changed=n.changed,
+            author=n.author,
+            terms=tuple((t.tid, t.name) for t in n.terms),
+            images=tuple(f.fid for f in images),
+            files=tuple(f.fid for f in sorted(n.files, key=lambda f: (f.field, f.delta))),
+            problems=tuple(f"{p.kind}: {p.detail}" for p in n.problems),
+            text=_item_text(
+                f"{self.base_url}/node/{n.nid}",
+                n.body.value if n.body else "",
+                n.body.summary if n.body else "",
+                n.nid,
+            ),
+            meta=meta.spans(),
+            comments=self._comments(n.comments),
+        )
+
+    def _comments(self, comments: Sequence[CommentRecord]) -> tuple[PreparedComment, ...]:
+        ordered = sorted(comments, key=lambda c: (c.thread.rstrip("/"), c.cid))
+        cids = {c.cid for c in ordered}
+        earlier: set[int] = set()
+        parents_first = True
+        for c in ordered:
+            if c.pid and c.pid in cids and c.pid not in earlier:
+                parents_first = False
+            earlier.add(c.cid)
+        # The importer inserts comments in id order and maps a parent only once inserted.
+        ids = (
+            {c.cid: c.cid for c in ordered}
+            if parents_first and ordered == sorted(ordered, key=lambda c: c.cid)
+            else {c.cid: i for i, c in enumerate(ordered, 1)}
+        )
+        return tuple(
+            self._comment(
+                c,
+                ids[c.cid],
+                ids.get(c.pid, 0) if c.pid else 0,
+                c.pid if c.pid and c.pid not in cids else 0,
+            )
+            for c in ordered
+        )
+
+    def _comment(self, c: CommentRecord, cid: int, parent: int, orphan: int) -> PreparedComment:
+        local, gmt = _dates(c.created, self.tz)
+        tail = _SpanWriter()
+        tail.add(
+            f"\t\t\t<wp:comment_author_url>{cdata(c.homepage or '')}</wp:comment_author_url>\n"
+            f"\t\t\t<wp:comment_author_IP>{cdata(c.hostname or '')}</wp:comment_author_IP>\n"
+            f"\t\t\t<wp:comment_date>{cdata(local)}</wp:comment_date>\n"
+            f"\t\t\t<wp:comment_date_gmt>{cdata(gmt)}</wp:comment_date_gmt>\n"
+            f"\t\t\t<wp:comment_content>{cdata(c.body.value if c.body else '')}"
+            "</wp:comment_content>\n"
+            f"\t\t\t<wp:comment_approved>{cdata('1' if c.status else '0')}</wp:comment_approved>\n"
+            f"\t\t\t<wp:comment_type>{cdata('comment')}</wp:comment_type>\n"
+            f"\t\t\t<wp:comment_parent>{parent}</wp:comment_parent>\n"
+            f"\t\t\t<wp:comment_user_id>{c.uid}</wp:comment_user_id>\n"
+        )
+        subject = [("_drupal_subject", c.subject)] if c.subject else []
+        tail.meta(subject, c.fields, "\t\t\t", "wp:commentmeta")
+        tail.add("\t\t</wp:comment>\n")
+        head = f"\t\t<wp:comment>\n\t\t\t<wp:comment_id>{cid}</wp:comment_id>\n"
+        return PreparedComment(c.cid, orphan, c.uid, c.name, c.mail, head.encode(), tail.spans())

@@ -17,6 +17,8 @@ from lxml import etree
 from migrate.cli import main
 from migrate.config import ConnectionSpec
 from migrate.export import WriterOptions, get_writer, writer_names
+from migrate.export.fields import FieldValue, FileItem, NestedItem, RawItem, StringItem
+from migrate.export.fields import postmeta as field_postmeta
 from migrate.export.records import (
     AuthorRecord,
     Body,
@@ -29,7 +31,7 @@ from migrate.export.records import (
     TermRef,
     VocabularyRecord,
 )
-from migrate.export.wxr import ATTACHMENT_ID_OFFSET, WxrWriter, cdata
+from migrate.export.wxr import ATTACHMENT_ID_OFFSET, WxrWriter, _meta_xml, _SpanWriter, cdata
 from migrate.export.wxr_validate import WxrFile, read_wxr, validate_wxr
 
 
@@ -61,6 +63,41 @@ def test_cdata_keeps_any_text_including_the_terminator() -> None:
     text = "a]]>b ]]]]> <![CDATA[ x ]]> \x00\x0b đ"
     root = etree.fromstring(f"<r>{cdata(text)}</r>".encode())
     assert root.text == text.replace("\x00", "").replace("\x0b", "")
+
+
+def test_field_meta_a_worker_writes_is_the_meta_written_with_the_attachments_known() -> None:
+    """A worker leaves a gap at each file value's ``wp_id`` (the attachments are the
+    writer's state); filled in, the bytes are those of writing the meta whole, escaping
+    included, and text that only looks like a ``wp_id`` stays as it is."""
+
+    def image(fid: int, alt: str) -> FieldValue:
+        return FieldValue("field_img", "image", "und", fid, FileItem(fid, None, alt=alt))
+
+    inner = (image(1, "]]"), image(3, "x\x01"))
+    values = (
+        image(1, "a]]"),
+        image(2, ">b"),
+        FieldValue("field_para", "paragraphs", "vi", 0, NestedItem("p", 7, 7, "x", False, inner)),
+        FieldValue("field_raw", "raw", "und", 0, RawItem({"wp_id": 5, "s": ', "wp_id": 9'})),
+        FieldValue("field_mail", "email", "und", 0, StringItem(', "wp_id": 12}]]>')),
+    )
+    for attachments in ({}, {"1": {}, "3": {}}, {"1": {}, "2": {}, "3": {}}):
+        out = _SpanWriter()
+        out.meta([("_drupal_nid", "1")], values, "\t\t", "wp:postmeta")
+        whole = _meta_xml(
+            [
+                ("_drupal_nid", "1"),
+                *field_postmeta(
+                    values,
+                    lambda fid, a=attachments: (
+                        ATTACHMENT_ID_OFFSET + fid if str(fid) in a else None
+                    ),
+                ),
+            ]
+        )
+        assert out.spans().render(attachments) == whole.encode()
+    # the four file values, the raw column's key and the email's text
+    assert whole.count('"wp_id": ') == 6
 
 
 def test_broken_fixture_round_trips(broken_wxr: Path, ground_truth: dict[str, Any]) -> None:
