@@ -36,7 +36,13 @@ from typing import IO, Any
 
 from migrate.errors import MigrateError, StateError
 from migrate.export.fingerprint import code_digest
-from migrate.export.readback import Listed, ReadBack, readback_for, registered_name
+from migrate.export.readback import (
+    Fingerprint,
+    Listed,
+    ReadBack,
+    readback_for,
+    registered_name,
+)
 from migrate.export.redirects import normalize_path
 
 READBACK_CACHE = ".readback-cache.sqlite"
@@ -87,6 +93,9 @@ class OutputRead:
     """Files parsed (the others' items came from the cache); None: read as a whole."""
     seconds: float
     """Wall time of the reading itself, wherever it ran."""
+    fingerprint: str | None = None
+    """A whole-output reader's ``ReadBack.fingerprint`` of what it read, from the very
+    bytes it parsed (None for a file-wise reader: its files' digests stand for it)."""
 
 
 class _Rows:
@@ -140,7 +149,8 @@ def read_output(
     """Read the output back into its SQLite file (see the module docstring).
 
     ``outputs``: each output file's path and blake2b digest (``reconcile.output_digests``)
-    for a file-wise read-back, else None. Touches nothing but that file and reads
+    for a file-wise read-back, else None (the reader then also takes the output's
+    fingerprint, when it has one). Touches nothing but that file and reads
     nothing but the output: it may run in a process of its own. The cache is derived
     data: one SQLite cannot read (damaged, not a database) is made again.
     """
@@ -166,9 +176,11 @@ def _read(
     try:
         parsed = None
         summed: str | None = None
+        seen = None
         if outputs is None:
+            seen = Fingerprint(out_dir) if readback.fingerprint is not None else None
             rows = _Rows(db, "")
-            for item in readback.items(out_dir):
+            for item in readback.items(out_dir, seen):
                 rows.add(item)
             rows.flush()
         else:
@@ -189,7 +201,9 @@ def _read(
             db.execute("INSERT OR REPLACE INTO meta VALUES ('summed', ?)", (summed,))
     finally:
         db.close()
-    return OutputRead(path, parsed, time.monotonic() - started)
+    return OutputRead(
+        path, parsed, time.monotonic() - started, seen.hexdigest() if seen is not None else None
+    )
 
 
 def _refresh(
@@ -239,7 +253,12 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
     except OSError as exc:
         return {"error": f"reading the output back failed: {exc}"}
-    return {"path": str(read.path), "files_parsed": read.files_parsed, "seconds": read.seconds}
+    return {
+        "path": str(read.path),
+        "files_parsed": read.files_parsed,
+        "seconds": read.seconds,
+        "fingerprint": read.fingerprint,
+    }
 
 
 class OutputReading:
@@ -313,7 +332,12 @@ class OutputReading:
             self.close()
         if "error" in reply:
             raise StateError(str(reply["error"]))
-        return OutputRead(Path(reply["path"]), reply["files_parsed"], float(reply["seconds"]))
+        return OutputRead(
+            Path(reply["path"]),
+            reply["files_parsed"],
+            float(reply["seconds"]),
+            reply.get("fingerprint"),
+        )
 
     def _failure(self, code: int) -> Exception:
         """No answer: killed (a one-line error), or a bug (its traceback, as a bug)."""

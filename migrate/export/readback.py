@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -86,7 +86,7 @@ class Listed:
 class ReadBack:
     """One target's reader: the items it finds, and what its format never holds."""
 
-    items: Callable[[Path], Iterator[Found | Listed]]
+    items: ItemReader
     not_carried: dict[str, str] = field(default_factory=dict)
     """``kind`` or ``kind.part`` → why this target has no place for it."""
     files: Callable[[Path], list[Path]] | None = None
@@ -98,7 +98,19 @@ class ReadBack:
     fingerprint: Callable[[Path], str] | None = None
     """For a reader that reads the output as a whole: a digest of everything it reads
     (``Fingerprint``); equal digests, equal items. A re-run whose output and source are
-    unchanged then keeps the last comparison, as file-wise readers' re-runs do."""
+    unchanged then keeps the last comparison, as file-wise readers' re-runs do. Its
+    ``items``, given a ``Fingerprint``, add to it what they read, so that a comparison
+    that reads the output anyway gets the digest from the same bytes, not from a
+    second pass over them."""
+
+
+class ItemReader(Protocol):
+    """A target's whole-output reader; one with a ``ReadBack.fingerprint`` adds what it
+    reads to ``seen`` when given one (the others ignore it)."""
+
+    def __call__(
+        self, out_dir: Path, seen: Fingerprint | None = None
+    ) -> Iterator[Found | Listed]: ...
 
 
 class Fingerprint:
@@ -115,12 +127,20 @@ class Fingerprint:
         self.count = self.xor = self.sum = 0
 
     def add(self, path: Path, contents: bool = True) -> None:
-        rel = os.fsencode(path.relative_to(self.out_dir))
         if contents:
             with path.open("rb") as fh:
                 what = hashlib.file_digest(fh, "blake2b").digest()
         else:
             what = str(path.stat().st_size).encode()
+        self.add_digest(path, what)
+
+    def add_bytes(self, path: Path, data: bytes) -> None:
+        """``add(path)`` for bytes already read from ``path``."""
+        self.add_digest(path, hashlib.blake2b(data).digest())
+
+    def add_digest(self, path: Path, what: bytes) -> None:
+        """A file by its blake2b digest (or its size, as text, where only that counts)."""
+        rel = os.fsencode(path.relative_to(self.out_dir))
         h = int.from_bytes(hashlib.blake2b(rel + b"\0" + what, digest_size=16).digest())
         self.count += 1
         self.xor ^= h
@@ -265,7 +285,8 @@ def jsonl_files(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob("*/batch-*.jsonl"))
 
 
-def read_jsonl(out_dir: Path) -> Iterator[Found | Listed]:
+def read_jsonl(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found | Listed]:
+    """Every JSONL batch file (``seen`` unused: JSONL is read back file by file)."""
     for path in jsonl_files(out_dir):
         yield from read_jsonl_file(path.read_bytes())
 
@@ -379,7 +400,7 @@ def _stored_wxr(out_dir: Path, name: str, digest: str) -> list[Found] | None:
         return None
 
 
-def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
+def read_wxr(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found | Listed]:
     """Every WXR file read from disk, one at a time.
 
     A file's bytes are read and digested; when the writer's validation parse of
@@ -387,31 +408,53 @@ def read_wxr(out_dir: Path) -> Iterator[Found | Listed]:
     parsing the file again would give, so the file is not parsed twice. Any other
     file (edited, from an older version) is parsed here, one item in memory at a time.
     """
-    seen: set[tuple[str, str]] = set()
+    counted: set[tuple[str, str]] = set()
     attached = _attachment_check(out_dir)
-    for path in sorted(out_dir.glob("wxr-*.xml")):
+    for path in _wxr_files(out_dir):
+        whole = hashlib.blake2b()
         try:
-            found = _stored_wxr(out_dir, path.name, wxr_digest(file_chunks(path)))
+            digest = wxr_digest(_teed(file_chunks(path), whole))
+            found = _stored_wxr(out_dir, path.name, digest)
             if found is None:
                 found = wxr_parsed(path)
         except (OSError, WxrParseError) as exc:
             raise StateError(f"{path}: {exc}") from None
+        if seen is not None:
+            seen.add_digest(path, whole.digest())
         for item in found:
             if item.kind in ("author", "term"):
                 # every file declares the authors and terms it needs: count each once
-                if (item.kind, item.key) in seen:
+                if (item.kind, item.key) in counted:
                     continue
-                seen.add((item.kind, item.key))
+                counted.add((item.kind, item.key))
             yield _attached_only(item, attached) if item.files else item
     yield from _media_left_out(out_dir)
+    if seen is not None:
+        _wxr_others(out_dir, seen)
+
+
+def _teed(chunks: Iterable[bytes], whole: Any) -> Iterator[bytes]:
+    """``chunks``, each also fed to ``whole`` (a hash): one read, two digests."""
+    for chunk in chunks:
+        whole.update(chunk)
+        yield chunk
+
+
+def _wxr_files(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("wxr-*.xml"))
+
+
+def _wxr_others(out_dir: Path, seen: Fingerprint) -> None:
+    """What ``read_wxr`` reads besides the WXR files: the media report."""
+    seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
 
 
 def wxr_fingerprint(out_dir: Path) -> str:
     """What ``read_wxr`` reads: the WXR files and the media report (the validation's
     stored findings are taken only for the very bytes they were made from)."""
     seen = Fingerprint(out_dir)
-    seen.add_all(sorted(out_dir.glob("wxr-*.xml")))
-    seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
+    seen.add_all(_wxr_files(out_dir))
+    _wxr_others(out_dir, seen)
     return seen.hexdigest()
 
 
@@ -680,10 +723,17 @@ def _pages(folder: str) -> Iterator[Path]:
                 yield Path(entry.path)
 
 
-def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
+def read_hugo(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found | Listed]:
     content = out_dir / "content"
     for path in _pages(str(content)) if content.is_dir() else ():
-        data, body = _front_matter(path.read_text(encoding="utf-8"), path)
+        raw = path.read_bytes()
+        if seen is not None:
+            seen.add_bytes(path, raw)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StateError(f"{path}: not UTF-8 ({exc})") from None
+        data, body = _front_matter(text, path)
         aliases = [str(a).lstrip("/") for a in data.get("aliases", ())]
         for alias in aliases:
             yield Found("redirect", alias)
@@ -721,18 +771,26 @@ def read_hugo(out_dir: Path) -> Iterator[Found | Listed]:
             yield Found("redirect", rel)
     yield from _hugo_media(out_dir)
     yield from _hugo_problems(out_dir)
+    if seen is not None:
+        _hugo_others(out_dir, seen)
 
 
-def hugo_fingerprint(out_dir: Path) -> str:
-    """What ``read_hugo`` reads: every page (bytes), the paths of the redirect pages and
+def _hugo_others(out_dir: Path, seen: Fingerprint) -> None:
+    """What ``read_hugo`` reads besides the pages: the paths of the redirect pages and
     media copies (it only looks that they are there), the media report and the
     writer's batch files (the paths it could not give a page)."""
-    seen = Fingerprint(out_dir)
-    content, static = out_dir / "content", out_dir / "static"
-    seen.add_all(_pages(str(content)) if content.is_dir() else ())
+    static = out_dir / "static"
     seen.add_all(_files(str(static)) if static.is_dir() else (), contents=False)
     seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
     seen.add_all(sorted((out_dir / _HUGO_STATE).glob("batch-*.json")))
+
+
+def hugo_fingerprint(out_dir: Path) -> str:
+    """What ``read_hugo`` reads: every page's bytes, and ``_hugo_others``."""
+    seen = Fingerprint(out_dir)
+    content = out_dir / "content"
+    seen.add_all(_pages(str(content)) if content.is_dir() else ())
+    _hugo_others(out_dir, seen)
     return seen.hexdigest()
 
 

@@ -188,7 +188,7 @@ class Reconciliation:
 @dataclass(frozen=True)
 class Comparison:
     """What one reconciliation compares: a run's source and state, and the output it
-    reads back; every input of its outcome but the bytes read (``_inputs_digest``)."""
+    reads back; every input of its outcome but the bytes read (``_source_digest``)."""
 
     site: Drupal7
     state: StateStore
@@ -864,11 +864,6 @@ def output_digests(readback: ReadBack, out_dir: Path) -> list[tuple[str, str]] |
     return found
 
 
-def _fingerprint(readback: ReadBack, out_dir: Path) -> str | None:
-    """A whole-output reader's digest of what it reads (None: it declares none)."""
-    return readback.fingerprint(out_dir) if readback.fingerprint is not None else None
-
-
 def source_tables(reader: Reader, revisions: str) -> set[str]:
     """Every table the source side of the comparison reads (and the field definitions)."""
     tables = {
@@ -898,13 +893,12 @@ SOURCE_COLUMNS = {"users": ("uid",), "file_managed": ("fid", "uri")}
 """The columns the comparison reads of tables a live site writes to all day (logins)."""
 
 
-def _inputs_digest(job: Comparison, outputs: list[tuple[str, str]] | str) -> str:
-    """Everything the comparison's outcome is a function of: two equal digests, one outcome.
+def _source_digest(job: Comparison) -> str:
+    """Every input of the comparison's outcome but the output: two equal digests (and
+    equal outputs), one outcome.
 
     The source tables (digested on the server), the terms as this run loaded them,
-    the failures and skips this run recorded, what is selected, the code and the
-    target, and what is read back: every output file's digest (a file-wise reader) or
-    the reader's ``fingerprint`` of all it reads.
+    the failures and skips this run recorded, what is selected, the code and the target.
     """
     taxonomy = job.reader.taxonomy
     assert taxonomy is not None
@@ -925,56 +919,88 @@ def _inputs_digest(job: Comparison, outputs: list[tuple[str, str]] | str) -> str
         events,
         asdict(job.selection),
         job.revisions,
-        outputs,
     )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    return _digest(parts)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
 _KEPT = "reconciled"
-"""State meta key: the inputs digest of the last full comparison that reconciled, and it."""
+"""State meta key: the last full comparison that reconciled, with its inputs' digests."""
 
 
-def _kept(state: StateStore, inputs: str, run_id: int) -> Reconciliation | None:
-    """The last full comparison, when its inputs digest is ``inputs`` (else None)."""
-    text = state.meta(_KEPT)
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-        if data["inputs"] != inputs:
+@dataclass(frozen=True)
+class _Kept:
+    """The last full comparison that reconciled, and the digests of what it compared."""
+
+    source: str
+    """``_source_digest``."""
+    output: str
+    """Of every output file's digest (file-wise reader) or of the reader's fingerprint."""
+    report: Reconciliation
+
+    @classmethod
+    def load(cls, state: StateStore) -> _Kept | None:
+        """The kept comparison (None: none, or unreadable, or from an older version)."""
+        text = state.meta(_KEPT)
+        if text is None:
             return None
-        report = Reconciliation.from_dict(data["report"])
-    except (KeyError, TypeError, ValueError):
-        return None  # unreadable: compare again
-    report.same_as_run = report.run
-    report.run = run_id
-    report.files_parsed = 0
-    return report
+        try:
+            data = json.loads(text)
+            return cls(
+                str(data["source"]),
+                str(data["output"]),
+                Reconciliation.from_dict(data["report"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None  # compare again
+
+    def store(self, state: StateStore) -> None:
+        text = {"source": self.source, "output": self.output, "report": self.report.to_dict()}
+        state.set_meta(_KEPT, json.dumps(text))
+
+
+def _output_seen(readback: ReadBack, out_dir: Path, outputs: Any) -> str | None:
+    """The digest of what the reader would read (None: it declares no fingerprint)."""
+    if outputs is not None:
+        return _digest(outputs)
+    return _digest(readback.fingerprint(out_dir)) if readback.fingerprint is not None else None
 
 
 def reconcile(job: Comparison) -> Reconciliation:
     """Read the output back and compare it with the source (see the module docstring).
 
-    A target read back file by file first digests every file, any other whose reader has
-    a ``fingerprint`` takes it, and both digest the source tables: when these, and every
-    other input of the comparison, are those of the last full comparison that
-    reconciled, its outcome is this one's (nothing is parsed or compared).
+    When every input of the last full comparison that reconciled is unchanged, its
+    outcome is this one's and nothing is parsed or compared: first the source side is
+    digested, and only when that matches the output (each file's digest for a
+    file-wise reader, the ``fingerprint`` for another). Otherwise, the process reading
+    the output back hands the fingerprint of the very bytes it parsed: a first run or
+    a changed site never reads its whole output twice.
     """
     started = time.monotonic()
     readback, out_dir, state = job.readback, job.out_dir, job.state
     outputs = output_digests(readback, out_dir)
+    last = _Kept.load(state)
+    source = _source_digest(job) if last is not None else None
+    if (
+        last is not None
+        and source == last.source
+        and _output_seen(readback, out_dir, outputs) == last.output
+    ):
+        kept = last.report
+        kept.same_as_run = kept.run
+        kept.run = job.run_id
+        kept.files_parsed = 0
+        kept.read_back_seconds = time.monotonic() - started
+        return kept
     items = sum(state.item_counts().values())
     reading = OutputReading(readback, out_dir, outputs, items)
     scratch = out_dir / SCRATCH
     try:
-        inputs = None
-        seen = outputs if outputs is not None else _fingerprint(readback, out_dir)
-        if seen is not None:
-            inputs = _inputs_digest(job, seen)
-            kept = _kept(state, inputs, job.run_id)
-            if kept is not None:
-                kept.read_back_seconds = time.monotonic() - started
-                return kept
+        if source is None:
+            source = _source_digest(job)  # beside the reading process
         report = Reconciliation(
             job.site.source.label,
             job.target,
@@ -999,6 +1025,7 @@ def reconcile(job: Comparison) -> Reconciliation:
         reading.close()
         scratch.unlink(missing_ok=True)
         (out_dir / READBACK_ONCE).unlink(missing_ok=True)
-    if inputs is not None and report.reconciled:
-        state.set_meta(_KEPT, json.dumps({"inputs": inputs, "report": report.to_dict()}))
+    seen = outputs if outputs is not None else read.fingerprint
+    if seen is not None and report.reconciled:
+        _Kept(source, _digest(seen), report).store(state)
     return report

@@ -16,6 +16,7 @@ from export_helpers import run_export
 from migrate.config import ConnectionSpec
 from migrate.errors import StateError, Unaccounted
 from migrate.export import outputread
+from migrate.export.readback import readback_for
 
 TIMINGS = ("read_back_seconds", "output_seconds")
 
@@ -198,3 +199,33 @@ def test_the_reader_ends_when_the_export_process_is_gone(tmp_path: Path) -> None
     while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(pid), "the reading process outlived the export by 20 s"
+
+
+@pytest.mark.parametrize("to", ["wxr", "hugo"])
+def test_the_first_run_reads_its_whole_output_once(
+    apart: None,
+    to: str,
+    broken_db: ConnectionSpec,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reading process hands back the fingerprint of the bytes it parsed: the export's
+    own process digests the output only on a re-run that may keep the comparison, and
+    what it digests there is what the reader did (the re-run keeps it)."""
+    readback = readback_for(to)
+    digests: list[str] = []
+    fingerprint = readback.fingerprint
+    assert fingerprint is not None
+
+    def counted(out_dir: Path) -> str:
+        digests.append(fingerprint(out_dir))
+        return digests[-1]
+
+    monkeypatch.setattr(readback, "fingerprint", counted)
+    out = tmp_path / to
+    first = run_export(broken_db, out, to=to)
+    assert first.reconciliation is not None and first.reconciliation.reconciled
+    assert digests == []
+    again = run_export(broken_db, out, to=to, update=True)
+    assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
+    assert len(digests) == 1
