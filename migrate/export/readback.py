@@ -24,17 +24,16 @@ import csv
 import hashlib
 import json
 import os
-import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+import rtoml
 
 from migrate.durable import write_durably
 from migrate.errors import StateError
@@ -123,30 +122,33 @@ class Fingerprint:
     """
 
     def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
+        self.prefix = os.path.join(out_dir, "")
         self.count = self.xor = self.sum = 0
 
-    def add(self, path: Path, contents: bool = True) -> None:
+    def add(self, path: str | Path, contents: bool = True) -> None:
         if contents:
-            with path.open("rb") as fh:
+            with open(path, "rb") as fh:
                 what = hashlib.file_digest(fh, "blake2b").digest()
         else:
-            what = str(path.stat().st_size).encode()
+            what = str(os.stat(path).st_size).encode()
         self.add_digest(path, what)
 
-    def add_bytes(self, path: Path, data: bytes) -> None:
+    def add_bytes(self, path: str | Path, data: bytes) -> None:
         """``add(path)`` for bytes already read from ``path``."""
         self.add_digest(path, hashlib.blake2b(data).digest())
 
-    def add_digest(self, path: Path, what: bytes) -> None:
+    def add_digest(self, path: str | Path, what: bytes) -> None:
         """A file by its blake2b digest (or its size, as text, where only that counts)."""
-        rel = os.fsencode(path.relative_to(self.out_dir))
+        name = os.fspath(path)
+        if not name.startswith(self.prefix):
+            raise ValueError(f"{name} is not in {self.prefix}")
+        rel = os.fsencode(name[len(self.prefix) :])
         h = int.from_bytes(hashlib.blake2b(rel + b"\0" + what, digest_size=16).digest())
         self.count += 1
         self.xor ^= h
         self.sum = (self.sum + h) % (1 << 128)
 
-    def add_all(self, paths: Iterable[Path], contents: bool = True) -> None:
+    def add_all(self, paths: Iterable[str | Path], contents: bool = True) -> None:
         for path in paths:
             self.add(path, contents)
 
@@ -602,131 +604,63 @@ register_readback(
 _HUGO_STATE = ".hugo-state"
 
 
-_CHARS = r'[^"\\\x00-\x1f\x7f]*'
-_STRING = rf'"{_CHARS}(?:\\(?:[btnfr"\\]|u(?![dD][89a-fA-F])[0-9A-Fa-f]{{4}}){_CHARS})*"'
-"""A TOML basic string that is the same string read as JSON (no control character, no
-escape TOML lacks, no surrogate): what ``hugo.front_matter`` writes."""
-_STRINGS = re.compile(f"({_STRING})")
-_LINE = re.compile(rf"([A-Za-z0-9_-]+|{_STRING})[ \t]*=[ \t]*")
-_QUOTED_KEY = re.compile(r"\x00[ \t]*=")
-_BARE_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*=")
-_SKELETON = re.compile(
-    r'(?:[ \t{}\[\],:\x00]+|true|false|"[A-Za-z0-9_-]+":'
-    r"|-?(?:0|[1-9][0-9]{0,17})(?![0-9])(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)*"
-)
-_SCALAR = re.compile(rf"{_STRING}|-?(?:0|[1-9][0-9]{{0,17}})|true|false")
-"""A value that reads the same as TOML and as JSON on its own (no table, no array; an
-integer short enough for both)."""
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+def _front_matter(text: str, path: str | Path) -> tuple[dict[str, Any], str]:
+    """A page's TOML front matter and its body.
 
-
-def _entries(value: Any) -> int:
-    """How many keys the tables in ``value`` hold, at any depth."""
-    count = 0
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            count += len(v)
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-    return count
-
-
-def _quoted(key: re.Match[str]) -> str:
-    return '"' + key.group(1) + '":'  # a function: re's template expansion is slower
-
-
-def _inline(value: str) -> Any:
-    """An inline TOML value read as JSON, or ``_NOT_JSON`` when it may read otherwise.
-
-    Its strings are cut out first; between them only brackets, commas, ``key =`` (made
-    ``"key":``), ``true``, ``false`` and numbers JSON and TOML read alike may appear,
-    and no key may repeat (JSON would keep the last, TOML refuses the text).
+    rtoml also reads TOML 1.1's trailing comma or line break in an inline table,
+    which tomllib and hugo refuse: the writer writes neither, and a page edited to
+    hold one fails ``hugo`` itself.
     """
-    pieces = _STRINGS.split(value)
-    gaps = "\x00".join(pieces[0::2])
-    if '"' in gaps or ":" in gaps:
-        return _NOT_JSON
-    keys = gaps.count("=")
-    text = _BARE_KEY.sub(_quoted, _QUOTED_KEY.sub("\x00:", gaps))
-    if not _SKELETON.fullmatch(text):
-        return _NOT_JSON
-    pieces[0::2] = text.split("\x00")
-    try:
-        data = orjson.loads("".join(pieces))
-    except orjson.JSONDecodeError:
-        return _NOT_JSON
-    return data if _entries(data) == keys else _NOT_JSON
-
-
-_NOT_JSON = object()
-
-
-def _toml_subset(head: str) -> dict[str, Any] | None:
-    """The front matter ``hugo.front_matter`` writes, read as JSON (several times faster).
-
-    Every line is ``key = value``, the value a TOML offset date-time or an inline value
-    that reads the same as JSON (``_inline``). Anything else (a comment, a table header,
-    a dotted key, a literal string, a float TOML spells its own way...) gives None, and
-    ``tomllib`` reads the text.
-    """
-    data: dict[str, Any] = {}
-    for line in head.split("\n"):
-        line = line.strip(" \t\r")
-        if not line:
-            continue
-        m = _LINE.match(line)
-        if m is None or "\x00" in line:
-            return None
-        key = orjson.loads(m.group(1)) if m.group(1).startswith('"') else m.group(1)
-        value = line[m.end() :]
-        if key in data:
-            return None
-        if _DATETIME.fullmatch(value):
-            data[key] = datetime.fromisoformat(value)
-            continue
-        if _SCALAR.fullmatch(value):  # one string, integer or boolean: most lines
-            data[key] = orjson.loads(value)
-            continue
-        parsed = _inline(value)
-        if parsed is _NOT_JSON:
-            return None
-        data[key] = parsed
-    return data
-
-
-def _front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
     if not text.startswith("+++\n"):
         return {}, text
     head, sep, body = text[4:].partition("\n+++\n")
     if not sep:
         head, body = head.removesuffix("+++\n"), ""
-    fast = _toml_subset(head)
-    if fast is not None:
-        return fast, body
+    try:
+        return rtoml.loads(head), body
+    except rtoml.TomlParsingError:
+        pass  # tomllib has the last word (rtoml refuses a float past 1.8e308, TOML's inf)
     try:
         return tomllib.loads(head), body
     except tomllib.TOMLDecodeError as exc:
         raise StateError(f"{path}: front matter is not valid TOML ({exc})") from None
 
 
-def _pages(folder: str) -> Iterator[Path]:
-    """Every ``*.md`` under ``folder``, streamed depth first: no list of pages or folders
-    is ever held (a section's folder holds one entry per node)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _pages(entry.path)
-            elif entry.name.endswith(".md") and entry.is_file():
-                yield Path(entry.path)
+def _walk(folder: Path, wanted: Callable[[os.DirEntry[str]], bool]) -> Iterator[str]:
+    """The paths of the ``wanted`` files under ``folder``, depth first, streamed: no list
+    of a folder's entries is held (a section's folder holds one per node), and no
+    symbolic link to a folder is followed. One scandir per folder on a stack, not a
+    chain of generators every path would pass through."""
+    if not folder.is_dir():
+        return
+    stack = [os.scandir(folder)]
+    try:
+        while stack:
+            for entry in stack[-1]:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(os.scandir(entry.path))
+                    break
+                if wanted(entry):
+                    yield entry.path
+            else:
+                stack.pop().close()
+    finally:
+        for entries in stack:
+            entries.close()
+
+
+def _is_page(entry: os.DirEntry[str]) -> bool:
+    return entry.name.endswith(".md") and entry.is_file()
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    return entry.is_file(follow_symlinks=False)
 
 
 def read_hugo(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found | Listed]:
-    content = out_dir / "content"
-    for path in _pages(str(content)) if content.is_dir() else ():
-        raw = path.read_bytes()
+    for path in _walk(out_dir / "content", _is_page):
+        with open(path, "rb") as fh:
+            raw = fh.read()
         if seen is not None:
             seen.add_bytes(path, raw)
         try:
@@ -764,44 +698,34 @@ def read_hugo(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found 
             yield Found("term", str(data["drupal_tid"]), tuple(sorted(fields.items())))
         elif "drupal_vid" in data:
             yield Found("vocabulary", str(data["drupal_vid"]))
-    static = out_dir / "static"
-    for page in sorted(static.rglob("index.html")) if static.is_dir() else []:
-        rel = page.parent.relative_to(static).as_posix()
-        if not rel.startswith("files/"):
-            yield Found("redirect", rel)
+    static = os.path.join(out_dir / "static", "")
+    for path in _walk(out_dir / "static", _is_file):
+        if seen is not None:
+            seen.add(path, contents=False)  # a redirect page or a media copy: there or not
+        folder, _, name = path[len(static) :].rpartition("/")
+        if name == "index.html" and folder and not folder.startswith("files/"):
+            yield Found("redirect", folder)
     yield from _hugo_media(out_dir)
     yield from _hugo_problems(out_dir)
     if seen is not None:
-        _hugo_others(out_dir, seen)
+        _hugo_reports(out_dir, seen)
 
 
-def _hugo_others(out_dir: Path, seen: Fingerprint) -> None:
-    """What ``read_hugo`` reads besides the pages: the paths of the redirect pages and
-    media copies (it only looks that they are there), the media report and the
-    writer's batch files (the paths it could not give a page)."""
-    static = out_dir / "static"
-    seen.add_all(_files(str(static)) if static.is_dir() else (), contents=False)
+def _hugo_reports(out_dir: Path, seen: Fingerprint) -> None:
+    """The writer's reports ``read_hugo`` reads: the media report and the batch files
+    (the paths it could not give a page)."""
     seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
     seen.add_all(sorted((out_dir / _HUGO_STATE).glob("batch-*.json")))
 
 
 def hugo_fingerprint(out_dir: Path) -> str:
-    """What ``read_hugo`` reads: every page's bytes, and ``_hugo_others``."""
+    """What ``read_hugo`` reads: every page's bytes, the paths and sizes of the files
+    under ``static``, and ``_hugo_reports``."""
     seen = Fingerprint(out_dir)
-    content = out_dir / "content"
-    seen.add_all(_pages(str(content)) if content.is_dir() else ())
-    _hugo_others(out_dir, seen)
+    seen.add_all(_walk(out_dir / "content", _is_page))
+    seen.add_all(_walk(out_dir / "static", _is_file), contents=False)
+    _hugo_reports(out_dir, seen)
     return seen.hexdigest()
-
-
-def _files(folder: str) -> Iterator[Path]:
-    """Every file under ``folder``, streamed depth first (symbolic links not followed)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _files(entry.path)
-            elif entry.is_file(follow_symlinks=False):
-                yield Path(entry.path)
 
 
 def _hugo_fields(fields: Any, prefix: str = "") -> Counter[str]:

@@ -18,7 +18,7 @@ from export_helpers import run_export
 from migrate.config import ConnectionSpec
 from migrate.errors import MigrateError, StateError, Unaccounted
 from migrate.export.hugo import front_matter
-from migrate.export.readback import WXR_READ, _front_matter, _toml_subset, read_hugo, read_wxr
+from migrate.export.readback import WXR_READ, _front_matter, read_hugo, read_wxr
 from migrate.export.wxr import CHECKED
 
 
@@ -83,17 +83,15 @@ def _random_value(rng: random.Random, depth: int = 0) -> object:
     return _random_text(rng)
 
 
-def test_fast_front_matter_reader_reads_what_tomllib_reads() -> None:
+def test_front_matter_the_writer_writes_reads_as_tomllib_reads_it(tmp_path: Path) -> None:
+    """Pages are read back with rtoml (fast); on what the writer writes, even from hostile
+    text, it must read what the reference TOML reader reads."""
     rng = random.Random(19)
-    fast = 0
+    path = tmp_path / "index.md"
     for _ in range(300):
         data = {_random_text(rng): _random_value(rng) for _ in range(rng.randint(1, 5))}
-        head = front_matter(data)[4:].removesuffix("+++\n")
-        got = _toml_subset(head)
-        if got is not None:
-            fast += 1
-            assert got == tomllib.loads(head)
-    assert fast > 250  # what the writer writes is read by the fast reader
+        page = front_matter(data) + "body"
+        assert _front_matter(page, path) == (tomllib.loads(page[4:].split("+++\n")[0]), "body")
 
 
 @pytest.mark.parametrize(
@@ -107,7 +105,6 @@ def test_fast_front_matter_reader_reads_what_tomllib_reads() -> None:
         "a = 1\na = 2",
         'a = {"b" = 1, b = 2}',
         'a = {"b": 1}',
-        "a = {b = 1,}",
         "a = +1",
         "a.b = 1",
         "[t]\na = 1",
@@ -118,15 +115,17 @@ def test_fast_front_matter_reader_reads_what_tomllib_reads() -> None:
         "# comment\na = 1",
         "a = 1979-05-27",
         "a = 99999999999999999999",
+        "a = 1e400",
     ],
 )
-def test_other_toml_goes_to_tomllib(head: str, tmp_path: Path) -> None:
-    assert _toml_subset(head) is None
+def test_any_front_matter_reads_as_tomllib_reads_it_or_is_a_one_line_error(
+    head: str, tmp_path: Path
+) -> None:
     path = tmp_path / "index.md"
     try:
         expected = tomllib.loads(head)
     except tomllib.TOMLDecodeError:
-        with pytest.raises(StateError):
+        with pytest.raises(StateError, match="front matter is not valid TOML"):
             _front_matter(f"+++\n{head}\n+++\n", path)
     else:
         assert _front_matter(f"+++\n{head}\n+++\nbody", path) == (expected, "body")
