@@ -21,10 +21,27 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 _CACHE_MAX = 20_000
 """Cached entries of one map past which its changes are flushed, so memory stays bounded."""
 _IN_CHUNK = 500
 """Keys per ``IN (...)`` query of ``prefetch`` (SQLite allows 999 variables at least)."""
+
+
+def _dumps(value: Any) -> str:
+    """JSON text of a value: orjson, or json for what orjson refuses (a lone surrogate)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # what only json wrote: a lone surrogate, escaped
+        return json.loads(text)
 
 
 class DiskMaps:
@@ -66,8 +83,9 @@ class DiskMap(MutableMapping[str, Any]):
         self._cache: dict[str, str | None] = {}
         """key → its value's JSON, or None when the key is absent."""
         self._changed: dict[str, None] = {}
-        """Keys changed since the last flush, in the order they were (a set's order would
-        change from run to run, and with it the file's bytes)."""
+        """Keys changed since the last flush (written in key order: inserts that follow
+        the primary key's B-tree touch each page once, and the file's bytes do not
+        depend on a set's order)."""
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Read the entries of ``keys`` into the cache now, a few hundred per query."""
@@ -102,8 +120,9 @@ class DiskMap(MutableMapping[str, Any]):
     def write_changes(self) -> None:
         """Write the cached changes (``DiskMaps.flush`` commits them) and empty the cache."""
         cache = self._cache
-        puts = [(self.name, k, text) for k in self._changed if (text := cache[k]) is not None]
-        gone = [(self.name, k) for k in self._changed if cache[k] is None]
+        changed = sorted(self._changed)
+        puts = [(self.name, k, text) for k in changed if (text := cache[k]) is not None]
+        gone = [(self.name, k) for k in changed if cache[k] is None]
         db = self.maps.db
         if puts:
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", puts)
@@ -116,15 +135,15 @@ class DiskMap(MutableMapping[str, Any]):
         text = self._text(key)
         if text is None:
             raise KeyError(key)
-        return json.loads(text)
+        return _loads(text)
 
     def get(self, key: str, default: Any = None) -> Any:
         """One lookup, no KeyError raised and caught for a missing key."""
         text = self._text(key)
-        return default if text is None else json.loads(text)
+        return default if text is None else _loads(text)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._cache[key] = json.dumps(value, ensure_ascii=False)
+        self._cache[key] = _dumps(value)
         self._changed[key] = None
         self._bound()
 

@@ -25,8 +25,8 @@ def test_changes_reach_the_file_when_flushed_and_read_back_the_same(tmp_path: Pa
     aliases["/a"] = "node:1"
     maps.flush()
     assert _rows(path) == {
-        ("pages", "1"): '{"dir": "content/tin/a"}',
-        ("pages", "2"): '{"dir": "content/tin/b"}',
+        ("pages", "1"): '{"dir":"content/tin/a"}',
+        ("pages", "2"): '{"dir":"content/tin/b"}',
         ("aliases", "/a"): '"node:1"',
     }
     pages.prefetch(["1", "3"])
@@ -53,4 +53,14 @@ def test_the_cache_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert len(_rows(path)) >= 20  # flushed on the way, not held until the end
     urls.prefetch(f"/q/{n}" for n in range(30))
     assert urls.get("/p/24") == 24 and len(urls) == 25
+    maps.close()
+
+
+def test_a_value_orjson_refuses_is_kept_as_json(tmp_path: Path) -> None:
+    """A lone surrogate (a broken name from the database) or a key that is not a string."""
+    maps = DiskMaps(tmp_path / "index.sqlite")
+    names = maps.map("names")
+    names["a"] = {"name": "x\ud800y", "ids": {1: 2}}
+    maps.flush()
+    assert names["a"] == {"name": "x\ud800y", "ids": {"1": 2}}
     maps.close()
