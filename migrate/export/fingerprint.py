@@ -89,6 +89,13 @@ def row_hash_sql(source: Source, columns: Sequence[str]) -> str:
     return f"CAST(CONV(LEFT(MD5({text}), 16), 16, 10) AS UNSIGNED)"
 
 
+MATERIALIZED = " LIMIT 18446744073709551615"
+"""Ends a derived table of row hashes so the server fills it once: merged into the outer
+query, each aggregate over ``h`` (BIT_XOR, SUM) hashed every row again, a quarter to a
+third of the time of a digest of 100k nodes here. MariaDB and MySQL never merge a
+derived table that has a LIMIT; this one keeps every row."""
+
+
 def row_text_sql(columns: Sequence[str]) -> str:
     """The columns joined by 0x1f, then which of them are NULL (CONCAT_WS skips NULLs)."""
     nulls = "CONCAT(" + ", ".join(f"ISNULL({c})" for c in columns) + ")"
@@ -121,7 +128,7 @@ def tables_digest(
             h64 = row_hash_sql(source, columns)
             parts.append(
                 f"SELECT '{table}', COUNT(*), BIT_XOR(h), SUM(h >> 32)"
-                f" FROM (SELECT {h64} AS h FROM {{{table}}}) x"
+                f" FROM (SELECT {h64} AS h FROM {{{table}}}{MATERIALIZED}) x"
             )
             continue
         h.update(f"{table}:".encode())

@@ -29,7 +29,7 @@ from migrate.errors import MigrateError
 from migrate.export import UrlScheme
 from migrate.export.clean import clean_body, slugify_vi
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec, FieldValue
-from migrate.export.fingerprint import row_hash_sql
+from migrate.export.fingerprint import MATERIALIZED, row_hash_sql
 from migrate.export.mapping import ExportMapping
 from migrate.export.nodes import BuildContext, FieldRow, ItemKey, ItemRows, NodeRows, TermInfo
 from migrate.export.records import (
@@ -674,14 +674,15 @@ class Reader:
         for t, rows in enumerate(self._own_rows()):
             h = row_hash_sql(self.source, (rows.key, *rows.columns))
             parts.append(
-                f"SELECT {rows.key} DIV {int(width)} AS b, {t} AS t, COUNT(*) AS c,"
-                f" BIT_XOR({h}) AS x, SUM({h} >> 32) AS s FROM {rows.source} GROUP BY b"
+                f"SELECT b, {t} AS t, COUNT(*) AS c, BIT_XOR(h) AS x, SUM(h >> 32) AS s FROM"
+                f" (SELECT {rows.key} DIV {int(width)} AS b, {h} AS h FROM {rows.source}"
+                f"{MATERIALIZED}) z GROUP BY b"
             )
         h = row_hash_sql(self.source, ("source", "alias", "pid"))
         parts.append(
-            f"SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED) DIV {int(width)} AS b, -1, COUNT(*),"
-            f" BIT_XOR({h}), SUM({h} >> 32) FROM {{url_alias}} WHERE source LIKE 'node/%'"
-            " GROUP BY b"
+            "SELECT b, -1, COUNT(*), BIT_XOR(h), SUM(h >> 32) FROM"
+            f" (SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED) DIV {int(width)} AS b, {h} AS h"
+            f" FROM {{url_alias}} WHERE source LIKE 'node/%'{MATERIALIZED}) z GROUP BY b"
         )
         return {
             int(b): str(digest)
