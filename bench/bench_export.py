@@ -170,13 +170,16 @@ class ChildPeaks(threading.Thread):
 
 
 def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> dict[str, Any]:
-    """Raw stream then export on one connection; runs in its own process."""
-    from migrate.export.engine import ExportOptions, export
+    """Raw stream then export on one connection (with its digests' twins); runs in its own
+    process."""
+    from migrate.export.engine import DIGEST_CONNECTIONS, ExportOptions, export
     from migrate.export.reader import Selection
     from migrate.schema import Drupal7
     from migrate.source.mysql import MySQLSource
 
-    source = MySQLSource(scratch.server(database))
+    # As ``api.export`` opens them: the export's connection and its digests' twins.
+    sources, _ = MySQLSource.snapshots(scratch.server(database), 1 + DIGEST_CONNECTIONS)
+    source, twins = sources[0], sources[1:]
     site = Drupal7(source)
     start = time.perf_counter()
     nodes = 0
@@ -204,7 +207,7 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
     cpu = os.times()
     peaks = ChildPeaks()
     peaks.start()
-    summary = export(site, out, options)
+    summary = export(site, out, options, twins=twins)
     peaks.stop.set()
     peaks.join()
     seconds = time.perf_counter() - start
@@ -212,10 +215,11 @@ def child(database: str, out: Path, batch_size: int, workers: int, to: str) -> d
     peak = _peak_rss_mb()  # the export's own peak, before the check below
     # The re-run over the unchanged site, into the same folder, as a nightly run does it.
     start = time.perf_counter()
-    again = export(site, out, replace(options, update=True))
+    again = export(site, out, replace(options, update=True), twins=twins)
     rerun_seconds = time.perf_counter() - start
     rerun = os.times()
-    source.close()
+    for each in sources:
+        each.close()
     # One bit per nid: a set of 1M ints would add ~40 MB to this process.
     seen = bytearray()
     distinct = lines = 0

@@ -18,6 +18,7 @@ cursor, in one SQLite transaction. So:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -26,8 +27,8 @@ import pickle
 import sqlite3
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -73,7 +74,13 @@ from migrate.export.nodes import (
 )
 from migrate.export.readback import readback_for
 from migrate.export.reader import ITEM_TABLES, Reader, Selection, Skipped, private_files_dir
-from migrate.export.reconcile import Comparison, Reconciliation, reconcile
+from migrate.export.reconcile import (
+    SOURCE_COLUMNS,
+    Comparison,
+    Reconciliation,
+    reconcile,
+    source_tables,
+)
 from migrate.export.records import (
     EncodedRecord,
     PreparedRecord,
@@ -86,6 +93,7 @@ from migrate.export.siteinfo import read_site_info
 from migrate.export.state import StateStore
 from migrate.progress import Progress
 from migrate.schema import Drupal7
+from migrate.source.base import Source
 
 RECONCILIATION_FILE = "reconciliation.json"
 NODE_BUCKET = 1000
@@ -269,8 +277,10 @@ class _Run:
         summary: ExportSummary,
         cursor: dict[str, Any],
         progress: Progress | None,
+        aside: _Aside,
     ) -> None:
         self.site = site
+        self.aside = aside
         self.state = state
         self.writer = writer
         self.options = options
@@ -301,6 +311,18 @@ class _Run:
             include_hostnames=options.include_hostnames,
             allow_scripts=options.allow_scripts,
         )
+        # Every whole-table digest the run asks for, started now, in the order it asks
+        # (see _Aside): each is a function of the run's snapshot alone.
+        self.lookup_tables, self.node_buckets = self._start_node_digests()
+        self.source_tables = aside.start(
+            functools.partial(
+                tables_digest,
+                tables=source_tables(self.reader, options.revisions),
+                only=SOURCE_COLUMNS,
+            )
+        )
+        """The digest of what the reconciliation reads (``reconcile.source_tables``)."""
+        self.alias_table = aside.start(functools.partial(tables_digest, tables=["url_alias"]))
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -311,6 +333,29 @@ class _Run:
         finally:
             spent = self.summary.phase_seconds.get(phase, 0.0) + time.monotonic() - start
             self.summary.phase_seconds[phase] = spent
+
+    def _start_node_digests(
+        self,
+    ) -> tuple[Callable[[], str] | None, Callable[[], dict[int, str]] | None]:
+        """The whole-table part of ``_lookups_digest`` and ``Reader.node_buckets``, when
+        the node phase will ask for them (``_check_buckets``)."""
+        reader = self.reader
+        if not reader.digests_in_sql:
+            return None, None
+        items = [table for table, _ in ITEM_TABLES.values()]
+        for entity in ITEM_TABLES:
+            for spec in reader.entity_fields[entity]:
+                items += [spec.data_table, f"field_revision_{spec.name}"]
+        lookups = self.aside.start(
+            functools.partial(
+                tables_digest,
+                tables=["url_alias", "file_managed", "users", *items],
+                only={"file_managed": ("fid", "uri", "filemime", "filesize"), "users": ("uid",)},
+            )
+        )
+        if int(self.cursor.get("node_after", 0)) or self.options.selection.limit is not None:
+            return lookups, None  # resumed, or stopping at --limit: each node is checked
+        return lookups, self.aside.start(reader.node_buckets(NODE_BUCKET))
 
     def execute(self) -> None:
         with self.timed("taxonomy"):
@@ -356,21 +401,12 @@ class _Run:
         """Everything a node's lookups read (``fingerprint.Lookups``): aliases, node paths,
         terms, files, users, nested items; with the run's context and selection."""
         ctx = self.ctx
-        assert ctx is not None
-        reader = self.reader
-        items = [table for table, _ in ITEM_TABLES.values()]
-        for entity in ITEM_TABLES:
-            for spec in reader.entity_fields[entity]:
-                items += [spec.data_table, f"field_revision_{spec.name}"]
+        assert ctx is not None and self.lookup_tables is not None
         return _digest(
             self.context,
             asdict(self.options.selection),
             NODE_BUCKET,
-            tables_digest(
-                self.site.source,
-                ["url_alias", "file_managed", "users", *items],
-                {"file_managed": ("fid", "uri", "filemime", "filesize"), "users": ("uid",)},
-            ),
+            self.lookup_tables(),
             self.state.slugs_digest("node"),
             sorted(ctx.term_info.items()),
             sorted(ctx.unloadable.items()),
@@ -391,9 +427,9 @@ class _Run:
         stored = self.state.node_buckets(self.bucket_key)
         with self.state.transaction():
             self.state.forget_buckets()
-        if int(self.cursor.get("node_after", 0)) or self.options.selection.limit is not None:
+        if self.node_buckets is None:  # resumed, or stopping at --limit
             return
-        self.buckets = self.reader.node_buckets(NODE_BUCKET)
+        self.buckets = self.node_buckets()
         self.clean = frozenset(b for b, d in self.buckets.items() if stored.get(b) == d)
 
     def _store_buckets(self) -> None:
@@ -551,7 +587,7 @@ class _Run:
         assert taxonomy is not None
         return _digest(
             self.context,
-            tables_digest(self.site.source, ["url_alias"]),
+            self.alias_table(),
             sorted((tid, t.path) for tid, t in taxonomy.info.items()),
             sorted(taxonomy.unloadable.items()),
             self.state.exported_paths_digest(),
@@ -772,16 +808,60 @@ def _open_run(
     return run.run_id, {}, False
 
 
+DIGEST_CONNECTIONS = 2
+"""Connections beside the export's own that take its whole-table digests (``_Aside``):
+the two that matter, the node buckets and the reconciliation's tables, take a few
+seconds each at 100k nodes, most of an unchanged re-run."""
+
+
+class _Aside:
+    """Whole-table digests taken on other connections of the export's snapshot.
+
+    Each of ``twins`` (``open_sources``: their snapshots are the export's) runs in a
+    thread of its own, one query at a time, so no connection is ever queried while
+    another query's rows stream on it; a digest's result waits until it is asked for.
+    Without twins (a dump, or the tables could not be locked to align the snapshots)
+    a digest is taken on the export's own connection when it is asked for.
+    """
+
+    def __init__(self, source: Source, twins: Sequence[Source]) -> None:
+        self.source = source
+        self.lanes = [(twin, ThreadPoolExecutor(1, "digest")) for twin in twins]
+        self.turn = 0
+
+    def start(self, work: Callable[[Source], _T]) -> Callable[[], _T]:
+        """``work`` started on the next twin (in turn), or run on the source when asked."""
+        if not self.lanes:
+            return functools.partial(work, self.source)
+        twin, pool = self.lanes[self.turn % len(self.lanes)]
+        self.turn += 1
+        return pool.submit(work, twin).result
+
+    def __enter__(self) -> _Aside:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Wait for a query still running (its connection is closed by its opener next)."""
+        for _, pool in self.lanes:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def export(
-    site: Drupal7, out_dir: Path, options: ExportOptions, progress: Progress | None = None
+    site: Drupal7,
+    out_dir: Path,
+    options: ExportOptions,
+    progress: Progress | None = None,
+    twins: Sequence[Source] = (),
 ) -> ExportSummary:
     """Export the site into ``out_dir`` with the writer ``options.to`` (see module docstring).
 
-    A full disk ends the run with one line naming the folder: every batch recorded
-    complete is durable, so the same command resumes once there is room.
+    ``twins`` are more connections to the very same data (``open_sources``), for the
+    whole-table digests (``_Aside``). A full disk ends the run with one line naming
+    the folder: every batch recorded complete is durable, so the same command resumes
+    once there is room.
     """
     try:
-        return _export(site, out_dir, options, progress)
+        return _export(site, out_dir, options, progress, twins)
     except (MigrateError, OSError, sqlite3.Error) as exc:
         if not is_disk_full(exc, out_dir):
             raise
@@ -792,7 +872,11 @@ def export(
 
 
 def _export(
-    site: Drupal7, out_dir: Path, options: ExportOptions, progress: Progress | None
+    site: Drupal7,
+    out_dir: Path,
+    options: ExportOptions,
+    progress: Progress | None,
+    twins: Sequence[Source],
 ) -> ExportSummary:
     started = time.monotonic()
     writer = get_writer(options.to)
@@ -825,46 +909,49 @@ def _export(
         )
         run_id, cursor, resumed = _open_run(state, writer, options.to, site.source.label, options)
         summary = ExportSummary(out_dir, run_id, resumed)
-        run = _Run(site, state, writer, options, summary, cursor, progress)
-        try:
-            run.execute()
-            writer.finish({"counts": state.item_counts(), "run": run_id})
-            # The last run's report no longer describes this output: if this comparison
-            # fails, no report is better than one saying "reconciled".
-            (out_dir / RECONCILIATION_FILE).unlink(missing_ok=True)
-            with run.timed("reconciliation"):
-                report = reconcile(
-                    Comparison(
-                        site,
-                        state,
-                        run.reader,
-                        run_id=run_id,
-                        target=options.to,
-                        readback=readback_for(getattr(writer, "reads_back_as", options.to)),
-                        out_dir=out_dir,
-                        selection=options.selection,
-                        revisions=options.revisions,
+        with _Aside(site.source, twins) as aside:
+            run = _Run(site, state, writer, options, summary, cursor, progress, aside)
+            try:
+                run.execute()
+                writer.finish({"counts": state.item_counts(), "run": run_id})
+                # The last run's report no longer describes this output: if this comparison
+                # fails, no report is better than one saying "reconciled".
+                (out_dir / RECONCILIATION_FILE).unlink(missing_ok=True)
+                with run.timed("reconciliation"):
+                    report = reconcile(
+                        Comparison(
+                            site,
+                            state,
+                            run.reader,
+                            run_id=run_id,
+                            target=options.to,
+                            readback=readback_for(getattr(writer, "reads_back_as", options.to)),
+                            out_dir=out_dir,
+                            selection=options.selection,
+                            revisions=options.revisions,
+                            tables=run.source_tables,
+                        )
                     )
-                )
-            summary.reconciliation = report
-            _write_json(out_dir / RECONCILIATION_FILE, report.to_dict())
-            summary.seconds = time.monotonic() - started
-            if not report.reconciled:
-                first = report.unaccounted[0]
-                raise Unaccounted(
-                    f"{report.unaccounted_total} source item(s) are not in the output, read back"
-                    f" from disk, and have no reason to be left out (first: {first.kind}"
-                    f" {first.id}: {first.what}); see {out_dir / RECONCILIATION_FILE}"
-                )
-        except KeyboardInterrupt:
-            state.end_run(run_id, "interrupted", "interrupted by the user")
-            raise
-        except Unaccounted as exc:
-            state.end_run(run_id, UNRECONCILED, str(exc))
-            raise
-        except MigrateError as exc:
-            state.end_run(run_id, "failed", str(exc))
-            raise
+                summary.reconciliation = report
+                _write_json(out_dir / RECONCILIATION_FILE, report.to_dict())
+                summary.seconds = time.monotonic() - started
+                if not report.reconciled:
+                    first = report.unaccounted[0]
+                    raise Unaccounted(
+                        f"{report.unaccounted_total} source item(s) are not in the output,"
+                        " read back from disk, and have no reason to be left out (first:"
+                        f" {first.kind}"
+                        f" {first.id}: {first.what}); see {out_dir / RECONCILIATION_FILE}"
+                    )
+            except KeyboardInterrupt:
+                state.end_run(run_id, "interrupted", "interrupted by the user")
+                raise
+            except Unaccounted as exc:
+                state.end_run(run_id, UNRECONCILED, str(exc))
+                raise
+            except MigrateError as exc:
+                state.end_run(run_id, "failed", str(exc))
+                raise
         latest = state.run(run_id)
         summary.highwater = latest.highwater if latest else None
         state.end_run(run_id, "complete")

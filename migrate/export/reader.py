@@ -44,7 +44,7 @@ from migrate.export.state import StateStore
 from migrate.identifiers import check_identifier
 from migrate.records import FieldInfo, TextFormat
 from migrate.schema import Drupal7
-from migrate.source.base import Row
+from migrate.source.base import Row, Source
 
 _NODE_COLUMNS = (
     "n.nid, n.vid, n.type, n.language, n.title, n.uid, n.status, n.created, n.changed,"
@@ -661,7 +661,7 @@ class Reader:
                 found[int(k)] = str(digest)
         return {n: found[n] for n in nids if n in found}
 
-    def node_buckets(self, width: int) -> dict[int, str]:
+    def node_buckets(self, width: int) -> Callable[[Source], dict[int, str]]:
         """Per bucket of ``width`` nids (nid DIV width): a digest of every own row of its nodes.
 
         One query over the tables ``node_digests`` reads, for every node (selected or
@@ -669,6 +669,9 @@ class Reader:
         64-bit hashes (with the nid, so a row moved between nodes shows). A hundred
         short rows for 100k nodes: a bucket whose digest is the one stored when its
         nodes were last checked needs no per-node digest.
+
+        Made here, run by the caller on any connection of this snapshot: the engine
+        runs it on another one while this one reads (``engine._Aside``).
         """
         parts: list[str] = []
         for t, rows in enumerate(self._own_rows()):
@@ -684,13 +687,11 @@ class Reader:
             f" (SELECT CAST(SUBSTRING(source, 6) AS UNSIGNED) DIV {int(width)} AS b, {h} AS h"
             f" FROM {{url_alias}} WHERE source LIKE 'node/%'{MATERIALIZED}) z GROUP BY b"
         )
-        return {
-            int(b): str(digest)
-            for b, digest in self.source.rows(
-                "SELECT b, GROUP_CONCAT(CONCAT_WS(':', t, c, x, s) ORDER BY t SEPARATOR ',')"
-                " FROM (" + " UNION ALL ".join(parts) + ") y GROUP BY b"
-            )
-        }
+        sql = (
+            "SELECT b, GROUP_CONCAT(CONCAT_WS(':', t, c, x, s) ORDER BY t SEPARATOR ',')"
+            " FROM (" + " UNION ALL ".join(parts) + ") y GROUP BY b"
+        )
+        return lambda source: {int(b): str(digest) for b, digest in source.rows(sql)}
 
     def files_of(self, fids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
         """(uri, mime, size) of those of ``fids`` in file_managed."""

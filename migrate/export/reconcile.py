@@ -22,13 +22,13 @@ import os
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec
-from migrate.export.fingerprint import code_digest, tables_digest
+from migrate.export.fingerprint import code_digest
 from migrate.export.outputread import READBACK_ONCE, OutputRead, OutputReading
 from migrate.export.readback import BODIES, COMMENT_PREFIX, ReadBack, nested_part
 from migrate.export.reader import ITEM_TABLES, Reader, Selection
@@ -199,6 +199,10 @@ class Comparison:
     out_dir: Path
     selection: Selection
     revisions: str
+    tables: Callable[[], str]
+    """The digest of ``source_tables`` (``fingerprint.tables_digest`` with
+    ``SOURCE_COLUMNS``) on the run's snapshot: the engine starts it on another
+    connection when it has one, so the server takes it while the export reads."""
 
 
 def _open_scratch(path: Path) -> sqlite3.Connection:
@@ -911,7 +915,7 @@ def _source_digest(job: Comparison) -> str:
         code_digest(),
         job.target,
         sorted(job.readback.not_carried.items()),
-        tables_digest(job.site.source, source_tables(job.reader, job.revisions), SOURCE_COLUMNS),
+        job.tables(),
         [v.vid for v in taxonomy.vocabularies],
         [(t.tid, t.vocabulary) for t in taxonomy.terms],
         sorted(taxonomy.info.items()),

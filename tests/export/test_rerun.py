@@ -23,6 +23,7 @@ from migrate.errors import Unaccounted
 from migrate.export import engine
 from migrate.export.engine import ExportOptions, ExportSummary
 from migrate.export.reader import Selection
+from migrate.schema import Drupal7
 from migrate.source.mysql import MySQLSource
 
 
@@ -322,3 +323,29 @@ def test_whole_output_targets_keep_the_comparison_until_their_output_changes(
     with pytest.raises(Unaccounted):
         run_export(broken_db, out, to=to, files_dir=files, update=True)
     assert _report(out)["same_as_run"] is None
+
+
+def test_digests_on_twin_connections_are_those_of_the_export_s_own(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """The whole-table digests taken on other connections of the snapshot (as
+    ``api.export`` opens them) and on the export's own are the same: a run either
+    way keeps every node and the comparison the other checked."""
+    out = tmp_path / "bundle"
+    options = ExportOptions(
+        selection=Selection(include_unpublished=True), batch_size=64, base_url=BASE_URL
+    )
+    sources, why = MySQLSource.snapshots(broken_db, 1 + engine.DIGEST_CONNECTIONS)
+    try:
+        assert why is None and len(sources) == 1 + engine.DIGEST_CONNECTIONS
+        site = Drupal7(sources[0])
+        first = engine.export(site, out, options, twins=sources[1:])
+        alone = engine.export(site, out, options)
+        again = engine.export(site, out, options, twins=sources[1:])
+    finally:
+        for source in sources:
+            source.close()
+    for run in (alone, again):
+        rec = run.reconciliation
+        assert rec is not None and rec.reconciled and rec.same_as_run == first.run_id
+        assert run.unchanged["node"] == first.added["node"] and not run.updated
