@@ -56,6 +56,7 @@ from migrate.export.fingerprint import (
     Lookups,
     UserRows,
     batch_rows,
+    code_digest,
     context_digest,
     fingerprint,
     own_digests,
@@ -100,6 +101,8 @@ NODE_BUCKET = 1000
 """Nids per bucket of ``Reader.node_buckets``: 100 digests for 100k nodes."""
 REDIRECT_INPUTS = "redirect_inputs"
 """State meta key: ``run:digest`` of the inputs of the last run that built every redirect."""
+ALIAS_INPUTS = "alias_inputs"
+"""State meta key: the digest of url_alias and the code when the state's aliases were loaded."""
 REDIRECTS_PER_NODE_BATCH = 20
 """A redirect is one short line: its batches hold this many times ``--batch-size``
 items, so a million of them cost hundreds of durable commits, not thousands."""
@@ -313,6 +316,7 @@ class _Run:
         )
         # Every whole-table digest the run asks for, started now, in the order it asks
         # (see _Aside): each is a function of the run's snapshot alone.
+        self.alias_table = aside.start(functools.partial(tables_digest, tables=["url_alias"]))
         self.lookup_tables, self.node_buckets = self._start_node_digests()
         self.source_tables = aside.start(
             functools.partial(
@@ -322,7 +326,6 @@ class _Run:
             )
         )
         """The digest of what the reconciliation reads (``reconcile.source_tables``)."""
-        self.alias_table = aside.start(functools.partial(tables_digest, tables=["url_alias"]))
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -360,7 +363,7 @@ class _Run:
     def execute(self) -> None:
         with self.timed("taxonomy"):
             taxonomy = self.reader.load_taxonomy()
-            self.reader.load_aliases()
+            self._load_aliases()
         total = self.reader.count_nodes()
         limit = self.options.selection.limit
         if limit is not None:
@@ -396,6 +399,21 @@ class _Run:
                 self._store_buckets()
         with self.timed("redirects"):
             self._redirects()
+
+    def _load_aliases(self) -> None:
+        """Snapshot url_alias into the state, unless it holds the snapshot of these very rows.
+
+        The state's aliases are a function of url_alias (every column digested on the
+        server) and of the code that normalises them: when both are those recorded
+        with the last snapshot, it is this one (100k aliases streamed and written again
+        took a second of an unchanged re-run). Nothing else writes the aliases table.
+        """
+        inputs = _digest(code_digest(), self.alias_table())
+        if self.state.meta(ALIAS_INPUTS) == inputs:
+            return
+        self.state.delete_meta(ALIAS_INPUTS)  # interrupted while replacing: load them again
+        self.reader.load_aliases()
+        self.state.set_meta(ALIAS_INPUTS, inputs)
 
     def _lookups_digest(self) -> str:
         """Everything a node's lookups read (``fingerprint.Lookups``): aliases, node paths,
@@ -821,7 +839,7 @@ class _Aside:
     thread of its own, one query at a time, so no connection is ever queried while
     another query's rows stream on it; a digest's result waits until it is asked for.
     Without twins (a dump, or the tables could not be locked to align the snapshots)
-    a digest is taken on the export's own connection when it is asked for.
+    a digest is taken on the export's own connection when it is first asked for.
     """
 
     def __init__(self, source: Source, twins: Sequence[Source]) -> None:
@@ -832,7 +850,7 @@ class _Aside:
     def start(self, work: Callable[[Source], _T]) -> Callable[[], _T]:
         """``work`` started on the next twin (in turn), or run on the source when asked."""
         if not self.lanes:
-            return functools.partial(work, self.source)
+            return functools.cache(functools.partial(work, self.source))
         twin, pool = self.lanes[self.turn % len(self.lanes)]
         self.turn += 1
         return pool.submit(work, twin).result

@@ -22,7 +22,8 @@ from migrate.config import ConnectionSpec
 from migrate.errors import Unaccounted
 from migrate.export import engine
 from migrate.export.engine import ExportOptions, ExportSummary
-from migrate.export.reader import Selection
+from migrate.export.reader import Reader, Selection
+from migrate.export.state import StateStore
 from migrate.schema import Drupal7
 from migrate.source.mysql import MySQLSource
 
@@ -349,3 +350,27 @@ def test_digests_on_twin_connections_are_those_of_the_export_s_own(
         rec = run.reconciliation
         assert rec is not None and rec.reconciled and rec.same_as_run == first.run_id
         assert run.unchanged["node"] == first.added["node"] and not run.updated
+
+
+def test_the_aliases_are_loaded_again_only_when_url_alias_changed(
+    broken_db_rw: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state's snapshot of url_alias is kept while the table's digest is the same."""
+    loads: list[int] = []
+    load = Reader.load_aliases
+
+    def counted(reader: Reader) -> None:
+        loads.append(1)
+        load(reader)
+
+    monkeypatch.setattr(Reader, "load_aliases", counted)
+    out = tmp_path / "bundle"
+    run_export(broken_db_rw, out, batch_size=64)
+    run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert len(loads) == 1
+    run_sql(broken_db_rw, "UPDATE url_alias SET alias = 'doan-hoi-moi' WHERE alias = 'doan-hoi'")
+    again = run_export(broken_db_rw, out, batch_size=64, update=True)
+    assert len(loads) == 2
+    assert again.reconciliation is not None and again.reconciliation.reconciled
+    with StateStore(out) as state:
+        assert state.alias_sources(["doan-hoi", "doan-hoi-moi"]) == {"doan-hoi-moi": "node/8"}
