@@ -37,9 +37,12 @@ from typing import IO, Any
 from migrate.errors import MigrateError, StateError
 from migrate.export.fingerprint import code_digest
 from migrate.export.readback import (
+    WHOLE,
     Fingerprint,
     Listed,
+    Part,
     ReadBack,
+    combine_fingerprints,
     readback_for,
     registered_name,
 )
@@ -52,6 +55,8 @@ READBACK_ONCE = ".readback.sqlite"
 READ_APART_ITEMS = 5000
 """Outputs of at least this many items are read back by a process of their own: below
 it, starting one (~0.3 s) costs more than the overlap saves."""
+MAX_PARTS = 4
+"""Reading processes at most for an output whose reader reads it in parts (one per CPU)."""
 
 _TABLES = """
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -88,7 +93,8 @@ _FLUSH_ROWS = 20000
 class OutputRead:
     """Where ``read_output`` put the items, and what it took."""
 
-    path: Path
+    paths: tuple[Path, ...]
+    """One SQLite file, or one per part of an output read in parts."""
     files_parsed: int | None
     """Files parsed (the others' items came from the cache); None: read as a whole."""
     seconds: float
@@ -143,21 +149,38 @@ def _open(path: Path, fresh: bool) -> sqlite3.Connection:
     return db
 
 
+def part_path(out_dir: Path, part: Part) -> Path:
+    """Where one part of an output read in parts is read into (``READBACK_ONCE`` when whole)."""
+    return out_dir / (READBACK_ONCE if part == WHOLE else f".readback.{part.index}.sqlite")
+
+
+def remove_scratch(out_dir: Path) -> None:
+    """Remove what reading an output as a whole (or in parts) left: derived data."""
+    (out_dir / READBACK_ONCE).unlink(missing_ok=True)
+    for index in range(MAX_PARTS):
+        part_path(out_dir, Part(index, MAX_PARTS)).unlink(missing_ok=True)
+
+
 def read_output(
-    readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]] | None
+    readback: ReadBack,
+    out_dir: Path,
+    outputs: list[tuple[str, str]] | None,
+    part: Part = WHOLE,
 ) -> OutputRead:
     """Read the output back into its SQLite file (see the module docstring).
 
     ``outputs``: each output file's path and blake2b digest (``reconcile.output_digests``)
     for a file-wise read-back, else None (the reader then also takes the output's
-    fingerprint, when it has one). Touches nothing but that file and reads
+    fingerprint, when it has one); ``part``: the share of it this call reads, for a
+    reader with ``ReadBack.read_part``. Touches nothing but that file and reads
     nothing but the output: it may run in a process of its own. The cache is derived
     data: one SQLite cannot read (damaged, not a database) is made again.
     """
-    path = out_dir / (READBACK_ONCE if outputs is None else READBACK_CACHE)
+    path = part_path(out_dir, part) if outputs is None else out_dir / READBACK_CACHE
     for attempt in (1, 2):
         try:
-            return _read(readback, out_dir, outputs, path, fresh=outputs is None or attempt == 2)
+            fresh = outputs is None or attempt == 2
+            return _read(readback, out_dir, outputs, part, path, fresh)
         except sqlite3.DatabaseError as exc:
             if attempt == 2 or isinstance(exc, sqlite3.OperationalError):
                 raise StateError(f"{path}: cannot read the output back into it ({exc})") from None
@@ -168,6 +191,7 @@ def _read(
     readback: ReadBack,
     out_dir: Path,
     outputs: list[tuple[str, str]] | None,
+    part: Part,
     path: Path,
     fresh: bool,
 ) -> OutputRead:
@@ -180,7 +204,12 @@ def _read(
         if outputs is None:
             seen = Fingerprint(out_dir) if readback.fingerprint is not None else None
             rows = _Rows(db, "")
-            for item in readback.items(out_dir, seen):
+            items = (
+                readback.items(out_dir, seen)
+                if part == WHOLE or readback.read_part is None
+                else readback.read_part(out_dir, seen, part)
+            )
+            for item in items:
                 rows.add(item)
             rows.flush()
         else:
@@ -202,7 +231,10 @@ def _read(
     finally:
         db.close()
     return OutputRead(
-        path, parsed, time.monotonic() - started, seen.hexdigest() if seen is not None else None
+        (path,),
+        parsed,
+        time.monotonic() - started,
+        seen.hexdigest() if seen is not None else None,
     )
 
 
@@ -247,14 +279,15 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
     outcome, or the one-line error a ``MigrateError`` carries."""
     importlib.import_module(request["module"])  # the module that registers the reader
     readback = readback_for(request["reader"])
+    part = Part(*request["part"])
     try:
-        read = read_output(readback, Path(request["out_dir"]), request["outputs"])
+        read = read_output(readback, Path(request["out_dir"]), request["outputs"], part)
     except MigrateError as exc:
         return {"error": str(exc)}
     except OSError as exc:
         return {"error": f"reading the output back failed: {exc}"}
     return {
-        "path": str(read.path),
+        "path": str(read.paths[0]),
         "files_parsed": read.files_parsed,
         "seconds": read.seconds,
         "fingerprint": read.fingerprint,
@@ -263,14 +296,9 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
 
 class OutputReading:
     """``read_output`` under way: for an output of at least ``READ_APART_ITEMS`` items
-    read by a registered reader, in a process of its own; else here, when ``result``
-    is asked for.
-
-    The reading process is a fresh interpreter running this module (nothing of this
-    process is shared or re-run). It gets its request as one line on stdin, answers
-    on a pipe of its own (so a ``sitecustomize`` that prints cannot garble the
-    answer), and ends as soon as its stdin closes: when this process ends, however it
-    ends, the reader does too.
+    read by a registered reader, in processes of their own (one per CPU, up to
+    ``MAX_PARTS``, when the reader reads in parts; else one); else here, when
+    ``result`` is asked for.
     """
 
     def __init__(
@@ -281,26 +309,67 @@ class OutputReading:
         items: int,
     ) -> None:
         self.args = (readback, out_dir, outputs)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.replies = -1
-        self.errors: IO[bytes] | None = None
+        self.processes: list[_ReadingProcess] = []
         name = registered_name(readback)
         if items < READ_APART_ITEMS or name is None:
             return
-        request = {
-            "reader": name,
-            "module": readback.items.__module__,
-            "out_dir": str(out_dir),
-            "outputs": outputs,
-        }
+        count = 1
+        if outputs is None and readback.read_part is not None:
+            count = max(1, min(os.cpu_count() or 1, MAX_PARTS))
+        try:
+            for index in range(count):
+                request = {
+                    "reader": name,
+                    "module": readback.items.__module__,
+                    "out_dir": str(out_dir),
+                    "outputs": outputs,
+                    "part": [index, count] if count > 1 else [0, 1],
+                }
+                self.processes.append(_ReadingProcess(request))
+        except BaseException:
+            self.close()
+            raise
+
+    def result(self) -> OutputRead:
+        if not self.processes:
+            return read_output(*self.args)
+        try:
+            reads = [process.result() for process in self.processes]
+        finally:
+            self.close()
+        prints = [r.fingerprint for r in reads]
+        return OutputRead(
+            tuple(path for r in reads for path in r.paths),
+            reads[0].files_parsed,
+            max(r.seconds for r in reads),
+            None if None in prints else combine_fingerprints(p for p in prints if p),
+        )
+
+    def close(self) -> None:
+        """Stop the reading processes still running (the reconciliation was cut short)."""
+        for process in self.processes:
+            process.close()
+        self.processes = []
+
+
+class _ReadingProcess:
+    """One reading process: a fresh interpreter running this module (nothing of this
+    process is shared or re-run). It gets its request as one line on stdin, answers
+    on a pipe of its own (so a ``sitecustomize`` that prints cannot garble the
+    answer), and ends as soon as its stdin closes: when this process ends, however it
+    ends, the reader does too.
+    """
+
+    def __init__(self, request: dict[str, Any]) -> None:
         root = str(Path(__file__).resolve().parents[2])  # this very package, wherever it is
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
+        self.process: subprocess.Popen[bytes] | None = None
         self.replies, answer = os.pipe()
         # A file, not a pipe: a chatty reader cannot block on it. Closed by ``close``.
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115
+        self.errors: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(answer)],
@@ -317,26 +386,22 @@ class OutputReading:
         self.process.stdin.flush()  # stdin stays open: its end is the reader's signal to stop
 
     def result(self) -> OutputRead:
-        if self.process is None:
-            return read_output(*self.args)
+        assert self.process is not None
+        with os.fdopen(self.replies, "rb") as replies:
+            self.replies = -1
+            out = replies.read()
+        code = self.process.wait()
         try:
-            with os.fdopen(self.replies, "rb") as replies:
-                self.replies = -1
-                out = replies.read()
-            code = self.process.wait()
-            try:
-                reply = json.loads(out)
-            except ValueError:
-                raise self._failure(code) from None
-        finally:
-            self.close()
+            reply = json.loads(out)
+        except ValueError:
+            raise self._failure(code) from None
         if "error" in reply:
             raise StateError(str(reply["error"]))
         return OutputRead(
-            Path(reply["path"]),
+            (Path(reply["path"]),),
             reply["files_parsed"],
             float(reply["seconds"]),
-            reply.get("fingerprint"),
+            reply["fingerprint"],
         )
 
     def _failure(self, code: int) -> Exception:
@@ -349,7 +414,6 @@ class OutputReading:
         return RuntimeError(f"reading the output back failed (exit {code}):\n{err}")
 
     def close(self) -> None:
-        """Stop the reading process if it still runs (the reconciliation was cut short)."""
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.kill()

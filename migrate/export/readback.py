@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import tomllib
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -101,6 +102,41 @@ class ReadBack:
     ``items``, given a ``Fingerprint``, add to it what they read, so that a comparison
     that reads the output anyway gets the digest from the same bytes, not from a
     second pass over them."""
+    read_part: PartReader | None = None
+    """For a whole-output reader whose files are read one by one, each on its own: the
+    items of one ``Part`` of the output, so that several processes share a big
+    output's reading (``outputread``). Every part adds what it reads to its own
+    ``Fingerprint``; ``combine_fingerprints`` of the parts' is the whole one's."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One share of a whole output: of ``count`` reading processes, the ``index``-th."""
+
+    index: int = 0
+    count: int = 1
+
+    def takes(self, path: str) -> bool:
+        """Whether this part reads the file at ``path`` (split by a hash of the path)."""
+        if self.count == 1:
+            return True
+        return zlib.crc32(os.fsencode(path)) % self.count == self.index
+
+    @property
+    def first(self) -> bool:
+        """The first part also reads what is not split (reports, small folders)."""
+        return self.index == 0
+
+
+WHOLE = Part()
+
+
+class PartReader(Protocol):
+    """``ReadBack.read_part``: the items of one part of the output."""
+
+    def __call__(
+        self, out_dir: Path, seen: Fingerprint | None = None, part: Part = WHOLE
+    ) -> Iterator[Found | Listed]: ...
 
 
 class ItemReader(Protocol):
@@ -154,6 +190,17 @@ class Fingerprint:
 
     def hexdigest(self) -> str:
         return f"{self.count}:{self.xor:032x}:{self.sum:032x}"
+
+
+def combine_fingerprints(digests: Iterable[str]) -> str:
+    """The ``Fingerprint`` of files read in parts, from each part's ``hexdigest``."""
+    count = xor = total = 0
+    for digest in digests:
+        n, x, s = digest.split(":")
+        count += int(n)
+        xor ^= int(x, 16)
+        total = (total + int(s, 16)) % (1 << 128)
+    return f"{count}:{xor:032x}:{total:032x}"
 
 
 _READERS: dict[str, ReadBack] = {}
@@ -657,8 +704,14 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
     return entry.is_file(follow_symlinks=False)
 
 
-def read_hugo(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found | Listed]:
+def read_hugo(
+    out_dir: Path, seen: Fingerprint | None = None, part: Part = WHOLE
+) -> Iterator[Found | Listed]:
+    """Every page's items (or ``part``'s pages), then, in the first part, the redirect
+    pages under ``static``, the media report and the pages the writer could not give."""
     for path in _walk(out_dir / "content", _is_page):
+        if not part.takes(path):
+            continue
         with open(path, "rb") as fh:
             raw = fh.read()
         if seen is not None:
@@ -698,6 +751,8 @@ def read_hugo(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found 
             yield Found("term", str(data["drupal_tid"]), tuple(sorted(fields.items())))
         elif "drupal_vid" in data:
             yield Found("vocabulary", str(data["drupal_vid"]))
+    if not part.first:
+        return
     static = os.path.join(out_dir / "static", "")
     for path in _walk(out_dir / "static", _is_file):
         if seen is not None:
@@ -779,5 +834,6 @@ register_readback(
             "term.parents": "Hugo taxonomies are flat",
         },
         fingerprint=hugo_fingerprint,
+        read_part=read_hugo,
     ),
 )

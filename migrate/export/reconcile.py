@@ -29,7 +29,7 @@ from typing import Any
 
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec
 from migrate.export.fingerprint import code_digest
-from migrate.export.outputread import READBACK_ONCE, OutputRead, OutputReading
+from migrate.export.outputread import OutputRead, OutputReading, remove_scratch
 from migrate.export.readback import BODIES, COMMENT_PREFIX, ReadBack, nested_part
 from migrate.export.reader import ITEM_TABLES, Reader, Selection
 from migrate.export.redirects import normalize_path
@@ -561,17 +561,43 @@ class _Compare:
         (empty until now; both sides in key order)."""
         db = self.db
         db.execute("COMMIT")
-        db.execute("ATTACH DATABASE ? AS side", (os.fsencode(read.path),))  # any bytes
+        if len(read.paths) == 1:
+            db.execute("ATTACH DATABASE ? AS side", (os.fsencode(read.paths[0]),))  # any bytes
+            db.executescript(
+                """
+                BEGIN;
+                INSERT INTO out SELECT kind, key, n FROM side.sum_found;
+                INSERT INTO out_part SELECT kind, key, part, n FROM side.sum_parts;
+                INSERT INTO listed SELECT kind, key, reason FROM side.sum_listed;
+                COMMIT;
+                DETACH DATABASE side;
+                """
+            )
+            return
+        # Read in parts: an item found in several parts (a redirect two pages claim) is
+        # summed over them, as one reading process sums it over the files.
+        names = [f"side{i}" for i in range(len(read.paths))]
+        for name, path in zip(names, read.paths, strict=True):
+            db.execute(f"ATTACH DATABASE ? AS {name}", (os.fsencode(path),))
+
+        def union(table: str, columns: str) -> str:
+            return " UNION ALL ".join(f"SELECT {columns} FROM {n}.{table}" for n in names)
+
         db.executescript(
-            """
+            f"""
             BEGIN;
-            INSERT INTO out SELECT kind, key, n FROM side.sum_found;
-            INSERT INTO out_part SELECT kind, key, part, n FROM side.sum_parts;
-            INSERT INTO listed SELECT kind, key, reason FROM side.sum_listed;
+            INSERT INTO out SELECT kind, key, SUM(n) FROM ({union("sum_found", "kind, key, n")})
+                GROUP BY kind, key ORDER BY kind, key;
+            INSERT INTO out_part SELECT kind, key, part, SUM(n)
+                FROM ({union("sum_parts", "kind, key, part, n")})
+                GROUP BY kind, key, part ORDER BY kind, key, part;
+            INSERT OR IGNORE INTO listed SELECT kind, key, reason
+                FROM ({union("sum_listed", "kind, key, reason")});
             COMMIT;
-            DETACH DATABASE side;
             """
         )
+        for name in names:
+            db.execute(f"DETACH DATABASE {name}")
 
     # ------------------------------------------------------------------ comparison
 
@@ -1028,7 +1054,7 @@ def reconcile(job: Comparison) -> Reconciliation:
     finally:
         reading.close()
         scratch.unlink(missing_ok=True)
-        (out_dir / READBACK_ONCE).unlink(missing_ok=True)
+        remove_scratch(out_dir)
     seen = outputs if outputs is not None else read.fingerprint
     if seen is not None and report.reconciled:
         _Kept(source, _digest(seen), report).store(state)

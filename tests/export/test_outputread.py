@@ -155,7 +155,7 @@ SLOW_READER = """
 import time
 from migrate.export.readback import ReadBack, register_readback
 
-def items(out_dir):
+def items(out_dir, seen=None):
     time.sleep(120)
     yield from ()
 
@@ -168,7 +168,7 @@ import slow_reader
 from migrate.export.readback import readback_for
 from migrate.export.outputread import OutputReading
 reading = OutputReading(readback_for("slow-test"), Path(sys.argv[1]), None, 10**9)
-print(reading.process.pid, flush=True)
+print(reading.processes[0].process.pid, flush=True)
 time.sleep(1)
 os._exit(0)  # gone without a word, as a killed export would be
 """
@@ -229,3 +229,26 @@ def test_the_first_run_reads_its_whole_output_once(
     again = run_export(broken_db, out, to=to, update=True)
     assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_an_output_read_in_parts_gives_what_reading_it_whole_does(
+    apart: None,
+    parts: int,
+    broken_db: ConnectionSpec,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hugo pages are shared among one reading process per CPU: the parts' items and
+    fingerprints, put together, are the whole output's (a re-run then keeps the
+    comparison), and every part's scratch file is gone afterwards."""
+    out = tmp_path / "hugo"
+    monkeypatch.setattr(outputread.os, "cpu_count", lambda: 1)
+    whole = run_export(broken_db, tmp_path / "whole", to="hugo").reconciliation
+    monkeypatch.setattr(outputread.os, "cpu_count", lambda: parts)
+    first = run_export(broken_db, out, to="hugo")
+    assert first.reconciliation is not None and whole is not None
+    assert _report(out) == _report(tmp_path / "whole")
+    assert not list(out.glob(".readback*.sqlite"))
+    again = run_export(broken_db, out, to="hugo", update=True)
+    assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
