@@ -52,7 +52,7 @@ class DiskMaps:
             stale.unlink(missing_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.executescript(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;"
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2000;"
             "CREATE TABLE entries (map TEXT, key TEXT, value TEXT NOT NULL,"
             " PRIMARY KEY (map, key)) WITHOUT ROWID; BEGIN;"
         )

@@ -92,6 +92,7 @@ from migrate.export.records import (
 )
 from migrate.export.siteinfo import read_site_info
 from migrate.export.state import StateStore
+from migrate.memory import release_free_memory
 from migrate.progress import Progress
 from migrate.schema import Drupal7
 from migrate.source.base import Source
@@ -740,6 +741,7 @@ class _Run:
         )
         self.summary.batches += 1
         forget_json()
+        release_free_memory()  # the previous batch's records, freed by now (migrate.memory)
 
 
 @dataclass
