@@ -58,6 +58,7 @@ from migrate.export.fingerprint import (
     batch_rows,
     code_digest,
     context_digest,
+    digest_of,
     fingerprint,
     own_digests,
     tables_digest,
@@ -261,10 +262,6 @@ def _detail(record: Record | EncodedRecord | PreparedRecord) -> str:
     )
 
 
-def _digest(*parts: object) -> str:
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
-
-
 def _num(key: str) -> int | None:
     return int(key) if key.isdigit() else None
 
@@ -409,7 +406,7 @@ class _Run:
         with the last snapshot, it is this one (100k aliases streamed and written again
         took a second of an unchanged re-run). Nothing else writes the aliases table.
         """
-        inputs = _digest(code_digest(), self.alias_table())
+        inputs = digest_of(code_digest(), self.alias_table())
         if self.state.meta(ALIAS_INPUTS) == inputs:
             return
         self.state.delete_meta(ALIAS_INPUTS)  # interrupted while replacing: load them again
@@ -421,7 +418,7 @@ class _Run:
         terms, files, users, nested items; with the run's context and selection."""
         ctx = self.ctx
         assert ctx is not None and self.lookup_tables is not None
-        return _digest(
+        return digest_of(
             self.context,
             asdict(self.options.selection),
             NODE_BUCKET,
@@ -604,7 +601,7 @@ class _Run:
         """
         taxonomy = self.reader.taxonomy
         assert taxonomy is not None
-        return _digest(
+        return digest_of(
             self.context,
             self.alias_table(),
             sorted((tid, t.path) for tid, t in taxonomy.info.items()),
@@ -625,7 +622,7 @@ class _Run:
         run_id = self.summary.run_id
         held = self.state.item_counts().get("redirect", 0)
         done, _, digest = (self.state.meta(REDIRECT_INPUTS) or "").partition(":")
-        if done.isdigit() and digest == _digest(inputs, held):
+        if done.isdigit() and digest == digest_of(inputs, held):
             with self.state.transaction():
                 self.state.copy_events(int(done), run_id, "redirect")
                 self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{digest}")
@@ -636,7 +633,7 @@ class _Run:
         self._write_redirects()
         if self.summary.not_updated["redirect"] == left:  # else the next run must see them
             held = self.state.item_counts().get("redirect", 0)
-            self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{_digest(inputs, held)}")
+            self.state.set_meta(REDIRECT_INPUTS, f"{run_id}:{digest_of(inputs, held)}")
 
     def _write_redirects(self) -> None:
         size = self.options.batch_size * REDIRECTS_PER_NODE_BATCH

@@ -30,7 +30,8 @@ from migrate.source.base import Source
 _DIGEST = 16
 
 
-def _hash(*parts: object) -> str:
+def digest_of(*parts: object) -> str:
+    """A digest of plain values (their ``repr``): the inputs of a run, a phase, a comparison."""
     return hashlib.blake2b(repr(parts).encode(), digest_size=_DIGEST).hexdigest()
 
 
@@ -59,7 +60,7 @@ def context_digest(ctx: BuildContext, options: Mapping[str, Any]) -> str:
         if f.name == "urls":
             value = (type(value).__qualname__, vars(value))
         parts.append((f.name, _stable(value)))
-    return _hash(*parts)
+    return digest_of(*parts)
 
 
 def _stable(value: Any) -> Any:
@@ -147,7 +148,7 @@ def own_digests(data: NodeRows) -> dict[int, str]:
     for row in data.rows:
         nid = int(row[0])
         mine = comments.get(nid, ())
-        out[nid] = _hash(
+        out[nid] = digest_of(
             row,
             row[1] in revisions,
             values.get(nid),
@@ -238,4 +239,4 @@ def _item_key(ident: str) -> ItemKey:
 
 def fingerprint(context: str, own: str, deps: Iterable[str], values: Mapping[str, object]) -> str:
     """The node's fingerprint: its context, own rows and the values of its lookups."""
-    return _hash(context, own, [(k, values.get(k)) for k in deps])
+    return digest_of(context, own, [(k, values.get(k)) for k in deps])

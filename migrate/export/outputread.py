@@ -323,7 +323,7 @@ class OutputReading:
                     "module": readback.items.__module__,
                     "out_dir": str(out_dir),
                     "outputs": outputs,
-                    "part": [index, count] if count > 1 else [0, 1],
+                    "part": [index, count],
                 }
                 self.processes.append(_ReadingProcess(request))
         except BaseException:

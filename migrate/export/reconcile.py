@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.export.fields import NESTED_ENTITIES, FieldSpec
-from migrate.export.fingerprint import code_digest
+from migrate.export.fingerprint import code_digest, digest_of
 from migrate.export.outputread import OutputRead, OutputReading, remove_scratch
 from migrate.export.readback import BODIES, COMMENT_PREFIX, ReadBack, nested_part
 from migrate.export.reader import ITEM_TABLES, Reader, Selection
@@ -950,11 +950,7 @@ def _source_digest(job: Comparison) -> str:
         asdict(job.selection),
         job.revisions,
     )
-    return _digest(parts)
-
-
-def _digest(value: Any) -> str:
-    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
+    return digest_of(parts)
 
 
 _KEPT = "reconciled"
@@ -995,8 +991,8 @@ class _Kept:
 def _output_seen(readback: ReadBack, out_dir: Path, outputs: Any) -> str | None:
     """The digest of what the reader would read (None: it declares no fingerprint)."""
     if outputs is not None:
-        return _digest(outputs)
-    return _digest(readback.fingerprint(out_dir)) if readback.fingerprint is not None else None
+        return digest_of(outputs)
+    return digest_of(readback.fingerprint(out_dir)) if readback.fingerprint is not None else None
 
 
 def reconcile(job: Comparison) -> Reconciliation:
@@ -1057,5 +1053,5 @@ def reconcile(job: Comparison) -> Reconciliation:
         remove_scratch(out_dir)
     seen = outputs if outputs is not None else read.fingerprint
     if seen is not None and report.reconciled:
-        _Kept(source, _digest(seen), report).store(state)
+        _Kept(source, digest_of(seen), report).store(state)
     return report
