@@ -30,7 +30,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -74,12 +74,14 @@ from migrate.export.nodes import (
     build_in_worker,
     init_worker,
 )
+from migrate.export.outputread import OutputReading
 from migrate.export.readback import readback_for
 from migrate.export.reader import ITEM_TABLES, Reader, Selection, Skipped, private_files_dir
 from migrate.export.reconcile import (
     SOURCE_COLUMNS,
     Comparison,
     Reconciliation,
+    early_reading,
     reconcile,
     source_tables,
 )
@@ -358,7 +360,8 @@ class _Run:
             return lookups, None  # resumed, or stopping at --limit: each node is checked
         return lookups, self.aside.start(reader.node_buckets(NODE_BUCKET))
 
-    def execute(self) -> None:
+    def execute(self, nodes_done: Callable[[], None] = lambda: None) -> None:
+        """Every phase of the run; ``nodes_done`` is called once the node phase ends."""
         with self.timed("taxonomy"):
             taxonomy = self.reader.load_taxonomy()
             self._load_aliases()
@@ -395,6 +398,7 @@ class _Run:
                 self._check_buckets()
                 self._nodes(builders, total, workers)
                 self._store_buckets()
+        nodes_done()
         with self.timed("redirects"):
             self._redirects()
 
@@ -928,8 +932,16 @@ def _export(
         summary = ExportSummary(out_dir, run_id, resumed)
         with _Aside(site.source, twins) as aside:
             run = _Run(site, state, writer, options, summary, cursor, progress, aside)
+            reads_back_as = getattr(writer, "reads_back_as", options.to)
+            reading: OutputReading | None = None
+
+            def start_reading() -> None:
+                nonlocal reading
+                with suppress(StateError):  # no reader: the comparison says so
+                    reading = early_reading(readback_for(reads_back_as), out_dir, state)
+
             try:
-                run.execute()
+                run.execute(start_reading)
                 writer.finish({"counts": state.item_counts(), "run": run_id})
                 # The last run's report no longer describes this output: if this comparison
                 # fails, no report is better than one saying "reconciled".
@@ -942,11 +954,12 @@ def _export(
                             run.reader,
                             run_id=run_id,
                             target=options.to,
-                            readback=readback_for(getattr(writer, "reads_back_as", options.to)),
+                            readback=readback_for(reads_back_as),
                             out_dir=out_dir,
                             selection=options.selection,
                             revisions=options.revisions,
                             tables=run.source_tables,
+                            reading=reading,
                         )
                     )
                 summary.reconciliation = report
@@ -969,6 +982,9 @@ def _export(
             except MigrateError as exc:
                 state.end_run(run_id, "failed", str(exc))
                 raise
+            finally:
+                if reading is not None:
+                    reading.close()  # the run stopped before its comparison took it
         latest = state.run(run_id)
         summary.highwater = latest.highwater if latest else None
         state.end_run(run_id, "complete")

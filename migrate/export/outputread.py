@@ -206,7 +206,7 @@ def _read(
             rows = _Rows(db, "")
             items = (
                 readback.items(out_dir, seen)
-                if part == WHOLE or readback.read_part is None
+                if readback.read_part is None
                 else readback.read_part(out_dir, seen, part)
             )
             for item in items:
@@ -279,7 +279,8 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
     outcome, or the one-line error a ``MigrateError`` carries."""
     importlib.import_module(request["module"])  # the module that registers the reader
     readback = readback_for(request["reader"])
-    part = Part(*request["part"])
+    index, count = request["part"]
+    part = Part(int(index), int(count), wait=_await_release if request.get("hold") else None)
     try:
         read = read_output(readback, Path(request["out_dir"]), request["outputs"], part)
     except MigrateError as exc:
@@ -307,7 +308,10 @@ class OutputReading:
         out_dir: Path,
         outputs: list[tuple[str, str]] | None,
         items: int,
+        hold: bool = False,
     ) -> None:
+        """``hold``: the run is still writing outside ``ReadBack.settled_first``; the
+        processes read that folder now and the rest once ``release`` is called."""
         self.args = (readback, out_dir, outputs)
         self.processes: list[_ReadingProcess] = []
         name = registered_name(readback)
@@ -324,15 +328,27 @@ class OutputReading:
                     "out_dir": str(out_dir),
                     "outputs": outputs,
                     "part": [index, count],
+                    "hold": hold,
                 }
                 self.processes.append(_ReadingProcess(request))
         except BaseException:
             self.close()
             raise
 
+    @property
+    def started(self) -> bool:
+        """Whether processes are reading (else ``result`` reads here, when asked)."""
+        return bool(self.processes)
+
+    def release(self) -> None:
+        """The output is complete: a held reading may read the rest of it."""
+        for process in self.processes:
+            process.release()
+
     def result(self) -> OutputRead:
         if not self.processes:
             return read_output(*self.args)
+        self.release()
         try:
             reads = [process.result() for process in self.processes]
         finally:
@@ -367,6 +383,7 @@ class _ReadingProcess:
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.released = False
         self.replies, answer = os.pipe()
         # A file, not a pipe: a chatty reader cannot block on it. Closed by ``close``.
         self.errors: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115
@@ -384,6 +401,16 @@ class _ReadingProcess:
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(request).encode() + b"\n")
         self.process.stdin.flush()  # stdin stays open: its end is the reader's signal to stop
+
+    def release(self) -> None:
+        """Let a held reader read the rest of the output (once; idempotent)."""
+        if self.process is not None and self.process.stdin is not None and not self.released:
+            self.released = True
+            try:
+                self.process.stdin.write(RELEASE)
+                self.process.stdin.flush()
+            except BrokenPipeError:  # it ended: ``result`` says how
+                pass
 
     def result(self) -> OutputRead:
         assert self.process is not None
@@ -429,9 +456,21 @@ class _ReadingProcess:
             self.errors = None
 
 
+RELEASE = b"release\n"
+"""The line a held reading process waits for on stdin before it reads the rest."""
+_RELEASED = threading.Event()
+
+
+def _await_release() -> None:
+    _RELEASED.wait()
+
+
 def _watch_parent() -> None:
-    """End this process when the one that asked is gone (its end of stdin closes)."""
-    sys.stdin.buffer.read()
+    """Note the release; end this process when the one that asked is gone (its end of
+    stdin closes)."""
+    for line in sys.stdin.buffer:
+        if line == RELEASE:
+            _RELEASED.set()
     os._exit(3)
 
 

@@ -107,6 +107,11 @@ class ReadBack:
     items of one ``Part`` of the output, so that several processes share a big
     output's reading (``outputread``). Every part adds what it reads to its own
     ``Fingerprint``; ``combine_fingerprints`` of the parts' is the whole one's."""
+    settled_first: str | None = None
+    """A folder of the output that no phase after the node phase writes to (Hugo's
+    ``content``), read by ``read_part`` before anything else: a run with no comparison
+    to keep starts reading it when the node phase ends, beside the redirects, and the
+    reader calls ``Part.settled`` before it reads the rest."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,14 @@ class Part:
 
     index: int = 0
     count: int = 1
+    wait: Callable[[], None] | None = field(default=None, compare=False)
+    """Returns once the rest of the output is written (``ReadBack.settled_first``);
+    None: it is."""
+
+    def settled(self) -> None:
+        """Wait until what lies outside ``ReadBack.settled_first`` may be read."""
+        if self.wait is not None:
+            self.wait()
 
     def takes(self, path: str) -> bool:
         """Whether this part reads the file at ``path`` (split by a hash of the path)."""
@@ -753,6 +766,7 @@ def read_hugo(
             yield Found("vocabulary", str(data["drupal_vid"]))
     if not part.first:
         return
+    part.settled()  # the redirects phase writes static/, finish the reports
     static = os.path.join(out_dir / "static", "")
     for path in _walk(out_dir / "static", _is_file):
         if seen is not None:
@@ -835,5 +849,6 @@ register_readback(
         },
         fingerprint=hugo_fingerprint,
         read_part=read_hugo,
+        settled_first="content",
     ),
 )

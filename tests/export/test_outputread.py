@@ -252,3 +252,63 @@ def test_an_output_read_in_parts_gives_what_reading_it_whole_does(
     assert not list(out.glob(".readback*.sqlite"))
     again = run_export(broken_db, out, to="hugo", update=True)
     assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_first_hugo_run_reads_its_pages_while_it_writes_its_redirects(
+    apart: None, broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading starts when the node phase ends, and no later phase writes a page:
+    what the early reading saw of ``content`` is what the export leaves. A re-run, which
+    has a comparison to keep, starts none."""
+    from migrate.export import engine
+
+    out = tmp_path / "hugo"
+    started: list[dict[str, tuple[int, int]]] = []
+    early = engine.early_reading
+
+    def noted(*args: Any) -> outputread.OutputReading | None:
+        reading = early(*args)
+        if reading is not None:
+            started.append(_files(out / "content"))
+        return reading
+
+    monkeypatch.setattr(engine, "early_reading", noted)
+    first = run_export(broken_db, out, to="hugo")
+    assert first.reconciliation is not None and first.reconciliation.reconciled
+    assert len(started) == 1 and started[0] == _files(out / "content")
+    redirects = [c for c in first.reconciliation.counts if c.what == "redirects"]
+    assert redirects and redirects[0].found > 0
+    again = run_export(broken_db, out, to="hugo", update=True)
+    assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
+    assert len(started) == 1
+
+
+def test_a_held_reading_reads_what_lies_outside_content_only_once_released(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A redirect page written after the reading started is read (the reading's
+    fingerprint is the finished output's): the first part waits for ``release``."""
+    out = tmp_path / "hugo"
+    run_export(broken_db, out, to="hugo")
+    readback = readback_for("hugo")
+    assert readback.fingerprint is not None
+    reading = outputread.OutputReading(readback, out, None, 10**9, hold=True)
+    try:
+        assert reading.started
+        time.sleep(1.0)  # the pages are read by now, or being read
+        late = out / "static" / "written-late" / "index.html"
+        late.parent.mkdir(parents=True)
+        late.write_text("<!doctype html>", encoding="utf-8")
+        read = reading.result()
+    finally:
+        reading.close()
+        outputread.remove_scratch(out)
+    assert read.fingerprint == readback.fingerprint(out)
