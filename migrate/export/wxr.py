@@ -99,12 +99,11 @@ from migrate.export.records import (
 from migrate.export.wxr_validate import (
     NS,
     FileCheck,
-    Issue,
-    WxrItem,
+    ItemKey,
+    SetCheck,
     WxrParseError,
     WxrReader,
     file_chunks,
-    thumbnail_issues,
     title_date_key,
 )
 
@@ -220,7 +219,7 @@ class _Index:
     Rebuilt from the batch files in ``.wxr-state`` by every ``_load_state`` (they stay
     the durable record); holds each post's settled name and date (``posts``), the post
     names taken per post type (``names``), the title+date keys ``post_exists()`` would
-    match (``title_dates``) and the cross-file check of the files this run validated.
+    match (``title_dates``) and the tables of the run's cross-file check (``SetCheck``).
     """
 
     def __init__(self, path: Path) -> None:
@@ -234,16 +233,11 @@ class _Index:
             " WITHOUT ROWID;"
             "CREATE TABLE title_dates (type TEXT, title TEXT, date TEXT,"
             " PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
-            "CREATE TABLE check_ids (post_id INTEGER PRIMARY KEY, place TEXT NOT NULL);"
-            "CREATE TABLE check_names (type TEXT, name TEXT, place TEXT NOT NULL,"
-            " PRIMARY KEY (type, name)) WITHOUT ROWID;"
-            "CREATE TABLE check_title_dates (type TEXT, title TEXT, date TEXT,"
-            " place TEXT NOT NULL, PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
             "BEGIN;"
         )
         self._pending = 0
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         """Commit now and then: the index is derived, only the page cache must stay small."""
         self._pending += 1
         if self._pending >= 5000:
@@ -260,7 +254,7 @@ class _Index:
             "INSERT OR REPLACE INTO posts VALUES (?, ?)",
             (key, json.dumps(value, ensure_ascii=False)),
         )
-        self._tick()
+        self.tick()
 
     def taken(self, scope: str, name: str) -> bool:
         row = self.db.execute(
@@ -271,127 +265,17 @@ class _Index:
     def reserve(self, scope: str, name: str) -> bool:
         """Take ``name`` in ``scope``; False when it was taken already."""
         cur = self.db.execute("INSERT OR IGNORE INTO names VALUES (?, ?)", (scope, name))
-        self._tick()
+        self.tick()
         return cur.rowcount == 1
 
     def add_title_date(self, key: tuple[str, str, str]) -> bool:
         """Take a title+date key; False when it was taken already."""
         cur = self.db.execute("INSERT OR IGNORE INTO title_dates VALUES (?, ?, ?)", key)
-        self._tick()
+        self.tick()
         return cur.rowcount == 1
 
     def close(self) -> None:
         self.db.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    """What the cross-file check needs of one item: its identity, never its content."""
-
-    post_id: int
-    post_type: str
-    post_name: str
-    title: str
-    post_date: str
-    thumbnails: tuple[str, ...]
-
-    @classmethod
-    def of(cls, item: WxrItem) -> _Checked:
-        return cls(
-            item.post_id,
-            item.post_type,
-            item.post_name,
-            item.title,
-            item.post_date,
-            tuple(item.meta("_thumbnail_id")),
-        )
-
-
-class _IndexedCheck:
-    """``wxr_validate.SetCheck`` with its ids, names and title+date keys in the index.
-
-    The same checks, file by file in import order: a post id, a post name (per type,
-    attachments against every post) or a title+date key used twice, and a
-    ``_thumbnail_id`` that is no attachment of the export.
-    """
-
-    def __init__(self, index: _Index, known_attachments: Iterable[int]) -> None:
-        self.db = index.db
-        self.index = index
-        for table in ("check_ids", "check_names", "check_title_dates"):
-            self.db.execute(f"DELETE FROM {table}")
-        self.attachments: set[int] = set(known_attachments)
-
-    def _place(self, sql: str, params: tuple[Any, ...]) -> str | None:
-        row = self.db.execute(sql, params).fetchone()
-        return None if row is None else str(row[0])
-
-    def _record(self, table: str, where: str, key: tuple[Any, ...], place: str) -> str | None:
-        """Record ``place`` under ``key``; the place recorded there before, if any.
-
-        One insert in the usual case (a key met for the first time).
-        """
-        marks = ", ".join("?" * (len(key) + 1))
-        if self.db.execute(
-            f"INSERT OR IGNORE INTO {table} VALUES ({marks})", (*key, place)
-        ).rowcount:
-            return None
-        seen = self._place(f"SELECT place FROM {table} WHERE {where}", key)
-        self.db.execute(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", (*key, place))
-        return seen
-
-    def add(self, name: str, items: Iterable[_Checked]) -> list[Issue]:
-        """The issues of file ``name``'s items against themselves and every file added before.
-
-        ``items`` may stream: a ``_thumbnail_id`` is checked once the whole file is
-        read, since it may name an attachment written after its post in the file.
-        """
-        issues: list[Issue] = []
-        thumbnails: list[tuple[str, str]] = []
-        for item in items:
-            where = f"{name} item {item.post_id}"
-            if item.post_type == "attachment":
-                self.attachments.add(item.post_id)
-            seen = self._record("check_ids", "post_id = ?", (item.post_id,), name)
-            if seen:
-                issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
-            # wp_unique_post_slug: same post type, and attachments against every post.
-            names = "type = ? AND name = ?"
-            seen = self._record("check_names", names, (item.post_type, item.post_name), where)
-            sql = "SELECT place FROM check_names WHERE type = ? AND name = ?"
-            if not seen and item.post_type != "attachment":
-                seen = self._place(sql, ("attachment", item.post_name))
-            if not seen and item.post_type == "attachment":
-                seen = self._place(sql, ("*", item.post_name))
-            if item.post_name and seen:
-                issues.append(
-                    Issue(
-                        name,
-                        "post_name_duplicate",
-                        f"{where} post_name {item.post_name!r} already used by {seen}",
-                    )
-                )
-            self.db.execute(
-                "INSERT OR REPLACE INTO check_names VALUES (?, ?, ?)", ("*", item.post_name, where)
-            )
-            key = title_date_key(item.post_type, item.title, item.post_date)
-            seen = self._record(
-                "check_title_dates", "type = ? AND title = ? AND date = ?", key, where
-            )
-            if seen:
-                issues.append(
-                    Issue(
-                        name,
-                        "title_date_collision",
-                        f"{where} has the title and date of {seen}: the importer"
-                        " would skip it and give its comments to the other",
-                    )
-                )
-            self.index._tick()
-            thumbnails += [(where, value) for value in item.thumbnails]
-        for where, value in thumbnails:
-            issues += thumbnail_issues(name, where, [value], self.attachments)
-        return issues
 
 
 @dataclass
@@ -448,7 +332,7 @@ class WxrWriter:
         self.post_types: dict[str, str] = dict(DEFAULT_POST_TYPES)
         self.unpublished = "draft"
         self.prepare_node = PostPreparer(self.base_url, self.tz)
-        self._check: _IndexedCheck | None = None
+        self._check: SetCheck | None = None
         self._checked: dict[str, int] = {}
         """Files this run validated (name → items), in ``_check`` already."""
 
@@ -1170,14 +1054,14 @@ class WxrWriter:
         reader = WxrReader(Path(name))
         check = FileCheck(name)
         found: list[Found] = []
-        checked: list[_Checked] = []
+        checked: list[ItemKey] = []
 
-        def items() -> Iterator[_Checked]:
+        def items() -> Iterator[ItemKey]:
             for item in reader.items(file_chunks(tmp)):
                 check.item(item)
                 if (got := wxr_item(item)) is not None:
                     found.append(got)
-                checked.append(_Checked.of(item))
+                checked.append(ItemKey.of(item))
                 yield checked[-1]
 
         try:
@@ -1193,23 +1077,23 @@ class WxrWriter:
         digest = wxr_digest(file_chunks(tmp))
         self._keep(name, digest, wxr_declared(reader.head) + found, checked)
 
-    def _parse_again(self, path: Path) -> list[_Checked]:
+    def _parse_again(self, path: Path) -> list[ItemKey]:
         """An earlier run's file whose kept findings are not for these bytes and this code
         (a new version of the package, say): parsed once more, and what the parse found
         kept again, so the next run's ``finish`` and read-back need not parse it."""
         before = wxr_digest(file_chunks(path))
         reader = WxrReader(path)
         found: list[Found] = []
-        checked: list[_Checked] = []
+        checked: list[ItemKey] = []
         for item in reader.items(file_chunks(path)):
             if (got := wxr_item(item)) is not None:
                 found.append(got)
-            checked.append(_Checked.of(item))
+            checked.append(ItemKey.of(item))
         if wxr_digest(file_chunks(path)) == before:  # else it changed while being read
             self._keep(path.name, before, wxr_declared(reader.head) + found, checked)
         return checked
 
-    def _keep(self, name: str, digest: str, found: list[Found], checked: list[_Checked]) -> None:
+    def _keep(self, name: str, digest: str, found: list[Found], checked: list[ItemKey]) -> None:
         """What a parse of a file's bytes found, for the read-back and the next run's check."""
         store_wxr_found(self.out_dir, name, digest, found)
         rows = [
@@ -1222,7 +1106,7 @@ class WxrWriter:
             sync=False,
         )
 
-    def _stored_check(self, path: Path) -> list[_Checked] | None:
+    def _stored_check(self, path: Path) -> list[ItemKey] | None:
         """What ``_validate`` kept of a file holding exactly these bytes, else None.
 
         A re-run's ``finish`` takes the files of earlier runs into the cross-file
@@ -1234,18 +1118,20 @@ class WxrWriter:
             if data["digest"] != wxr_digest(file_chunks(path)):
                 return None
             return [
-                _Checked(int(i), str(t), str(n), str(title), str(d), tuple(map(str, thumbs)))
+                ItemKey(int(i), str(t), str(n), str(title), str(d), tuple(map(str, thumbs)))
                 for i, t, n, title, d, thumbs in data["items"]
             ]
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _set_check(self) -> _IndexedCheck:
+    def _set_check(self) -> SetCheck:
         """The run's cross-file check: every file written since ``begin`` is in it."""
         if self._check is None:
-            self._check = _IndexedCheck(
-                self.state.index,
+            index = self.state.index
+            self._check = SetCheck(
+                index.db,
                 (ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments),
+                index.tick,
             )
         return self._check
 

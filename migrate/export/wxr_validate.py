@@ -14,11 +14,14 @@ file); it streams, so a file of any size is checked in the memory of one item.
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -320,47 +323,79 @@ def _to_int(value: str | None) -> int:
         return 0
 
 
+_POST_ID, _POST_TYPE, _POST_NAME = _W + "post_id", _W + "post_type", _W + "post_name"
+_STATUS, _POST_DATE, _POST_DATE_GMT = _W + "status", _W + "post_date", _W + "post_date_gmt"
+_PARENT, _ATTACHMENT_URL = _W + "post_parent", _W + "attachment_url"
+_CREATOR, _CONTENT, _EXCERPT = (
+    "{" + DC + "}creator",
+    "{" + CONTENT + "}encoded",
+    "{" + EXCERPT + "}encoded",
+)
+_POSTMETA, _COMMENT, _COMMENTMETA = _W + "postmeta", _W + "comment", _W + "commentmeta"
+_META_KEY, _META_VALUE = _W + "meta_key", _W + "meta_value"
+
+
+def _meta_pair(el: etree._Element) -> tuple[str, str]:
+    m = _fields(el)
+    return m.get(_META_KEY, ""), m.get(_META_VALUE, "")
+
+
 def _item(el: etree._Element) -> WxrItem:
-    f = _fields(el)
-    item = WxrItem(
-        post_id=_to_int(f.get(_W + "post_id")),
+    """One ``<item>``, its children visited once (each visit makes an lxml proxy: the
+    validation of every file the WXR writer writes spends most of its time here)."""
+    f: dict[str, str] = {}
+    terms: list[tuple[str, str, str]] = []
+    postmeta: list[tuple[str, str]] = []
+    comments: list[WxrComment] = []
+    for child in el:
+        tag = child.tag
+        if tag == _POSTMETA:
+            postmeta.append(_meta_pair(child))
+        elif tag == _COMMENT:
+            comments.append(_comment(child))
+        elif tag == "category":
+            terms.append((child.get("domain") or "", child.get("nicename") or "", child.text or ""))
+        elif isinstance(tag, str) and tag not in f:
+            f[tag] = child.text or ""
+    return WxrItem(
+        post_id=_to_int(f.get(_POST_ID)),
         title=f.get("title", ""),
-        post_type=f.get(_W + "post_type", ""),
-        post_name=f.get(_W + "post_name", ""),
-        status=f.get(_W + "status", ""),
-        post_date=f.get(_W + "post_date", ""),
-        post_date_gmt=f.get(_W + "post_date_gmt", ""),
-        creator=f.get("{" + DC + "}creator", ""),
+        post_type=f.get(_POST_TYPE, ""),
+        post_name=f.get(_POST_NAME, ""),
+        status=f.get(_STATUS, ""),
+        post_date=f.get(_POST_DATE, ""),
+        post_date_gmt=f.get(_POST_DATE_GMT, ""),
+        creator=f.get(_CREATOR, ""),
         guid=f.get("guid", ""),
-        content=f.get("{" + CONTENT + "}encoded", ""),
-        excerpt=f.get("{" + EXCERPT + "}encoded", ""),
-        parent=_to_int(f.get(_W + "post_parent")),
-        attachment_url=f.get(_W + "attachment_url"),
+        content=f.get(_CONTENT, ""),
+        excerpt=f.get(_EXCERPT, ""),
+        parent=_to_int(f.get(_PARENT)),
+        attachment_url=f.get(_ATTACHMENT_URL),
+        terms=terms,
+        postmeta=postmeta,
+        comments=comments,
     )
-    for c in el:
-        if c.tag == "category":
-            item.terms.append((c.get("domain") or "", c.get("nicename") or "", c.text or ""))
-        elif c.tag == _W + "postmeta":
-            m = _fields(c)
-            item.postmeta.append((m.get(_W + "meta_key", ""), m.get(_W + "meta_value", "")))
-        elif c.tag == _W + "comment":
-            m = _fields(c)
-            item.comments.append(
-                WxrComment(
-                    comment_id=_to_int(m.get(_W + "comment_id")),
-                    parent=_to_int(m.get(_W + "comment_parent")),
-                    author=m.get(_W + "comment_author", ""),
-                    user_id=_to_int(m.get(_W + "comment_user_id")),
-                    date=m.get(_W + "comment_date", ""),
-                    approved=m.get(_W + "comment_approved", ""),
-                    content=m.get(_W + "comment_content", ""),
-                    meta=tuple(
-                        (f.get(_W + "meta_key", ""), f.get(_W + "meta_value", ""))
-                        for f in map(_fields, c.iterchildren(_W + "commentmeta"))
-                    ),
-                )
-            )
-    return item
+
+
+def _comment(el: etree._Element) -> WxrComment:
+    m: dict[str, str] = {}
+    meta: list[tuple[str, str]] = []
+    for child in el:
+        tag = child.tag
+        if tag == _COMMENTMETA:
+            meta.append(_meta_pair(child))
+        elif isinstance(tag, str) and tag not in m:
+            m[tag] = child.text or ""
+    return WxrComment(
+        comment_id=_to_int(m.get(_W + "comment_id")),
+        parent=_to_int(m.get(_W + "comment_parent")),
+        author=m.get(_W + "comment_author", ""),
+        user_id=_to_int(m.get(_W + "comment_user_id")),
+        date=m.get(_W + "comment_date", ""),
+        approved=m.get(_W + "comment_approved", ""),
+        content=m.get(_W + "comment_content", ""),
+        meta=tuple(meta),
+    )
 
 
 def check_file(wxr: WxrFile) -> list[Issue]:
@@ -472,87 +507,189 @@ class FileCheck:
         return out
 
 
-class SetCheck:
-    """``check_set`` one file at a time: keeps only ids, names and title+date keys, no content.
+@dataclass(frozen=True, slots=True)
+class ItemKey:
+    """What the cross-file check needs of one item: its identity, never its content."""
 
-    Files are checked in import order; an item may use an attachment of its own
-    file or of an earlier one (``known_attachments`` are ids written elsewhere).
+    post_id: int
+    post_type: str
+    post_name: str
+    title: str
+    post_date: str
+    thumbnails: tuple[str, ...]
+
+    @classmethod
+    def of(cls, item: WxrItem) -> ItemKey:
+        return cls(
+            item.post_id,
+            item.post_type,
+            item.post_name,
+            item.title,
+            item.post_date,
+            tuple(item.meta("_thumbnail_id")),
+        )
+
+
+SET_CHECK_TABLES = """
+    CREATE TABLE IF NOT EXISTS check_ids (post_id INTEGER PRIMARY KEY, place TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS check_names (type TEXT, name TEXT, place TEXT NOT NULL,
+        PRIMARY KEY (type, name)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS check_title_dates (type TEXT, title TEXT, date TEXT,
+        place TEXT NOT NULL, PRIMARY KEY (type, title, date)) WITHOUT ROWID;
+"""
+"""The cross-file check's tables, in a SQLite database of the caller's."""
+
+
+class SetCheck:
+    """The checks across the files of one export, file by file in import order: a post
+    id, a post name (per type, attachments against every post) or a title+date key
+    used twice, and a ``_thumbnail_id`` that is no attachment of the export.
+
+    Ids, names and keys go to SQLite (``db``, with ``SET_CHECK_TABLES``, emptied here),
+    so the memory stays flat however many items the export holds; ``tick`` is called
+    once per item (the caller commits now and then).
     """
 
-    def __init__(self, known_attachments: Iterable[int] = ()) -> None:
-        self.post_ids: dict[int, str] = {}
-        self.names: dict[tuple[str, str], str] = {}
-        self.title_dates: dict[tuple[str, str, str], str] = {}
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        known_attachments: Iterable[int] = (),
+        tick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.tick = tick
+        db.executescript(SET_CHECK_TABLES)
+        for table in ("check_ids", "check_names", "check_title_dates"):
+            db.execute(f"DELETE FROM {table}")
         self.attachments: set[int] = set(known_attachments)
 
-    def add(self, wxr: WxrFile) -> list[Issue]:
-        """The issues of ``wxr`` against itself and every file added before."""
+    def _place(self, sql: str, params: tuple[Any, ...]) -> str | None:
+        row = self.db.execute(sql, params).fetchone()
+        return None if row is None else str(row[0])
+
+    def _record(self, table: str, where: str, key: tuple[Any, ...], place: str) -> str | None:
+        """Record ``place`` under ``key``; the place recorded there before, if any.
+
+        One insert in the usual case (a key met for the first time).
+        """
+        marks = ", ".join("?" * (len(key) + 1))
+        if self.db.execute(
+            f"INSERT OR IGNORE INTO {table} VALUES ({marks})", (*key, place)
+        ).rowcount:
+            return None
+        seen = self._place(f"SELECT place FROM {table} WHERE {where}", key)
+        self.db.execute(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", (*key, place))
+        return seen
+
+    def add(
+        self, name: str, items: Iterable[ItemKey], thumbnails: list[tuple[str, str]] | None = None
+    ) -> list[Issue]:
+        """The issues of file ``name``'s items against themselves and every file added before.
+
+        ``items`` may stream. Each ``_thumbnail_id`` is checked once the whole file is
+        read (it may name an attachment written after its post in the file), or, given
+        ``thumbnails``, added to it as (place, value) for the caller to check later.
+        """
         issues: list[Issue] = []
-        self.attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
-        name = wxr.path.name
-        for item in wxr.items:
+        pending: list[tuple[str, str]] = []
+        for item in items:
             where = f"{name} item {item.post_id}"
-            if item.post_id in self.post_ids:
-                issues.append(
-                    Issue(
-                        name, "post_id_duplicate", f"{where} also in {self.post_ids[item.post_id]}"
-                    )
-                )
-            self.post_ids[item.post_id] = name
-            # wp_unique_post_slug: same post type, and attachments against every post.
-            clashes = [(item.post_type, item.post_name), ("attachment", item.post_name)]
             if item.post_type == "attachment":
-                clashes.append(("*", item.post_name))
-            seen = next((self.names[k] for k in clashes if k in self.names), None)
-            if item.post_name and seen:
-                issues.append(
-                    Issue(
-                        name,
-                        "post_name_duplicate",
-                        f"{where} post_name {item.post_name!r} already used by {seen}",
-                    )
-                )
-            self.names[(item.post_type, item.post_name)] = where
-            self.names[("*", item.post_name)] = where
+                self.attachments.add(item.post_id)
+            seen = self._record("check_ids", "post_id = ?", (item.post_id,), name)
+            if seen:
+                issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
+            issues += self._name(name, where, item)
             key = title_date_key(item.post_type, item.title, item.post_date)
-            if key in self.title_dates:
+            seen = self._record(
+                "check_title_dates", "type = ? AND title = ? AND date = ?", key, where
+            )
+            if seen:
                 issues.append(
                     Issue(
                         name,
                         "title_date_collision",
-                        f"{where} has the title and date of {self.title_dates[key]}: the importer"
+                        f"{where} has the title and date of {seen}: the importer"
                         " would skip it and give its comments to the other",
                     )
                 )
-            self.title_dates[key] = where
-            issues += thumbnail_issues(name, where, item.meta("_thumbnail_id"), self.attachments)
+            self.tick()
+            pending += [(where, value) for value in item.thumbnails]
+        if thumbnails is not None:
+            thumbnails += pending
+        else:
+            issues += self.thumbnail_issues(name, pending)
         return issues
 
+    def _name(self, name: str, where: str, item: ItemKey) -> list[Issue]:
+        """wp_unique_post_slug: the same post type, and attachments against every post."""
+        seen = self._record(
+            "check_names", "type = ? AND name = ?", (item.post_type, item.post_name), where
+        )
+        sql = "SELECT place FROM check_names WHERE type = ? AND name = ?"
+        if not seen and item.post_type != "attachment":
+            seen = self._place(sql, ("attachment", item.post_name))
+        if not seen and item.post_type == "attachment":
+            seen = self._place(sql, ("*", item.post_name))
+        self.db.execute(
+            "INSERT OR REPLACE INTO check_names VALUES (?, ?, ?)", ("*", item.post_name, where)
+        )
+        if item.post_name and seen:
+            message = f"{where} post_name {item.post_name!r} already used by {seen}"
+            return [Issue(name, "post_name_duplicate", message)]
+        return []
 
-def check_set(files: Sequence[WxrFile], known_attachments: Iterable[int] = ()) -> list[Issue]:
-    """Checks across all files of one export (ids, slugs and title+date must not repeat).
-
-    ``known_attachments``: attachment ids written in files not given here.
-    """
-    attachments = set(known_attachments)
-    for wxr in files:
-        attachments.update(i.post_id for i in wxr.items if i.post_type == "attachment")
-    check = SetCheck(attachments)
-    return [issue for wxr in files for issue in check.add(wxr)]
+    def thumbnail_issues(self, name: str, thumbnails: Iterable[tuple[str, str]]) -> list[Issue]:
+        """Each (place, ``_thumbnail_id``) that names no attachment added or known."""
+        return [
+            issue
+            for where, value in thumbnails
+            for issue in thumbnail_issues(name, where, [value], self.attachments)
+        ]
 
 
 def validate_wxr(paths: Iterable[Path]) -> list[Issue]:
-    """Every defect of a set of WXR files, per file and across them; empty means importable."""
+    """Every defect of a set of WXR files, per file and across them; empty means importable.
+
+    Each file streams through the parser once, one item in memory at a time; the
+    cross-file check keeps its keys, and the thumbnails wait for every attachment of
+    the set, in a temporary SQLite file.
+    """
     issues: list[Issue] = []
-    parsed: list[WxrFile] = []
-    for path in paths:
+    with tempfile.TemporaryDirectory(prefix="validate-wxr-") as tmp:
+        db = sqlite3.connect(Path(tmp) / "check.sqlite", isolation_level=None)
         try:
-            wxr = read_wxr(path)
-        except WxrParseError as exc:
-            code = "cdata" if "]]>" in str(exc) or "CData" in str(exc) else "xml"
-            issues.append(Issue(path.name, code, str(exc)))
-            continue
-        parsed.append(wxr)
-        issues.extend(check_file(wxr))
-    issues.extend(check_set(parsed))
+            db.executescript(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+                "CREATE TABLE thumbnails (file TEXT, place TEXT, value TEXT);"
+            )
+            check = SetCheck(db)
+            for path in paths:
+                issues += _validate_one(path, check, db)
+            rows = db.execute("SELECT file, place, value FROM thumbnails ORDER BY rowid")
+            for name, where, value in rows:
+                issues += check.thumbnail_issues(name, [(where, value)])
+        finally:
+            db.close()
     return issues
+
+
+def _validate_one(path: Path, check: SetCheck, db: sqlite3.Connection) -> list[Issue]:
+    """One file of ``validate_wxr``: its own issues and those against the files before it."""
+    reader = WxrReader(path)
+    per_file = FileCheck(path.name)
+    thumbnails: list[tuple[str, str]] = []
+
+    def keys() -> Iterator[ItemKey]:
+        for item in reader.items(file_chunks(path)):
+            per_file.item(item)
+            yield ItemKey.of(item)
+
+    try:
+        across = check.add(path.name, keys(), thumbnails)
+    except (WxrParseError, OSError) as exc:
+        message = str(exc) if isinstance(exc, WxrParseError) else f"not well-formed XML: {exc}"
+        code = "cdata" if "]]>" in message or "CData" in message else "xml"
+        return [Issue(path.name, code, message)]
+    db.executemany("INSERT INTO thumbnails VALUES (?, ?, ?)", ((path.name, *t) for t in thumbnails))
+    return per_file.finish(reader.head) + across

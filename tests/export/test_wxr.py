@@ -453,6 +453,42 @@ def test_validator_accepts_a_minimal_good_file(tmp_path: Path) -> None:
     assert _codes(tmp_path, _item(1)) == set()
 
 
+def _attachment(pid: int) -> str:
+    return (
+        f"<item><title>f{pid}</title><dc:creator>a</dc:creator>"
+        f"<wp:post_id>{pid}</wp:post_id><wp:post_date>2014-01-02 00:00:00</wp:post_date>"
+        f"<wp:post_name>f{pid}</wp:post_name><wp:status>inherit</wp:status>"
+        "<wp:post_type>attachment</wp:post_type>"
+        f"<wp:attachment_url>http://x/f{pid}.jpg</wp:attachment_url></item>"
+    )
+
+
+def test_validator_checks_across_files_one_item_at_a_time(tmp_path: Path) -> None:
+    """Files are checked in order against the ones before (ids, names, title+date), and a
+    thumbnail may name an attachment of any file of the set, even a later one."""
+    thumb = (
+        "<wp:postmeta><wp:meta_key>_thumbnail_id</wp:meta_key>"
+        "<wp:meta_value>{}</wp:meta_value></wp:postmeta>"
+    )
+    files = []
+    for number, body in enumerate(
+        [
+            _item(1, thumb.format(9), title="A"),
+            _item(1, title="B", name="other") + _item(2, thumb.format(8), title="C"),
+            _attachment(9),
+        ],
+        1,
+    ):
+        files.append(tmp_path / f"wxr-{number}.xml")
+        files[-1].write_text(_HEAD + body + "</channel></rss>", encoding="utf-8")
+    issues = validate_wxr(files)
+    assert sorted((i.file, i.code) for i in issues) == [
+        ("wxr-2.xml", "post_id_duplicate"),
+        ("wxr-2.xml", "thumbnail_missing"),
+    ]
+    assert "wxr-2.xml item 2 _thumbnail_id 8" in str(issues[-1])
+
+
 # --------------------------------------------------------------------------- kill and resume
 
 
