@@ -213,6 +213,11 @@ class WxrUrls:
         return "/wp-content/uploads/drupal/" + quote(relative_path)
 
 
+COMMIT_EVERY = 5000
+"""Rows the writer's index takes between two commits (it is derived data: a commit only
+keeps SQLite's page cache small)."""
+
+
 class _Index:
     """Per-post facts of every batch on disk (SQLite), so memory stays flat with the site.
 
@@ -240,7 +245,7 @@ class _Index:
     def tick(self) -> None:
         """Commit now and then: the index is derived, only the page cache must stay small."""
         self._pending += 1
-        if self._pending >= 5000:
+        if self._pending >= COMMIT_EVERY:
             self.db.execute("COMMIT")
             self.db.execute("BEGIN")
             self._pending = 0

@@ -530,14 +530,15 @@ class ItemKey:
         )
 
 
-SET_CHECK_TABLES = """
-    CREATE TABLE IF NOT EXISTS check_ids (post_id INTEGER PRIMARY KEY, place TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS check_names (type TEXT, name TEXT, place TEXT NOT NULL,
-        PRIMARY KEY (type, name)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS check_title_dates (type TEXT, title TEXT, date TEXT,
-        place TEXT NOT NULL, PRIMARY KEY (type, title, date)) WITHOUT ROWID;
-"""
-"""The cross-file check's tables, in a SQLite database of the caller's."""
+SET_CHECK_TABLES = (
+    "CREATE TABLE IF NOT EXISTS check_ids (post_id INTEGER PRIMARY KEY, place TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS check_names (type TEXT, name TEXT, place TEXT NOT NULL,"
+    " PRIMARY KEY (type, name)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS check_title_dates (type TEXT, title TEXT, date TEXT,"
+    " place TEXT NOT NULL, PRIMARY KEY (type, title, date)) WITHOUT ROWID",
+)
+"""The cross-file check's tables, in a SQLite database of the caller's: one statement
+each, run inside the caller's transaction (``executescript`` would commit it)."""
 
 
 class SetCheck:
@@ -558,7 +559,8 @@ class SetCheck:
     ) -> None:
         self.db = db
         self.tick = tick
-        db.executescript(SET_CHECK_TABLES)
+        for statement in SET_CHECK_TABLES:
+            db.execute(statement)
         for table in ("check_ids", "check_names", "check_title_dates"):
             db.execute(f"DELETE FROM {table}")
         self.attachments: set[int] = set(known_attachments)
@@ -661,8 +663,8 @@ def validate_wxr(paths: Iterable[Path]) -> list[Issue]:
         try:
             db.executescript(
                 "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
-                "CREATE TABLE thumbnails (file TEXT, place TEXT, value TEXT);"
-            )
+                "CREATE TABLE thumbnails (file TEXT, place TEXT, value TEXT); BEGIN;"
+            )  # one transaction: the file is thrown away
             check = SetCheck(db)
             for path in paths:
                 issues += _validate_one(path, check, db)

@@ -562,3 +562,17 @@ def test_a_file_parsed_again_keeps_its_findings_for_the_next_run(
     rec = run_export(broken_db, out, to="wxr", update=True).reconciliation
     assert rec is not None and rec.reconciled
     assert sorted((out / ".wxr-state").glob("*/wxr-*.json")) == kept
+
+
+def test_the_writers_index_commits_as_it_goes(
+    broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index commits every ``COMMIT_EVERY`` rows, with the cross-file check's rows in
+    the same transaction (a check that committed it broke every export past 5,000 rows)."""
+    from migrate.export import wxr
+
+    monkeypatch.setattr(wxr, "COMMIT_EVERY", 3)
+    out = tmp_path / "wxr"
+    summary = run_export(broken_db, out, to="wxr")
+    assert summary.reconciliation is not None and summary.reconciliation.reconciled
+    assert validate_wxr(_files(out)) == []
