@@ -972,6 +972,16 @@ def _ranges_text(ranges: str, count: int, limit: int = 10) -> str:
     return f"{shown} ({count:,} id{'s' if count != 1 else ''}, all in reconciliation.json)"
 
 
+def _reconciliation_head(rec: Any) -> str:
+    """What the comparison read: the output from disk, or nothing (a kept comparison)."""
+    if rec.same_as_run is not None:
+        return (
+            f"Reconciliation (kept from run {rec.same_as_run}: the source and every output"
+            " file are as that run compared them, so nothing was read again):"
+        )
+    return f"Reconciliation (the output read back from disk in {rec.read_back_seconds:.1f}s):"
+
+
 def _export_text(summary: Any) -> str:
     rec = summary.reconciliation
     rows = [
@@ -993,7 +1003,7 @@ def _export_text(summary: Any) -> str:
         )
     lines += [
         "",
-        f"Reconciliation (the output read back from disk in {rec.read_back_seconds:.1f}s):",
+        _reconciliation_head(rec),
         render_table(["what", "source", "found", "left out", "reconciled", "note"], rows),
     ]
     if rec.fields:

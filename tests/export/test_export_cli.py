@@ -157,3 +157,24 @@ def test_an_error_quoting_a_damaged_file_is_one_line(
     errors = [line for line in stderr.splitlines() if not line.startswith('{"event"')]
     assert len(errors) == 1 and errors[0].startswith("drupal-migrate: error: "), stderr
     assert first.name in errors[0] and "CData section not finished" in errors[0]
+
+
+def test_a_kept_comparison_says_so(broken_db: ConnectionSpec, tmp_path: Path) -> None:
+    """An unchanged re-run keeps the last comparison and reads nothing: the text says
+    that, not that the output was read back."""
+    args = [
+        "export",
+        "--db",
+        url_of(broken_db),
+        "--out",
+        str(tmp_path / "b"),
+        "--base-url",
+        BASE_URL,
+    ]
+    code, first, stderr = _invoke(*args)
+    assert code == 0, stderr
+    assert "the output read back from disk in" in first and "kept from run" not in first
+    code, again, stderr = _invoke(*args, "--update")
+    assert code == 0, stderr
+    assert "Reconciliation (kept from run 1:" in again and "read back from disk" not in again
+    assert "all counts reconcile" in again
