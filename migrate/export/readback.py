@@ -717,12 +717,16 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
     return entry.is_file(follow_symlinks=False)
 
 
+HUGO_PAGES = "content"
+"""The folder of a Hugo site's pages: read first, and settled once the node phase ends."""
+
+
 def read_hugo(
     out_dir: Path, seen: Fingerprint | None = None, part: Part = WHOLE
 ) -> Iterator[Found | Listed]:
     """Every page's items (or ``part``'s pages), then, in the first part, the redirect
     pages under ``static``, the media report and the pages the writer could not give."""
-    for path in _walk(out_dir / "content", _is_page):
+    for path in _walk(out_dir / HUGO_PAGES, _is_page):
         if not part.takes(path):
             continue
         with open(path, "rb") as fh:
@@ -791,7 +795,7 @@ def hugo_fingerprint(out_dir: Path) -> str:
     """What ``read_hugo`` reads: every page's bytes, the paths and sizes of the files
     under ``static``, and ``_hugo_reports``."""
     seen = Fingerprint(out_dir)
-    seen.add_all(_walk(out_dir / "content", _is_page))
+    seen.add_all(_walk(out_dir / HUGO_PAGES, _is_page))
     seen.add_all(_walk(out_dir / "static", _is_file), contents=False)
     _hugo_reports(out_dir, seen)
     return seen.hexdigest()
@@ -849,6 +853,6 @@ register_readback(
         },
         fingerprint=hugo_fingerprint,
         read_part=read_hugo,
-        settled_first="content",
+        settled_first=HUGO_PAGES,
     ),
 )
