@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -102,6 +103,9 @@ class OutputRead:
     fingerprint: str | None = None
     """A whole-output reader's ``ReadBack.fingerprint`` of what it read, from the very
     bytes it parsed (None for a file-wise reader: its files' digests stand for it)."""
+    outputs: tuple[tuple[str, str], ...] | None = None
+    """A file-wise reader's files as read: each one's path in the output and the
+    blake2b digest of the bytes its items came from (None: read as a whole)."""
 
 
 class _Rows:
@@ -169,17 +173,20 @@ def read_output(
 ) -> OutputRead:
     """Read the output back into its SQLite file (see the module docstring).
 
-    ``outputs``: each output file's path and blake2b digest (``reconcile.output_digests``)
-    for a file-wise read-back, else None (the reader then also takes the output's
-    fingerprint, when it has one); ``part``: the share of it this call reads, for a
-    reader with ``ReadBack.read_part``. Touches nothing but that file and reads
+    ``outputs``: for a file-wise read-back, each output file's path and blake2b digest
+    (``reconcile.output_digests``), or None: the files are listed and digested here,
+    as they are read (those in ``ReadBack.settled_first`` first, when ``part`` waits).
+    A whole-output reader takes None (and the output's fingerprint, when it has one).
+    ``part``: the share of it this call reads, for a reader with
+    ``ReadBack.read_part``. Touches nothing but that file and reads
     nothing but the output: it may run in a process of its own. The cache is derived
     data: one SQLite cannot read (damaged, not a database) is made again.
     """
-    path = part_path(out_dir, part) if outputs is None else out_dir / READBACK_CACHE
+    whole = readback.files is None or readback.read_file is None
+    path = part_path(out_dir, part) if whole else out_dir / READBACK_CACHE
     for attempt in (1, 2):
         try:
-            fresh = outputs is None or attempt == 2
+            fresh = whole or attempt == 2
             return _read(readback, out_dir, outputs, part, path, fresh)
         except sqlite3.DatabaseError as exc:
             if attempt == 2 or isinstance(exc, sqlite3.OperationalError):
@@ -201,7 +208,7 @@ def _read(
         parsed = None
         summed: str | None = None
         seen = None
-        if outputs is None:
+        if readback.files is None or readback.read_file is None:
             seen = Fingerprint(out_dir) if readback.fingerprint is not None else None
             rows = _Rows(db, "")
             items = (
@@ -213,7 +220,7 @@ def _read(
                 rows.add(item)
             rows.flush()
         else:
-            parsed = _refresh(db, readback, out_dir, outputs)
+            outputs, parsed = _refresh(db, readback, out_dir, outputs, part)
             # The sums made for these very files (and code) stand; else they are made
             # again, and vouched for only once complete (a reader stopped half-way, when
             # the last comparison is kept, leaves none to trust).
@@ -224,7 +231,7 @@ def _read(
             else:
                 db.execute("DELETE FROM meta WHERE key = 'summed'")
         db.execute("COMMIT")
-        if outputs is None or summed is not None:
+        if parsed is None or summed is not None:
             db.executescript(_SUMS)
         if summed is not None:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('summed', ?)", (summed,))
@@ -235,43 +242,81 @@ def _read(
         parsed,
         time.monotonic() - started,
         seen.hexdigest() if seen is not None else None,
+        None if outputs is None else tuple(outputs),
     )
 
 
 def _refresh(
-    db: sqlite3.Connection, readback: ReadBack, out_dir: Path, outputs: list[tuple[str, str]]
-) -> int:
+    db: sqlite3.Connection,
+    readback: ReadBack,
+    out_dir: Path,
+    outputs: list[tuple[str, str]] | None,
+    part: Part,
+) -> tuple[list[tuple[str, str]], int]:
     """Parse the files whose bytes are not those the cache holds items of; drop files gone.
+
+    ``outputs`` None: list the files here, digesting each as it is read; a reading
+    that waits (``part``) reads ``ReadBack.settled_first`` before the wait, and after
+    it only what is new there or changed since (a file replaced has a new inode).
+    Returns the files as read, with their digests, and how many were parsed.
 
     Cached items are what parsing the same bytes again would give: the cache is
     emptied whenever the package's code changes.
     """
-    assert readback.read_file is not None
+    assert readback.read_file is not None and readback.files is not None
+    read_file, files = readback.read_file, readback.files
     code = code_digest()
     row = db.execute("SELECT value FROM meta WHERE key = 'code'").fetchone()
     if row is None or row[0] != code:
         for table in ("files", "found", "parts", "listed"):
             db.execute(f"DELETE FROM {table}")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('code', ?)", (code,))
-    known = dict(db.execute("SELECT path, digest FROM files"))
+    cached: dict[str, str] = dict(db.execute("SELECT path, digest FROM files"))
     parsed = 0
-    for rel, digest in outputs:
-        if known.pop(rel, None) == digest:
-            continue
+
+    def take(rel: str, digest: str | None) -> str:
+        """The file at ``rel`` in the cache; its digest (None: not known until read)."""
+        nonlocal parsed
+        if digest is not None and cached.get(rel) == digest:
+            return digest
         data = (out_dir / rel).read_bytes()  # what is parsed is what is recorded
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        if cached.get(rel) == digest:
+            return digest
         parsed += 1
         for table in ("found", "parts", "listed"):
             db.execute(f"DELETE FROM {table} WHERE path = ?", (rel,))
         rows = _Rows(db, rel)
-        for item in readback.read_file(data):
+        for item in read_file(data):
             rows.add(item)
         rows.flush()
         db.execute("INSERT OR REPLACE INTO files VALUES (?, ?)", (rel, digest))
-    for rel in known:  # files gone from the output
+        cached[rel] = digest
+        return digest
+
+    def listing() -> Iterator[tuple[str, os.stat_result]]:
+        for path in files(out_dir):
+            yield path.relative_to(out_dir).as_posix(), path.stat()
+
+    if outputs is not None:
+        read = [(rel, take(rel, digest)) for rel, digest in outputs]
+    else:
+        early: dict[str, tuple[int, int, int]] = {}
+        first = readback.settled_first
+        if first is not None and part.wait is not None:
+            for rel, st in listing():
+                if rel.split("/", 1)[0] == first:
+                    take(rel, None)
+                    early[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            part.settled()
+        read = []
+        for rel, st in listing():
+            same = early.get(rel) == (st.st_ino, st.st_size, st.st_mtime_ns)
+            read.append((rel, cached[rel] if same else take(rel, None)))
+    for rel in set(cached).difference(rel for rel, _ in read):  # files gone from the output
         for table in ("files", "found", "parts", "listed"):
             db.execute(f"DELETE FROM {table} WHERE path = ?", (rel,))
-    return parsed
+    return read, parsed
 
 
 def _reply(request: dict[str, Any]) -> dict[str, Any]:
@@ -292,6 +337,7 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
         "files_parsed": read.files_parsed,
         "seconds": read.seconds,
         "fingerprint": read.fingerprint,
+        "outputs": read.outputs,
     }
 
 
@@ -359,6 +405,7 @@ class OutputReading:
             reads[0].files_parsed,
             max(r.seconds for r in reads),
             None if None in prints else combine_fingerprints(p for p in prints if p),
+            reads[0].outputs,  # a file-wise reader reads in one process
         )
 
     def close(self) -> None:
@@ -429,6 +476,7 @@ class _ReadingProcess:
             reply["files_parsed"],
             float(reply["seconds"]),
             reply["fingerprint"],
+            None if reply["outputs"] is None else tuple((r, d) for r, d in reply["outputs"]),
         )
 
     def _failure(self, code: int) -> Exception:

@@ -109,9 +109,10 @@ class ReadBack:
     ``Fingerprint``; ``combine_fingerprints`` of the parts' is the whole one's."""
     settled_first: str | None = None
     """A folder of the output that no phase after the node phase writes to (Hugo's
-    ``content``), read by ``read_part`` before anything else: a run with no comparison
-    to keep starts reading it when the node phase ends, beside the redirects, and the
-    reader calls ``Part.settled`` before it reads the rest."""
+    ``content``, JSONL's ``nodes``), read before anything else: a run with no
+    comparison to keep starts reading it when the node phase ends, beside the
+    redirects, and the reader calls ``Part.settled`` before it reads the rest (a
+    file-wise reader's files are read in that order by ``outputread``)."""
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,13 @@ def read_jsonl_file(text: bytes) -> Iterator[Found | Listed]:
             yield Found(kind, key)
 
 
-register_readback("jsonl", ReadBack(read_jsonl, files=jsonl_files, read_file=read_jsonl_file))
+JSONL_NODES = "nodes"
+"""The JSONL folder of node files (``jsonl.KIND_DIRS``): only the node phase writes it."""
+
+register_readback(
+    "jsonl",
+    ReadBack(read_jsonl, files=jsonl_files, read_file=read_jsonl_file, settled_first=JSONL_NODES),
+)
 
 
 # --------------------------------------------------------------------------- WXR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -262,31 +263,37 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def test_a_first_hugo_run_reads_its_pages_while_it_writes_its_redirects(
-    apart: None, broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("to", "settled"), [("hugo", "content"), ("jsonl", "nodes")])
+def test_a_first_run_reads_its_pages_while_it_writes_its_redirects(
+    apart: None,
+    to: str,
+    settled: str,
+    broken_db: ConnectionSpec,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The reading starts when the node phase ends, and no later phase writes a page:
-    what the early reading saw of ``content`` is what the export leaves. A re-run, which
-    has a comparison to keep, starts none."""
+    what the early reading saw of the folder it reads first is what the export leaves.
+    A re-run, which has a comparison to keep, starts none."""
     from migrate.export import engine
 
-    out = tmp_path / "hugo"
+    out = tmp_path / to
     started: list[dict[str, tuple[int, int]]] = []
     early = engine.early_reading
 
     def noted(*args: Any) -> outputread.OutputReading | None:
         reading = early(*args)
         if reading is not None:
-            started.append(_files(out / "content"))
+            started.append(_files(out / settled))
         return reading
 
     monkeypatch.setattr(engine, "early_reading", noted)
-    first = run_export(broken_db, out, to="hugo")
+    first = run_export(broken_db, out, to=to)
     assert first.reconciliation is not None and first.reconciliation.reconciled
-    assert len(started) == 1 and started[0] == _files(out / "content")
+    assert len(started) == 1 and started[0] == _files(out / settled)
     redirects = [c for c in first.reconciliation.counts if c.what == "redirects"]
     assert redirects and redirects[0].found > 0
-    again = run_export(broken_db, out, to="hugo", update=True)
+    again = run_export(broken_db, out, to=to, update=True)
     assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
     assert len(started) == 1
 
@@ -312,3 +319,40 @@ def test_a_held_reading_reads_what_lies_outside_content_only_once_released(
         reading.close()
         outputread.remove_scratch(out)
     assert read.fingerprint == readback.fingerprint(out)
+
+
+def test_a_held_jsonl_reading_reads_files_written_or_replaced_after_it_started(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A file-wise reading that lists its files itself reads ``nodes`` first, then,
+    once released, every file written since and any node file replaced since (which
+    no phase should do): the files it hands back are the finished output's."""
+    from migrate.export.reconcile import output_digests
+
+    out = tmp_path / "jsonl"
+    run_export(broken_db, out)
+    (out / outputread.READBACK_CACHE).unlink()  # every file is parsed again
+    readback = readback_for("jsonl")
+    reading = outputread.OutputReading(readback, out, None, 10**9, hold=True)
+    try:
+        assert reading.started
+        time.sleep(1.0)  # the node files are read by now, or being read
+        late = out / "redirects" / "batch-999999.jsonl"
+        late.write_text('{"kind": "redirect", "source": "written-late"}\n', encoding="utf-8")
+        batch = sorted((out / "nodes").glob("batch-*.jsonl"))[0]
+        lines = batch.read_bytes().splitlines(keepends=True)
+        lost = str(json.loads(lines[0])["nid"])
+        replaced = batch.with_name("replaced.tmp")
+        replaced.write_bytes(b"".join(lines[1:]))
+        replaced.replace(batch)
+        read = reading.result()
+    finally:
+        reading.close()
+    assert read.outputs == tuple(output_digests(readback, out) or ())
+    cache = sqlite3.connect(out / outputread.READBACK_CACHE)
+    try:
+        found = set(cache.execute("SELECT kind, key FROM sum_found"))
+    finally:
+        cache.close()
+    assert ("redirect", "written-late") in found
+    assert ("node", lost) not in found
