@@ -752,8 +752,6 @@ class _Compare:
             INSERT OR IGNORE INTO scope SELECT kind, key FROM out;
             INSERT OR IGNORE INTO scope SELECT kind, key FROM src
                 WHERE reason IS NULL AND fallback IS NULL;
-            CREATE INDEX src_part_by_part ON src_part (kind, part);
-            CREATE INDEX out_part_by_part ON out_part (kind, part);
             """
         )
 
@@ -763,23 +761,20 @@ class _Compare:
     def _summary(self) -> _PartSummary:
         """Every part at once: source totals (in scope), found totals, the keys that differ.
 
-        Three passes over the part tables, whatever the number of fields: the
-        differences come from primary-key lookups both ways, never from a sort.
+        Two passes over the part tables, whatever the number of fields: the found
+        totals, and the differences from primary-key lookups both ways, never from a
+        sort. Every output key is in scope, so an output row either equals its source
+        row or is a difference: the source total is the found total with each
+        difference's output count taken out and its source count put in.
         """
         if self._parts is not None:
             return self._parts
         q = self.db.execute
-        source = {
-            (str(k), str(p)): int(n)
-            for k, p, n in q(
-                "SELECT p.kind, p.part, SUM(p.n) FROM src_part p JOIN scope s"
-                " ON s.kind = p.kind AND s.key = p.key GROUP BY p.kind, p.part"
-            )
-        }
         found = {
             (str(k), str(p)): int(n)
             for k, p, n in q("SELECT kind, part, SUM(n) FROM out_part GROUP BY kind, part")
         }
+        source = dict(found)
         differ: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
         for kind, part, key, want, have in q(
             "SELECT p.kind, p.part, p.key, p.n, COALESCE(o.n, 0) FROM src_part p JOIN scope s"
@@ -790,7 +785,9 @@ class _Compare:
             " (SELECT 1 FROM src_part p WHERE p.kind = o.kind AND p.key = o.key"
             " AND p.part = o.part)"
         ):
-            differ[(str(kind), str(part))].append((str(key), int(want), int(have)))
+            what = (str(kind), str(part))
+            differ[what].append((str(key), int(want), int(have)))
+            source[what] = source.get(what, 0) - int(have) + int(want)
         for rows in differ.values():
             rows.sort()
         self._parts = (source, found, differ)
