@@ -815,11 +815,16 @@ class HugoWriter:
         old = self.state["terms"].get(t.key)
         if old:
             self._taken_urls.pop(f"/{old['taxonomy']}/{old['slug']}", None)
-        parent = next((self.state["terms"].get(str(p)) for p in t.parents), None)
+        terms = self.state["terms"]
+        parents = [p for p in t.parents if str(p) in terms or p == t.tid]
+        parent = next((terms.get(str(p)) for p in t.parents), None)
         if t.parents and parent is None:
             self._problem("term", t.key, f"parent {t.parents[0]} of {t.name!r} is not exported")
         if len(t.parents) > 1:
-            why = f"{t.name!r} has parents {list(t.parents)}; its trail shows the first"
+            why = (
+                f"{t.name!r} has parents {list(t.parents)}; its trail shows the first,"
+                " drupal_parents all of them"
+            )
             self._problem("term", t.key, why)
         for p in t.problems:
             self._problem("term", t.key, f"{p.kind}: {p.detail}")
@@ -842,6 +847,8 @@ class HugoWriter:
             "drupal_tid": t.tid,
             "markup": "html",
         }
+        if parents:
+            data["drupal_parents"] = parents
         if aliases:
             data["aliases"] = aliases
         params: dict[str, Any] = {}

@@ -42,10 +42,12 @@ from migrate.export.fields import COMMENT_BODY
 from migrate.export.fingerprint import code_digest
 from migrate.export.media import ATTACHMENT_ID_OFFSET, NOT_PUBLISHED, OK_STATUSES
 from migrate.export.wxr_validate import (
+    PARENTS_META,
     WxrFile,
     WxrItem,
     WxrParseError,
     WxrReader,
+    WxrTerm,
     file_chunks,
 )
 
@@ -428,11 +430,28 @@ def _code() -> str:
 def wxr_declared(head: WxrFile) -> list[Found]:
     """The authors and terms (as declared) of a WXR file."""
     out = [Found("author", ident) for ident in head.author_ids if ident]
-    out += [
-        Found("term", str(t.term_id), tuple(sorted(_meta_fields(t.meta).items())))
-        for t in head.terms
-    ]
+    tids = {(t.taxonomy, t.slug): t.term_id for t in head.terms}
+    for t in head.terms:
+        parts = _meta_fields(t.meta)
+        parts["parents"] = _wxr_parents(t, tids)
+        out.append(Found("term", str(t.term_id), tuple(sorted(parts.items()))))
     return out
+
+
+def _wxr_parents(term: WxrTerm, tids: dict[tuple[str, str], int]) -> int:
+    """The Drupal parents a WXR term carries (``PARENTS_META``), when WordPress's own
+    parent agrees: empty (a tag, a cycle cut) or one of them. A parent the importer
+    would set that is none of them carries none."""
+    value = next((v for k, v in term.meta if k == PARENTS_META), None)
+    try:
+        parents = json.loads(value) if value is not None else []
+    except ValueError:
+        return 0
+    if not isinstance(parents, list) or not all(isinstance(p, int) for p in parents):
+        return 0
+    if term.parent and tids.get((term.taxonomy, term.parent)) not in parents:
+        return 0
+    return len(parents)
 
 
 def wxr_parsed(path: Path) -> list[Found]:
@@ -658,7 +677,6 @@ register_readback(
             "redirect": "WXR holds no redirects: `drupal-migrate redirects DIR` writes them"
             " from the export state",
             "node.revisions": "WXR holds the current revision of each post only",
-            "term.parents": "WXR holds one parent per term",
             "author.field:*": "a WXR author has no meta: user fields are in the JSONL export",
         },
         fingerprint=wxr_fingerprint,
@@ -772,6 +790,8 @@ def read_hugo(
             )
         elif "drupal_tid" in data:
             fields = _hugo_fields(params.get("fields"))
+            parents = data.get("drupal_parents")
+            fields["parents"] = len(parents) if isinstance(parents, list) else 0
             yield Found("term", str(data["drupal_tid"]), tuple(sorted(fields.items())))
         elif "drupal_vid" in data:
             yield Found("vocabulary", str(data["drupal_vid"]))
@@ -856,7 +876,6 @@ register_readback(
             "author": "Hugo has no author records: each page names its author",
             "node.revisions": "a Hugo page holds the current revision only",
             "node.aliases": "checked as redirects (front matter aliases and redirect pages)",
-            "term.parents": "Hugo taxonomies are flat",
         },
         fingerprint=hugo_fingerprint,
         read_part=read_hugo,

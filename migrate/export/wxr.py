@@ -98,6 +98,7 @@ from migrate.export.records import (
 )
 from migrate.export.wxr_validate import (
     NS,
+    PARENTS_META,
     FileCheck,
     ItemKey,
     SetCheck,
@@ -637,7 +638,8 @@ class WxrWriter:
             batch.problem(
                 "term",
                 t.key,
-                f"term {t.name!r} has parents {list(t.parents)}; WordPress keeps one ({parent})",
+                f"term {t.name!r} has parents {list(t.parents)}; WordPress's hierarchy keeps"
+                f" one ({parent}), term meta {PARENTS_META} all of them",
             )
         elif t.parents and parent is None:
             batch.problem("term", t.key, f"parent {t.parents[0]} of {t.name!r} was not exported")
@@ -653,6 +655,7 @@ class WxrWriter:
                 "name": t.name,
                 "description": t.description,
                 "parent": parent,
+                "parents": [int(p) for p in parents],
                 "weight": t.weight,
                 "meta": field_postmeta(t.fields, self._attachment_id),
                 "vocabulary": t.vocabulary,
@@ -1176,7 +1179,9 @@ class WxrWriter:
         for tid, t in self._terms_parents_first():
             parent = self.state.terms.get(str(t["parent"])) if t["parent"] is not None else None
             parent_slug = parent["slug"] if parent else ""
-            meta = _term_meta(tid, str(t.get("vocabulary") or ""), t.get("meta"))
+            meta = _term_meta(
+                tid, str(t.get("vocabulary") or ""), t.get("meta"), t.get("parents", ())
+            )
             if t["taxonomy"] == "category":
                 out.append(
                     "\t<wp:category>"
@@ -1299,15 +1304,19 @@ class _Batch:
         )
 
 
-def _term_meta(tid: int, vocabulary: str, fields: Any = ()) -> str:
-    """A term's Drupal identity and field values as ``wp:termmeta``.
+def _term_meta(tid: int, vocabulary: str, fields: Any = (), parents: Any = ()) -> str:
+    """A term's Drupal identity, parents and field values as ``wp:termmeta``.
 
     The importer adds them (add_term_meta) to the terms it creates; vocabularies
     merged into ``category`` or ``post_tag`` stay told apart by ``_drupal_vocabulary``.
+    A WordPress term has one parent (a tag none), a Drupal term any number: every
+    exported one is in ``PARENTS_META``.
     """
     pairs = [("_drupal_tid", str(tid))] + (
         [("_drupal_vocabulary", vocabulary)] if vocabulary else []
     )
+    if parents:
+        pairs.append((PARENTS_META, json.dumps([int(p) for p in parents])))
     pairs += [(str(k), str(v)) for k, v in fields or ()]
     return "".join(
         f"<wp:termmeta><wp:meta_key>{cdata(k)}</wp:meta_key>"

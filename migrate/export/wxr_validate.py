@@ -31,6 +31,9 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 EXCERPT = "http://wordpress.org/export/1.2/excerpt/"
 NS = {"wp": WP, "dc": DC, "content": CONTENT, "excerpt": EXCERPT}
 POST_STATUSES = frozenset({"publish", "draft", "private", "pending", "future", "inherit"})
+PARENTS_META = "_drupal_parents"
+"""The term meta holding a term's Drupal parents as a JSON list of term ids: a WordPress
+term has one parent (a tag none), a Drupal term any number."""
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, huge_tree=True, recover=False, strip_cdata=True

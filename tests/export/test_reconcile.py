@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,51 @@ def test_a_rerun_names_what_changed_on_the_live_site_since_the_bundle_was_writte
     what = f"comments: {now} in the source, {now - 1} in the output"
     assert report["unaccounted"] == [{"kind": "node", "id": str(commented), "what": what}]
     assert report["reconciled"] is False and report["unaccounted_total"] == 1
+
+
+def _second_parent(spec: ConnectionSpec) -> tuple[int, int]:
+    """Give a term that has a parent a second one: a root term of its vocabulary."""
+    rows = query(
+        spec,
+        "SELECT h.tid, r.tid FROM taxonomy_term_hierarchy h"
+        " JOIN taxonomy_term_data d ON d.tid = h.tid"
+        " JOIN taxonomy_term_data r ON r.vid = d.vid AND r.tid NOT IN (h.tid, h.parent)"
+        " JOIN taxonomy_term_hierarchy rh ON rh.tid = r.tid AND rh.parent = 0"
+        " WHERE h.parent > 0 ORDER BY h.tid, r.tid LIMIT 1",
+    )
+    tid, other = (int(v) for v in rows[0])
+    run_sql(spec, f"INSERT INTO taxonomy_term_hierarchy (tid, parent) VALUES ({tid}, {other})")
+    return tid, other
+
+
+@pytest.mark.parametrize("to", ["jsonl", "wxr", "hugo"])
+def test_every_parent_of_a_term_is_read_back(
+    to: str, broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A Drupal term may have several parents. WordPress keeps one in its hierarchy and a
+    Hugo taxonomy none, so WXR term meta and Hugo front matter carry all of them, and
+    the read-back counts them there; a parent taken out of the output is unaccounted."""
+    tid, other = _second_parent(broken_db_rw)
+    out = tmp_path / to
+    rec = run_export(broken_db_rw, out, to=to).reconciliation
+    assert rec is not None and rec.reconciled
+    parents = _count(rec, "term parents")
+    assert parents.source == parents.found > 11 and not parents.note
+    if to == "jsonl":
+        return
+    if to == "wxr":
+        pattern = rb"<wp:termmeta><wp:meta_key><!\[CDATA\[_drupal_parents\]\]>.*?</wp:termmeta>"
+        files = sorted(out.glob("wxr-*.xml"))
+    else:
+        pattern = rb"(?m)^drupal_parents = .*\n"
+        files = [
+            p
+            for p in out.glob("content/**/_index.md")
+            if b"drupal_tid = %d\n" % tid in p.read_bytes()
+        ]
+    texts = {path: path.read_bytes() for path in files}
+    assert any(str(other).encode() in m for t in texts.values() for m in re.findall(pattern, t))
+    for path, text in texts.items():
+        path.write_bytes(re.sub(pattern, b"", text))
+    with pytest.raises(Unaccounted, match="parents"):
+        run_export(broken_db_rw, out, to=to)
