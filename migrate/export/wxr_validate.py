@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -521,6 +522,11 @@ class ItemKey:
     post_date: str
     thumbnails: tuple[str, ...]
 
+    @property
+    def title_date(self) -> tuple[str, str, str]:
+        """What ``title_date_key`` folds into the key ``post_exists`` matches on."""
+        return self.post_type, self.title, self.post_date
+
     @classmethod
     def of(cls, item: WxrItem) -> ItemKey:
         return cls(
@@ -542,6 +548,16 @@ SET_CHECK_TABLES = (
 )
 """The cross-file check's tables, in a SQLite database of the caller's: one statement
 each, run inside the caller's transaction (``executescript`` would commit it)."""
+CHECK_CHUNK = 1000
+"""Items ``SetCheck`` records at once when none of them can clash."""
+_CHUNK_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS check_chunk (post_id INTEGER, type TEXT, name TEXT,"
+    " td_type TEXT, td_title TEXT, td_date TEXT, place TEXT)"
+)
+
+
+_Keyed = tuple[ItemKey, str, tuple[str, str, str]]
+"""An item, where it is (for messages) and its ``title_date_key``."""
 
 
 class SetCheck:
@@ -597,33 +613,91 @@ class SetCheck:
         """
         issues: list[Issue] = []
         pending: list[tuple[str, str]] = []
-        for item in items:
-            where = f"{name} item {item.post_id}"
-            if item.post_type == "attachment":
-                self.attachments.add(item.post_id)
-            seen = self._record("check_ids", "post_id = ?", (item.post_id,), name)
-            if seen:
-                issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
-            issues += self._name(name, where, item)
-            key = title_date_key(item.post_type, item.title, item.post_date)
-            seen = self._record(
-                "check_title_dates", "type = ? AND title = ? AND date = ?", key, where
-            )
-            if seen:
-                issues.append(
-                    Issue(
-                        name,
-                        "title_date_collision",
-                        f"{where} has the title and date of {seen}: the importer"
-                        " would skip it and give its comments to the other",
-                    )
-                )
-            self.tick()
-            pending += [(where, value) for value in item.thumbnails]
+        stream = iter(items)
+        while chunk := list(islice(stream, CHECK_CHUNK)):
+            keyed = [
+                (item, f"{name} item {item.post_id}", title_date_key(*item.title_date))
+                for item in chunk
+            ]
+            if not self._add_at_once(name, keyed):
+                for item, where, key in keyed:
+                    issues += self._add_one(name, item, where, key)
+            for item, where, _ in keyed:
+                if item.post_type == "attachment":
+                    self.attachments.add(item.post_id)
+                self.tick()
+                pending += [(where, value) for value in item.thumbnails]
         if thumbnails is not None:
             thumbnails += pending
         else:
             issues += self.thumbnail_issues(name, pending)
+        return issues
+
+    def _add_at_once(self, name: str, keyed: list[_Keyed]) -> bool:
+        """Record a chunk of items with a few set-wise statements, when none of them can
+        meet an issue; False (nothing recorded): ``_add_one`` them in turn.
+
+        Cautious: a post name met before in any type sends the chunk the slow way, which
+        tells a real clash (same type; attachments against every post) from none.
+        """
+        names = [item.post_name for item, _, _ in keyed if item.post_name]
+        if (
+            len({item.post_id for item, _, _ in keyed}) < len(keyed)
+            or len({key for _, _, key in keyed}) < len(keyed)
+            or len(set(names)) < len(names)
+        ):
+            return False
+        db = self.db
+        db.execute(_CHUNK_TABLE)
+        db.execute("DELETE FROM temp.check_chunk")
+        db.executemany(
+            "INSERT INTO temp.check_chunk VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (item.post_id, item.post_type, item.post_name, *key, where)
+                for item, where, key in keyed
+            ),
+        )
+        clash = db.execute(
+            "SELECT 1 FROM temp.check_chunk b WHERE"
+            " EXISTS (SELECT 1 FROM check_ids c WHERE c.post_id = b.post_id)"
+            " OR EXISTS (SELECT 1 FROM check_title_dates t"
+            " WHERE t.type = b.td_type AND t.title = b.td_title AND t.date = b.td_date)"
+            " OR (b.name != '' AND EXISTS (SELECT 1 FROM check_names n"
+            " WHERE n.type = '*' AND n.name = b.name)) LIMIT 1"
+        ).fetchone()
+        if clash is not None:
+            return False
+        db.execute("INSERT INTO check_ids SELECT post_id, ? FROM temp.check_chunk", (name,))
+        for kind in ("type", "'*'"):  # an empty name may repeat: the last place stays
+            db.execute(
+                f"INSERT OR REPLACE INTO check_names SELECT {kind}, name, place"
+                " FROM temp.check_chunk ORDER BY rowid"
+            )
+        db.execute(
+            "INSERT INTO check_title_dates SELECT td_type, td_title, td_date, place"
+            " FROM temp.check_chunk"
+        )
+        return True
+
+    def _add_one(
+        self, name: str, item: ItemKey, where: str, key: tuple[str, str, str]
+    ) -> list[Issue]:
+        """One item against every item recorded before it, and recorded."""
+        issues: list[Issue] = []
+        seen = self._record("check_ids", "post_id = ?", (item.post_id,), name)
+        if seen:
+            issues.append(Issue(name, "post_id_duplicate", f"{where} also in {seen}"))
+        issues += self._name(name, where, item)
+        seen = self._record("check_title_dates", "type = ? AND title = ? AND date = ?", key, where)
+        if seen:
+            issues.append(
+                Issue(
+                    name,
+                    "title_date_collision",
+                    f"{where} has the title and date of {seen}: the importer"
+                    " would skip it and give its comments to the other",
+                )
+            )
         return issues
 
     def _name(self, name: str, where: str, item: ItemKey) -> list[Issue]:
