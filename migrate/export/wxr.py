@@ -49,13 +49,15 @@ import os
 import re
 import secrets
 import sqlite3
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,6 +118,8 @@ STATE_DIR = ".wxr-state"
 CHECKED = f"{STATE_DIR}/checked"
 """Per file, what the cross-file check needs of its items, kept by the digest of its bytes."""
 MANIFEST = "wxr-manifest.json"
+_MANIFEST_LISTS = {"date_shifts": "date_shifts", "renamed_slugs": "renames", "problems": "problems"}
+"""The manifest's long lists, by the batch-state section each is gathered from."""
 _FILE = re.compile(r"^wxr-(\d{5})-(\d{2})\.xml$")
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LOGIN_BAD = re.compile(r"[^a-z0-9_.@-]+")
@@ -253,12 +257,12 @@ class _Index:
 
     def post(self, key: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT value FROM posts WHERE key = ?", (key,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else dict(orjson.loads(row[0]))
 
     def put_post(self, key: str, value: Mapping[str, Any]) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO posts VALUES (?, ?)",
-            (key, json.dumps(value, ensure_ascii=False)),
+            (key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()),
         )
         self.tick()
 
@@ -402,7 +406,9 @@ class WxrWriter:
         refs.extend(self._write_files(batch_no, items, batch.latest, batch))
         if batch.copied:
             os.sync()  # the batch's media copies, flushed once before the batch is recorded
-        write_durably(self._state_path(batch_no), json.dumps(batch.data, ensure_ascii=False))
+        write_durably(
+            self._state_path(batch_no), orjson.dumps(batch.data, option=orjson.OPT_NON_STR_KEYS)
+        )
         return refs
 
     def remove(self, items: Sequence[ItemRef]) -> None:
@@ -470,56 +476,66 @@ class WxrWriter:
                     "WXR validation failed across files: " + "; ".join(map(str, issues[:5]))
                 )
         items = sum(self._checked.get(p.name, 0) for p in files)
-        media_by_fid: dict[Any, MediaResult] = {}
-        for data in self._batch_states():
-            media_by_fid.update({m["fid"]: MediaResult(**m) for m in data.get("media", [])})
-        media = list(media_by_fid.values())
-        if media:
-            write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
-        head = {
-            "wxr_version": "1.2",
-            "files": [p.name for p in files],
-            "items": items,
-            "authors": len(self.state.authors),
-            "terms": len(self.state.terms),
-        }
-        tail = {
-            "media": summarize(media),
-            "import": "into an empty WordPress site, files in name order; upload media/ to"
-            " wp-content/uploads/drupal/ first",
-            "run": dict(summary),
-        }
-        self._write_manifest(head, tail)
+        with ExitStack() as stack:
+            lists = {
+                name: stack.enter_context(
+                    tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.out_dir / STATE_DIR)
+                )
+                for name in _MANIFEST_LISTS
+            }
+            media = self._read_lists(lists)
+            if media:
+                write_durably(self.out_dir / "media-report.csv", reconciliation_csv(media))
+            head = {
+                "wxr_version": "1.2",
+                "files": [p.name for p in files],
+                "items": items,
+                "authors": len(self.state.authors),
+                "terms": len(self.state.terms),
+            }
+            tail = {
+                "media": summarize(media),
+                "import": "into an empty WordPress site, files in name order; upload media/ to"
+                " wp-content/uploads/drupal/ first",
+                "run": dict(summary),
+            }
+            self._write_manifest(head, lists, tail)
 
     def _batch_states(self) -> Iterator[dict[str, Any]]:
         """Each batch's saved state in batch order, one file in memory at a time."""
         for path in sorted((self.out_dir / STATE_DIR).glob("batch-*.json")):
             try:
-                yield dict(json.loads(path.read_text(encoding="utf-8")))
+                yield dict(orjson.loads(path.read_bytes()))
             except (OSError, ValueError) as exc:
                 raise StateError(f"{path}: unreadable WXR writer state ({exc})") from None
 
-    def _write_manifest(self, head: Mapping[str, Any], tail: Mapping[str, Any]) -> None:
-        """``wxr-manifest.json``, its long lists streamed from the batch states."""
+    def _read_lists(self, lists: Mapping[str, IO[str]]) -> list[MediaResult]:
+        """One pass over the batch states: the manifest's lists, each entry a JSON text on
+        its own line in its file of ``lists``, and the media results (one per file)."""
+        media_by_fid: dict[Any, MediaResult] = {}
+        for data in self._batch_states():
+            media_by_fid.update({m["fid"]: MediaResult(**m) for m in data.get("media", [])})
+            for name, section in _MANIFEST_LISTS.items():
+                for entry in data.get(section, []):
+                    lists[name].write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return list(media_by_fid.values())
+
+    def _write_manifest(
+        self, head: Mapping[str, Any], lists: Mapping[str, IO[str]], tail: Mapping[str, Any]
+    ) -> None:
+        """``wxr-manifest.json``, its long lists copied from ``_read_lists``' files."""
         tmp = self.out_dir / f".{MANIFEST}.tmp"
         with tmp.open("w", encoding="utf-8") as fh:
             fh.write("{\n")
             for key, value in head.items():
                 fh.write(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
-            for name, section in (
-                ("date_shifts", "date_shifts"),
-                ("renamed_slugs", "renames"),
-                ("problems", "problems"),
-            ):
+            for name, entries in lists.items():
                 fh.write(f"  {json.dumps(name)}: [")
+                entries.seek(0)
                 first = True
-                for data in self._batch_states():
-                    for entry in data.get(section, []):
-                        fh.write(
-                            ("\n    " if first else ",\n    ")
-                            + json.dumps(entry, ensure_ascii=False)
-                        )
-                        first = False
+                for line in entries:
+                    fh.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
+                    first = False
                 fh.write("]," if first else "\n  ],")
                 fh.write("\n")
             for i, (key, value) in enumerate(tail.items()):
@@ -597,7 +613,7 @@ class WxrWriter:
     def _drop_state(self, path: Path, keys: set[tuple[str, str]]) -> None:
         if not path.is_file():
             return
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = orjson.loads(path.read_bytes())
         section = {
             "vocabulary": "vocabularies",
             "term": "terms",
@@ -608,7 +624,7 @@ class WxrWriter:
         }
         for kind, key in keys:
             data.get(section.get(kind, ""), {}).pop(key, None)
-        write_durably(path, json.dumps(data, ensure_ascii=False))
+        write_durably(path, orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
 
     # ------------------------------------------------------------------ definitions
 
