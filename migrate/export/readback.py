@@ -133,7 +133,7 @@ class Part:
             self.wait()
 
     def takes(self, path: str) -> bool:
-        """Whether this part reads the file at ``path`` (split by a hash of the path)."""
+        """Whether this part reads the file or folder at ``path`` (split by a hash of it)."""
         if self.count == 1:
             return True
         return zlib.crc32(os.fsencode(path)) % self.count == self.index
@@ -711,27 +711,46 @@ def _front_matter(text: str, path: str | Path) -> tuple[dict[str, Any], str]:
         raise StateError(f"{path}: front matter is not valid TOML ({exc})") from None
 
 
-def _walk(folder: Path, wanted: Callable[[os.DirEntry[str]], bool]) -> Iterator[str]:
+def _walk(
+    folder: Path,
+    wanted: Callable[[os.DirEntry[str]], bool],
+    part: Part = WHOLE,
+    split_depth: int = 0,
+) -> Iterator[str]:
     """The paths of the ``wanted`` files under ``folder``, depth first, streamed: no list
     of a folder's entries is held (a section's folder holds one per node), and no
     symbolic link to a folder is followed. One scandir per folder on a stack, not a
-    chain of generators every path would pass through."""
+    chain of generators every path would pass through.
+
+    With a ``part`` of several, the folders ``split_depth`` levels down (a page bundle,
+    a redirect page's folder) are shared out by ``Part.takes``, each with all it holds,
+    and so are the files no deeper than them: no part lists the others' folders.
+    """
     if not folder.is_dir():
         return
+    split = part.count > 1
     stack = [os.scandir(folder)]
     try:
         while stack:
+            shallow = split and len(stack) <= split_depth
             for entry in stack[-1]:
                 if entry.is_dir(follow_symlinks=False):
+                    if shallow and len(stack) == split_depth and not part.takes(entry.path):
+                        continue
                     stack.append(os.scandir(entry.path))
                     break
-                if wanted(entry):
+                if wanted(entry) and (not shallow or part.takes(entry.path)):
                     yield entry.path
             else:
                 stack.pop().close()
     finally:
         for entries in stack:
             entries.close()
+
+
+PAGE_DEPTH = 2
+"""``content/<section>/<slug>/``: a page bundle's folder, the unit reading in parts shares out;
+``static/<section>/<slug>/`` too, for the redirect pages."""
 
 
 def _is_page(entry: os.DirEntry[str]) -> bool:
@@ -751,9 +770,7 @@ def read_hugo(
 ) -> Iterator[Found | Listed]:
     """Every page's items (or ``part``'s pages), then, in the first part, the redirect
     pages under ``static``, the media report and the pages the writer could not give."""
-    for path in _walk(out_dir / HUGO_PAGES, _is_page):
-        if not part.takes(path):
-            continue
+    for path in _walk(out_dir / HUGO_PAGES, _is_page, part, PAGE_DEPTH):
         with open(path, "rb") as fh:
             raw = fh.read()
         if seen is not None:
@@ -795,16 +812,16 @@ def read_hugo(
             yield Found("term", str(data["drupal_tid"]), tuple(sorted(fields.items())))
         elif "drupal_vid" in data:
             yield Found("vocabulary", str(data["drupal_vid"]))
-    if not part.first:
-        return
     part.settled()  # the redirects phase writes static/, finish the reports
     static = os.path.join(out_dir / "static", "")
-    for path in _walk(out_dir / "static", _is_file):
+    for path in _walk(out_dir / "static", _is_file, part, PAGE_DEPTH):
         if seen is not None:
             seen.add(path, contents=False)  # a redirect page or a media copy: there or not
         folder, _, name = path[len(static) :].rpartition("/")
         if name == "index.html" and folder and not folder.startswith("files/"):
             yield Found("redirect", folder)
+    if not part.first:
+        return
     yield from _hugo_media(out_dir)
     yield from _hugo_problems(out_dir)
     if seen is not None:

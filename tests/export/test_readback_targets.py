@@ -7,6 +7,7 @@ for any text they were not made for.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import tomllib
@@ -18,7 +19,16 @@ from export_helpers import run_export
 from migrate.config import ConnectionSpec
 from migrate.errors import MigrateError, StateError, Unaccounted
 from migrate.export.hugo import front_matter
-from migrate.export.readback import WXR_READ, _front_matter, read_hugo, read_wxr
+from migrate.export.readback import (
+    PAGE_DEPTH,
+    WXR_READ,
+    Part,
+    _front_matter,
+    _is_page,
+    _walk,
+    read_hugo,
+    read_wxr,
+)
 from migrate.export.wxr import CHECKED
 
 
@@ -182,3 +192,23 @@ def test_a_rerun_checks_earlier_files_from_what_their_validation_kept(
     files[1].write_bytes(edited)
     with pytest.raises(MigrateError, match="post_id_duplicate"):
         run_export(core_fields_db, out, to="wxr", batch_size=4)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_folders_shared_out_among_parts_cover_the_tree_once(count: int, tmp_path: Path) -> None:
+    """Reading in parts shares out whole page folders (and the files beside them): every
+    page is walked by exactly one part, whatever its depth."""
+    root = tmp_path / "content"
+    pages = [root / "_index.md", root / "news" / "_index.md", root / "news" / "leaf.md"]
+    pages += [root / "news" / f"slug-{i}" / "index.md" for i in range(40)]
+    pages += [root / "news" / "slug-1" / "deeper" / "index.md", root / "tags" / "a" / "_index.md"]
+    for page in pages:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("+++\n+++\n", encoding="utf-8")
+    whole = sorted(_walk(root, _is_page))
+    assert whole == sorted(map(str, pages))
+    shares = [sorted(_walk(root, _is_page, Part(i, count), PAGE_DEPTH)) for i in range(count)]
+    assert sorted(p for share in shares for p in share) == whole
+    assert all(share for share in shares)  # 40 folders: every part gets some
+    bundle = os.path.join(root / "news" / "slug-1", "")
+    assert len({i for i, share in enumerate(shares) for p in share if p.startswith(bundle)}) == 1
