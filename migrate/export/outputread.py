@@ -182,7 +182,7 @@ def read_output(
     nothing but the output: it may run in a process of its own. The cache is derived
     data: one SQLite cannot read (damaged, not a database) is made again.
     """
-    whole = readback.files is None or readback.read_file is None
+    whole = not readback.file_wise
     path = part_path(out_dir, part) if whole else out_dir / READBACK_CACHE
     for attempt in (1, 2):
         try:
@@ -208,7 +208,7 @@ def _read(
         parsed = None
         summed: str | None = None
         seen = None
-        if readback.files is None or readback.read_file is None:
+        if not readback.file_wise:
             seen = Fingerprint(out_dir) if readback.fingerprint is not None else None
             rows = _Rows(db, "")
             items = (
@@ -304,10 +304,13 @@ def _refresh(
         early: dict[str, tuple[int, int, int]] = {}
         first = readback.settled_first
         if first is not None and part.wait is not None:
-            for rel, st in listing():
-                if rel.split("/", 1)[0] == first:
-                    take(rel, None)
-                    early[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            for path in files(out_dir):
+                rel = path.relative_to(out_dir).as_posix()
+                if rel.split("/", 1)[0] != first:
+                    continue
+                st = path.stat()  # before the read: a file replaced meanwhile is read again
+                take(rel, None)
+                early[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
             part.settled()
         read = []
         for rel, st in listing():

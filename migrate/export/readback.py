@@ -116,6 +116,11 @@ class ReadBack:
     redirects, and the reader calls ``Part.settled`` before it reads the rest (a
     file-wise reader's files are read in that order by ``outputread``)."""
 
+    @property
+    def file_wise(self) -> bool:
+        """Whether items come file by file (``files`` and ``read_file``), not from the whole."""
+        return self.files is not None and self.read_file is not None
+
 
 @dataclass(frozen=True)
 class Part:
