@@ -4,7 +4,8 @@ The Hugo and WXR writers rebuild their per-item state (page folders, aliases, UR
 taken) from their batch files on every start; held in dicts, that state grew by
 kilobytes per node (hundreds of MB at 100k nodes). Here it lives in a scratch
 SQLite file next to the batch files, with a small page cache, so memory stays flat.
-The file is derived data: it is recreated, never trusted, on every load.
+The file is derived data: it is rebuilt on every load unless a finished run kept it
+for the batch files on disk (``keptindex``).
 
 Lookups and changes go through a cache that ``DiskMaps.flush`` empties (after
 each batch): ``DiskMap.prefetch`` reads a batch's keys in a few queries and
@@ -47,13 +48,15 @@ def _loads(text: str) -> Any:
 class DiskMaps:
     """One scratch SQLite file holding any number of named maps."""
 
-    def __init__(self, path: Path) -> None:
-        for stale in (path, path.with_name(path.name + "-journal")):
-            stale.unlink(missing_ok=True)
+    def __init__(self, path: Path, kept: bool = False) -> None:
+        """A new, empty file at ``path``; with ``kept``, the maps a file there holds."""
+        if not kept:
+            for stale in (path, path.with_name(path.name + "-journal")):
+                stale.unlink(missing_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2000;"
-            "CREATE TABLE entries (map TEXT, key TEXT, value TEXT NOT NULL,"
+            "CREATE TABLE IF NOT EXISTS entries (map TEXT, key TEXT, value TEXT NOT NULL,"
             " PRIMARY KEY (map, key)) WITHOUT ROWID; BEGIN;"
         )
         self._maps: list[DiskMap] = []

@@ -49,7 +49,7 @@ import tomli_w
 from migrate import paths
 from migrate.durable import write_durably
 from migrate.errors import BadInput, StateError, is_disk_full
-from migrate.export import ItemRef, WriterOptions, register_writer
+from migrate.export import ItemRef, WriterOptions, diskmap, keptindex, register_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.diskmap import DiskMap, DiskMaps
 from migrate.export.fields import (
@@ -67,6 +67,7 @@ from migrate.export.fields import (
     item_data,
     scalar,
 )
+from migrate.export.keptindex import KeptIndex
 from migrate.export.media import (
     MediaResult,
     copy_file,
@@ -87,6 +88,10 @@ from migrate.export.records import (
 )
 
 STATE_DIR = ".hugo-state"
+_SMALL = ("vocabularies", "terms", "authors", "files", "media_list")
+"""The writer's state sections held in memory (the rest is in its ``DiskMaps``)."""
+_KEPT_MAP = "kept_sections"
+"""The ``DiskMaps`` map a kept index holds the ``_SMALL`` sections in."""
 FILES_URL = "/files/"
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")(/files/[^"?#]+)(")', re.I)
 
@@ -634,6 +639,7 @@ class HugoWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._seal()
 
     def _batch_states(self) -> Iterator[dict[str, Any]]:
         """Each batch's saved state in batch order, one file in memory at a time."""
@@ -651,30 +657,52 @@ class HugoWriter:
     def _state_path(self, batch_no: int) -> Path:
         return self.out_dir / STATE_DIR / f"batch-{batch_no:05d}.json"
 
+    def _kept_index(self) -> KeptIndex:
+        return KeptIndex(
+            self.out_dir / STATE_DIR / "index.sqlite",
+            "batch-*",
+            (__file__, diskmap.__file__, keptindex.__file__),
+        )
+
     def _load_state(self) -> None:
-        """Rebuild the state from the batch files; what grows with the site goes to disk."""
+        """The state of every batch on disk: what grows with the site goes to disk, in the
+        index a finished run kept if it is for these batch files, else built from them."""
         if self._maps is not None:
             self._maps.close()
-        self._maps = maps = DiskMaps(self.out_dir / STATE_DIR / "index.sqlite")
+        kept = self._kept_index().claim()
+        self._maps = maps = DiskMaps(self._kept_index().path, kept)
         self._disk = {m: maps.map(m) for m in ("pages", "aliases", "dir_owner", "taken_urls")}
         self._term_toml = {}
-        self.state = {s: {} for s in ("vocabularies", "terms", "authors", "files")}
+        self.state = {s: {} for s in _SMALL}
         self.state["pages"] = self._disk["pages"]
         self.state["aliases"] = self._disk["aliases"]
         self._dir_owner = self._disk["dir_owner"]
         self._taken_urls = self._disk["taken_urls"]
-        media: dict[str, Any] = {}
+        if kept:
+            for name, value in maps.map(_KEPT_MAP).items():
+                self.state[name] = value
+            return
         for data in self._batch_states():
             for s in ("vocabularies", "terms", "authors", "files", "aliases"):
                 self.state[s].update(data.get(s, {}))
             for key, page in data.get("pages", {}).items():
                 self._index_page(key, page["dir"])
                 self.state["pages"][key] = page
-            media.update({str(m["fid"]): m for m in data.get("media", [])})
-        self.state["media_list"] = media
+            self.state["media_list"].update({str(m["fid"]): m for m in data.get("media", [])})
         for key, term in self.state["terms"].items():
             self._taken_urls[f"/{term['taxonomy']}/{term['slug']}"] = f"term:{key}"
         maps.flush()
+
+    def _seal(self) -> None:
+        """Keep the index for the next run (``keptindex``); this writer is done with it."""
+        if self._maps is None:
+            return
+        small = self._maps.map(_KEPT_MAP)
+        small.update({name: self.state[name] for name in _SMALL})
+        self._maps.flush()
+        self._kept_index().seal(self._maps.db)
+        self._maps.close()
+        self._maps = None
 
     def _put(self, section: str, key: str, value: Any) -> None:
         if section in ("terms", "vocabularies"):

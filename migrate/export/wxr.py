@@ -34,11 +34,13 @@ attachment ids) in the export's process, which every node goes through.
 The writer's own state (term slugs, authors, post names, date shifts) lives in
 ``.wxr-state/batch-NNNNN.json`` next to the files, so a resumed run gives the
 same names and never writes an item twice. What of it grows with the site (post
-names, title+date keys, the cross-file check) is looked up in a scratch SQLite
-index rebuilt from those files on every start, so memory stays flat. What the
-validation of each file found is kept by the digest of its bytes
-(``.wxr-state/read`` for the read-back, ``.wxr-state/checked`` for the next run's
-cross-file check), so a file left as written is not parsed again.
+names, title+date keys, the cross-file check) is looked up in a SQLite index built
+from those files, so memory stays flat; a run that finishes keeps it for the next
+(``keptindex``), which uses it while the batch files and the code are the same and
+the files its check holds have the same digests. What the validation of each file
+found is kept by the digest of its bytes (``.wxr-state/read`` for the read-back,
+``.wxr-state/checked`` for a cross-file check built afresh), so a file left as
+written is not parsed again.
 """
 
 from __future__ import annotations
@@ -67,10 +69,11 @@ from lxml import etree
 from migrate import paths
 from migrate.durable import fsync_dir, write_durably
 from migrate.errors import BadInput, MigrateError, StateError
-from migrate.export import ItemRef, WriterOptions, register_writer
+from migrate.export import ItemRef, WriterOptions, keptindex, register_writer, wxr_validate
 from migrate.export.clean import SlugRegistry, slugify_vi
 from migrate.export.fields import FieldValue
 from migrate.export.fields import postmeta as field_postmeta
+from migrate.export.keptindex import KeptIndex
 from migrate.export.media import (
     ATTACHMENT_ID_OFFSET,
     NOT_PUBLISHED,
@@ -226,25 +229,28 @@ keeps SQLite's page cache small)."""
 class _Index:
     """Per-post facts of every batch on disk (SQLite), so memory stays flat with the site.
 
-    Rebuilt from the batch files in ``.wxr-state`` by every ``_load_state`` (they stay
-    the durable record); holds each post's settled name and date (``posts``), the post
-    names taken per post type (``names``), the title+date keys ``post_exists()`` would
-    match (``title_dates``) and the tables of the run's cross-file check (``SetCheck``).
+    Built from the batch files in ``.wxr-state`` (they stay the durable record), and
+    kept for the next run by ``KeptIndex`` while they stay as they are; holds each
+    post's settled name and date (``posts``), the post names taken per post type
+    (``names``), the title+date keys ``post_exists()`` would match (``title_dates``), the tables of the cross-file check (``SetCheck``) and, for
+    a kept index, the state's small sections as they were at its end (``sections``).
     """
 
-    def __init__(self, path: Path) -> None:
-        for stale in (path, path.with_name(path.name + "-journal")):
-            stale.unlink(missing_ok=True)
+    def __init__(self, path: Path, kept: bool) -> None:
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;"
-            "CREATE TABLE posts (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-            "CREATE TABLE names (scope TEXT, name TEXT, PRIMARY KEY (scope, name))"
-            " WITHOUT ROWID;"
-            "CREATE TABLE title_dates (type TEXT, title TEXT, date TEXT,"
-            " PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
-            "BEGIN;"
         )
+        if not kept:
+            self.db.executescript(
+                "CREATE TABLE posts (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE names (scope TEXT, name TEXT, PRIMARY KEY (scope, name))"
+                " WITHOUT ROWID;"
+                "CREATE TABLE title_dates (type TEXT, title TEXT, date TEXT,"
+                " PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
+                "CREATE TABLE sections (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            )
+        self.db.execute("BEGIN")
         self._pending = 0
 
     def tick(self) -> None:
@@ -284,6 +290,17 @@ class _Index:
         self.tick()
         return cur.rowcount == 1
 
+    def sections(self) -> dict[str, Any]:
+        """The state's small sections as ``put_sections`` kept them."""
+        rows = self.db.execute("SELECT name, value FROM sections")
+        return {str(name): orjson.loads(value) for name, value in rows}
+
+    def put_sections(self, sections: Mapping[str, Any]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO sections VALUES (?, ?)",
+            ((k, orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS)) for k, v in sections.items()),
+        )
+
     def close(self) -> None:
         self.db.close()
 
@@ -308,6 +325,8 @@ class _State:
     """fid → the WXR file its attachment item went into (next to its node, else alone)."""
 
     SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments", "types", "emitted")
+    SMALL = ("vocabularies", "terms", "authors", "attachments", "types", "emitted")
+    """The sections held here (not in ``index``), kept whole in a kept index."""
     LISTS = ("date_shifts", "renames", "problems", "media")
 
     def merge(self, data: Mapping[str, Any]) -> None:
@@ -457,19 +476,21 @@ class WxrWriter:
     def finish(self, summary: Mapping[str, Any]) -> None:
         files = self.files()
         # The files this run wrote were checked against each other as they were written;
-        # the others (earlier runs) join the same check here: what their validation kept,
-        # else parsed again one item at a time.
+        # the others (earlier runs) join the same check here, unless a kept check holds
+        # them as they are: what their validation kept, else parsed again.
         check = self._set_check()
         for path in files:
             if path.name in self._checked:
                 continue
-            kept = self._stored_check(path)
+            digest = wxr_digest(file_chunks(path))
+            kept = self._stored_check(path, digest)
             try:
                 if kept is None:
                     kept = self._parse_again(path)
             except WxrParseError as exc:
                 raise StateError(f"{path}: {exc}") from None
             issues = check.add(path.name, kept)
+            check.hold(path.name, digest, len(kept))
             self._checked[path.name] = len(kept)
             if issues:
                 raise MigrateError(
@@ -500,6 +521,10 @@ class WxrWriter:
                 "run": dict(summary),
             }
             self._write_manifest(head, lists, tail)
+        index = self.state.index
+        index.put_sections({name: getattr(self.state, name) for name in _State.SMALL})
+        self._kept_index().seal(index.db)
+        index.close()  # sealed: nothing may change it now
 
     def _batch_states(self) -> Iterator[dict[str, Any]]:
         """Each batch's saved state in batch order, one file in memory at a time."""
@@ -566,17 +591,33 @@ class WxrWriter:
     def _state_ref(self, kind: str, key: str, batch_no: int) -> ItemRef:
         return ItemRef(kind, key, f"{STATE_DIR}/batch-{batch_no:05d}.json#{kind}:{key}")
 
+    def _kept_index(self) -> KeptIndex:
+        return KeptIndex(
+            self.out_dir / STATE_DIR / "index.sqlite",
+            "batch-*.json",
+            (__file__, wxr_validate.__file__, keptindex.__file__),
+        )
+
     def _load_state(self) -> None:
+        """The state of every batch on disk: the index a finished run kept, if it is for
+        these batch files, else built from them."""
         if getattr(self, "state", None) is not None:
             self.state.index.close()
-        index = _Index(self.out_dir / STATE_DIR / "index.sqlite")
+        self._kept = self._kept_index().claim()
+        index = _Index(self._kept_index().path, self._kept)
         self.state = _State(index)
         self.slugs = SlugRegistry()
         self.attachment_names: set[str] = set()
         self._shift_hint: dict[tuple[str, str, str], int] = {}
-        for data in self._batch_states():
-            self.state.merge(data)
-            for post in data.get("posts", {}).values():
+        if self._kept:
+            for name, value in index.sections().items():
+                setattr(self.state, name, value)
+        else:
+            for data in self._batch_states():
+                self.state.merge(data)
+                for post in data.get("posts", {}).values():
+                    self._settled(post)
+            for post in self.state.attachments.values():
                 self._settled(post)
         for term in self.state.terms.values():
             self.slugs.reserve(f"term:{term['taxonomy']}", term["slug"])
@@ -584,9 +625,7 @@ class WxrWriter:
             self.slugs.reserve("term:category", category["slug"])
         for author in self.state.authors.values():
             self.slugs.reserve("author", author["login"])
-        for post in self.state.attachments.values():
-            self._settled(post)
-            self.attachment_names.add(post["slug"])
+        self.attachment_names.update(post["slug"] for post in self.state.attachments.values())
 
     def _settled(self, post: Mapping[str, Any]) -> None:
         """Mark a post's name and title+date key as taken."""
@@ -1099,6 +1138,7 @@ class WxrWriter:
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
         digest = wxr_digest(file_chunks(tmp))
+        self._set_check().hold(name, digest, len(checked))
         self._keep(name, digest, wxr_declared(reader.head) + found, checked)
 
     def _parse_again(self, path: Path) -> list[ItemKey]:
@@ -1130,7 +1170,7 @@ class WxrWriter:
             sync=False,
         )
 
-    def _stored_check(self, path: Path) -> list[ItemKey] | None:
+    def _stored_check(self, path: Path, digest: str) -> list[ItemKey] | None:
         """What ``_validate`` kept of a file holding exactly these bytes, else None.
 
         A re-run's ``finish`` takes the files of earlier runs into the cross-file
@@ -1139,7 +1179,7 @@ class WxrWriter:
         """
         try:
             data = orjson.loads((self.out_dir / CHECKED / f"{path.name}.json").read_bytes())
-            if data["digest"] != wxr_digest(file_chunks(path)):
+            if data["digest"] != digest:
                 return None
             return [
                 ItemKey(int(i), str(t), str(n), str(title), str(d), tuple(map(str, thumbs)))
@@ -1149,14 +1189,27 @@ class WxrWriter:
             return None
 
     def _set_check(self) -> SetCheck:
-        """The run's cross-file check: every file written since ``begin`` is in it."""
+        """The run's cross-file check: every file written since ``begin`` is in it, and
+        those of earlier runs a kept index holds unchanged (``finish`` adds the rest)."""
         if self._check is None:
             index = self.state.index
-            self._check = SetCheck(
+            self._check = check = SetCheck(
                 index.db,
                 (ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments),
                 index.tick,
+                kept=self._kept,
             )
+            for name, (digest, items) in check.held().items():
+                path = self.out_dir / name
+                if not (_FILE.match(name) and path.is_file()):
+                    check.reset()  # a file the check holds is gone: start again
+                    self._checked = {}
+                    break
+                if wxr_digest(file_chunks(path)) != digest:
+                    check.reset()
+                    self._checked = {}
+                    break
+                self._checked[name] = items
         return self._check
 
     def _channel_header(self, latest: int) -> str:

@@ -545,9 +545,19 @@ SET_CHECK_TABLES = (
     " PRIMARY KEY (type, name)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS check_title_dates (type TEXT, title TEXT, date TEXT,"
     " place TEXT NOT NULL, PRIMARY KEY (type, title, date)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS check_attachments (post_id INTEGER PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS check_files (name TEXT PRIMARY KEY, digest TEXT NOT NULL,"
+    " items INTEGER NOT NULL) WITHOUT ROWID",
 )
 """The cross-file check's tables, in a SQLite database of the caller's: one statement
 each, run inside the caller's transaction (``executescript`` would commit it)."""
+_CHECK_TABLE_NAMES = (
+    "check_ids",
+    "check_names",
+    "check_title_dates",
+    "check_attachments",
+    "check_files",
+)
 CHECK_CHUNK = 1000
 """Items ``SetCheck`` records at once when none of them can clash."""
 _CHUNK_TABLE = (
@@ -565,9 +575,11 @@ class SetCheck:
     id, a post name (per type, attachments against every post) or a title+date key
     used twice, and a ``_thumbnail_id`` that is no attachment of the export.
 
-    Ids, names and keys go to SQLite (``db``, with ``SET_CHECK_TABLES``, emptied here),
-    so the memory stays flat however many items the export holds; ``tick`` is called
-    once per item (the caller commits now and then).
+    Ids, names and keys go to SQLite (``db``, with ``SET_CHECK_TABLES``), so the memory
+    stays flat however many items the export holds; ``tick`` is called once per item
+    (the caller commits now and then). The tables are emptied here unless ``kept``:
+    then they go on from a check of an earlier run, whose files (``held``) the caller
+    has found unchanged.
     """
 
     def __init__(
@@ -575,14 +587,34 @@ class SetCheck:
         db: sqlite3.Connection,
         known_attachments: Iterable[int] = (),
         tick: Callable[[], None] = lambda: None,
+        kept: bool = False,
     ) -> None:
         self.db = db
         self.tick = tick
+        self.known = set(known_attachments)
         for statement in SET_CHECK_TABLES:
             db.execute(statement)
-        for table in ("check_ids", "check_names", "check_title_dates"):
-            db.execute(f"DELETE FROM {table}")
-        self.attachments: set[int] = set(known_attachments)
+        if not kept:
+            self.reset()
+        rows = db.execute("SELECT post_id FROM check_attachments")
+        self.attachments: set[int] = self.known | {int(post_id) for (post_id,) in rows}
+
+    def reset(self) -> None:
+        """Forget every file added: the check starts again from nothing."""
+        for table in _CHECK_TABLE_NAMES:
+            self.db.execute(f"DELETE FROM {table}")
+        self.attachments = set(self.known)
+
+    def held(self) -> dict[str, tuple[str, int]]:
+        """The files ``hold`` recorded: name → (digest of the bytes checked, items)."""
+        rows = self.db.execute("SELECT name, digest, items FROM check_files")
+        return {str(name): (str(digest), int(items)) for name, digest, items in rows}
+
+    def hold(self, name: str, digest: str, items: int) -> None:
+        """Record that file ``name``, these bytes, is in the check (for a later run)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO check_files VALUES (?, ?, ?)", (name, digest, items)
+        )
 
     def _place(self, sql: str, params: tuple[Any, ...]) -> str | None:
         row = self.db.execute(sql, params).fetchone()
@@ -622,9 +654,12 @@ class SetCheck:
             if not self._add_at_once(name, keyed):
                 for item, where, key in keyed:
                     issues += self._add_one(name, item, where, key)
+            attachments = [item.post_id for item, _, _ in keyed if item.post_type == "attachment"]
+            self.attachments.update(attachments)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO check_attachments VALUES (?)", ((a,) for a in attachments)
+            )
             for item, where, _ in keyed:
-                if item.post_type == "attachment":
-                    self.attachments.add(item.post_id)
                 self.tick()
                 pending += [(where, value) for value in item.thumbnails]
         if thumbnails is not None:

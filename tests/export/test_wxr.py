@@ -559,6 +559,8 @@ def test_a_file_parsed_again_keeps_its_findings_for_the_next_run(
     assert {p.parent.name for p in kept} == {"checked", "read"}
     for path in kept:
         path.unlink()
+    # As after an upgrade: the writer's kept index (and its check) is not for this code.
+    (out / ".wxr-state" / "index.sqlite.sealed").unlink()
     rec = run_export(broken_db, out, to="wxr", update=True).reconciliation
     assert rec is not None and rec.reconciled
     assert sorted((out / ".wxr-state").glob("*/wxr-*.json")) == kept
