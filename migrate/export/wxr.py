@@ -232,8 +232,9 @@ class _Index:
     Built from the batch files in ``.wxr-state`` (they stay the durable record), and
     kept for the next run by ``KeptIndex`` while they stay as they are; holds each
     post's settled name and date (``posts``), the post names taken per post type
-    (``names``), the title+date keys ``post_exists()`` would match (``title_dates``), the tables of the cross-file check (``SetCheck``) and, for
-    a kept index, the state's small sections as they were at its end (``sections``).
+    (``names``), the title+date keys ``post_exists()`` would match (``title_dates``),
+    the tables of the cross-file check (``SetCheck``) and, for a kept index, the
+    state's small sections as they were at its end (``sections``).
     """
 
     def __init__(self, path: Path, kept: bool) -> None:
@@ -478,7 +479,7 @@ class WxrWriter:
         # The files this run wrote were checked against each other as they were written;
         # the others (earlier runs) join the same check here, unless a kept check holds
         # them as they are: what their validation kept, else parsed again.
-        check = self._set_check()
+        check = self._set_check(at_finish=True)
         for path in files:
             if path.name in self._checked:
                 continue
@@ -1188,25 +1189,29 @@ class WxrWriter:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _set_check(self) -> SetCheck:
-        """The run's cross-file check: every file written since ``begin`` is in it, and
-        those of earlier runs a kept index holds unchanged (``finish`` adds the rest)."""
+    def _set_check(self, at_finish: bool = False) -> SetCheck:
+        """The run's cross-file check: every file written since ``begin`` is in it.
+
+        ``finish`` adds the files of earlier runs, after this run's removals. A check
+        a kept index holds goes on only when this run wrote no file (it is first used
+        ``at_finish``): it holds every earlier file, and those still as it read them
+        need no check again; a file written now would meet items about to be removed.
+        """
         if self._check is None:
             index = self.state.index
+            kept = self._kept and at_finish
             self._check = check = SetCheck(
                 index.db,
                 (ATTACHMENT_ID_OFFSET + int(fid) for fid in self.state.attachments),
                 index.tick,
-                kept=self._kept,
+                kept=kept,
             )
             for name, (digest, items) in check.held().items():
                 path = self.out_dir / name
-                if not (_FILE.match(name) and path.is_file()):
-                    check.reset()  # a file the check holds is gone: start again
-                    self._checked = {}
-                    break
-                if wxr_digest(file_chunks(path)) != digest:
-                    check.reset()
+                if not (_FILE.match(name) and path.is_file()) or (
+                    wxr_digest(file_chunks(path)) != digest
+                ):
+                    check.reset()  # a file it holds is gone or changed: start again
                     self._checked = {}
                     break
                 self._checked[name] = items

@@ -1,0 +1,146 @@
+"""A writer's index kept from one run to the next (``migrate.export.keptindex``).
+
+The WXR and Hugo writers keep their SQLite state index when a run finishes, so an
+unchanged re-run does not rebuild it from every batch file. A kept index is a
+cache: the tests check that it is used only for the batch files and the code it
+was built from, and that a re-run with it writes the very bytes a re-run that
+rebuilt it writes, on a site edited so that names clash.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import query, run_sql
+from export_helpers import run_export
+
+from migrate.config import ConnectionSpec
+from migrate.durable import write_durably
+from migrate.errors import MigrateError
+from migrate.export.keptindex import KeptIndex
+
+
+def _index(tmp_path: Path) -> tuple[KeptIndex, Path]:
+    code = tmp_path / "code.py"
+    code.write_text("VERSION = 1\n", encoding="utf-8")
+    for no in (1, 2):
+        write_durably(tmp_path / f"batch-{no:05d}.json", b"{}")
+    db = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None)
+    db.executescript("CREATE TABLE t (x); BEGIN; INSERT INTO t VALUES (1);")
+    kept = KeptIndex(tmp_path / "index.sqlite", "batch-*.json", (str(code),))
+    kept.seal(db)
+    db.close()
+    return kept, code
+
+
+def test_a_sealed_index_is_claimed_once(tmp_path: Path) -> None:
+    kept, _ = _index(tmp_path)
+    assert kept.claim()
+    rows = sqlite3.connect(kept.path).execute("SELECT x FROM t").fetchall()
+    assert rows == [(1,)]  # the seal came after the commit
+    # The claim broke the seal: a run cut short after it leaves nothing to trust.
+    assert not kept.seal_path.exists()
+    assert not kept.claim()
+    assert not kept.path.exists()
+
+
+@pytest.mark.parametrize("change", ["rewritten", "added", "removed", "code", "no seal"])
+def test_an_index_is_rebuilt_when_its_inputs_changed(tmp_path: Path, change: str) -> None:
+    kept, code = _index(tmp_path)
+    if change == "rewritten":  # the same bytes, written again: another file
+        write_durably(tmp_path / "batch-00002.json", b"{}")
+    elif change == "added":
+        write_durably(tmp_path / "batch-00003.json", b"{}")
+    elif change == "removed":
+        (tmp_path / "batch-00001.json").unlink()
+    elif change == "code":
+        code.write_text("VERSION = 2\n", encoding="utf-8")
+    else:
+        kept.seal_path.unlink()
+    assert not kept.claim()
+    assert not kept.path.exists()
+
+
+def _output(out: Path, target: str) -> dict[str, bytes]:
+    """What a consumer imports: the WXR files, or the Hugo site's pages."""
+    pattern = "wxr-*.xml" if target == "wxr" else "content/**/*.md"
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.glob(pattern))}
+
+
+@pytest.mark.parametrize("target", ["wxr", "hugo"])
+def test_a_kept_index_writes_what_a_rebuilt_one_writes(
+    broken_db_rw: ConnectionSpec,
+    tmp_path: Path,
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two outputs of one site; the site is edited so that a node takes the title and
+    date of another (its post name, title+date key and page folder come from the
+    index); one re-run uses its kept index, the other must rebuild it."""
+    claims: list[bool] = []
+    claim = KeptIndex.claim
+
+    def spied(self: KeptIndex) -> bool:
+        claims.append(claim(self))
+        return claims[-1]
+
+    monkeypatch.setattr(KeptIndex, "claim", spied)
+    kept, rebuilt = tmp_path / "kept", tmp_path / "rebuilt"
+    for out in (kept, rebuilt):
+        assert run_export(broken_db_rw, out, to=target).reconciliation is not None
+    assert claims == [False, False]
+
+    same = run_export(broken_db_rw, kept, to=target, update=True)
+    assert claims[-1] is True and same.batches == 0  # unchanged: the index is kept again
+    [(a, b)] = query(
+        broken_db_rw,
+        "SELECT MIN(nid), MAX(nid) FROM node WHERE status = 1 AND type = 'article'",
+    )
+    run_sql(
+        broken_db_rw,
+        f"UPDATE node_revision r JOIN node n ON n.nid = {b} AND r.vid = n.vid"
+        f" JOIN node m ON m.nid = {a} SET r.title = m.title",
+        f"UPDATE node n JOIN node m ON m.nid = {a} SET n.title = m.title, n.created = m.created"
+        f" WHERE n.nid = {b}",
+    )
+    (rebuilt / f".{target}-state" / "index.sqlite.sealed").unlink()
+    claims.clear()
+    for out in (kept, rebuilt):
+        summary = run_export(broken_db_rw, out, to=target, update=True)
+        assert summary.reconciliation is not None and summary.reconciliation.reconciled
+        assert summary.updated["node"] >= 1
+    assert claims[:2] == [True, False]
+    assert _output(kept, target) == _output(rebuilt, target)
+    assert _output(kept, target)
+
+
+def test_a_kept_check_meets_a_file_edited_since(broken_db: ConnectionSpec, tmp_path: Path) -> None:
+    """The kept cross-file check holds each file by its digest: an item given another
+    file's post id after the run is found by the next one, as by a check built afresh."""
+    out = tmp_path / "wxr"
+    run_export(broken_db, out, to="wxr", batch_size=60, target_options=(("max_items", 25),))
+    files = sorted(out.glob("wxr-*.xml"))
+    assert len(files) >= 2
+    ids = [re.findall(rb"<wp:post_id>(\d+)</wp:post_id>", f.read_bytes()) for f in files]
+    edited = (
+        files[-1]
+        .read_bytes()
+        .replace(
+            b"<wp:post_id>" + ids[-1][0] + b"</wp:post_id>",
+            b"<wp:post_id>" + ids[0][0] + b"</wp:post_id>",
+            1,
+        )
+    )
+    files[-1].write_bytes(edited)
+    with pytest.raises(MigrateError, match="post_id_duplicate"):
+        run_export(
+            broken_db,
+            out,
+            to="wxr",
+            batch_size=60,
+            target_options=(("max_items", 25),),
+            update=True,
+        )
