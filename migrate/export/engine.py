@@ -81,6 +81,7 @@ from migrate.export.reconcile import (
     SOURCE_COLUMNS,
     Comparison,
     Reconciliation,
+    early_fingerprint,
     early_reading,
     reconcile,
     source_tables,
@@ -934,6 +935,9 @@ def _export(
             run = _Run(site, state, writer, options, summary, cursor, progress, aside)
             reads_back_as = getattr(writer, "reads_back_as", options.to)
             reading: OutputReading | None = None
+            fingerprinting: OutputReading | None = None
+            with suppress(StateError):  # no reader: the comparison says so
+                fingerprinting = early_fingerprint(readback_for(reads_back_as), out_dir, state)
 
             def start_reading() -> None:
                 nonlocal reading
@@ -942,6 +946,9 @@ def _export(
 
             try:
                 run.execute(start_reading)
+                if fingerprinting is not None and summary.batches:
+                    fingerprinting.close()  # of the output before this run's batches
+                    fingerprinting = None
                 writer.finish({"counts": state.item_counts(), "run": run_id})
                 # The last run's report no longer describes this output: if this comparison
                 # fails, no report is better than one saying "reconciled".
@@ -960,6 +967,7 @@ def _export(
                             revisions=options.revisions,
                             tables=run.source_tables,
                             reading=reading,
+                            fingerprinting=fingerprinting,
                         )
                     )
                 summary.reconciliation = report
@@ -983,8 +991,9 @@ def _export(
                 state.end_run(run_id, "failed", str(exc))
                 raise
             finally:
-                if reading is not None:
-                    reading.close()  # the run stopped before its comparison took it
+                for taking in (reading, fingerprinting):
+                    if taking is not None:
+                        taking.close()  # the run stopped before its comparison took it
         latest = state.run(run_id)
         summary.highwater = latest.highwater if latest else None
         state.end_run(run_id, "complete")

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,6 +323,17 @@ def _refresh(
     return read, parsed
 
 
+def _fingerprint_here(
+    readback: ReadBack, out_dir: Path, outputs: object = None, part: Part = WHOLE
+) -> OutputRead:
+    """``OutputReading.fingerprint_only``'s work for one part, in this process."""
+    if readback.fingerprint is None:
+        raise StateError(f"the {registered_name(readback)} read-back takes no fingerprint")
+    started = time.monotonic()
+    seen = readback.fingerprint(out_dir, part)
+    return OutputRead((), None, time.monotonic() - started, seen)
+
+
 def _reply(request: dict[str, Any]) -> dict[str, Any]:
     """Run one request of ``OutputReading`` in the reading process: ``read_output``'s
     outcome, or the one-line error a ``MigrateError`` carries."""
@@ -330,13 +342,16 @@ def _reply(request: dict[str, Any]) -> dict[str, Any]:
     index, count = request["part"]
     part = Part(int(index), int(count), wait=_await_release if request.get("hold") else None)
     try:
-        read = read_output(readback, Path(request["out_dir"]), request["outputs"], part)
+        if request.get("fingerprint_only"):
+            read = _fingerprint_here(readback, Path(request["out_dir"]), None, part)
+        else:
+            read = read_output(readback, Path(request["out_dir"]), request["outputs"], part)
     except MigrateError as exc:
         return {"error": str(exc)}
     except OSError as exc:
         return {"error": f"reading the output back failed: {exc}"}
     return {
-        "path": str(read.paths[0]),
+        "path": str(read.paths[0]) if read.paths else None,
         "files_parsed": read.files_parsed,
         "seconds": read.seconds,
         "fingerprint": read.fingerprint,
@@ -349,6 +364,10 @@ class OutputReading:
     read by a registered reader, in processes of their own (one per CPU, up to
     ``MAX_PARTS``, when the reader reads in parts; else one); else here, when
     ``result`` is asked for.
+
+    With ``fingerprint_only``, the processes only take the reader's
+    ``ReadBack.fingerprint`` of the output, in parts (``OutputRead.fingerprint``): what
+    a re-run compares with the kept comparison's before it reads anything.
     """
 
     def __init__(
@@ -358,16 +377,18 @@ class OutputReading:
         outputs: list[tuple[str, str]] | None,
         items: int,
         hold: bool = False,
+        fingerprint_only: bool = False,
     ) -> None:
         """``hold``: the run is still writing outside ``ReadBack.settled_first``; the
         processes read that folder now and the rest once ``release`` is called."""
         self.args = (readback, out_dir, outputs)
+        self.fingerprint_only = fingerprint_only
         self.processes: list[_ReadingProcess] = []
         name = registered_name(readback)
         if items < READ_APART_ITEMS or name is None:
             return
         count = 1
-        if outputs is None and readback.read_part is not None:
+        if outputs is None and (readback.read_part is not None or fingerprint_only):
             count = max(1, min(os.cpu_count() or 1, MAX_PARTS))
         try:
             for index in range(count):
@@ -378,6 +399,7 @@ class OutputReading:
                     "outputs": outputs,
                     "part": [index, count],
                     "hold": hold,
+                    "fingerprint_only": fingerprint_only,
                 }
                 self.processes.append(_ReadingProcess(request))
         except BaseException:
@@ -396,6 +418,8 @@ class OutputReading:
 
     def result(self) -> OutputRead:
         if not self.processes:
+            if self.fingerprint_only:
+                return _fingerprint_here(*self.args)
             return read_output(*self.args)
         self.release()
         try:
@@ -433,7 +457,7 @@ class _ReadingProcess:
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
         self.process: subprocess.Popen[bytes] | None = None
-        self.released = False
+        self.released = not request.get("hold")  # only a held reader waits for it
         self.replies, answer = os.pipe()
         # A file, not a pipe: a chatty reader cannot block on it. Closed by ``close``.
         self.errors: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115
@@ -475,7 +499,7 @@ class _ReadingProcess:
         if "error" in reply:
             raise StateError(str(reply["error"]))
         return OutputRead(
-            (Path(reply["path"]),),
+            () if reply["path"] is None else (Path(reply["path"]),),
             reply["files_parsed"],
             float(reply["seconds"]),
             reply["fingerprint"],
@@ -497,7 +521,8 @@ class _ReadingProcess:
                 self.process.kill()
             self.process.wait()
             if self.process.stdin is not None:
-                self.process.stdin.close()
+                with suppress(BrokenPipeError):  # it ended before reading all we wrote
+                    self.process.stdin.close()
             self.process = None
         if self.replies >= 0:
             os.close(self.replies)

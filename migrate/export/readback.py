@@ -97,9 +97,10 @@ class ReadBack:
     by the digest of its bytes and parse only the files whose bytes changed."""
     read_file: Callable[[bytes], Iterator[Found | Listed]] | None = None
     """The items of one file of ``files``, from its bytes."""
-    fingerprint: Callable[[Path], str] | None = None
+    fingerprint: Callable[[Path, Part], str] | None = None
     """For a reader that reads the output as a whole: a digest of everything it reads
-    (``Fingerprint``); equal digests, equal items. A re-run whose output and source are
+    (``Fingerprint``), or of a ``Part``'s share of it (``combine_fingerprints`` of every
+    part's is the whole one's); equal digests, equal items. A re-run whose output and source are
     unchanged then keeps the last comparison, as file-wise readers' re-runs do. Its
     ``items``, given a ``Fingerprint``, add to it what they read, so that a comparison
     that reads the output anyway gets the digest from the same bytes, not from a
@@ -542,12 +543,13 @@ def _wxr_others(out_dir: Path, seen: Fingerprint) -> None:
     seen.add_all(p for p in [out_dir / "media-report.csv"] if p.is_file())
 
 
-def wxr_fingerprint(out_dir: Path) -> str:
+def wxr_fingerprint(out_dir: Path, part: Part = WHOLE) -> str:
     """What ``read_wxr`` reads: the WXR files and the media report (the validation's
     stored findings are taken only for the very bytes they were made from)."""
     seen = Fingerprint(out_dir)
-    seen.add_all(_wxr_files(out_dir))
-    _wxr_others(out_dir, seen)
+    seen.add_all(p for p in _wxr_files(out_dir) if part.takes(str(p)))
+    if part.first:
+        _wxr_others(out_dir, seen)
     return seen.hexdigest()
 
 
@@ -840,13 +842,14 @@ def _hugo_reports(out_dir: Path, seen: Fingerprint) -> None:
     seen.add_all(sorted((out_dir / _HUGO_STATE).glob("batch-*.json")))
 
 
-def hugo_fingerprint(out_dir: Path) -> str:
+def hugo_fingerprint(out_dir: Path, part: Part = WHOLE) -> str:
     """What ``read_hugo`` reads: every page's bytes, the paths and sizes of the files
-    under ``static``, and ``_hugo_reports``."""
+    under ``static``, and ``_hugo_reports`` (or ``part``'s share, as ``read_hugo``'s)."""
     seen = Fingerprint(out_dir)
-    seen.add_all(_walk(out_dir / HUGO_PAGES, _is_page))
-    seen.add_all(_walk(out_dir / "static", _is_file), contents=False)
-    _hugo_reports(out_dir, seen)
+    seen.add_all(_walk(out_dir / HUGO_PAGES, _is_page, part, PAGE_DEPTH))
+    seen.add_all(_walk(out_dir / "static", _is_file, part, PAGE_DEPTH), contents=False)
+    if part.first:
+        _hugo_reports(out_dir, seen)
     return seen.hexdigest()
 
 
