@@ -30,8 +30,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import suppress
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
