@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import query, run_sql
 from export_helpers import run_export
 
 from migrate.config import ConnectionSpec
 from migrate.errors import StateError, Unaccounted
-from migrate.export import outputread
-from migrate.export.readback import readback_for
+from migrate.export import engine, outputread
+from migrate.export.readback import WHOLE, Part, readback_for
+from migrate.export.reconcile import Comparison, Reconciliation
 
 TIMINGS = ("read_back_seconds", "output_seconds")
 
@@ -210,26 +212,36 @@ def test_the_first_run_reads_its_whole_output_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The reading process hands back the fingerprint of the bytes it parsed: the export's
-    own process digests the output only on a re-run that may keep the comparison, and
-    what it digests there is what the reader did (the re-run keeps it)."""
+    """The reading process hands back the fingerprint of the bytes it parsed: the output
+    is digested only on a re-run that may keep the comparison, once, by processes of
+    their own taken from the re-run's start (``early_fingerprint``), and what they
+    digest is what the reader did (the re-run keeps it)."""
     readback = readback_for(to)
     digests: list[str] = []
     fingerprint = readback.fingerprint
     assert fingerprint is not None
 
-    def counted(out_dir: Path) -> str:
-        digests.append(fingerprint(out_dir))
+    def counted(out_dir: Path, part: Part = WHOLE) -> str:
+        digests.append(fingerprint(out_dir, part))
         return digests[-1]
 
+    readings: list[bool] = []
+    init = outputread.OutputReading.__init__
+
+    def spied(self: outputread.OutputReading, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        readings.append(self.fingerprint_only)
+
     monkeypatch.setattr(readback, "fingerprint", counted)
+    monkeypatch.setattr(outputread.OutputReading, "__init__", spied)
     out = tmp_path / to
     first = run_export(broken_db, out, to=to)
     assert first.reconciliation is not None and first.reconciliation.reconciled
-    assert digests == []
+    assert digests == [] and readings == [False]
+    readings.clear()
     again = run_export(broken_db, out, to=to, update=True)
     assert again.reconciliation is not None and again.reconciliation.same_as_run == first.run_id
-    assert len(digests) == 1
+    assert digests == [] and readings == [True]  # in the processes, not here
 
 
 @pytest.mark.parametrize("parts", [2, 3])
@@ -356,3 +368,30 @@ def test_a_held_jsonl_reading_reads_files_written_or_replaced_after_it_started(
         cache.close()
     assert ("redirect", "written-late") in found
     assert ("node", lost) not in found
+
+
+def test_a_rerun_that_writes_does_not_use_the_fingerprint_taken_at_its_start(
+    apart: None, broken_db_rw: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprint taken from a re-run's start is of the output before its batches:
+    a run that writes one compares with the output as it is at its end."""
+    out = tmp_path / "hugo"
+    run_export(broken_db_rw, out, to="hugo")
+    [(nid,)] = query(broken_db_rw, "SELECT MIN(entity_id) FROM field_data_body")
+    run_sql(
+        broken_db_rw,
+        f"UPDATE field_data_body SET body_value = '<p>Mới</p>' WHERE entity_id = {nid}",
+    )
+    passed: list[outputread.OutputReading | None] = []
+    compare = engine.reconcile
+
+    def spied(job: Comparison) -> Reconciliation:
+        passed.append(job.fingerprinting)
+        return compare(job)
+
+    monkeypatch.setattr(engine, "reconcile", spied)
+    again = run_export(broken_db_rw, out, to="hugo", update=True)
+    assert again.batches >= 1 and again.updated["node"] == 1
+    assert passed == [None]
+    assert again.reconciliation is not None and again.reconciliation.reconciled
+    assert again.reconciliation.same_as_run is None
