@@ -49,7 +49,7 @@ import tomli_w
 from migrate import paths
 from migrate.durable import write_durably
 from migrate.errors import BadInput, StateError, is_disk_full
-from migrate.export import ItemRef, WriterOptions, diskmap, keptindex, register_writer
+from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.diskmap import DiskMap, DiskMaps
 from migrate.export.fields import (
@@ -661,7 +661,6 @@ class HugoWriter:
         return KeptIndex(
             self.out_dir / STATE_DIR / "index.sqlite",
             "batch-*",
-            (__file__, diskmap.__file__, keptindex.__file__),
         )
 
     def _load_state(self) -> None:

@@ -5,7 +5,7 @@ The WXR and Hugo writers derive an index from their batch files (post names and
 title+date keys, page folders and URLs taken, the cross-file check). Rebuilding it
 was most of the start of an unchanged re-run (~2 s at 100k nodes), so a run that
 finishes *seals* its index: it writes a stamp of every batch file (name, inode,
-size, mtime, ctime) and of the modules that build the index next to it. The next
+size, mtime, ctime) and of the package's code (``code_digest``) next to it. The next
 start reuses the index only when the stamp matches what is on disk now, and breaks
 the seal, durably, before it changes anything: a run cut short, a rollback, a batch
 file edited or replaced, or a new version of the package all mean a rebuild.
@@ -16,23 +16,21 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.durable import fsync_dir, write_durably
+from migrate.export.fingerprint import code_digest
 
 SEAL_SUFFIX = ".sealed"
 
 
 @dataclass(frozen=True)
 class KeptIndex:
-    """The index file ``path``, built from the files ``pattern`` matches in its folder by
-    the code in ``code`` (module files: a change to any of them voids the seal)."""
+    """The index file ``path``, built from the files ``pattern`` matches in its folder."""
 
     path: Path
     pattern: str
-    code: Sequence[str]
 
     @property
     def seal_path(self) -> Path:
@@ -41,9 +39,7 @@ class KeptIndex:
     def stamp(self) -> str:
         """What the index is valid for: the batch files as the file system has them, and
         the code. ctime cannot be set by hand, so an edit that restores mtime shows too."""
-        h = hashlib.blake2b(digest_size=16)
-        for module in self.code:
-            h.update(Path(module).read_bytes())
+        h = hashlib.blake2b(code_digest().encode(), digest_size=16)
         for path in sorted(self.path.parent.glob(self.pattern)):
             st = path.lstat()
             h.update(

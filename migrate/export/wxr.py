@@ -69,7 +69,7 @@ from lxml import etree
 from migrate import paths
 from migrate.durable import fsync_dir, write_durably
 from migrate.errors import BadInput, MigrateError, StateError
-from migrate.export import ItemRef, WriterOptions, keptindex, register_writer, wxr_validate
+from migrate.export import ItemRef, WriterOptions, register_writer
 from migrate.export.clean import SlugRegistry, slugify_vi
 from migrate.export.fields import FieldValue
 from migrate.export.fields import postmeta as field_postmeta
@@ -596,7 +596,6 @@ class WxrWriter:
         return KeptIndex(
             self.out_dir / STATE_DIR / "index.sqlite",
             "batch-*.json",
-            (__file__, wxr_validate.__file__, keptindex.__file__),
         )
 
     def _load_state(self) -> None:
