@@ -88,10 +88,10 @@ from migrate.export.records import (
 )
 
 STATE_DIR = ".hugo-state"
-_SMALL = ("vocabularies", "terms", "authors", "files", "media_list")
+SMALL_SECTIONS = ("vocabularies", "terms", "authors", "files", "media_list")
 """The writer's state sections held in memory (the rest is in its ``DiskMaps``)."""
-_KEPT_MAP = "kept_sections"
-"""The ``DiskMaps`` map a kept index holds the ``_SMALL`` sections in."""
+KEPT_SECTIONS = "kept_sections"
+"""The ``DiskMaps`` map a kept index holds the ``SMALL_SECTIONS`` sections in."""
 FILES_URL = "/files/"
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")(/files/[^"?#]+)(")', re.I)
 
@@ -672,13 +672,13 @@ class HugoWriter:
         self._maps = maps = DiskMaps(self._kept_index().path, kept)
         self._disk = {m: maps.map(m) for m in ("pages", "aliases", "dir_owner", "taken_urls")}
         self._term_toml = {}
-        self.state = {s: {} for s in _SMALL}
+        self.state = {s: {} for s in SMALL_SECTIONS}
         self.state["pages"] = self._disk["pages"]
         self.state["aliases"] = self._disk["aliases"]
         self._dir_owner = self._disk["dir_owner"]
         self._taken_urls = self._disk["taken_urls"]
         if kept:
-            for name, value in maps.map(_KEPT_MAP).items():
+            for name, value in maps.map(KEPT_SECTIONS).items():
                 self.state[name] = value
             return
         for data in self._batch_states():
@@ -696,8 +696,8 @@ class HugoWriter:
         """Keep the index for the next run (``keptindex``); this writer is done with it."""
         if self._maps is None:
             return
-        small = self._maps.map(_KEPT_MAP)
-        small.update({name: self.state[name] for name in _SMALL})
+        small = self._maps.map(KEPT_SECTIONS)
+        small.update({name: self.state[name] for name in SMALL_SECTIONS})
         self._maps.flush()
         self._kept_index().seal(self._maps.db)
         self._maps.close()

@@ -10,8 +10,10 @@ rebuilt it writes, on a site edited so that names clash.
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import query, run_sql
@@ -20,8 +22,10 @@ from export_helpers import run_export
 from migrate.config import ConnectionSpec
 from migrate.durable import write_durably
 from migrate.errors import MigrateError
-from migrate.export import keptindex
+from migrate.export import WriterOptions, get_writer, keptindex
+from migrate.export.hugo import KEPT_SECTIONS, SMALL_SECTIONS, HugoWriter
 from migrate.export.keptindex import KeptIndex
+from migrate.export.wxr import WxrWriter
 
 
 def _index(tmp_path: Path) -> KeptIndex:
@@ -145,3 +149,46 @@ def test_a_kept_check_meets_a_file_edited_since(broken_db: ConnectionSpec, tmp_p
             target_options=(("max_items", 25),),
             update=True,
         )
+
+
+def _index_rows(out: Path, target: str) -> tuple[Any, Any]:
+    """A writer's index as its ``begin`` leaves it: rows and the in-memory sections."""
+    writer = get_writer(target)
+    writer.begin(out, WriterOptions())
+    if isinstance(writer, WxrWriter):
+        db = writer.state.index.db
+        tables = ("posts", "names", "title_dates")
+        rows = {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
+        return rows, {name: getattr(writer.state, name) for name in type(writer.state).SMALL}
+    assert isinstance(writer, HugoWriter) and writer._maps is not None
+    db = writer._maps.db
+    sql = "SELECT map, key, value FROM entries WHERE map != ? ORDER BY map, key"
+    rows = db.execute(sql, (KEPT_SECTIONS,)).fetchall()
+    return rows, {name: writer.state[name] for name in SMALL_SECTIONS}
+
+
+@pytest.mark.parametrize("target", ["wxr", "hugo"])
+def test_a_kept_index_holds_what_a_rebuild_from_the_batch_files_holds(
+    broken_db_rw: ConnectionSpec, tmp_path: Path, target: str
+) -> None:
+    """After a re-run that renamed a term, moved an alias and gave a node the title and
+    date of another, the index the run kept is the one its batch files rebuild."""
+    out = tmp_path / target
+    run_export(broken_db_rw, out, to=target)
+    [(tid,)] = query(broken_db_rw, "SELECT MIN(tid) FROM taxonomy_index")
+    [(a, b)] = query(broken_db_rw, "SELECT MIN(nid), MAX(nid) FROM node WHERE status = 1")
+    run_sql(
+        broken_db_rw,
+        f"UPDATE taxonomy_term_data SET name = 'Tên mới hẳn' WHERE tid = {tid}",
+        f"UPDATE url_alias SET alias = CONCAT(alias, '-moi') WHERE source = 'node/{a}'",
+        f"UPDATE node_revision r JOIN node n ON n.nid = {b} AND r.vid = n.vid"
+        f" JOIN node m ON m.nid = {a} SET r.title = m.title",
+        f"UPDATE node n JOIN node m ON m.nid = {a} SET n.title = m.title, n.created = m.created"
+        f" WHERE n.nid = {b}",
+    )
+    summary = run_export(broken_db_rw, out, to=target, update=True)
+    assert summary.batches >= 1 and summary.updated["term"] == 1
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)  # other inodes: the copy's index is not trusted, but rebuilt
+    assert (out / f".{target}-state" / "index.sqlite.sealed").is_file()
+    assert _index_rows(out, target) == _index_rows(copy, target)
