@@ -95,7 +95,7 @@ def _same_tree(left: Path, right: Path, skip: tuple[str, ...]) -> list[str]:
     found = []
     for path in sorted(left.rglob("*")):
         rel = path.relative_to(left)
-        if path.is_dir() or rel.parts[0] in skip:
+        if path.is_dir() or rel.parts[0] in skip or rel.name in skip:
             continue
         other = right / rel
         if not other.exists() or not filecmp.cmp(path, other, shallow=False):
@@ -106,11 +106,14 @@ def _same_tree(left: Path, right: Path, skip: tuple[str, ...]) -> list[str]:
         if p.is_file()
         and not (left / p.relative_to(right)).exists()
         and p.relative_to(right).parts[0] not in skip
+        and p.name not in skip
     ]
     return found
 
 
-NOT_CONTENT = ("state.sqlite", "reconciliation.json")
+NOT_CONTENT = ("state.sqlite", "reconciliation.json", "index.sqlite.sealed")
+"""Files or top folders that are no output: the run's state and report, and a kept
+index's seal (a stamp of its folder's inodes and times)."""
 
 
 def _text_of(tree: Path) -> str:
