@@ -57,6 +57,10 @@ READBACK_ONCE = ".readback.sqlite"
 READ_APART_ITEMS = 5000
 """Outputs of at least this many items are read back by a process of their own: below
 it, starting one (~0.3 s) costs more than the overlap saves."""
+FINGERPRINT_APART_ITEMS = 50_000
+"""Outputs of at least this many items are fingerprinted by processes of their own: a
+fingerprint costs ~25 µs an item (Hugo) where a reading costs ~100, so below it the
+processes' start (~0.5 s, the package imported) costs more than they save."""
 MAX_PARTS = 4
 """Reading processes at most for an output whose reader reads it in parts (one per CPU)."""
 
@@ -365,9 +369,10 @@ class OutputReading:
     ``MAX_PARTS``, when the reader reads in parts; else one); else here, when
     ``result`` is asked for.
 
-    With ``fingerprint_only``, the processes only take the reader's
-    ``ReadBack.fingerprint`` of the output, in parts (``OutputRead.fingerprint``): what
-    a re-run compares with the kept comparison's before it reads anything.
+    With ``fingerprint_only`` (and at least ``FINGERPRINT_APART_ITEMS`` items), the
+    processes only take the reader's ``ReadBack.fingerprint`` of the output, in parts
+    (``OutputRead.fingerprint``): what a re-run compares with the kept comparison's
+    before it reads anything.
     """
 
     def __init__(
@@ -385,7 +390,8 @@ class OutputReading:
         self.fingerprint_only = fingerprint_only
         self.processes: list[_ReadingProcess] = []
         name = registered_name(readback)
-        if items < READ_APART_ITEMS or name is None:
+        least = FINGERPRINT_APART_ITEMS if fingerprint_only else READ_APART_ITEMS
+        if items < least or name is None:
             return
         count = 1
         if outputs is None and (readback.read_part is not None or fingerprint_only):

@@ -33,8 +33,9 @@ def _report(out: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every output, however small, read back by a spawned process."""
+    """Every output, however small, read back (and fingerprinted) by spawned processes."""
     monkeypatch.setattr(outputread, "READ_APART_ITEMS", 0)
+    monkeypatch.setattr(outputread, "FINGERPRINT_APART_ITEMS", 0)
 
 
 @pytest.mark.parametrize("to", ["jsonl", "wxr", "hugo"])
@@ -395,3 +396,27 @@ def test_a_rerun_that_writes_does_not_use_the_fingerprint_taken_at_its_start(
     assert passed == [None]
     assert again.reconciliation is not None and again.reconciliation.reconciled
     assert again.reconciliation.same_as_run is None
+
+
+@pytest.mark.parametrize("to", ["wxr", "hugo"])
+def test_a_small_output_is_fingerprinted_here(
+    to: str, broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``FINGERPRINT_APART_ITEMS`` a re-run digests its output in its own process,
+    once: starting processes (~0.5 s) would cost more than it saves."""
+    readback = readback_for(to)
+    fingerprint = readback.fingerprint
+    assert fingerprint is not None
+    digests: list[str] = []
+
+    def counted(out_dir: Path, part: Part = WHOLE) -> str:
+        assert part == WHOLE
+        digests.append(fingerprint(out_dir, part))
+        return digests[-1]
+
+    monkeypatch.setattr(readback, "fingerprint", counted)
+    first = run_export(broken_db, tmp_path / to, to=to)
+    again = run_export(broken_db, tmp_path / to, to=to, update=True)
+    assert again.reconciliation is not None and first.reconciliation is not None
+    assert again.reconciliation.same_as_run == first.run_id
+    assert len(digests) == 1
