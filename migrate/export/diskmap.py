@@ -30,15 +30,15 @@ _IN_CHUNK = 500
 """Keys per ``IN (...)`` query of ``prefetch`` (SQLite allows 999 variables at least)."""
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
     """JSON text of a value: orjson, or json for what orjson refuses (a lone surrogate)."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
         return json.dumps(value)
 
 
-def _loads(text: str) -> Any:
+def loads(text: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # what only json wrote: a lone surrogate, escaped
@@ -138,15 +138,15 @@ class DiskMap(MutableMapping[str, Any]):
         text = self._text(key)
         if text is None:
             raise KeyError(key)
-        return _loads(text)
+        return loads(text)
 
     def get(self, key: str, default: Any = None) -> Any:
         """One lookup, no KeyError raised and caught for a missing key."""
         text = self._text(key)
-        return default if text is None else _loads(text)
+        return default if text is None else loads(text)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._cache[key] = _dumps(value)
+        self._cache[key] = dumps(value)
         self._changed[key] = None
         self._bound()
 

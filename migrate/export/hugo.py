@@ -90,8 +90,6 @@ from migrate.export.records import (
 STATE_DIR = ".hugo-state"
 SMALL_SECTIONS = ("vocabularies", "terms", "authors", "files", "media_list")
 """The writer's state sections held in memory (the rest is in its ``DiskMaps``)."""
-KEPT_SECTIONS = "kept_sections"
-"""The ``DiskMaps`` map a kept index holds the ``SMALL_SECTIONS`` sections in."""
 FILES_URL = "/files/"
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")(/files/[^"?#]+)(")', re.I)
 
@@ -668,8 +666,9 @@ class HugoWriter:
         index a finished run kept if it is for these batch files, else built from them."""
         if self._maps is not None:
             self._maps.close()
-        kept = self._kept_index().claim()
-        self._maps = maps = DiskMaps(self._kept_index().path, kept)
+        kept_index = self._kept_index()
+        kept = kept_index.claim()
+        self._maps = maps = DiskMaps(kept_index.path, kept)
         self._disk = {m: maps.map(m) for m in ("pages", "aliases", "dir_owner", "taken_urls")}
         self._term_toml = {}
         self.state = {s: {} for s in SMALL_SECTIONS}
@@ -678,7 +677,7 @@ class HugoWriter:
         self._dir_owner = self._disk["dir_owner"]
         self._taken_urls = self._disk["taken_urls"]
         if kept:
-            for name, value in maps.map(KEPT_SECTIONS).items():
+            for name, value in KeptIndex.sections(maps.db).items():
                 self.state[name] = value
             return
         for data in self._batch_states():
@@ -696,10 +695,9 @@ class HugoWriter:
         """Keep the index for the next run (``keptindex``); this writer is done with it."""
         if self._maps is None:
             return
-        small = self._maps.map(KEPT_SECTIONS)
-        small.update({name: self.state[name] for name in SMALL_SECTIONS})
         self._maps.flush()
-        self._kept_index().seal(self._maps.db)
+        small = {name: self.state[name] for name in SMALL_SECTIONS}
+        self._kept_index().seal(self._maps.db, small)
         self._maps.close()
         self._maps = None
 

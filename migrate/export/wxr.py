@@ -233,8 +233,7 @@ class _Index:
     kept for the next run by ``KeptIndex`` while they stay as they are; holds each
     post's settled name and date (``posts``), the post names taken per post type
     (``names``), the title+date keys ``post_exists()`` would match (``title_dates``),
-    the tables of the cross-file check (``SetCheck``) and, for a kept index, the
-    state's small sections as they were at its end (``sections``).
+    and the tables of the cross-file check (``SetCheck``).
     """
 
     def __init__(self, path: Path, kept: bool) -> None:
@@ -249,7 +248,6 @@ class _Index:
                 " WITHOUT ROWID;"
                 "CREATE TABLE title_dates (type TEXT, title TEXT, date TEXT,"
                 " PRIMARY KEY (type, title, date)) WITHOUT ROWID;"
-                "CREATE TABLE sections (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
             )
         self.db.execute("BEGIN")
         self._pending = 0
@@ -291,17 +289,6 @@ class _Index:
         self.tick()
         return cur.rowcount == 1
 
-    def sections(self) -> dict[str, Any]:
-        """The state's small sections as ``put_sections`` kept them."""
-        rows = self.db.execute("SELECT name, value FROM sections")
-        return {str(name): orjson.loads(value) for name, value in rows}
-
-    def put_sections(self, sections: Mapping[str, Any]) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO sections VALUES (?, ?)",
-            ((k, orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS)) for k, v in sections.items()),
-        )
-
     def close(self) -> None:
         self.db.close()
 
@@ -326,7 +313,7 @@ class _State:
     """fid → the WXR file its attachment item went into (next to its node, else alone)."""
 
     SECTIONS = ("vocabularies", "terms", "authors", "posts", "attachments", "types", "emitted")
-    SMALL = ("vocabularies", "terms", "authors", "attachments", "types", "emitted")
+    SMALL = tuple(s for s in SECTIONS if s != "posts")
     """The sections held here (not in ``index``), kept whole in a kept index."""
     LISTS = ("date_shifts", "renames", "problems", "media")
 
@@ -523,8 +510,8 @@ class WxrWriter:
             }
             self._write_manifest(head, lists, tail)
         index = self.state.index
-        index.put_sections({name: getattr(self.state, name) for name in _State.SMALL})
-        self._kept_index().seal(index.db)
+        small = {name: getattr(self.state, name) for name in _State.SMALL}
+        self._kept_index().seal(index.db, small)
         index.close()  # sealed: nothing may change it now
 
     def _batch_states(self) -> Iterator[dict[str, Any]]:
@@ -603,14 +590,15 @@ class WxrWriter:
         these batch files, else built from them."""
         if getattr(self, "state", None) is not None:
             self.state.index.close()
-        self._kept = self._kept_index().claim()
-        index = _Index(self._kept_index().path, self._kept)
+        kept_index = self._kept_index()
+        self._kept = kept_index.claim()
+        index = _Index(kept_index.path, self._kept)
         self.state = _State(index)
         self.slugs = SlugRegistry()
         self.attachment_names: set[str] = set()
         self._shift_hint: dict[tuple[str, str, str], int] = {}
         if self._kept:
-            for name, value in index.sections().items():
+            for name, value in KeptIndex.sections(index.db).items():
                 setattr(self.state, name, value)
         else:
             for data in self._batch_states():
