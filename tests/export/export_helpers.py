@@ -67,3 +67,21 @@ def cli(*args: str, **kw: Any) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         **kw,
     )
+
+
+def hugo_node_pages(out: Path) -> dict[str, Path]:
+    """A Hugo export's node pages by URL folder under ``content``: ``a/b.md`` (a page
+    without images) and ``a/b/index.md`` (a bundle) both answer at ``/a/b/``."""
+    pages: dict[str, Path] = {}
+    for path in sorted((out / "content").rglob("*.md")):
+        if path.name == "_index.md":
+            continue
+        folder = path.parent if path.name == "index.md" else path.with_suffix("")
+        pages[folder.relative_to(out / "content").as_posix()] = path
+    return pages
+
+
+def hugo_node_page(out: Path, folder: str) -> Path:
+    """The page answering at ``/<folder>/`` (``hugo_node_pages``)."""
+    leaf = out / "content" / f"{folder}.md"
+    return leaf if leaf.is_file() else out / "content" / folder / "index.md"

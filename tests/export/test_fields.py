@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import CORE_FIELDS_DUMP, Databases, query, url_of
-from export_helpers import by_key, run_export, run_hugo_export
+from export_helpers import by_key, hugo_node_pages, run_export, run_hugo_export
 from lxml import etree
 
 from migrate.config import ConnectionSpec
@@ -184,7 +184,7 @@ def test_wxr_has_one_postmeta_per_value(exports: dict[str, Path]) -> None:
 
 
 def test_hugo_front_matter_holds_the_fields(exports: dict[str, Path]) -> None:
-    for page in (exports["hugo"] / "content").rglob("index.md"):
+    for page in hugo_node_pages(exports["hugo"]).values():
         head = page.read_text(encoding="utf-8").split("+++")[1]
         data = tomllib.loads(head)
         if data.get("drupal_nid") == 1:

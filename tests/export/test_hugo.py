@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from export_helpers import run_export, run_hugo_export
+from export_helpers import hugo_node_page, hugo_node_pages, run_export, run_hugo_export
 from hugo_build import build_hugo
 
 from migrate import api
@@ -72,16 +72,20 @@ def test_every_node_has_its_page(
     hugo_site: tuple[Path, Path, subprocess.CompletedProcess[str]], ground_truth: dict[str, Any]
 ) -> None:
     out, public, _ = hugo_site
-    bundles = sorted(out.glob("content/*/*/index.md"))
-    assert len(bundles) == ground_truth["counts_broken"]["nodes"]
+    pages = hugo_node_pages(out)
+    assert len(pages) == ground_truth["counts_broken"]["nodes"]
     nids = set()
-    for bundle in bundles:
-        front, _ = _front(bundle)
+    for folder, path in pages.items():
+        front, _ = _front(path)
         nids.add(front["drupal_nid"])
-        page = public / bundle.parent.relative_to(out / "content") / "index.html"
+        page = public / folder / "index.html"
         assert page.is_file(), page
         assert front["slug"].isascii()
-    assert len(nids) == len(bundles)
+    assert len(nids) == len(pages)
+    # One file per page, and a bundle only for a page with image copies beside it.
+    bundles = [p for p in pages.values() if p.name == "index.md"]
+    assert 0 < len(bundles) < len(pages)
+    assert all(len(list(p.parent.iterdir())) > 1 for p in bundles)
 
 
 def test_every_alias_has_a_redirect_page(
@@ -89,9 +93,13 @@ def test_every_alias_has_a_redirect_page(
 ) -> None:
     out, public, _ = hugo_site
     aliases = 0
-    for path in out.glob("content/**/*index.md"):
+    terms = {
+        p.parent.relative_to(out / "content").as_posix(): p
+        for p in out.glob("content/**/_index.md")
+    }
+    for folder, path in [*hugo_node_pages(out).items(), *terms.items()]:
         front, _ = _front(path)
-        url = "/" + str(path.parent.relative_to(out / "content")) + "/"
+        url = "/" + folder + "/"
         for alias in front.get("aliases", []):
             assert alias.startswith("/")
             page = public / alias.strip("/") / "index.html"
@@ -127,7 +135,7 @@ def test_images_are_copied_into_bundles_and_missing_files_reported(
 ) -> None:
     out, public, _ = hugo_site
     with_images = 0
-    for bundle in out.glob("content/*/*/index.md"):
+    for bundle in hugo_node_pages(out).values():
         front, body = _front(bundle)
         for name in front.get("images", []):
             assert (bundle.parent / name).is_file()
@@ -159,7 +167,7 @@ def test_markdown_bodies(tmp_path: Path) -> None:
     )  # fmt: skip
     writer.write_batch(1, [node])
     writer.finish({})
-    front, body = _front(tmp_path / "content/article/tin/index.md")
+    front, body = _front(hugo_node_page(tmp_path, "article/tin"))
     assert "markup" not in front
     assert "## Mục" in body and "**đậm**" in body
     built = build_hugo(tmp_path, tmp_path / "public")
@@ -188,7 +196,59 @@ def test_repaired_fixture_exports_to_both_targets(
     assert built.returncode == 0, built.stderr
     assert not re.search(r"\b(WARN|ERROR)\b", built.stdout + built.stderr)
     assert len(list(hugo.glob("content/*/*/_index.md"))) == terms
-    assert len(list(hugo.glob("content/*/*/index.md"))) == ground_truth["counts_broken"]["nodes"]
+    assert len(hugo_node_pages(hugo)) == ground_truth["counts_broken"]["nodes"]
+
+
+def _page_node(nid: int, path: str, body: str = "<p>x</p>") -> NodeRecord:
+    return NodeRecord(
+        nid=nid, vid=nid, type="article", target_type="article", language="vi",
+        title=f"Tin {nid}", slug=f"tin-{nid}", path=path, status=1, promote=0, sticky=0,
+        created=1, changed=1, author=1, body=Body(body),
+    )  # fmt: skip
+
+
+def test_a_page_is_one_file_unless_it_holds_images(tmp_path: Path) -> None:
+    """A page without images is ``<folder>.md``; with images (or named ``index``, which
+    as a file would make Hugo read its whole folder as one bundle) it is a bundle. A page
+    that gains an image moves into a bundle, and a link at a page's path is replaced,
+    never written through."""
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "anh.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    out = tmp_path / "out"
+    (out / "content" / "article").mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("theirs", encoding="utf-8")
+    (out / "content" / "article" / "linked.md").symlink_to(outside)
+    writer = HugoWriter()
+    writer.begin(out, WriterOptions(files_dir=files))
+    image = '<p><img src="/files/anh.png" alt="a"></p>'
+    first = [
+        _page_node(1, "/article/tin/"),
+        _page_node(2, "/article/index/"),
+        _page_node(3, "/article/anh/", image),
+        _page_node(4, "/article/linked/"),
+    ]
+    writer.write_batch(1, first)
+    content = out / "content" / "article"
+    assert (content / "tin.md").is_file() and not (content / "tin").exists()
+    assert (content / "index" / "index.md").is_file() and not (content / "index.md").exists()
+    assert sorted(p.name for p in (content / "anh").iterdir()) == ["anh.png", "index.md"]
+    assert not (content / "linked.md").is_symlink()
+    assert outside.read_text(encoding="utf-8") == "theirs"
+    writer.write_batch(2, [_page_node(1, "/article/tin/", image)])
+    writer.finish({})
+    assert not (content / "tin.md").exists()
+    assert sorted(p.name for p in (content / "tin").iterdir()) == ["anh.png", "index.md"]
+    built = build_hugo(out, tmp_path / "public")
+    assert built.returncode == 0, built.stderr
+    for folder in ("tin", "index", "anh", "linked"):
+        page = tmp_path / "public" / "article" / folder / "index.html"
+        assert page.is_file(), folder
+    assert (tmp_path / "public" / "article" / "tin" / "anh.png").is_file()
+    assert hugo_node_pages(out).keys() == {
+        f"article/{f}" for f in ("tin", "index", "anh", "linked")
+    }
 
 
 def test_aliases_are_decoded_paths(tmp_path: Path) -> None:
@@ -201,7 +261,7 @@ def test_aliases_are_decoded_paths(tmp_path: Path) -> None:
         aliases=("tin-tức/bài viết", "tin%20a/b%C3%A0i", "article/tin"),
     )  # fmt: skip
     writer.write_batch(1, [node])
-    front, _ = _front(tmp_path / "content/article/tin/index.md")
+    front, _ = _front(hugo_node_page(tmp_path, "article/tin"))
     assert front["aliases"] == ["/node/1", "/tin-tức/bài viết", "/tin a/bài"]
     built = build_hugo(tmp_path, tmp_path / "public")
     assert built.returncode == 0, built.stderr

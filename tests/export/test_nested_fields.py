@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import CORE_FIELDS_DUMP, Databases, query, run_sql
-from export_helpers import by_key, records, run_export
+from export_helpers import by_key, hugo_node_pages, records, run_export
 from hugo_build import build_hugo
 from lxml import etree
 from site_helpers import html_pages
@@ -292,7 +292,7 @@ def test_wxr_and_hugo_hold_the_items(exports: dict[str, Path]) -> None:
     assert [c["id"] for c in collections] == [1, 2]
     inner = collections[1]["fields"]["field_fc_inner"][0]
     assert inner["entity"] == "field_collection_item" and inner["fields"]["field_link"]
-    for page in (exports["hugo"] / "content").rglob("index.md"):
+    for page in hugo_node_pages(exports["hugo"]).values():
         data = tomllib.loads(page.read_text(encoding="utf-8").split("+++")[1])
         if data.get("drupal_nid") == 5:
             break

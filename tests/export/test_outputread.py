@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import query, run_sql
-from export_helpers import run_export
+from export_helpers import hugo_node_pages, run_export
 
 from migrate.config import ConnectionSpec
 from migrate.errors import StateError, Unaccounted
@@ -79,7 +79,7 @@ def test_an_unreadable_output_is_one_error_wherever_it_is_read(
     run_export(broken_db, out, to="hugo")
     if where == "apart":
         monkeypatch.setattr(outputread, "READ_APART_ITEMS", 0)
-    page = next(out.glob("content/**/index.md"))
+    page = next(iter(hugo_node_pages(out).values()))
     page.write_text("+++\ntitle = [unclosed\n+++\nbody\n", encoding="utf-8")
     with pytest.raises(StateError, match="front matter is not valid TOML"):
         run_export(broken_db, out, to="hugo")

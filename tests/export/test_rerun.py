@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BROKEN_DUMP, query, run_sql
-from export_helpers import BASE_URL, by_key, run_export
+from export_helpers import BASE_URL, by_key, hugo_node_pages, run_export
 
 from migrate import api
 from migrate.config import ConnectionSpec
@@ -282,7 +282,7 @@ def _damage_wxr(out: Path) -> None:
 
 def _damage_hugo(out: Path) -> None:
     """A node's page removed."""
-    page = next(p for p in sorted(out.glob("content/**/index.md")) if "drupal_nid" in p.read_text())
+    page = next(iter(hugo_node_pages(out).values()))
     page.unlink()
 
 
