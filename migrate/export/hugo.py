@@ -272,7 +272,7 @@ would make Hugo read all of ``content/a`` as one page's bundle."""
 def _page_target(folder: str, bundled: bool) -> str:
     """Where a page with URL folder ``folder`` is written: ``folder``'s ``index.md`` when
     it has images to hold beside it (``bundled``), else the one file ``folder.md``."""
-    if bundled or PurePosixPath(folder).name in _BUNDLE_ONLY:
+    if bundled or folder.rpartition("/")[2] in _BUNDLE_ONLY:
         return folder
     return folder + _LEAF
 
@@ -282,28 +282,38 @@ def _page_folder(target: str) -> str:
     return target.removesuffix(_LEAF)
 
 
-def _fresh_file(path: Path, data: bytes) -> None:
-    """``data`` as the file at ``path``, whatever was there (never through a link)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _fresh_file(path: str, data: bytes) -> None:
+    """``data`` as the file at ``path``, whatever was there (never through a link).
+
+    Plain ``os`` calls on a ``str``: a page's file is written in an I/O thread that
+    shares the GIL with the main process's own work.
+    """
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = os.open(path, _NEW_FILE, 0o644)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o644)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, _NEW_FILE, 0o644)
     except OSError:  # a folder, or a link (ELOOP)
-        if not (path.is_symlink() or path.is_dir()):
-            raise
-        if path.is_symlink():
-            path.unlink()
-        else:
+        if os.path.islink(path):
+            os.unlink(path)
+        elif os.path.isdir(path):
             shutil.rmtree(path)
-        fd = os.open(path, flags, 0o644)
-    with open(fd, "wb") as fh:
-        fh.write(data)
+        else:
+            raise
+        fd = os.open(path, _NEW_FILE, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _write_bundle(
-    key: str, bundle: Path, page: bytes, copies: Mapping[str, Path]
+    key: str, target: str, page: bytes, copies: Mapping[str, Path]
 ) -> tuple[str, list[str]]:
     """A node's page: one file (``_page_target``), or its folder with the page and the
     image copies (runs in an I/O thread).
@@ -314,9 +324,10 @@ def _write_bundle(
     """
     failures: list[str] = []
     try:
-        if bundle.name.endswith(_LEAF):
-            _fresh_file(bundle, page)
+        if target.endswith(_LEAF):
+            _fresh_file(target, page)
             return key, failures
+        bundle = Path(target)
         _fresh_dir(bundle)
         for name, src in copies.items():
             try:
@@ -327,12 +338,13 @@ def _write_bundle(
                 failures.append(f"image {name} not copied into the bundle: {exc}")
         (bundle / "index.md").write_bytes(page)
     except OSError as exc:
-        raise StateError(f"{bundle}: cannot write the page ({exc})") from None
+        raise StateError(f"{target}: cannot write the page ({exc})") from None
     return key, failures
 
 
-_Bundle = tuple[str, Path, bytes, Mapping[str, Path]]
-"""A page bundle to write: the node's key, its folder, its page, its image copies."""
+_Bundle = tuple[str, str, bytes, Mapping[str, Path]]
+"""A page to write: the node's key, its path (``_page_target`` in the output folder),
+its page, its image copies."""
 _BUNDLES_PER_JOB = 25
 """Bundles an I/O thread writes per job: 20 jobs a batch of 500 pages, written while
 the main process finishes the next pages."""
@@ -972,7 +984,6 @@ class HugoWriter:
     def _node(self, n: PreparedPage, target: str) -> None:
         """Finish a prepared page with what the writer's state decides, and queue its bundle."""
         key = str(n.nid)
-        bundle = self.out_dir / target
         folder = _page_folder(target)
         old = self.state["pages"].get(key)
         if old and old["dir"] != target:
@@ -990,7 +1001,7 @@ class HugoWriter:
             "date": TomlText(toml["date"]),
             "lastmod": TomlText(toml["lastmod"]),
             "draft": n.draft,
-            "slug": PurePosixPath(folder).name,
+            "slug": folder.rpartition("/")[2],
         }
         if aliases:
             data["aliases"] = aliases
@@ -1044,7 +1055,7 @@ class HugoWriter:
         if not self.markdown:
             data["markup"] = "html"
         page = front_matter(data).encode() + b"\n" + n.text + b"\n"
-        self._bundles.append((key, bundle, page, dict(n.copies)))
+        self._bundles.append((key, os.path.join(self.out_dir, target), page, dict(n.copies)))
         if len(self._bundles) >= _BUNDLES_PER_JOB:
             self._submit_bundles()
 
