@@ -158,12 +158,23 @@ def _toml_key(key: str) -> str:
 
 
 def _toml_value(value: Any) -> str:
-    """One TOML value; tables and arrays of tables are written inline, on one line."""
+    """One TOML value; tables and arrays of tables are written inline, on one line.
+
+    The exact types a page holds are tested first, with ``is``: a page's front matter
+    and fields are thousands of values per batch, and ``isinstance`` against
+    ``Mapping`` costs an ABC check each.
+    """
     kind = type(value)
     if kind is TomlText:  # most values of a page (``PagePreparer`` wrote them)
         return value  # type: ignore[no-any-return]
     if kind is str:
         return _toml_string(value)
+    if kind is dict:
+        return "{" + _toml_items(value) + "}"
+    if kind is list or kind is tuple:
+        return "[" + ", ".join([_toml_value(v) for v in value if v is not None]) + "]"
+    if kind is int:
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -188,7 +199,7 @@ def _toml_value(value: Any) -> str:
 def _toml_items(table: Mapping[str, Any]) -> str:
     """The ``key = value`` pairs of an inline table, without its braces."""
     return ", ".join(
-        f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in table.items() if v is not None
+        [f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in table.items() if v is not None]
     )
 
 
@@ -198,7 +209,7 @@ def front_matter(data: Mapping[str, Any]) -> str:
     Every string is a basic string with JSON's escapes; nested tables are inline.
     """
     lines = [f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items() if v is not None]
-    return "+++\n" + "".join(lines) + "+++\n"
+    return "".join(["+++\n", *lines, "+++\n"])
 
 
 _SHORTCODE_PAIR = (
@@ -261,6 +272,7 @@ def _fresh_dir(path: Path) -> None:
         path.mkdir()
 
 
+_NO_SEGMENT = frozenset({"", ".", ".."})
 _LEAF = ".md"
 """The suffix of a page written as one file (``_page_target``); no folder name has it,
 since ``slugify_vi`` turns every dot into a hyphen."""
@@ -843,11 +855,16 @@ class HugoWriter:
         dirs = [_page_folder(page["dir"]) for k in keys if (page := pages.get(k))]
         self._disk["dir_owner"].prefetch(dirs)
         old = [p for i in items if isinstance(i, PreparedPage) for p in i.old_paths]
-        old += [
+        moved = [
             "/" + self._redirect_page(i.source)[0] for i in items if isinstance(i, RedirectRecord)
         ]
-        self._disk["aliases"].prefetch(old)
-        self._disk["taken_urls"].prefetch([*old, *("/" + d.removeprefix("content/") for d in dirs)])
+        aliases = self._disk["aliases"]
+        aliases.prefetch([*old, *moved])
+        # A redirect whose path a page's alias holds is done (``_redirect``): most of them,
+        # since every node alias is one. Only the others look for a URL taken.
+        moved = [p for p in moved if p not in aliases]
+        urls = ("/" + d.removeprefix("content/") for d in dirs)
+        self._disk["taken_urls"].prefetch([*old, *moved, *urls])
 
     def _redirect_page(self, source: str) -> tuple[str, str | None]:
         """The static folder of an old path, and why it cannot hold a page (None: it can).
@@ -862,8 +879,13 @@ class HugoWriter:
 
     @staticmethod
     def _static_path(source: str) -> str:
-        parts = [p for p in PurePosixPath(unquote(source.split("?", 1)[0])).parts if p != "/"]
-        return "/".join(p for p in parts if p not in ("..", ".")) or "index"
+        """An old path's folder under ``static``: its segments, less empty ones, ``.`` and
+        ``..``; a lone leading ``//`` stays, as POSIX paths keep it (and is refused)."""
+        path = unquote(source.split("?", 1)[0])
+        parts = [p for p in path.split("/") if p not in _NO_SEGMENT]
+        if path.startswith("//") and not path.startswith("///"):
+            parts.insert(0, "//")
+        return "/".join(parts) or "index"
 
     # ------------------------------------------------------------------ records
 
