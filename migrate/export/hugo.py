@@ -254,8 +254,8 @@ def _depth(thread: str) -> int:
 
 def _safe_dir(path: str, fallback: str) -> str:
     """A URL path as a content folder: ASCII segments, nothing that climbs out."""
-    parts = [slugify_vi(p) for p in PurePosixPath(path.strip("/") or fallback).parts]
-    return "/".join(p or "x" for p in parts)
+    segments = (path.strip("/") or fallback).split("/")
+    return "/".join(slugify_vi(p) or "x" for p in segments if p not in ("", "."))
 
 
 def _fresh_dir(path: Path) -> None:
