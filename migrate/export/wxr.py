@@ -853,9 +853,15 @@ class WxrWriter:
         ts: int,
         batch: _Batch,
     ) -> tuple[str, int]:
-        """A stable (post_name, date shift) for an item: reused when it was written before."""
+        """A stable (post_name, date shift) for an item: reused when it was written before.
+
+        A reused slot goes into this batch's state too: the engine then removes the
+        item's old copy, with its entry in the old batch's state, and the slot must stay
+        on disk, or its name and title+date would be free for another post.
+        """
         old = self.state.get(section, key)
         if old and old["title"] == title and old["type"] == post_type:
+            batch.put(self.state, section, key, old)
             return str(old["slug"]), int(old["shift"])
         name = self._post_name(post_type, slug, title, kind, key, batch)
         shift = self._unique_date(post_type, title, ts, kind, key, batch)

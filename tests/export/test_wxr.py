@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import url_of
+from conftest import query, run_sql, url_of
 from export_helpers import BASE_URL, cli, run_export
 from lxml import etree
 
@@ -32,7 +32,7 @@ from migrate.export.records import (
     VocabularyRecord,
 )
 from migrate.export.wxr import ATTACHMENT_ID_OFFSET, WxrWriter, _meta_xml, _SpanWriter, cdata
-from migrate.export.wxr_validate import WxrFile, read_wxr, validate_wxr
+from migrate.export.wxr_validate import WxrFile, read_wxr, title_date_key, validate_wxr
 
 
 def _files(out: Path) -> list[Path]:
@@ -578,3 +578,41 @@ def test_the_writers_index_commits_as_it_goes(
     summary = run_export(broken_db, out, to="wxr")
     assert summary.reconciliation is not None and summary.reconciliation.reconciled
     assert validate_wxr(_files(out)) == []
+
+
+def _post_slots(out: Path) -> dict[str, Any]:
+    """Every post's slot (name, date shift) as the batch states on disk hold them."""
+    slots: dict[str, Any] = {}
+    for path in sorted((out / ".wxr-state").glob("batch-*.json")):
+        slots.update(json.loads(path.read_text(encoding="utf-8")).get("posts", {}))
+    return slots
+
+
+def test_an_edited_post_keeps_its_slot_on_disk(
+    broken_db_rw: ConnectionSpec, tmp_path: Path
+) -> None:
+    """A node whose body changed is rewritten under its old name and date; its slot stays
+    in the batch states, so a rebuilt state still holds that name and title+date taken.
+    (It was dropped with the old item's state: a new post of the same title and date
+    would then have gone unshifted, and the importer would have skipped it.)"""
+    out = tmp_path / "wxr"
+    run_export(broken_db_rw, out, to="wxr")
+    before = _post_slots(out)
+    [(nid,)] = query(broken_db_rw, "SELECT MIN(nid) FROM node WHERE status = 1")
+    run_sql(
+        broken_db_rw,
+        "UPDATE field_data_body SET body_value = CONCAT(body_value, '<p>sửa</p>')"
+        f" WHERE entity_type = 'node' AND entity_id = {nid}",
+        "UPDATE field_revision_body SET body_value = CONCAT(body_value, '<p>sửa</p>')"
+        f" WHERE entity_type = 'node' AND entity_id = {nid}",
+    )
+    summary = run_export(broken_db_rw, out, to="wxr", update=True)
+    assert summary.updated["node"] == 1
+    after = _post_slots(out)
+    assert after == before
+    writer = WxrWriter()
+    writer.begin(out, WriterOptions())  # the state as the next run rebuilds it
+    slot = after[str(nid)]
+    assert not writer.state.index.reserve(f"post:{slot['type']}", slot["slug"])
+    key = title_date_key(slot["type"], slot["title"], slot["date"])
+    assert not writer.state.index.add_title_date(key)
