@@ -22,9 +22,10 @@ from export_helpers import run_export
 from migrate.config import ConnectionSpec
 from migrate.durable import write_durably
 from migrate.errors import MigrateError
-from migrate.export import WriterOptions, get_writer, keptindex
+from migrate.export import ItemRef, WriterOptions, get_writer, keptindex
 from migrate.export.hugo import SMALL_SECTIONS, HugoWriter
 from migrate.export.keptindex import KeptIndex
+from migrate.export.state import StateStore
 from migrate.export.wxr import WxrWriter
 
 
@@ -156,6 +157,10 @@ def _index_rows(out: Path, target: str) -> tuple[Any, Any]:
     """A writer's index as its ``begin`` leaves it: rows and the in-memory sections."""
     writer = get_writer(target)
     writer.begin(out, WriterOptions())
+    return _writer_rows(writer)
+
+
+def _writer_rows(writer: Any) -> tuple[Any, Any]:
     if isinstance(writer, WxrWriter):
         db = writer.state.index.db
         tables = ("posts", "names", "title_dates")
@@ -192,3 +197,32 @@ def test_a_kept_index_holds_what_a_rebuild_from_the_batch_files_holds(
     shutil.copytree(out, copy)  # other inodes: the copy's index is not trusted, but rebuilt
     assert (out / f".{target}-state" / "index.sqlite.sealed").is_file()
     assert _index_rows(out, target) == _index_rows(copy, target)
+
+
+def test_items_removed_leave_the_index_a_rebuild_would_build(
+    broken_db: ConnectionSpec, tmp_path: Path
+) -> None:
+    """WXR's ``remove`` updates its index in place instead of rebuilding it: after a
+    batch's items are removed (as ``rollback`` removes them), the index holds what one
+    rebuilt from the batch files holds, names and title+date keys freed included."""
+    out = tmp_path / "wxr"
+    run_export(broken_db, out, to="wxr", batch_size=10)
+    with StateStore(out, create=False) as state:
+        done = [b.batch_no for b in state.batches() if b.status == "complete"]
+        items = state.items_of_batches([done[len(done) // 2]])
+    assert sum(i.kind == "node" for i in items) >= 5
+    writer = WxrWriter()
+    writer.begin(out, WriterOptions())
+    before = _writer_rows(writer)
+    writer.remove([ItemRef(i.kind, i.source_id, i.target) for i in items])
+    after = _writer_rows(writer)
+    assert len(after[0]["posts"]) < len(before[0]["posts"])
+    assert len(after[0]["names"]) < len(before[0]["names"])
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    rebuilt = _index_rows(copy, "wxr")
+    for name in after[0]:
+        a, b = set(after[0][name]), set(rebuilt[0][name])
+        assert a == b, (name, sorted(a - b)[:5], sorted(b - a)[:5])
+    for name in after[1]:
+        assert after[1][name] == rebuilt[1][name], name
