@@ -172,7 +172,7 @@ def _toml_value(value: Any) -> str:
     if kind is dict:
         return "{" + _toml_items(value) + "}"
     if kind is list or kind is tuple:
-        return "[" + ", ".join([_toml_value(v) for v in value if v is not None]) + "]"
+        return _toml_array(value)
     if kind is int:
         return str(value)
     if isinstance(value, bool):
@@ -192,8 +192,13 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + _toml_items(value) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+        return _toml_array(value)
     raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _toml_array(values: Sequence[Any]) -> str:
+    """An inline array; TOML has no null, so None items are left out."""
+    return "[" + ", ".join([_toml_value(v) for v in values if v is not None]) + "]"
 
 
 def _toml_items(table: Mapping[str, Any]) -> str:

@@ -226,6 +226,11 @@ COMMIT_EVERY = 5000
 keeps SQLite's page cache small)."""
 
 
+def _title_date(post: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The title+date key a post's slot holds (``title_date_key``)."""
+    return title_date_key(post["type"], post["title"], post["date"])
+
+
 class _Index:
     """Per-post facts of every batch on disk (SQLite), so memory stays flat with the site.
 
@@ -330,8 +335,9 @@ class _State:
     """The sections held here (not in ``index``), kept whole in a kept index."""
     LISTS = ("date_shifts", "renames", "problems", "media")
 
-    def merge(self, data: Mapping[str, Any]) -> None:
-        for name in self.SECTIONS:
+    def merge(self, data: Mapping[str, Any], posts: bool = True) -> None:
+        """One batch state on top of the earlier ones; ``posts=False`` leaves the index."""
+        for name in self.SECTIONS if posts else self.SMALL:
             for key, value in data.get(name, {}).items():
                 self.put(name, key, value)
 
@@ -636,7 +642,7 @@ class WxrWriter:
     def _settled(self, post: Mapping[str, Any]) -> None:
         """Mark a post's name and title+date key as taken."""
         self.state.index.reserve(f"post:{post['type']}", post["slug"])
-        self.state.index.add_title_date(title_date_key(post["type"], post["title"], post["date"]))
+        self.state.index.add_title_date(_title_date(post))
 
     def _drop_items(self, path: Path, post_ids: set[str]) -> None:
         """Rewrite one file without the given items; CDATA sections are kept as they were."""
@@ -693,8 +699,7 @@ class WxrWriter:
         wanted = {key for section, key in dropped if section == "posts"}
         posts: dict[str, dict[str, Any]] = {}
         for data in self._batch_states():
-            for name in _State.SMALL:
-                getattr(fresh, name).update(data.get(name, {}))
+            fresh.merge(data, posts=False)
             held = data.get("posts", {})
             posts.update((key, held[key]) for key in wanted & held.keys())
         for (section, key), olds in dropped.items():
@@ -707,9 +712,8 @@ class WxrWriter:
             for old in olds:
                 if now is None or (now["type"], now["slug"]) != (old["type"], old["slug"]):
                     index.release(f"post:{old['type']}", old["slug"])
-                dated = title_date_key(old["type"], old["title"], old["date"])
-                if now is None or title_date_key(now["type"], now["title"], now["date"]) != dated:
-                    index.release_title_date(dated)
+                if now is None or _title_date(now) != _title_date(old):
+                    index.release_title_date(_title_date(old))
         self.state = fresh
         self._shift_hint = {}
         self._kept = False  # its check is not for the files as they are now
