@@ -53,6 +53,14 @@ The contract, in call order:
     ``ItemRef`` per record written; ``ItemRef.target`` must let ``remove`` find
     the item again. A record whose ``key`` was written before (an update) is
     written again in this batch; the engine then calls ``remove`` with the old ref.
+``settle(batch_no)`` (optional)
+    A writer that has it may return from ``write_batch`` before that batch's output
+    is durable, and make it so in ``settle``: every batch up to ``batch_no`` durable
+    when it returns. The engine then marks a node batch complete only after the next
+    batch's ``write_batch`` and ``settle(batch_no)`` (so the writer's slow check of
+    one batch overlaps the building of the next; WXR validates each file in a process
+    of its own), and at once, after ``settle``, in the other phases. ``remove``,
+    ``discard_batch`` and ``finish`` settle whatever is pending first.
 ``remove(items)``
     Remove exactly these items (rollback, or the old copy of an updated item).
     Idempotent: removing an item that is not there is not an error.
@@ -61,6 +69,9 @@ The contract, in call order:
     files, a half-written batch). Called before that batch number is redone.
 ``finish(summary)``
     Once, after the last batch of a successful run (write an index, a manifest).
+``close()`` (optional)
+    Once at the end of every run, however it ended: stop the writer's helper
+    processes (they hold the output folder's lock).
 
 Writers raise only ``migrate.errors`` types (``StateError`` for output that is
 not in the state it should be).
@@ -132,6 +143,13 @@ class Writer(Protocol):
     def discard_batch(self, batch_no: int) -> None: ...
 
     def finish(self, summary: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Settles(Protocol):
+    """A writer whose batches become durable in ``settle`` (see the module docstring)."""
+
+    def settle(self, batch_no: int) -> None: ...
 
 
 class PathUrls:

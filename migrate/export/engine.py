@@ -48,7 +48,7 @@ from migrate.errors import (
     Unaccounted,
     is_disk_full,
 )
-from migrate.export import ItemRef, Writer, WriterOptions, get_writer
+from migrate.export import ItemRef, Settles, Writer, WriterOptions, get_writer
 from migrate.export.clean import slugify_vi
 from migrate.export.fingerprint import (
     FileRows,
@@ -302,6 +302,9 @@ class _Run:
         self.dirty: set[int] = set()
         """Buckets holding a node that failed or was left changed (no ``--update``)."""
         self.bucket_key = ""
+        self.unsettled: tuple[int, Callable[[], None]] | None = None
+        """A node batch written but not yet durable (``Settles``): its number and what
+        marks it complete once the writer settled it."""
         self.reader = Reader(
             site,
             state,
@@ -595,6 +598,15 @@ class _Run:
             )
             if self.progress:
                 self.progress(done, total)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Mark the node batch written last complete, once the writer made it durable."""
+        if self.unsettled is not None:
+            (batch_no, complete), self.unsettled = self.unsettled, None
+            assert isinstance(self.writer, Settles)
+            self.writer.settle(batch_no)
+            complete()
 
     def _redirect_inputs(self) -> str:
         """Everything the redirect records are made of: two equal digests, the same records.
@@ -706,6 +718,7 @@ class _Run:
                 fresh.append((int(record.key), *source))
         run_id = self.summary.run_id
         if not to_write:
+            self._settle()  # the cursor moves on: the batches before it must be complete
             with self.state.transaction():
                 for kind, key, status, reason in events:
                     self.state.add_event(run_id, None, kind, key, status, reason)
@@ -738,10 +751,25 @@ class _Run:
             )
             for ref in refs
         ]
-        self.state.complete_batch(
-            run_id, batch_no, written, len(stale), self.cursor, highwater, events, fresh
+        complete = functools.partial(
+            self.state.complete_batch,
+            run_id,
+            batch_no,
+            written,
+            len(stale),
+            dict(self.cursor),  # as it is now: the node phase moves it on meanwhile
+            highwater,
+            events,
+            fresh,
         )
+        self._settle()
         self.summary.batches += 1
+        if isinstance(self.writer, Settles):
+            self.unsettled = (batch_no, complete)
+            if phase != "nodes" or stale:  # only a node batch waits for the next one
+                self._settle()
+        else:
+            complete()
         forget_json()
         release_free_memory()  # the previous batch's records, freed by now (migrate.memory)
 
@@ -893,6 +921,18 @@ def export(
         ) from None
 
 
+@contextmanager
+def _closing(writer: Writer) -> Iterator[None]:
+    """Call the writer's optional ``close`` however the run ends (its helper processes
+    hold the output folder's lock)."""
+    try:
+        yield
+    finally:
+        close = getattr(writer, "close", None)
+        if close is not None:
+            close()
+
+
 def _export(
     site: Drupal7,
     out_dir: Path,
@@ -904,7 +944,7 @@ def _export(
     writer = get_writer(options.to)
     if options.mapping:  # before anything is written: a name the site lacks maps nothing
         load_mapping(options.mapping).check_site(options.mapping, site)
-    with StateStore(out_dir) as state:
+    with StateStore(out_dir) as state, _closing(writer):
         state.lock()
         stored = state.meta("writer")
         if stored is not None and stored != options.to:

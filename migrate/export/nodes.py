@@ -9,17 +9,14 @@ URLs and aliases from the state file through its own read-only connection.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 import pickle
-import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrate.export import UrlScheme
+from migrate.export.children import init_child
 from migrate.export.clean import InternalLink, MapLinkResolver, Resolution, clean_body
 from migrate.export.fields import (
     COMMENT_BODY,
@@ -621,34 +618,12 @@ class NodeBuilder:
 
 
 _WORKER: NodeBuilder | None = None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when the export process dies (even by SIGKILL).
-
-    Without it a killed export would leave workers holding its stdout pipes and
-    database socket, so neither a waiting caller nor DROP DATABASE could proceed.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:
-        os._exit(1)
 
 
 def init_worker(ctx: BuildContext) -> None:
-    """Process-pool initializer: one builder per worker process.
-
-    Ctrl-C reaches the whole process group; the export process alone answers it
-    (one line, exit 130) and shuts the pool down, so workers ignore it rather than
-    each printing a traceback.
-    """
+    """Process-pool initializer: one builder per worker process (``init_child`` first)."""
     global _WORKER
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    init_child()
     _WORKER = NodeBuilder(ctx)
 
 

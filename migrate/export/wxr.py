@@ -18,7 +18,8 @@ importer's silent repairs (see ``wxr_validate``):
   lenient regex parser;
 * files hold at most ``max_items`` items (the importer loads a whole file in
   memory), and each file is parsed back and validated before its batch counts
-  as done.
+  as done: in a checking process of its own while the next batch is built, the
+  file taking its name once it passed (``settle``; ``check_written``).
 
 Import into an empty site, files in name order: re-importing a file duplicates
 every post meta row of the posts it matched by title and date (comments are
@@ -47,14 +48,18 @@ from __future__ import annotations
 
 import html
 import json
+import multiprocessing
 import os
 import re
 import secrets
 import sqlite3
 import tempfile
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -70,6 +75,7 @@ from migrate import paths
 from migrate.durable import fsync_dir, write_durably
 from migrate.errors import BadInput, MigrateError, StateError
 from migrate.export import ItemRef, WriterOptions, register_writer
+from migrate.export.children import init_child
 from migrate.export.clean import SlugRegistry, slugify_vi
 from migrate.export.fields import FieldValue
 from migrate.export.fields import postmeta as field_postmeta
@@ -105,6 +111,7 @@ from migrate.export.wxr_validate import (
     NS,
     PARENTS_META,
     FileCheck,
+    Issue,
     ItemKey,
     SetCheck,
     WxrParseError,
@@ -371,6 +378,9 @@ class WxrWriter:
         self._check: SetCheck | None = None
         self._checked: dict[str, int] = {}
         """Files this run validated (name → items), in ``_check`` already."""
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: deque[tuple[int, str, Future[CheckedFile]]] = deque()
+        """Files written and being checked, not in place yet: (batch, name, check)."""
 
     # ------------------------------------------------------------------ contract
 
@@ -438,6 +448,7 @@ class WxrWriter:
         return refs
 
     def remove(self, items: Sequence[ItemRef]) -> None:
+        self.settle()
         by_file: dict[str, set[str]] = {}
         by_state: dict[str, set[tuple[str, str]]] = {}
         for ref in items:
@@ -470,6 +481,7 @@ class WxrWriter:
         self._check, self._checked = None, {}
 
     def discard_batch(self, batch_no: int) -> None:
+        self._drop_pending()  # an unfinished batch's, or a later one's: unfinished too
         prefix = f"wxr-{batch_no:05d}-"
         for path in self.out_dir.glob(f"{prefix}*.xml"):
             path.unlink()
@@ -483,6 +495,8 @@ class WxrWriter:
         self._check, self._checked = None, {}  # a redone batch is checked afresh
 
     def finish(self, summary: Mapping[str, Any]) -> None:
+        self.settle()
+        self.close()
         files = self.files()
         # The files this run wrote were checked against each other as they were written;
         # the others (earlier runs) join the same check here, unless a kept check holds
@@ -1123,7 +1137,11 @@ class WxrWriter:
     def _write_files(
         self, batch_no: int, items: list[_Item], latest: int, batch: _Batch
     ) -> list[ItemRef]:
-        """Items in files of at most ``max_items``; a node and its attachments share one."""
+        """Items in files of at most ``max_items``; a node and its attachments share one.
+
+        Each file is written as a temp file and checked in the checking process; it is
+        renamed into place by ``settle``, while the engine builds the next batch.
+        """
         refs: list[ItemRef] = []
         if not items:
             return refs
@@ -1137,9 +1155,9 @@ class WxrWriter:
                 count = 0
             parts[-1].append(item)
             count += size
+        self.settle()  # files are checked against each other in import order
         for number, chunk in enumerate(parts, 1):
             name = f"wxr-{batch_no:05d}-{number:02d}.xml"
-            path = self.out_dir / name
             tmp = self.out_dir / f".{name}.tmp"
             try:
                 with tmp.open("wb") as fh:
@@ -1151,12 +1169,10 @@ class WxrWriter:
                     fh.write(b"</channel>\n</rss>\n")
                     fh.flush()
                     os.fsync(fh.fileno())
-                self._validate(tmp, name)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-            os.replace(tmp, path)
-            fsync_dir(self.out_dir)
+            self._pending.append((batch_no, name, self._checker().submit(check_written, tmp)))
             for item in chunk:
                 if item.kind == "file":
                     batch.put(self.state, "emitted", item.key, name)
@@ -1166,41 +1182,63 @@ class WxrWriter:
                     batch.put(self.state, "emitted", fid, name)
         return refs
 
-    def _validate(self, tmp: Path, name: str) -> None:
-        """Parse the file back and check it; a defect here is a bug, never an import surprise.
+    def settle(self, batch_no: int | None = None) -> None:
+        """Rename the checked files of every batch up to ``batch_no`` (all: None) into place.
 
-        The file streams through the parser, one item in memory at a time, through
-        the same checks as ``check_file`` and the run's cross-file check. What the
-        parse found is kept by the digest of the bytes read, so the read-back
-        reconciliation takes it for a file holding exactly these bytes instead of
-        parsing it again (``readback.read_wxr``).
+        A file that fails its check is removed with the rest of the files still
+        pending, and the run stops: its batch and the ones after it are not complete,
+        so the next run discards and redoes them.
         """
-        reader = WxrReader(Path(name))
-        check = FileCheck(name)
-        found: list[Found] = []
-        checked: list[ItemKey] = []
+        while self._pending and (batch_no is None or self._pending[0][0] <= batch_no):
+            _, name, future = self._pending[0]
+            try:
+                self._land(name, future)
+            except BaseException:
+                self._drop_pending()
+                raise
+            self._pending.popleft()
 
-        def items() -> Iterator[ItemKey]:
-            for item in reader.items(file_chunks(tmp)):
-                check.item(item)
-                if (got := wxr_item(item)) is not None:
-                    found.append(got)
-                checked.append(ItemKey.of(item))
-                yield checked[-1]
-
+    def _land(self, name: str, future: Future[CheckedFile]) -> None:
+        """One file's check: its own (done in the checking process), then against the
+        run's other files; if both pass, the file takes its name."""
         try:
-            issues = self._set_check().add(name, items())
-        except WxrParseError as exc:
-            raise MigrateError(f"WXR validation failed for {name}: {exc}") from None
-        issues = check.finish(reader.head) + issues
-        self._checked[name] = len(checked)
+            got = future.result()
+        except BrokenProcessPool as exc:
+            raise MigrateError(f"the WXR checking process died ({exc})") from None
+        if got.error:
+            raise MigrateError(f"WXR validation failed for {name}: {got.error}")
+        check = self._set_check()
+        issues = got.issues + check.add(name, iter(got.checked))
+        self._checked[name] = len(got.checked)
         if issues:
             raise MigrateError(
                 f"WXR validation failed for {name}: " + "; ".join(map(str, issues[:5]))
             )
-        digest = wxr_digest(file_chunks(tmp))
-        self._set_check().hold(name, digest, len(checked))
-        self._keep(name, digest, wxr_declared(reader.head) + found, checked)
+        check.hold(name, got.digest, len(got.checked))
+        os.replace(self.out_dir / f".{name}.tmp", self.out_dir / name)
+        fsync_dir(self.out_dir)
+
+    def _drop_pending(self) -> None:
+        """Wait for the checks under way and remove their files: none is in place yet."""
+        pending, self._pending = self._pending, deque()
+        for _, name, future in pending:
+            with suppress(Exception):
+                future.result()
+            (self.out_dir / f".{name}.tmp").unlink(missing_ok=True)
+
+    def _checker(self) -> ProcessPoolExecutor:
+        """The process that checks each written file (see ``check_written``)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("fork"), initializer=init_child
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the checking process (see ``Writer.close``)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _parse_again(self, path: Path) -> list[ItemKey]:
         """An earlier run's file whose kept findings are not for these bytes and this code
@@ -1215,21 +1253,8 @@ class WxrWriter:
                 found.append(got)
             checked.append(ItemKey.of(item))
         if wxr_digest(file_chunks(path)) == before:  # else it changed while being read
-            self._keep(path.name, before, wxr_declared(reader.head) + found, checked)
+            _keep(path, before, wxr_declared(reader.head) + found, checked)
         return checked
-
-    def _keep(self, name: str, digest: str, found: list[Found], checked: list[ItemKey]) -> None:
-        """What a parse of a file's bytes found, for the read-back and the next run's check."""
-        store_wxr_found(self.out_dir, name, digest, found)
-        rows = [
-            [c.post_id, c.post_type, c.post_name, c.title, c.post_date, c.thumbnails]
-            for c in checked
-        ]
-        write_durably(
-            self.out_dir / CHECKED / f"{name}.json",
-            orjson.dumps({"digest": digest, "items": rows}),
-            sync=False,
-        )
 
     def _stored_check(self, path: Path, digest: str) -> list[ItemKey] | None:
         """What ``_validate`` kept of a file holding exactly these bytes, else None.
@@ -1383,6 +1408,60 @@ class WxrWriter:
         for tid in sorted(terms, key=lambda k: (terms[k]["weight"], terms[k]["name"], int(k))):
             visit(tid, set())
         return order
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """What the checking process found in one written file (``check_written``)."""
+
+    digest: str
+    checked: list[ItemKey]
+    issues: list[Issue]
+    error: str = ""
+    """Why the file is not well-formed WXR, else empty."""
+
+
+def check_written(tmp: Path) -> CheckedFile:
+    """Parse a written file back and check it on its own: a defect is a bug of this
+    writer, never an import surprise. Runs in the writer's checking process.
+
+    The file streams through the parser, one item in memory at a time, through the
+    checks of ``check_file``. What the parse found is kept by the digest of the bytes
+    read, so the read-back reconciliation takes it for a file holding exactly these
+    bytes instead of parsing it again (``readback.read_wxr``), and the writer gets
+    what its check across files needs.
+    """
+    name = tmp.name.removeprefix(".").removesuffix(".tmp")
+    reader = WxrReader(Path(name))
+    check = FileCheck(name)
+    found: list[Found] = []
+    checked: list[ItemKey] = []
+    try:
+        for item in reader.items(file_chunks(tmp)):
+            check.item(item)
+            if (got := wxr_item(item)) is not None:
+                found.append(got)
+            checked.append(ItemKey.of(item))
+    except WxrParseError as exc:
+        return CheckedFile("", [], [], str(exc))
+    digest = wxr_digest(file_chunks(tmp))
+    issues = check.finish(reader.head)
+    if not issues:
+        _keep(tmp.parent / name, digest, wxr_declared(reader.head) + found, checked)
+    return CheckedFile(digest, checked, issues)
+
+
+def _keep(path: Path, digest: str, found: list[Found], checked: list[ItemKey]) -> None:
+    """What a parse of a file's bytes found, for the read-back and the next run's check."""
+    store_wxr_found(path.parent, path.name, digest, found)
+    rows = [
+        [c.post_id, c.post_type, c.post_name, c.title, c.post_date, c.thumbnails] for c in checked
+    ]
+    write_durably(
+        path.parent / CHECKED / f"{path.name}.json",
+        orjson.dumps({"digest": digest, "items": rows}),
+        sync=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -16,7 +17,9 @@ from lxml import etree
 
 from migrate.cli import main
 from migrate.config import ConnectionSpec
+from migrate.errors import MigrateError
 from migrate.export import WriterOptions, get_writer, writer_names
+from migrate.export import wxr as wxr_module
 from migrate.export.fields import FieldValue, FileItem, NestedItem, RawItem, StringItem
 from migrate.export.fields import postmeta as field_postmeta
 from migrate.export.records import (
@@ -31,7 +34,16 @@ from migrate.export.records import (
     TermRef,
     VocabularyRecord,
 )
-from migrate.export.wxr import ATTACHMENT_ID_OFFSET, WxrWriter, _meta_xml, _SpanWriter, cdata
+from migrate.export.state import StateStore
+from migrate.export.wxr import (
+    ATTACHMENT_ID_OFFSET,
+    CheckedFile,
+    WxrWriter,
+    _meta_xml,
+    _SpanWriter,
+    cdata,
+    check_written,
+)
 from migrate.export.wxr_validate import WxrFile, read_wxr, title_date_key, validate_wxr
 
 
@@ -234,6 +246,7 @@ def test_slugs_are_unique_ascii_and_never_contain_slashes(tmp_path: Path) -> Non
             _node(3, "Tin/Bài", "tin/bai", created=3),
         ],
     )
+    writer.settle()  # the files take their names once checked
     items = _items(tmp_path)
     assert [i.post_name for i in items] == ["dao-tao", "dao-tao-2", "tin-bai"]
     assert [t.slug for t in _parsed(tmp_path)[0].terms] == ["tin-tuc", "tin-tuc-2"]
@@ -272,6 +285,7 @@ def test_parents_come_first_and_undefined_parents_become_top_level(tmp_path: Pat
 def test_undeclared_authors_get_a_declared_stand_in(tmp_path: Path) -> None:
     writer = _writer(tmp_path)
     writer.write_batch(1, [_node(1, "Bài", "bai", author=7), _node(2, "Khách", "khach", author=0)])
+    writer.settle()
     wxr = _parsed(tmp_path)[0]
     assert [i.creator for i in wxr.items] == ["drupal-user-7", "anonymous"]
     assert validate_wxr(_files(tmp_path)) == []
@@ -284,6 +298,7 @@ def test_raw_terminator_in_content_survives(tmp_path: Path) -> None:
     writer.write_batch(
         1, [_node(1, "Mã", "ma", body=Body(body, "tóm ]]> tắt"), comments=(comment,))]
     )
+    writer.settle()
     item = _items(tmp_path)[0]
     assert item.content == body
     assert item.excerpt == "tóm ]]> tắt"
@@ -361,9 +376,11 @@ def test_a_file_two_nodes_use_is_attached_once(tmp_path: Path) -> None:
 def test_resumed_writer_reuses_names_and_dates(tmp_path: Path) -> None:
     first = _writer(tmp_path)
     first.write_batch(1, [_node(1, "Tin", "tin"), _node(2, "Tin", "tin")])
+    first.settle()  # batch 1 complete, as the engine marks it after settling
     again = _writer(tmp_path)
     again.discard_batch(2)
     again.write_batch(2, [_node(3, "Tin", "tin")])
+    again.settle()
     items = _items(tmp_path)
     assert [i.post_name for i in items] == ["tin", "tin-2", "tin-3"]
     assert len({i.post_date for i in items}) == 3
@@ -511,6 +528,45 @@ def _args(spec: ConnectionSpec, out: Path) -> list[str]:
         "--format",
         "json",
     ]
+
+
+_CHECKED_IN_THIS_PROCESS: list[str] = []
+
+
+def _third_file_fails(tmp: Path) -> CheckedFile:
+    """``check_written`` as if the writer had a bug that shows in the third file it wrote."""
+    _CHECKED_IN_THIS_PROCESS.append(tmp.name)
+    if len(_CHECKED_IN_THIS_PROCESS) == 3:
+        return CheckedFile("", [], [], "a defect planted by the test")
+    return check_written(tmp)
+
+
+def test_a_file_failing_its_check_leaves_its_batch_to_be_redone(
+    broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are checked in another process while the next batch is built, so a batch is
+    marked complete only once its files passed and took their names: a failed check
+    stops the run with no file of that batch or a later one in place, and the next run
+    redoes them."""
+    out = tmp_path / "wxr"
+    monkeypatch.setattr(wxr_module, "check_written", _third_file_fails)
+    with pytest.raises(MigrateError, match=r"WXR validation failed for (wxr-\d+-01\.xml)") as exc:
+        run_export(broken_db, out, to="wxr", batch_size=40)
+    failed = re.search(r"wxr-\d+-01\.xml", str(exc.value))
+    assert failed is not None
+    landed = sorted(p.name for p in out.glob("wxr-*.xml"))
+    assert len(landed) == 2 and all(name < failed.group() for name in landed)
+    assert not list(out.glob(".*.tmp"))
+    with StateStore(out, create=False) as state:
+        batches = {b.batch_no: b.status for b in state.batches()}
+    failed_batch = int(failed.group()[4:9])
+    assert all(status != "complete" for no, status in batches.items() if no >= failed_batch)
+    monkeypatch.undo()
+    summary = run_export(broken_db, out, to="wxr", batch_size=40)
+    assert summary.reconciliation is not None and summary.reconciliation.reconciled
+    ids = [i.post_id for i in _items(out)]
+    assert len(ids) == len(set(ids))
+    assert len([i for i in ids if i < ATTACHMENT_ID_OFFSET]) == 218
 
 
 def test_sigkill_mid_export_resumes_without_duplicates(
