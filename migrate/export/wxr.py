@@ -1246,12 +1246,7 @@ class WxrWriter:
         kept again, so the next run's ``finish`` and read-back need not parse it."""
         before = wxr_digest(file_chunks(path))
         reader = WxrReader(path)
-        found: list[Found] = []
-        checked: list[ItemKey] = []
-        for item in reader.items(file_chunks(path)):
-            if (got := wxr_item(item)) is not None:
-                found.append(got)
-            checked.append(ItemKey.of(item))
+        found, checked = _read_items(reader, path)
         if wxr_digest(file_chunks(path)) == before:  # else it changed while being read
             _keep(path, before, wxr_declared(reader.head) + found, checked)
         return checked
@@ -1434,14 +1429,8 @@ def check_written(tmp: Path) -> CheckedFile:
     name = tmp.name.removeprefix(".").removesuffix(".tmp")
     reader = WxrReader(Path(name))
     check = FileCheck(name)
-    found: list[Found] = []
-    checked: list[ItemKey] = []
     try:
-        for item in reader.items(file_chunks(tmp)):
-            check.item(item)
-            if (got := wxr_item(item)) is not None:
-                found.append(got)
-            checked.append(ItemKey.of(item))
+        found, checked = _read_items(reader, tmp, check)
     except WxrParseError as exc:
         return CheckedFile("", [], [], str(exc))
     digest = wxr_digest(file_chunks(tmp))
@@ -1449,6 +1438,22 @@ def check_written(tmp: Path) -> CheckedFile:
     if not issues:
         _keep(tmp.parent / name, digest, wxr_declared(reader.head) + found, checked)
     return CheckedFile(digest, checked, issues)
+
+
+def _read_items(
+    reader: WxrReader, path: Path, check: FileCheck | None = None
+) -> tuple[list[Found], list[ItemKey]]:
+    """One pass over a file's items: what the read-back finds and what the cross-file
+    check needs of each, every item also through ``check`` when given."""
+    found: list[Found] = []
+    checked: list[ItemKey] = []
+    for item in reader.items(file_chunks(path)):
+        if check is not None:
+            check.item(item)
+        if (got := wxr_item(item)) is not None:
+            found.append(got)
+        checked.append(ItemKey.of(item))
+    return found, checked
 
 
 def _keep(path: Path, digest: str, found: list[Found], checked: list[ItemKey]) -> None:
