@@ -421,11 +421,22 @@ WXR_READ = ".wxr-state/read"
 
 def wxr_digest(chunks: Iterable[bytes]) -> str:
     """The digest a WXR file's stored read-back is keyed by: its bytes and this code."""
-    h = hashlib.blake2b(digest_size=16)
+    h = wxr_hash()
     for chunk in chunks:
         h.update(chunk)
+    return wxr_digest_of(h)
+
+
+def wxr_hash() -> Any:
+    """The hash ``wxr_digest`` feeds a file's bytes to, for a reader that feeds it
+    while it parses them (``teed``): one read of the file, not two."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def wxr_digest_of(h: Any) -> str:
+    """``wxr_digest`` of the bytes fed to ``h`` (a ``wxr_hash``)."""
     h.update(_code().encode())
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 @cache
@@ -507,7 +518,7 @@ def read_wxr(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found |
     for path in _wxr_files(out_dir):
         whole = hashlib.blake2b()
         try:
-            digest = wxr_digest(_teed(file_chunks(path), whole))
+            digest = wxr_digest(teed(file_chunks(path), whole))
             found = _stored_wxr(out_dir, path.name, digest)
             if found is None:
                 found = wxr_parsed(path)
@@ -527,7 +538,7 @@ def read_wxr(out_dir: Path, seen: Fingerprint | None = None) -> Iterator[Found |
         _wxr_others(out_dir, seen)
 
 
-def _teed(chunks: Iterable[bytes], whole: Any) -> Iterator[bytes]:
+def teed(chunks: Iterable[bytes], whole: Any) -> Iterator[bytes]:
     """``chunks``, each also fed to ``whole`` (a hash): one read, two digests."""
     for chunk in chunks:
         whole.update(chunk)

@@ -269,7 +269,7 @@ RECORD_TYPES: dict[str, type[Any]] = {
 """Record class by kind, in the order the engine exports them."""
 
 
-def _fast_pickling(cls: type) -> None:
+def fast_pickling(cls: type) -> None:
     """Pickle as ``cls(*fields)``: records cross to and from worker processes in bulk.
 
     The default for frozen slotted dataclasses calls ``dataclasses.fields`` and
@@ -297,7 +297,7 @@ for _cls in (
     RevisionRecord,
     *RECORD_TYPES.values(),
 ):
-    _fast_pickling(_cls)
+    fast_pickling(_cls)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -426,7 +426,7 @@ class EncodedRecord:
     """``detail_json`` of the record."""
 
 
-_fast_pickling(EncodedRecord)
+fast_pickling(EncodedRecord)
 
 
 def encoded(record: Record) -> EncodedRecord:
@@ -454,4 +454,4 @@ class PreparedRecord:
     """``detail_json`` of the record."""
 
 
-_fast_pickling(PreparedRecord)
+fast_pickling(PreparedRecord)

@@ -92,8 +92,11 @@ from migrate.export.readback import (
     WXR_READ,
     Found,
     store_wxr_found,
+    teed,
     wxr_declared,
     wxr_digest,
+    wxr_digest_of,
+    wxr_hash,
     wxr_item,
 )
 from migrate.export.records import (
@@ -106,6 +109,7 @@ from migrate.export.records import (
     RedirectRecord,
     TermRecord,
     VocabularyRecord,
+    fast_pickling,
 )
 from migrate.export.wxr_validate import (
     NS,
@@ -140,6 +144,33 @@ def _dates(timestamp: int, tz: ZoneInfo) -> tuple[str, str]:
     """A WordPress (local, GMT) date pair of a Unix time."""
     moment = datetime.fromtimestamp(timestamp, UTC)
     return _wp_date(moment.astimezone(tz)), _wp_date(moment)
+
+
+def _pub(timestamp: int) -> str:
+    """An RSS ``pubDate`` of a Unix time."""
+    return format_datetime(datetime.fromtimestamp(timestamp, UTC), usegmt=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _When:
+    """An item's dates with no shift, worked out once per item: the slot's search, the
+    item's dates and its ``pubDate`` each formatted them again before."""
+
+    ts: int
+    local: str
+    gmt: str
+    pub: str
+
+    @classmethod
+    def of(cls, ts: int, tz: ZoneInfo) -> _When:
+        return cls(ts, *_dates(ts, tz), _pub(ts))
+
+    def dates(self, shift: int, tz: ZoneInfo) -> tuple[str, str]:
+        """(local, GMT) once shifted by ``shift`` seconds (``_unique_date``)."""
+        return (self.local, self.gmt) if not shift else _dates(self.ts + shift, tz)
+
+    def pub_at(self, shift: int) -> str:
+        return self.pub if not shift else _pub(self.ts + shift)
 
 
 def _wp_date(moment: datetime) -> str:
@@ -889,22 +920,26 @@ class WxrWriter:
 
     # ------------------------------------------------------------------ items
 
-    def _dates(self, timestamp: int, shift: int) -> tuple[str, str]:
-        return _dates(timestamp + shift, self.tz)
-
     def _unique_date(
-        self, post_type: str, title: str, timestamp: int, kind: str, key: str, batch: _Batch
+        self,
+        post_type: str,
+        title: str,
+        folded: str,
+        when: _When,
+        kind: str,
+        key: str,
+        batch: _Batch,
     ) -> int:
-        """Seconds to add to ``timestamp`` so no earlier item has this title and date.
+        """Seconds to add to ``when`` so no earlier item has this title and date.
 
-        The search starts where the last one for the same title and date stopped
-        (every shift below it is still taken), so N copies cost N lookups, not N².
+        ``folded`` is the title as ``title_date_key`` folds it. The search starts where
+        the last one for the same title and date stopped (every shift below it is still
+        taken), so N copies cost N lookups, not N².
         """
-        folded = title_date_key(post_type, title, "")
-        base = (post_type, folded[1], self._dates(timestamp, 0)[0])
+        base = (post_type, folded, when.local)
         shift = self._shift_hint.get(base, 0)
         index = self.state.index
-        while not index.add_title_date((post_type, folded[1], self._dates(timestamp, shift)[0])):
+        while not index.add_title_date((post_type, folded, when.dates(shift, self.tz)[0])):
             shift += 1
         if len(self._shift_hint) >= 10_000:  # a hint only saves lookups: keep it small
             self._shift_hint.clear()
@@ -917,7 +952,7 @@ class WxrWriter:
                     "id": key,
                     "title": title,
                     "from": base[2],
-                    "to": self._dates(timestamp, shift)[0],
+                    "to": when.dates(shift, self.tz)[0],
                     "seconds": shift,
                 },
             )
@@ -930,8 +965,9 @@ class WxrWriter:
         key: str,
         post_type: str,
         title: str,
+        folded: str,
         slug: str,
-        ts: int,
+        when: _When,
         batch: _Batch,
     ) -> tuple[str, int]:
         """A stable (post_name, date shift) for an item: reused when it was written before.
@@ -945,8 +981,8 @@ class WxrWriter:
             batch.put(self.state, section, key, old)
             return str(old["slug"]), int(old["shift"])
         name = self._post_name(post_type, slug, title, kind, key, batch)
-        shift = self._unique_date(post_type, title, ts, kind, key, batch)
-        date = self._dates(ts, shift)[0]
+        shift = self._unique_date(post_type, title, folded, when, kind, key, batch)
+        date = when.dates(shift, self.tz)[0]
         batch.put(
             self.state,
             section,
@@ -983,7 +1019,15 @@ class WxrWriter:
             batch.problem("file", f.key, f"{p.kind}: {p.detail}")
         stem = f.filename.rsplit(".", 1)[0] if "." in f.filename else f.filename
         self._post_slot(
-            "attachments", "file", f.key, "attachment", f.filename, stem, f.timestamp, batch
+            "attachments",
+            "file",
+            f.key,
+            "attachment",
+            f.filename,
+            title_date_key("attachment", f.filename, "")[1],
+            stem,
+            _When.of(f.timestamp, self.tz),
+            batch,
         )
         self._creator(f.uid, batch)
         entry = self.state.attachments[f.key]
@@ -996,11 +1040,11 @@ class WxrWriter:
         ts, shift = int(a["ts"]), int(a["shift"])
         batch.latest = max(batch.latest, ts)
         url = self.base_url + self.urls.file_url(str(a["rel"]))
-        local, gmt = self._dates(ts, shift)
+        local, gmt = _dates(ts + shift, self.tz)
         return _item_xml(
             title=plain_html(str(a["title"])),
             link=url,
-            pub=self._pub(ts, shift),
+            pub=_pub(ts + shift),
             creator=self._creator(int(a["uid"]), batch),
             text=_item_text(url, "", "", ATTACHMENT_ID_OFFSET + int(key)),
             date=(local, gmt),
@@ -1039,9 +1083,6 @@ class WxrWriter:
         )
         return [(k, self._attachment_xml(k, 0, batch)) for k in keys]
 
-    def _pub(self, timestamp: int, shift: int) -> str:
-        return format_datetime(datetime.fromtimestamp(timestamp + shift, UTC), usegmt=True)
-
     def _post_type(self, drupal_type: str, target_type: str) -> str | None:
         """A node's WordPress post type; None for an unmapped type (then written as a post).
 
@@ -1070,8 +1111,10 @@ class WxrWriter:
         batch.latest = max(batch.latest, p.created, p.changed)
         mapped = self._post_type(p.type, p.target_type)
         post_type = mapped or "post"
+        when = _When.of(p.created, self.tz)
+        folded = title_date_key(post_type, p.title, "")[1]
         name, shift = self._post_slot(
-            "posts", "node", key, post_type, p.title, p.slug, p.created, batch
+            "posts", "node", key, post_type, p.title, folded, p.slug, when, batch
         )
         categories: list[tuple[str, str, str]] = []
         seen: set[tuple[str, str]] = set()
@@ -1091,16 +1134,15 @@ class WxrWriter:
         thumb = next((f for f in p.images if str(f) in self.state.attachments), None)
         if thumb is not None:
             meta += _meta_xml([("_thumbnail_id", str(ATTACHMENT_ID_OFFSET + thumb))]).encode()
-        local, gmt = self._dates(p.created, shift)
-        changed = max(p.changed, p.created + shift)
+        date = when.dates(shift, self.tz)
         return _item_xml(
             title=plain_html(p.title),
             link=self.base_url + self.urls.node_url(p.target_type, name, p.nid),
-            pub=self._pub(p.created, shift),
+            pub=when.pub_at(shift),
             creator=self._creator(p.author, batch),
             text=p.text,
-            date=(local, gmt),
-            modified=self._dates(changed, 0),
+            date=date,
+            modified=date if p.changed <= p.created + shift else _dates(p.changed, self.tz),
             name=name,
             status="publish" if p.status else self.unpublished,
             post_type=post_type,
@@ -1246,7 +1288,7 @@ class WxrWriter:
         kept again, so the next run's ``finish`` and read-back need not parse it."""
         before = wxr_digest(file_chunks(path))
         reader = WxrReader(path)
-        found, checked = _read_items(reader, path)
+        found, checked = _read_items(reader, file_chunks(path))
         if wxr_digest(file_chunks(path)) == before:  # else it changed while being read
             _keep(path, before, wxr_declared(reader.head) + found, checked)
         return checked
@@ -1429,11 +1471,12 @@ def check_written(tmp: Path) -> CheckedFile:
     name = tmp.name.removeprefix(".").removesuffix(".tmp")
     reader = WxrReader(Path(name))
     check = FileCheck(name)
+    read = wxr_hash()
     try:
-        found, checked = _read_items(reader, tmp, check)
+        found, checked = _read_items(reader, teed(file_chunks(tmp), read), check)
     except WxrParseError as exc:
         return CheckedFile("", [], [], str(exc))
-    digest = wxr_digest(file_chunks(tmp))
+    digest = wxr_digest_of(read)
     issues = check.finish(reader.head)
     if not issues:
         _keep(tmp.parent / name, digest, wxr_declared(reader.head) + found, checked)
@@ -1441,13 +1484,13 @@ def check_written(tmp: Path) -> CheckedFile:
 
 
 def _read_items(
-    reader: WxrReader, path: Path, check: FileCheck | None = None
+    reader: WxrReader, chunks: Iterable[bytes], check: FileCheck | None = None
 ) -> tuple[list[Found], list[ItemKey]]:
     """One pass over a file's items: what the read-back finds and what the cross-file
     check needs of each, every item also through ``check`` when given."""
     found: list[Found] = []
     checked: list[ItemKey] = []
-    for item in reader.items(file_chunks(path)):
+    for item in reader.items(chunks):
         if check is not None:
             check.item(item)
         if (got := wxr_item(item)) is not None:
@@ -1601,19 +1644,20 @@ def _item_xml(
         f"\t\t<pubDate>{pub}</pubDate>\n"
         f"\t\t<dc:creator>{cdata(creator)}</dc:creator>\n"
     )
+    # Dates are this module's digits and separators (``_wp_date``): CDATA as they are.
     settled = (
-        f"\t\t<wp:post_date>{cdata(date[0])}</wp:post_date>\n"
-        f"\t\t<wp:post_date_gmt>{cdata(date[1])}</wp:post_date_gmt>\n"
-        f"\t\t<wp:post_modified>{cdata(modified[0])}</wp:post_modified>\n"
-        f"\t\t<wp:post_modified_gmt>{cdata(modified[1])}</wp:post_modified_gmt>\n"
+        f"\t\t<wp:post_date><![CDATA[{date[0]}]]></wp:post_date>\n"
+        f"\t\t<wp:post_date_gmt><![CDATA[{date[1]}]]></wp:post_date_gmt>\n"
+        f"\t\t<wp:post_modified><![CDATA[{modified[0]}]]></wp:post_modified>\n"
+        f"\t\t<wp:post_modified_gmt><![CDATA[{modified[1]}]]></wp:post_modified_gmt>\n"
         f"\t\t<wp:comment_status>{cdata(comment_status)}</wp:comment_status>\n"
-        f"\t\t<wp:ping_status>{cdata('closed')}</wp:ping_status>\n"
+        "\t\t<wp:ping_status><![CDATA[closed]]></wp:ping_status>\n"
         f"\t\t<wp:post_name>{cdata(name)}</wp:post_name>\n"
         f"\t\t<wp:status>{cdata(status)}</wp:status>\n"
         f"\t\t<wp:post_parent>{parent}</wp:post_parent>\n"
         "\t\t<wp:menu_order>0</wp:menu_order>\n"
         f"\t\t<wp:post_type>{cdata(post_type)}</wp:post_type>\n"
-        f"\t\t<wp:post_password>{cdata('')}</wp:post_password>\n"
+        "\t\t<wp:post_password><![CDATA[]]></wp:post_password>\n"
         f"\t\t<wp:is_sticky>{1 if sticky else 0}</wp:is_sticky>\n"
         f"{extra}{cats}"
     )
@@ -1750,6 +1794,11 @@ class PreparedPost:
     meta: _Spans
     """The ``wp:postmeta`` of the node's identity, aliases and field values."""
     comments: tuple[PreparedComment, ...]
+
+
+for _crossing in (PreparedPost, PreparedComment, _Spans, ItemKey):
+    # a node's prepared item crosses from its worker, each file's item keys from the checker
+    fast_pickling(_crossing)
 
 
 @dataclass(frozen=True)
