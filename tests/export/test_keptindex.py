@@ -226,3 +226,39 @@ def test_items_removed_leave_the_index_a_rebuild_would_build(
         assert a == b, (name, sorted(a - b)[:5], sorted(b - a)[:5])
     for name in after[1]:
         assert after[1][name] == rebuilt[1][name], name
+
+
+def test_rewritten_posts_leave_the_batch_states_unread(
+    broken_db_rw: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run that rewrites posts in many batches (a term renamed) reads the batch
+    states once for the renamed term, not once per batch of posts: a rewritten post's
+    row in the index is already its new batch's (the reading made such a re-run
+    quadratic in the batches). The index it leaves is the one a rebuild builds."""
+    out = tmp_path / "wxr"
+    run_export(broken_db_rw, out, to="wxr", batch_size=10)
+    [(tid, nodes)] = query(
+        broken_db_rw,
+        "SELECT tid, COUNT(*) FROM taxonomy_index GROUP BY tid ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+    run_sql(broken_db_rw, f"UPDATE taxonomy_term_data SET name = 'Tên mới' WHERE tid = {tid}")
+    reads: list[int] = []
+    states = WxrWriter._batch_states
+
+    def counted(self: WxrWriter) -> Any:
+        reads.append(1)
+        return states(self)
+
+    monkeypatch.setattr(WxrWriter, "_batch_states", counted)
+    summary = run_export(broken_db_rw, out, to="wxr", batch_size=10, update=True)
+    with StateStore(out, create=False) as state:
+        rewritten = [
+            b for b in state.batches() if b.phase == "nodes" and b.run_id == summary.run_id
+        ]
+    assert summary.updated["term"] == 1 and summary.updated["node"] >= int(nodes) >= 10
+    assert len(rewritten) >= 5
+    assert len(reads) <= 2  # the renamed term's removal, and finish's lists
+    monkeypatch.undo()
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert _index_rows(out, "wxr") == _index_rows(copy, "wxr")
