@@ -136,6 +136,15 @@ _MANIFEST_LISTS = {"date_shifts": "date_shifts", "renamed_slugs": "renames", "pr
 """The manifest's long lists, by the batch-state section each is gathered from."""
 _FILE = re.compile(r"^wxr-(\d{5})-(\d{2})\.xml$")
 _STATE_FILE = re.compile(r"^batch-(\d{1,9})\.json$")
+_SECTION_OF = {
+    "vocabulary": "vocabularies",
+    "term": "terms",
+    "author": "authors",
+    "node": "posts",
+    "file": "attachments",
+    "emitted": "emitted",
+}
+"""The batch-state section an item of each kind is kept in (a redirect: none)."""
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LOGIN_BAD = re.compile(r"[^a-z0-9_.@-]+")
 _WP_DATE = "%Y-%m-%d %H:%M:%S"
@@ -295,6 +304,8 @@ class _Index:
             self.db.executescript(
                 "CREATE TABLE posts (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
                 " batch INTEGER NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE holders (key TEXT, batch INTEGER, PRIMARY KEY (key, batch))"
+                " WITHOUT ROWID;"
                 "CREATE TABLE names (scope TEXT, name TEXT, PRIMARY KEY (scope, name))"
                 " WITHOUT ROWID;"
                 "CREATE TABLE title_dates (type TEXT, title TEXT, date TEXT,"
@@ -316,9 +327,14 @@ class _Index:
         return None if row is None else dict(orjson.loads(row[0]))
 
     def holder(self, key: str) -> int | None:
-        """The batch whose state file is the last to hold post ``key`` (None: none)."""
+        """The batch whose state file post ``key``'s row is from (None: no row)."""
         row = self.db.execute("SELECT batch FROM posts WHERE key = ?", (key,)).fetchone()
         return None if row is None else int(row[0])
+
+    def last_holder(self, key: str) -> int | None:
+        """The last batch whose state file holds post ``key`` (None: none does)."""
+        row = self.db.execute("SELECT MAX(batch) FROM holders WHERE key = ?", (key,)).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def put_post(self, key: str, value: Mapping[str, Any], batch: int) -> None:
         """``value`` as the state file of ``batch`` holds it, the last one to hold it."""
@@ -326,10 +342,17 @@ class _Index:
             "INSERT OR REPLACE INTO posts VALUES (?, ?, ?)",
             (key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode(), batch),
         )
+        self.db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?)", (key, batch))
+        self.tick()
+
+    def leave(self, key: str, batch: int) -> None:
+        """Post ``key`` left the state file of ``batch``."""
+        self.db.execute("DELETE FROM holders WHERE key = ? AND batch = ?", (key, batch))
         self.tick()
 
     def drop_post(self, key: str) -> None:
         self.db.execute("DELETE FROM posts WHERE key = ?", (key,))
+        self.db.execute("DELETE FROM holders WHERE key = ?", (key,))
         self.tick()
 
     def release(self, scope: str, name: str) -> None:
@@ -523,9 +546,8 @@ class WxrWriter:
             batch_no = _state_batch(name.rpartition("/")[2])
             for slot, value in self._drop_state(paths.inside_out(self.out_dir, name), keys):
                 dropped.setdefault(slot, []).append((batch_no, value))
-        self._forget(
-            dropped, small=any(kind != "node" for keys in by_state.values() for kind, _ in keys)
-        )
+        small = {_SECTION_OF.get(kind) for keys in by_state.values() for kind, _ in keys}
+        self._forget(dropped, small=bool(small & set(_State.SMALL)))
         # Items left these files: the run's check starts again from what is on disk.
         self._check, self._checked = None, {}
 
@@ -668,6 +690,14 @@ class WxrWriter:
     def _state_ref(self, kind: str, key: str, batch_no: int) -> ItemRef:
         return ItemRef(kind, key, f"{STATE_DIR}/batch-{batch_no:05d}.json#{kind}:{key}")
 
+    def _batch_state(self, batch_no: int) -> dict[str, Any]:
+        """One batch's saved state."""
+        path = self._state_path(batch_no)
+        try:
+            return dict(orjson.loads(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{path}: unreadable WXR writer state ({exc})") from None
+
     def _kept_index(self) -> KeptIndex:
         return KeptIndex(
             self.out_dir / STATE_DIR / "index.sqlite",
@@ -737,17 +767,9 @@ class WxrWriter:
         if not path.is_file():
             return []
         data = orjson.loads(path.read_bytes())
-        section = {
-            "vocabulary": "vocabularies",
-            "term": "terms",
-            "author": "authors",
-            "node": "posts",
-            "file": "attachments",
-            "emitted": "emitted",
-        }
         slots: list[tuple[tuple[str, str], dict[str, Any]]] = []
         for kind, key in keys:
-            name = section.get(kind, "")
+            name = _SECTION_OF.get(kind, "")
             value = data.get(name, {}).pop(key, None)
             if value is not None and name in ("posts", "attachments"):
                 slots.append(((name, key), value))
@@ -763,54 +785,64 @@ class WxrWriter:
         without rebuilding the index (~2 s at 100k nodes, for every batch with changes).
 
         ``dropped``: each post or attachment slot taken out, with the batch it left;
-        ``small``: whether a section held in memory lost an entry too. A rewritten
-        post's row in the index is already the newer batch's, which still holds it, so
-        only its old name and title+date key may need freeing. The batch states are
-        read again only when that is not so: a section in memory changed, or a post
-        left the batch its row came from (removed, not rewritten). Reading them for
-        every batch with changes made a re-run that rewrote most posts quadratic in
-        the batches (a term renamed on 100k nodes: 36 s of a 95 s re-run).
+        ``small``: whether a section held in memory lost an entry too (then every batch
+        state is read again, ``_reread``). Otherwise the index knows which states hold
+        each post (``holders``): a rewritten post's row is already its new batch's, and
+        a post that left the state its row came from takes the row of the last state
+        still holding it (one file read), or none. Reading every state for each batch
+        with changes made a re-run that rewrote most posts quadratic in the batches (a
+        term renamed on 100k nodes: 36 s of a 95 s re-run).
         """
-        index = self.state.index
         posts = {key: olds for (section, key), olds in dropped.items() if section == "posts"}
-
-        def left_its_holder(key: str, olds: list[tuple[int | None, dict[str, Any]]]) -> bool:
-            left = {batch_no for batch_no, _ in olds}
-            holder = index.holder(key)
-            return holder is None or holder in left or None in left
-
-        if small or any(left_its_holder(key, olds) for key, olds in posts.items()):
+        if small or any(batch_no is None for olds in posts.values() for batch_no, _ in olds):
             self._reread(dropped)
         else:
-            for key, olds in posts.items():
-                self._free([old for _, old in olds], index.post(key))
+            self._forget_posts(posts)
         self._shift_hint = {}
         self._kept = False  # its check is not for the files as they are now
+
+    def _forget_posts(self, posts: Mapping[str, list[tuple[int | None, dict[str, Any]]]]) -> None:
+        """``_forget`` of posts alone, from the index's ``holders``."""
+        index = self.state.index
+        moved: dict[int, list[str]] = {}
+        for key, olds in posts.items():
+            row_from = index.holder(key)
+            for batch_no in {b for b, _ in olds if b is not None}:
+                index.leave(key, batch_no)
+            rest = index.last_holder(key)
+            if rest is None:
+                index.drop_post(key)
+            elif rest != row_from:  # its row was the state's it left: an older one's now
+                moved.setdefault(rest, []).append(key)
+        for batch_no, keys in moved.items():
+            held = self._batch_state(batch_no).get("posts", {})
+            for key in keys:
+                if key not in held:
+                    raise StateError(
+                        f"{self._state_path(batch_no)}: the WXR writer's index says it holds"
+                        f" post {key}, and it does not; run the export again to rebuild it"
+                    )
+                index.put_post(key, held[key], batch_no)
+        for key, olds in posts.items():
+            self._free([old for _, old in olds], index.post(key))
 
     def _reread(
         self, dropped: Mapping[tuple[str, str], list[tuple[int | None, dict[str, Any]]]]
     ) -> None:
         """``_forget`` from every batch state: the small sections are merged again, and a
-        dropped post's row becomes what the last file holding it holds."""
+        dropped post's rows become what the files holding it hold now."""
         index = self.state.index
         fresh = _State(index)
         wanted = {key for section, key in dropped if section == "posts"}
-        held_by: dict[str, tuple[int, dict[str, Any]]] = {}
+        for key in wanted:
+            index.drop_post(key)
         for batch_no, data in self._batch_states():
             fresh.merge(batch_no, data, posts=False)
             held = data.get("posts", {})
-            held_by.update((key, (batch_no, held[key])) for key in wanted & held.keys())
+            for key in wanted & held.keys():
+                index.put_post(key, held[key], batch_no)
         for (section, key), olds in dropped.items():
-            now: dict[str, Any] | None
-            if section == "posts":
-                holder = held_by.get(key)
-                now = None if holder is None else holder[1]
-                if holder is None:
-                    index.drop_post(key)
-                else:
-                    index.put_post(key, holder[1], holder[0])
-            else:
-                now = fresh.attachments.get(key)
+            now = index.post(key) if section == "posts" else fresh.attachments.get(key)
             self._free([old for _, old in olds], now)
         self.state = fresh
         self._reserve_small()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from conftest import query, run_sql
 from export_helpers import run_export
 
+from migrate import api
 from migrate.config import ConnectionSpec
 from migrate.durable import write_durably
 from migrate.errors import MigrateError
@@ -163,7 +165,7 @@ def _index_rows(out: Path, target: str) -> tuple[Any, Any]:
 def _writer_rows(writer: Any) -> tuple[Any, Any]:
     if isinstance(writer, WxrWriter):
         db = writer.state.index.db
-        tables = ("posts", "names", "title_dates")
+        tables = ("posts", "holders", "names", "title_dates")
         rows = {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
         return rows, {name: getattr(writer.state, name) for name in type(writer.state).SMALL}
     assert isinstance(writer, HugoWriter) and writer._maps is not None
@@ -262,3 +264,37 @@ def test_rewritten_posts_leave_the_batch_states_unread(
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     assert _index_rows(out, "wxr") == _index_rows(copy, "wxr")
+
+
+def test_a_rollback_reads_the_batch_states_for_terms_authors_and_files_only(
+    broken_db: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rolling a whole export back removes one batch at a time, newest first. A batch of
+    posts or redirects leaves the sections held in memory as they are, so its removal
+    reads no other batch state (reading them all for each made a rollback quadratic in
+    the batches); the index left is the one a rebuild builds."""
+    out = tmp_path / "wxr"
+    run_export(broken_db, out, to="wxr", batch_size=10)
+    with StateStore(out, create=False) as state:
+        phases = Counter(b.phase for b in state.batches())
+    reads: list[int] = []
+    states = WxrWriter._batch_states
+
+    def counted(self: WxrWriter) -> Any:
+        reads.append(1)
+        return states(self)
+
+    monkeypatch.setattr(WxrWriter, "_batch_states", counted)
+    api.rollback(out, all=True)
+    assert phases["nodes"] >= 20 and phases["redirects"] >= 1
+    assert len(reads) <= sum(
+        n for phase, n in phases.items() if phase not in ("nodes", "redirects")
+    )
+    monkeypatch.undo()
+    writer = WxrWriter()
+    writer.begin(out, WriterOptions())
+    after = _writer_rows(writer)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert after == _index_rows(copy, "wxr")
+    assert after[0]["posts"] == [] and after[0]["holders"] == []
