@@ -230,6 +230,19 @@ def test_items_removed_leave_the_index_a_rebuild_would_build(
         assert after[1][name] == rebuilt[1][name], name
 
 
+def _count_state_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time a WXR writer reads every batch state."""
+    reads: list[int] = []
+    states = WxrWriter._batch_states
+
+    def counted(self: WxrWriter) -> Any:
+        reads.append(1)
+        return states(self)
+
+    monkeypatch.setattr(WxrWriter, "_batch_states", counted)
+    return reads
+
+
 def test_rewritten_posts_leave_the_batch_states_unread(
     broken_db_rw: ConnectionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,14 +257,7 @@ def test_rewritten_posts_leave_the_batch_states_unread(
         "SELECT tid, COUNT(*) FROM taxonomy_index GROUP BY tid ORDER BY COUNT(*) DESC LIMIT 1",
     )
     run_sql(broken_db_rw, f"UPDATE taxonomy_term_data SET name = 'Tên mới' WHERE tid = {tid}")
-    reads: list[int] = []
-    states = WxrWriter._batch_states
-
-    def counted(self: WxrWriter) -> Any:
-        reads.append(1)
-        return states(self)
-
-    monkeypatch.setattr(WxrWriter, "_batch_states", counted)
+    reads = _count_state_reads(monkeypatch)
     summary = run_export(broken_db_rw, out, to="wxr", batch_size=10, update=True)
     with StateStore(out, create=False) as state:
         rewritten = [
@@ -277,14 +283,7 @@ def test_a_rollback_reads_the_batch_states_for_terms_authors_and_files_only(
     run_export(broken_db, out, to="wxr", batch_size=10)
     with StateStore(out, create=False) as state:
         phases = Counter(b.phase for b in state.batches())
-    reads: list[int] = []
-    states = WxrWriter._batch_states
-
-    def counted(self: WxrWriter) -> Any:
-        reads.append(1)
-        return states(self)
-
-    monkeypatch.setattr(WxrWriter, "_batch_states", counted)
+    reads = _count_state_reads(monkeypatch)
     api.rollback(out, all=True)
     assert phases["nodes"] >= 20 and phases["redirects"] >= 1
     assert len(reads) <= sum(
