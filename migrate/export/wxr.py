@@ -302,8 +302,7 @@ class _Index:
         )
         if not kept:
             self.db.executescript(
-                "CREATE TABLE posts (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
-                " batch INTEGER NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE posts (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE holders (key TEXT, batch INTEGER, PRIMARY KEY (key, batch))"
                 " WITHOUT ROWID;"
                 "CREATE TABLE names (scope TEXT, name TEXT, PRIMARY KEY (scope, name))"
@@ -326,21 +325,17 @@ class _Index:
         row = self.db.execute("SELECT value FROM posts WHERE key = ?", (key,)).fetchone()
         return None if row is None else dict(orjson.loads(row[0]))
 
-    def holder(self, key: str) -> int | None:
-        """The batch whose state file post ``key``'s row is from (None: no row)."""
-        row = self.db.execute("SELECT batch FROM posts WHERE key = ?", (key,)).fetchone()
-        return None if row is None else int(row[0])
-
     def last_holder(self, key: str) -> int | None:
-        """The last batch whose state file holds post ``key`` (None: none does)."""
+        """The last batch whose state file holds post ``key`` (None: none does): the
+        one its row in ``posts`` is from, as a rebuild merges them in batch order."""
         row = self.db.execute("SELECT MAX(batch) FROM holders WHERE key = ?", (key,)).fetchone()
         return None if row[0] is None else int(row[0])
 
     def put_post(self, key: str, value: Mapping[str, Any], batch: int) -> None:
         """``value`` as the state file of ``batch`` holds it, the last one to hold it."""
         self.db.execute(
-            "INSERT OR REPLACE INTO posts VALUES (?, ?, ?)",
-            (key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode(), batch),
+            "INSERT OR REPLACE INTO posts VALUES (?, ?)",
+            (key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()),
         )
         self.db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?)", (key, batch))
         self.tick()
@@ -628,10 +623,7 @@ class WxrWriter:
             if (batch_no := _state_batch(path.name)) is not None
         )
         for batch_no, path in sorted(numbered):
-            try:
-                yield batch_no, dict(orjson.loads(path.read_bytes()))
-            except (OSError, ValueError) as exc:
-                raise StateError(f"{path}: unreadable WXR writer state ({exc})") from None
+            yield batch_no, self._batch_state(path)
 
     def _read_lists(self, lists: Mapping[str, IO[str]]) -> list[MediaResult]:
         """One pass over the batch states: the manifest's lists, each entry a JSON text on
@@ -690,9 +682,8 @@ class WxrWriter:
     def _state_ref(self, kind: str, key: str, batch_no: int) -> ItemRef:
         return ItemRef(kind, key, f"{STATE_DIR}/batch-{batch_no:05d}.json#{kind}:{key}")
 
-    def _batch_state(self, batch_no: int) -> dict[str, Any]:
+    def _batch_state(self, path: Path) -> dict[str, Any]:
         """One batch's saved state."""
-        path = self._state_path(batch_no)
         try:
             return dict(orjson.loads(path.read_bytes()))
         except (OSError, ValueError) as exc:
@@ -806,7 +797,7 @@ class WxrWriter:
         index = self.state.index
         moved: dict[int, list[str]] = {}
         for key, olds in posts.items():
-            row_from = index.holder(key)
+            row_from = index.last_holder(key)
             for batch_no in {b for b, _ in olds if b is not None}:
                 index.leave(key, batch_no)
             rest = index.last_holder(key)
@@ -815,7 +806,7 @@ class WxrWriter:
             elif rest != row_from:  # its row was the state's it left: an older one's now
                 moved.setdefault(rest, []).append(key)
         for batch_no, keys in moved.items():
-            held = self._batch_state(batch_no).get("posts", {})
+            held = self._batch_state(self._state_path(batch_no)).get("posts", {})
             for key in keys:
                 if key not in held:
                     raise StateError(
@@ -1017,7 +1008,6 @@ class WxrWriter:
         self,
         post_type: str,
         title: str,
-        folded: str,
         when: _When,
         kind: str,
         key: str,
@@ -1025,10 +1015,10 @@ class WxrWriter:
     ) -> int:
         """Seconds to add to ``when`` so no earlier item has this title and date.
 
-        ``folded`` is the title as ``title_date_key`` folds it. The search starts where
-        the last one for the same title and date stopped (every shift below it is still
-        taken), so N copies cost N lookups, not N².
+        The search starts where the last one for the same title and date stopped
+        (every shift below it is still taken), so N copies cost N lookups, not N².
         """
+        folded = title_date_key(post_type, title, "")[1]
         base = (post_type, folded, when.local)
         shift = self._shift_hint.get(base, 0)
         index = self.state.index
@@ -1058,7 +1048,6 @@ class WxrWriter:
         key: str,
         post_type: str,
         title: str,
-        folded: str,
         slug: str,
         when: _When,
         batch: _Batch,
@@ -1074,7 +1063,7 @@ class WxrWriter:
             batch.put(self.state, section, key, old)
             return str(old["slug"]), int(old["shift"])
         name = self._post_name(post_type, slug, title, kind, key, batch)
-        shift = self._unique_date(post_type, title, folded, when, kind, key, batch)
+        shift = self._unique_date(post_type, title, when, kind, key, batch)
         date = when.dates(shift, self.tz)[0]
         batch.put(
             self.state,
@@ -1117,7 +1106,6 @@ class WxrWriter:
             f.key,
             "attachment",
             f.filename,
-            title_date_key("attachment", f.filename, "")[1],
             stem,
             _When.of(f.timestamp, self.tz),
             batch,
@@ -1205,10 +1193,7 @@ class WxrWriter:
         mapped = self._post_type(p.type, p.target_type)
         post_type = mapped or "post"
         when = _When.of(p.created, self.tz)
-        folded = title_date_key(post_type, p.title, "")[1]
-        name, shift = self._post_slot(
-            "posts", "node", key, post_type, p.title, folded, p.slug, when, batch
-        )
+        name, shift = self._post_slot("posts", "node", key, post_type, p.title, p.slug, when, batch)
         categories: list[tuple[str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         for tid, term_name in p.terms:
